@@ -1,0 +1,101 @@
+//! `AIMClusterConfig`: cluster-wide routing and cache storage defaults. Only the object named `default` is used.
+
+use super::common::{Conditions, ResourceState};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The only `AIMClusterConfig` name the operator reads; others are reported as ignored in their status.
+pub const CLUSTER_CONFIG_NAME: &str = "default";
+
+/// Cluster-wide configuration: the gateway services are routed through and the default cache storage class.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "aim.silogen.ai",
+    version = "v1alpha1",
+    kind = "AIMClusterConfig",
+    shortname = "aimccfg",
+    category = "aim",
+    status = "AIMClusterConfigStatus",
+    doc = "Cluster-wide routing and cache storage defaults. Only the object named 'default' is used.",
+    printcolumn(
+        name = "Gateway",
+        type_ = "string",
+        json_path = ".spec.routing.gateway.name"
+    ),
+    printcolumn(
+        name = "Gateway-Namespace",
+        type_ = "string",
+        json_path = ".spec.routing.gateway.namespace"
+    ),
+    printcolumn(
+        name = "Auto-Route",
+        type_ = "boolean",
+        json_path = ".spec.routing.autoCreateRoute"
+    ),
+    printcolumn(
+        name = "Cache-Storage-Class",
+        type_ = "string",
+        json_path = ".spec.cacheStorageClassName"
+    ),
+    printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AIMClusterConfigSpec {
+    /// How services are exposed through the Gateway API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingConfig>,
+    /// Storage class for model cache volumes when neither the `ModelCache` nor the `AIMTemplateCache` names one.
+    /// It must support ReadWriteMany. Empty: the cluster's default storage class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_storage_class_name: Option<String>,
+}
+
+/// Routing through a Gateway API gateway.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutingConfig {
+    /// The Gateway that service routes attach to. Without it no routes are created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayRef>,
+    /// When true (the default) and a gateway is set, the operator creates one HTTPRoute per `AIMService`, at the
+    /// path the routing policy chooses (by default `/<namespace>/<service uid>`).
+    #[serde(default = "default_true")]
+    pub auto_create_route: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A Gateway API `Gateway`, by name and namespace.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GatewayRef {
+    /// Name of the Gateway.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Namespace of the Gateway.
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+}
+
+/// Observed state of an `AIMClusterConfig`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AIMClusterConfigStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Overall state: Available when in use, Failed when ignored (not named `default`) or invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ResourceState>,
+    /// Standard conditions: Ready (in use), with reason `Ignored` when the name is not `default`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Conditions,
+}

@@ -1,0 +1,75 @@
+//! `ModelCache`: one PVC holding one downloaded model source. `spec.sourceUri` is its identity.
+
+use super::common::{
+    Conditions, Credentials, MAX_SOURCE_URI_LENGTH, ResourceState, source_uri_rule,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// A persistent volume holding one downloaded model source, shared by every service and template in the
+/// namespace that needs that source.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "aim.silogen.ai",
+    version = "v1alpha1",
+    kind = "ModelCache",
+    namespaced,
+    shortname = "mc",
+    category = "aim",
+    status = "ModelCacheStatus",
+    doc = "One PVC holding one downloaded model source (spec.sourceUri, immutable and unique in the namespace).",
+    printcolumn(name = "Source", type_ = "string", json_path = ".spec.sourceUri"),
+    printcolumn(name = "Size", type_ = "string", json_path = ".spec.size"),
+    printcolumn(
+        name = "PVC",
+        type_ = "string",
+        json_path = ".status.persistentVolumeClaim"
+    ),
+    printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelCacheSpec {
+    /// What to download. Supported schemes: `hf://<org>/<model>` (Hugging Face Hub) and `s3://<bucket>/<path>`
+    /// (S3-compatible storage). Immutable: it is the cache's identity in its namespace.
+    #[schemars(length(min = 1, max = MAX_SOURCE_URI_LENGTH))]
+    #[x_kube(
+        validation = source_uri_rule(),
+        validation = Rule::new("self == oldSelf").message("sourceUri is immutable: create a new ModelCache for another source")
+    )]
+    pub source_uri: String,
+    /// Storage class of the volume; defaults to `AIMClusterConfig.spec.cacheStorageClassName`, then to the
+    /// cluster's default storage class. The volume is ReadWriteMany so every replica can mount it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Size of the model; the volume gets some headroom on top. Defaults to the size discovered for the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Quantity>,
+    /// Credentials for the download Job (for example `HF_TOKEN` from a Secret).
+    #[serde(flatten)]
+    pub credentials: Credentials,
+}
+
+/// Observed state of a `ModelCache`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelCacheStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Overall state: Pending, Progressing, Available, Degraded or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ResourceState>,
+    /// Standard conditions: StorageReady, Progressing, Ready, Failure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Conditions,
+    /// Name of the PersistentVolumeClaim that holds the downloaded model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<String>,
+}

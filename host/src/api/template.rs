@@ -1,0 +1,134 @@
+//! `AIMClusterServiceTemplate` and `AIMServiceTemplate`: runtime profiles for one model (metric, precision, GPUs).
+//!
+//! Both kinds share [`TemplateProfile`]; only the namespace kind has `caching`. The operator discovers a
+//! template's model sources with a dry-run Job unless `spec.modelSources` is given inline.
+
+use super::common::{
+    Conditions, Credentials, MAX_MODEL_SOURCES, ModelSource, ResourceState, RuntimeParameters,
+};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The fields both template kinds share.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateProfile {
+    /// Model this profile serves; must match an `AIMImage`'s `spec.modelId`. Immutable.
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("modelId is immutable: create a new template for another model"))]
+    pub model_id: String,
+    /// Runtime knobs that select the profile.
+    #[serde(flatten)]
+    pub parameters: RuntimeParameters,
+    /// Environment and pull secrets for the runtime and the discovery Job.
+    #[serde(flatten)]
+    pub credentials: Credentials,
+    /// Model sources given inline. When set, the operator skips the discovery Job and uses these (air-gapped
+    /// clusters, tests, demos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_MODEL_SOURCES))]
+    pub model_sources: Option<Vec<ModelSource>>,
+}
+
+/// Cluster-wide runtime profile for one model, maintained by cluster admins or catalog packs.
+#[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "aim.silogen.ai",
+    version = "v1alpha1",
+    kind = "AIMClusterServiceTemplate",
+    shortname = "aimclst",
+    category = "aim",
+    status = "TemplateStatus",
+    doc = "Cluster-wide runtime profile for one model: metric, precision and GPUs. Discovery runs in the operator's namespace.",
+    printcolumn(name = "Model", type_ = "string", json_path = ".spec.modelId"),
+    printcolumn(name = "Metric", type_ = "string", json_path = ".spec.metric"),
+    printcolumn(name = "Precision", type_ = "string", json_path = ".spec.precision"),
+    printcolumn(name = "GPU", type_ = "string", json_path = ".spec.gpuSelector.model"),
+    printcolumn(
+        name = "GPUs",
+        type_ = "integer",
+        json_path = ".spec.gpuSelector.count"
+    ),
+    printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+pub struct AIMClusterServiceTemplateSpec {
+    /// The profile.
+    #[serde(flatten)]
+    pub profile: TemplateProfile,
+}
+
+/// Namespace runtime profile for one model, owned by a tenant; can pre-warm its model caches.
+#[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "aim.silogen.ai",
+    version = "v1alpha1",
+    kind = "AIMServiceTemplate",
+    namespaced,
+    shortname = "aimst",
+    category = "aim",
+    status = "TemplateStatus",
+    doc = "Namespace runtime profile for one model: metric, precision, GPUs and optional cache pre-warming.",
+    printcolumn(name = "Model", type_ = "string", json_path = ".spec.modelId"),
+    printcolumn(name = "Metric", type_ = "string", json_path = ".spec.metric"),
+    printcolumn(name = "Precision", type_ = "string", json_path = ".spec.precision"),
+    printcolumn(name = "GPU", type_ = "string", json_path = ".spec.gpuSelector.model"),
+    printcolumn(
+        name = "GPUs",
+        type_ = "integer",
+        json_path = ".spec.gpuSelector.count"
+    ),
+    printcolumn(
+        name = "Cached",
+        type_ = "boolean",
+        json_path = ".spec.caching.enabled"
+    ),
+    printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+pub struct AIMServiceTemplateSpec {
+    /// The profile.
+    #[serde(flatten)]
+    pub profile: TemplateProfile,
+    /// Pre-warming of this template's model caches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caching: Option<TemplateCaching>,
+}
+
+/// Cache pre-warming for a namespace template.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct TemplateCaching {
+    /// When true, the operator creates an `AIMTemplateCache` for this template so its model sources are
+    /// downloaded before any service needs them.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// Observed state of a template (both kinds).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Overall state: Pending, Progressing, Available, Degraded or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ResourceState>,
+    /// Standard conditions: Discovered, CacheWarm, Ready, Progressing, Failure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Conditions,
+    /// Model artifacts this profile needs, from discovery or from `spec.modelSources`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_MODEL_SOURCES))]
+    pub model_sources: Vec<ModelSource>,
+}

@@ -1,0 +1,7 @@
+//! The AIM operator: serves LLMs on AMD GPUs through KServe, with template matching, override merging and
+//! routing decided by sandboxed WebAssembly policy plugins.
+//!
+//! `api` holds the custom resource types; the binary in `main.rs` only wires commands to this library.
+
+pub mod api;
+pub mod crdgen;

@@ -1,0 +1,166 @@
+//! `aim-local`: runs the local control plane for tests and demos.
+//!
+//! - `aim-local up --dir DIR`: start it, write `DIR/ready` (kubeconfig and kubectl paths), and keep it running
+//!   until SIGINT/SIGTERM or until the process named by `--exit-with` exits; then stop it cleanly.
+//! - `aim-local demo`: start it in a temporary directory, apply the product overview's examples, print
+//!   `kubectl get` for every AIM kind, and stop.
+
+use aim_tests::controlplane::ControlPlane;
+use aim_tests::{READY_FILE, seed};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Parser)]
+#[command(
+    name = "aim-local",
+    about = "Local Kubernetes control plane for AIM tests and demos"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start the control plane and keep it running.
+    Up {
+        /// State directory (PKI, etcd data, logs, kubeconfig).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Stop when the process with this PID exits (used by the test harness).
+        #[arg(long)]
+        exit_with: Option<u32>,
+    },
+    /// Start a control plane, apply the overview's examples, show them with kubectl, and stop.
+    Demo,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter("info")
+        .init();
+    match Cli::parse().command {
+        Cmd::Up { dir, exit_with } => up(&dir, exit_with).await,
+        Cmd::Demo => demo().await,
+    }
+}
+
+async fn up(dir: &Path, exit_with: Option<u32>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let cp = ControlPlane::start(dir)
+        .await
+        .context("starting the control plane")?;
+    std::fs::write(
+        cp.dir().join(READY_FILE),
+        format!(
+            "{}\n{}\n",
+            cp.kubeconfig().display(),
+            cp.kubectl_path().display()
+        ),
+    )?;
+    eprintln!(
+        "control plane ready in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    println!("export KUBECONFIG={}", cp.kubeconfig().display());
+    let mut term = signal(SignalKind::terminate())?;
+    let parent_gone = async {
+        match exit_with {
+            Some(pid) => {
+                while Path::new(&format!("/proc/{pid}")).exists() {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = parent_gone => {}
+    }
+    cp.stop().await;
+    eprintln!("control plane stopped");
+    Ok(())
+}
+
+async fn demo() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("aim-demo-{}", std::process::id()));
+    let started = Instant::now();
+    let cp = ControlPlane::start(&dir)
+        .await
+        .context("starting the control plane")?;
+    println!(
+        "== control plane up in {:.1}s (state in {})",
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    let result = show_examples(&cp).await;
+    cp.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("== control plane stopped");
+    result
+}
+
+async fn show_examples(cp: &ControlPlane) -> anyhow::Result<()> {
+    let examples = seed::seed_examples();
+    let mut namespaces: Vec<String> = examples
+        .iter()
+        .flat_map(seed::SeedExample::namespaces)
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    for ns in &namespaces {
+        cp.kubectl(&["create", "namespace", ns]).await?;
+    }
+    for example in &examples {
+        println!("\n== example {} of the overview", example.index);
+        match apply(cp, &example.yaml).await {
+            Ok(out) => print!("{out}"),
+            Err(err) if example.is_service_with_model_id_slip() => {
+                println!(
+                    "rejected, as it should be (the field is spec.aimModelId):\n{}",
+                    err.to_string().trim()
+                );
+                println!("-- corrected to spec.aimModelId:");
+                print!("{}", apply(cp, &example.corrected()).await?);
+            }
+            Err(err) => anyhow::bail!("example {} was rejected: {err}", example.index),
+        }
+    }
+    for kind in [
+        "aimimages",
+        "aimclusterservicetemplates",
+        "aimservicetemplates",
+        "aimtemplatecaches",
+        "modelcaches",
+        "aimclusterconfigs",
+        "aimservices",
+    ] {
+        println!("\n$ kubectl get {kind} -A");
+        let table = cp.kubectl(&["get", kind, "-A"]).await?;
+        print!("{}", if table.is_empty() { "No resources found\n".to_string() } else { table });
+    }
+    Ok(())
+}
+
+/// `kubectl apply --server-side -f -`, returning stdout or stderr as the error.
+async fn apply(cp: &ControlPlane, yaml: &str) -> anyhow::Result<String> {
+    let path = cp.dir().join("example.yaml");
+    std::fs::write(&path, yaml)?;
+    let file = path.display().to_string();
+    Ok(cp
+        .kubectl(&[
+            "apply",
+            "--server-side",
+            "--field-manager=aim-demo",
+            "-f",
+            &file,
+        ])
+        .await?)
+}

@@ -1,0 +1,380 @@
+//! A real, local Kubernetes control plane: etcd, kube-apiserver and kube-controller-manager built from the pinned
+//! upstream sources, listening on loopback only, with a fresh PKI and an admin kubeconfig.
+//!
+//! Contract: [`ControlPlane::start`] returns once the API server answers `/readyz` and every CRD (ours from
+//! `crds/`, KServe's and the Gateway API's from their Go modules) is established. [`ControlPlane::stop`] stops
+//! the processes in reverse order (SIGTERM, then SIGKILL after a grace period) and waits for them, so nothing is
+//! left running; dropping a `ControlPlane` without `stop` still kills the processes.
+//! No kubelet, scheduler or KServe controller runs: tests play those roles with named helpers.
+
+pub mod binaries;
+pub mod pki;
+pub mod upstream_crds;
+pub mod versions;
+
+use binaries::Binaries;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// Directory of our generated CRDs.
+pub const OUR_CRDS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds");
+
+/// Errors while starting or using the control plane.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlPlaneError {
+    /// Building the binaries failed.
+    #[error(transparent)]
+    Build(#[from] binaries::BuildError),
+    /// Generating certificates failed.
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    /// Fetching upstream CRDs failed.
+    #[error(transparent)]
+    UpstreamCrds(#[from] upstream_crds::UpstreamCrdError),
+    /// File-system or process error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A component did not become ready in time.
+    #[error(
+        "{component} did not become ready within {seconds}s; last lines of its log:\n{log_tail}"
+    )]
+    NotReady {
+        /// Which process.
+        component: String,
+        /// How long we waited.
+        seconds: u64,
+        /// Its log's end.
+        log_tail: String,
+    },
+    /// A kubectl command failed.
+    #[error("kubectl {args} failed: {stderr}")]
+    Kubectl {
+        /// The arguments.
+        args: String,
+        /// Its stderr.
+        stderr: String,
+    },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ControlPlaneError {
+    let context = context.into();
+    move |source| ControlPlaneError::Io { context, source }
+}
+
+/// A running control plane.
+pub struct ControlPlane {
+    dir: PathBuf,
+    binaries: Binaries,
+    kubeconfig: PathBuf,
+    /// Started processes, in start order.
+    processes: Vec<(&'static str, Child)>,
+}
+
+fn free_port() -> Result<u16, ControlPlaneError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free loopback port"))?;
+    Ok(listener
+        .local_addr()
+        .map_err(io("reading a bound port"))?
+        .port())
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(25)..].join("\n")
+}
+
+impl ControlPlane {
+    /// Builds (once) and starts a control plane whose state lives in `dir`, then installs all CRDs.
+    pub async fn start(dir: &Path) -> Result<Self, ControlPlaneError> {
+        let binaries = tokio::task::spawn_blocking(Binaries::ensure)
+            .await
+            .expect("build task panicked")?;
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(io("resolving the state directory"))?;
+        let pki = pki::write_pki(&dir)?;
+        let (etcd_port, etcd_peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
+        let server = format!("https://127.0.0.1:{api_port}");
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, kubeconfig_yaml(&server, &pki))
+            .map_err(io("writing the kubeconfig"))?;
+
+        let mut cp = ControlPlane {
+            dir: dir.clone(),
+            binaries: binaries.clone(),
+            kubeconfig,
+            processes: Vec::new(),
+        };
+        let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+        cp.spawn(
+            "etcd",
+            &binaries.etcd,
+            &[
+                &format!("--data-dir={}", dir.join("etcd").display()),
+                &format!("--listen-client-urls={etcd_url}"),
+                &format!("--advertise-client-urls={etcd_url}"),
+                &format!("--listen-peer-urls=http://127.0.0.1:{etcd_peer_port}"),
+                &format!("--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer_port}"),
+                &format!("--initial-cluster=default=http://127.0.0.1:{etcd_peer_port}"),
+                // Test data is disposable: skipping fsync makes every write much cheaper.
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )?;
+        cp.spawn(
+            "kube-apiserver",
+            &binaries.kube_apiserver,
+            &[
+                &format!("--etcd-servers={etcd_url}"),
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                // The `kubernetes` Service's endpoints may not point at loopback, and nothing in-cluster needs
+                // to reach the API server through it here.
+                "--endpoint-reconciler-type=none",
+                &format!("--secure-port={api_port}"),
+                &format!("--tls-cert-file={}", pki.server_cert.display()),
+                &format!("--tls-private-key-file={}", pki.server_key.display()),
+                &format!("--client-ca-file={}", pki.ca_cert.display()),
+                "--authorization-mode=RBAC",
+                &format!(
+                    "--service-account-key-file={}",
+                    pki.service_account_public_key.display()
+                ),
+                &format!(
+                    "--service-account-signing-key-file={}",
+                    pki.service_account_key.display()
+                ),
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--allow-privileged=true",
+                // No kubelet runs pods here, so pods never need mounted service-account tokens; without this
+                // plugin, Job pods are admitted before the controller-manager has created a namespace's
+                // default ServiceAccount.
+                "--disable-admission-plugins=ServiceAccount",
+                "--enable-priority-and-fairness=false",
+                "--v=0",
+            ],
+        )?;
+        cp.wait_ready(Duration::from_secs(90)).await?;
+        cp.spawn(
+            "kube-controller-manager",
+            &binaries.kube_controller_manager,
+            &[
+                &format!("--kubeconfig={}", cp.kubeconfig.display()),
+                &format!("--authentication-kubeconfig={}", cp.kubeconfig.display()),
+                &format!("--authorization-kubeconfig={}", cp.kubeconfig.display()),
+                "--bind-address=127.0.0.1",
+                &format!("--secure-port={}", free_port()?),
+                "--leader-elect=false",
+                "--use-service-account-credentials=false",
+                &format!(
+                    "--service-account-private-key-file={}",
+                    pki.service_account_key.display()
+                ),
+                &format!("--root-ca-file={}", pki.ca_cert.display()),
+                &format!("--cluster-signing-cert-file={}", pki.ca_cert.display()),
+                &format!("--cluster-signing-key-file={}", pki.ca_key.display()),
+                "--v=0",
+            ],
+        )?;
+        cp.install_crds().await?;
+        Ok(cp)
+    }
+
+    fn spawn(
+        &mut self,
+        name: &'static str,
+        binary: &Path,
+        args: &[&str],
+    ) -> Result<(), ControlPlaneError> {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log")))
+            .map_err(io(format!("creating {name}.log")))?;
+        let log_err = log.try_clone().map_err(io("cloning a log handle"))?;
+        let child = Command::new(binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(io(format!("starting {}", binary.display())))?;
+        self.processes.push((name, child));
+        Ok(())
+    }
+
+    /// Polls `kubectl get --raw /readyz` until the API server is ready.
+    async fn wait_ready(&mut self, timeout: Duration) -> Result<(), ControlPlaneError> {
+        let start = Instant::now();
+        loop {
+            if self
+                .kubectl(&["get", "--raw", "/readyz"])
+                .await
+                .is_ok_and(|out| out.trim() == "ok")
+            {
+                return Ok(());
+            }
+            let exited = self.processes.iter_mut().find_map(|(name, child)| {
+                child
+                    .try_wait()
+                    .ok()
+                    .flatten()
+                    .map(|status| (*name, status))
+            });
+            if let Some((name, status)) = exited {
+                return Err(self.not_ready(name, start, &format!("exited with {status}")));
+            }
+            if start.elapsed() > timeout {
+                return Err(self.not_ready("kube-apiserver", start, "timed out"));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    fn not_ready(&self, component: &str, start: Instant, why: &str) -> ControlPlaneError {
+        ControlPlaneError::NotReady {
+            component: format!("{component} ({why})"),
+            seconds: start.elapsed().as_secs(),
+            log_tail: log_tail(&self.dir.join(format!("{component}.log"))),
+        }
+    }
+
+    /// Applies our CRDs and the pinned upstream ones, and waits until all are established.
+    async fn install_crds(&self) -> Result<(), ControlPlaneError> {
+        let versions = versions::Versions::pinned();
+        let upstream =
+            tokio::task::spawn_blocking(move || upstream_crds::upstream_crd_files(&versions))
+                .await
+                .expect("download task panicked")?;
+        let mut args = vec![
+            "apply".to_string(),
+            "--server-side".into(),
+            "--force-conflicts".into(),
+        ];
+        for file in upstream {
+            args.extend(["-f".into(), file.display().to_string()]);
+        }
+        args.extend(["-f".into(), OUR_CRDS_DIR.into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.kubectl(&args).await?;
+        // A CRD created a moment ago may have no conditions yet, which `kubectl wait` reports as an error rather
+        // than waiting; retry until every CRD is established.
+        let start = Instant::now();
+        loop {
+            match self
+                .kubectl(&[
+                    "wait",
+                    "--for=condition=Established",
+                    "--timeout=30s",
+                    "crd",
+                    "--all",
+                ])
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if start.elapsed() > Duration::from_secs(90) => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+            }
+        }
+    }
+
+    /// Runs kubectl against this control plane and returns its stdout.
+    pub async fn kubectl(&self, args: &[&str]) -> Result<String, ControlPlaneError> {
+        run_kubectl(&self.binaries.kubectl, &self.kubeconfig, args).await
+    }
+
+    /// The admin kubeconfig.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The kubectl binary.
+    pub fn kubectl_path(&self) -> &Path {
+        &self.binaries.kubectl
+    }
+
+    /// The state directory (PKI, etcd data, logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stops every process, newest first: SIGTERM, then SIGKILL for any still running after 10 seconds.
+    pub async fn stop(mut self) {
+        while let Some((name, mut child)) = self.processes.pop() {
+            if let Some(pid) = child.id() {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+            }
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    process = name,
+                    "did not stop within 10s of SIGTERM; killing it"
+                );
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+/// Runs `kubectl --kubeconfig <kubeconfig> <args>` and returns stdout, or the stderr as an error.
+pub async fn run_kubectl(
+    kubectl: &Path,
+    kubeconfig: &Path,
+    args: &[&str],
+) -> Result<String, ControlPlaneError> {
+    let out = Command::new(kubectl)
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(io(format!("running {}", kubectl.display())))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(ControlPlaneError::Kubectl {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}
+
+fn kubeconfig_yaml(server: &str, pki: &pki::PkiFiles) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: aim-local
+  cluster:
+    server: {server}
+    certificate-authority: {ca}
+users:
+- name: aim-admin
+  user:
+    client-certificate: {cert}
+    client-key: {key}
+contexts:
+- name: aim-local
+  context:
+    cluster: aim-local
+    user: aim-admin
+current-context: aim-local
+",
+        ca = pki.ca_cert.display(),
+        cert = pki.admin_cert.display(),
+        key = pki.admin_key.display(),
+    )
+}

@@ -1,0 +1,229 @@
+//! What a person sees with plain kubectl: printer columns, short names, the `aim` category and `kubectl explain`.
+
+use aim_tests::test_env;
+
+const API: &str = "apiVersion: aim.silogen.ai/v1alpha1";
+
+/// The header row of `kubectl get`, split into column names.
+fn header(table: &str) -> Vec<String> {
+    let first = table.lines().next().unwrap_or_default();
+    first
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[tokio::test]
+async fn kubectl_get_shows_the_printer_columns_of_every_kind() {
+    let env = test_env!();
+    let ns = env.namespace("columns").await;
+    let id = std::process::id();
+    let objects = format!(
+        "{API}\nkind: AIMImage\nmetadata:\n  name: columns-{id}\nspec:\n  modelId: m/columns\n  image: reg/aim:1\n  defaultServiceTemplate: t\n---\n\
+         {API}\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: columns-{id}\nspec:\n  modelId: m/columns\n  metric: throughput\n  precision: bf16\n  gpuSelector: {{count: 2, model: MI325X}}\n---\n\
+         {API}\nkind: AIMServiceTemplate\nmetadata:\n  name: t\n  namespace: {ns}\nspec:\n  modelId: m/columns\n  metric: latency\n  precision: fp8\n  gpuSelector: {{count: 1, model: MI300X}}\n  caching: {{enabled: true}}\n---\n\
+         {API}\nkind: AIMTemplateCache\nmetadata:\n  name: tc\n  namespace: {ns}\nspec:\n  templateRef: t\n---\n\
+         {API}\nkind: ModelCache\nmetadata:\n  name: mc\n  namespace: {ns}\nspec:\n  sourceUri: hf://m/columns\n  size: 16Gi\n---\n\
+         {API}\nkind: AIMClusterConfig\nmetadata:\n  name: columns-{id}\nspec:\n  routing: {{gateway: {{name: gw, namespace: infra}}}}\n  cacheStorageClassName: fast-rwx\n---\n\
+         {API}\nkind: AIMService\nmetadata:\n  name: svc\n  namespace: {ns}\nspec:\n  aimModelId: m/columns\n  replicas: 3\n"
+    );
+    let out = env.apply(&objects, None).await;
+    assert!(out.success, "{}", out.stderr);
+
+    let cases: [(&str, bool, &[&str], &[&str]); 7] = [
+        (
+            "aimimages",
+            false,
+            &[
+                "NAME",
+                "MODEL",
+                "IMAGE",
+                "DEFAULT-TEMPLATE",
+                "STATUS",
+                "AGE",
+            ],
+            &["m/columns", "reg/aim:1"],
+        ),
+        (
+            "aimclusterservicetemplates",
+            false,
+            &[
+                "NAME",
+                "MODEL",
+                "METRIC",
+                "PRECISION",
+                "GPU",
+                "GPUS",
+                "STATUS",
+                "AGE",
+            ],
+            &["throughput", "bf16", "MI325X"],
+        ),
+        (
+            "aimservicetemplates",
+            true,
+            &[
+                "NAME",
+                "MODEL",
+                "METRIC",
+                "PRECISION",
+                "GPU",
+                "GPUS",
+                "CACHED",
+                "STATUS",
+                "AGE",
+            ],
+            &["latency", "fp8", "MI300X", "true"],
+        ),
+        (
+            "aimtemplatecaches",
+            true,
+            &["NAME", "TEMPLATE", "TEMPLATE-KIND", "STATUS", "AGE"],
+            &["tc", "t"],
+        ),
+        (
+            "modelcaches",
+            true,
+            &["NAME", "SOURCE", "SIZE", "PVC", "STATUS", "AGE"],
+            &["hf://m/columns", "16Gi"],
+        ),
+        (
+            "aimclusterconfigs",
+            false,
+            &[
+                "NAME",
+                "GATEWAY",
+                "GATEWAY-NAMESPACE",
+                "AUTO-ROUTE",
+                "CACHE-STORAGE-CLASS",
+                "STATUS",
+                "AGE",
+            ],
+            &["gw", "infra", "fast-rwx"],
+        ),
+        (
+            "aimservices",
+            true,
+            &["NAME", "MODEL", "TEMPLATE", "REPLICAS", "STATUS", "AGE"],
+            &["m/columns", "3"],
+        ),
+    ];
+    for (plural, namespaced, columns, values) in cases {
+        let name = if namespaced {
+            ["svc", "t", "tc", "mc"]
+                .into_iter()
+                .find(|n| plural_has(plural, n))
+                .unwrap()
+        } else {
+            ""
+        };
+        let cluster_name = format!("columns-{id}");
+        let target = if namespaced {
+            name
+        } else {
+            cluster_name.as_str()
+        };
+        let mut args = vec!["get", plural, target];
+        if namespaced {
+            args.extend(["-n", ns.as_str()]);
+        }
+        let table = env.kubectl(&args).await;
+        assert!(table.success, "{plural}: {}", table.stderr);
+        assert_eq!(
+            header(&table.stdout),
+            columns,
+            "{plural}:\n{}",
+            table.stdout
+        );
+        for value in values {
+            assert!(
+                table
+                    .stdout
+                    .lines()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .contains(value),
+                "{plural} row lacks {value}:\n{}",
+                table.stdout
+            );
+        }
+    }
+    // The route path is there for those who ask for it.
+    let wide = env
+        .kubectl(&["get", "aimservices", "-n", &ns, "-o", "wide"])
+        .await;
+    assert!(
+        header(&wide.stdout).contains(&"PATH".to_string()),
+        "{}",
+        wide.stdout
+    );
+}
+
+/// Which test object a namespaced plural refers to.
+fn plural_has(plural: &str, name: &str) -> bool {
+    matches!(
+        (plural, name),
+        ("aimservices", "svc")
+            | ("aimservicetemplates", "t")
+            | ("aimtemplatecaches", "tc")
+            | ("modelcaches", "mc")
+    )
+}
+
+#[tokio::test]
+async fn short_names_and_the_aim_category_work() {
+    let env = test_env!();
+    let ns = env.namespace("short").await;
+    let out = env
+        .apply(
+            &format!(
+                "{API}\nkind: AIMService\nmetadata:\n  name: svc\nspec:\n  aimModelId: m/short\n"
+            ),
+            Some(&ns),
+        )
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    for short in [
+        "aimimg", "aimclst", "aimst", "aimtc", "mc", "aimccfg", "aimsvc",
+    ] {
+        let out = env.kubectl(&["get", short, "-n", &ns]).await;
+        assert!(out.success, "short name {short}: {}", out.stderr);
+    }
+    let all = env.kubectl(&["get", "aim", "-n", &ns, "-o", "name"]).await;
+    assert!(
+        all.stdout.contains("aimservice.aim.silogen.ai/svc"),
+        "{}",
+        all.stdout
+    );
+}
+
+#[tokio::test]
+async fn kubectl_explain_aimservice_spec_overrides_prints_the_field_docs() {
+    let env = test_env!();
+    let out = env.kubectl(&["explain", "aimservice.spec.overrides"]).await;
+    assert!(out.success, "{}", out.stderr);
+    for text in [
+        "Runtime parameters that win over the template's",
+        "gpuSelector",
+        "GPU model and count per replica",
+        "metric",
+        "precision",
+        "one of auto, fp4, fp8, fp16, fp32, bf16, int4, int8",
+    ] {
+        assert!(
+            out.stdout.contains(text),
+            "explain lacks {text:?}:\n{}",
+            out.stdout
+        );
+    }
+    let count = env
+        .kubectl(&["explain", "aimservice.spec.overrides.gpuSelector.count"])
+        .await;
+    assert!(
+        count.stdout.contains("GPUs per replica"),
+        "{}",
+        count.stdout
+    );
+}

@@ -1,0 +1,49 @@
+# Shared settings for the scripts in this folder (sourced, not run).
+#
+# Expensive, reusable things live outside the clone so every clone and every CI run on this machine shares them:
+# the Kubernetes binaries ($AIM_CACHE_DIR/k8s-*) and the cargo target directory ($CARGO_TARGET_DIR).
+export AIM_CACHE_DIR=${AIM_CACHE_DIR:-$HOME/.cache/aim-operator}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$AIM_CACHE_DIR/cargo-target}
+export GOTOOLCHAIN=local
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+# Tools a fresh machine may lack: the plugin target and the lint/format components (no-ops when present).
+ensure_toolchain() {
+  command -v go >/dev/null || { echo "Go is required to build the local Kubernetes control plane" >&2; exit 1; }
+  if command -v rustup >/dev/null; then
+    rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+    rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+    rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+  fi
+}
+
+# Starts `aim-local up` in the background for the rest of the calling script and exports AIM_TEST_KUBECONFIG and
+# AIM_TEST_KUBECTL once the control plane is ready. It stops when the calling script exits.
+start_control_plane() {
+  local state
+  state=$(mktemp -d "${TMPDIR:-/tmp}/aim-controlplane.XXXXXX")
+  "$CARGO_TARGET_DIR/debug/aim-local" up --dir "$state" --exit-with $$ >"$state.log" 2>&1 &
+  CONTROL_PLANE_PID=$!
+  CONTROL_PLANE_STATE=$state
+  trap stop_control_plane EXIT
+  until [ -s "$state/ready" ]; do
+    if ! kill -0 "$CONTROL_PLANE_PID" 2>/dev/null; then
+      echo "the control plane failed to start:" >&2
+      cat "$state.log" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  AIM_TEST_KUBECONFIG=$(sed -n 1p "$state/ready")
+  AIM_TEST_KUBECTL=$(sed -n 2p "$state/ready")
+  export AIM_TEST_KUBECONFIG AIM_TEST_KUBECTL
+}
+
+stop_control_plane() {
+  if [ -n "${CONTROL_PLANE_PID:-}" ]; then
+    kill -TERM "$CONTROL_PLANE_PID" 2>/dev/null || true
+    wait "$CONTROL_PLANE_PID" 2>/dev/null || true
+    rm -rf "$CONTROL_PLANE_STATE" "$CONTROL_PLANE_STATE.log"
+    CONTROL_PLANE_PID=
+  fi
+}

@@ -1,0 +1,30 @@
+//! Policy plugins: template matching, override merging and routing, as sandboxed WebAssembly components.
+//!
+//! - [`bindings`]: the host side of `wit/aim-policy.wit`.
+//! - [`loader`]: checks and compiles a component (header, contract version, import allowlist, type check,
+//!   smoke test) into a [`loader::LoadedPlugin`].
+//! - [`sandbox`]: the shared engine and the per-call store (CPU deadline, memory cap, WASI granting nothing).
+//! - [`call`] + [`validate`]: one decision, and the checks on its answer.
+//! - [`engine`]: the current plugin of each policy, built-in defaults, atomic swaps, concurrency limit.
+//! - [`watch`]: hot reload from a plugin directory.
+//!
+//! A broken or hostile plugin never takes the operator down: every failure is a [`error::LoadError`] (the
+//! last good plugin stays) or a [`error::CallError`] (that decision fails, the next call starts clean).
+
+pub mod artifact_cache;
+pub mod bindings;
+pub mod builtin;
+pub mod call;
+pub mod engine;
+pub mod error;
+pub mod kind;
+pub mod limits;
+pub mod loader;
+pub mod sandbox;
+pub mod validate;
+pub mod watch;
+
+pub use engine::{Decided, PolicyEngine, PolicyEngineConfig, ReloadEvent};
+pub use error::{CallError, LoadError};
+pub use kind::{PolicyKind, Provenance};
+pub use limits::SandboxLimits;

@@ -1,0 +1,122 @@
+//! The sandbox every plugin call runs in: one shared engine with epoch interruption, and a fresh store per call
+//! with a memory cap, a bounded log pipe and a WASI context that grants nothing.
+//!
+//! What a plugin sees of WASI: no files (no preopens), no network (sockets and name lookup denied), no
+//! environment or arguments, an empty stdin, a wall clock frozen at the Unix epoch, a monotonic clock frozen
+//! at zero, and randomness from a fixed seed. A plugin is therefore a pure function of its input.
+
+use super::limits::{EPOCH_TICK, SandboxLimits};
+use rand::SeedableRng;
+use std::time::Duration;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+/// State of one store: the WASI context, its resource table, the limiter and the captured output.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    log: MemoryOutputPipe,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl HostState {
+    /// What the plugin wrote to stdout and stderr (bounded).
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.contents()).into_owned()
+    }
+}
+
+/// A wall clock stopped at the Unix epoch.
+struct FrozenWallClock;
+
+impl HostWallClock for FrozenWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// A monotonic clock that never advances.
+struct FrozenMonotonicClock;
+
+impl HostMonotonicClock for FrozenMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// Builds the engine every plugin shares and starts the thread that advances its epoch every [`EPOCH_TICK`].
+/// The thread holds only a weak reference and ends when the engine is dropped.
+pub fn new_engine() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    // Policies are synchronous pure functions; without component-model concurrency calls and instantiation
+    // are several times cheaper.
+    config.concurrency_support(false);
+    config.max_wasm_stack(512 << 10);
+    let engine = Engine::new(&config)?;
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("aim-policy-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map_err(wasmtime::Error::from)?;
+    Ok(engine)
+}
+
+/// A fresh store for one call: memory capped, deadline armed, WASI granting nothing.
+pub fn new_store(engine: &Engine, limits: &SandboxLimits) -> Store<HostState> {
+    let log = MemoryOutputPipe::new(limits.log_bytes);
+    let wasi = WasiCtx::builder()
+        .stdout(log.clone())
+        .stderr(log.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .wall_clock(FrozenWallClock)
+        .monotonic_clock(FrozenMonotonicClock)
+        .secure_random(rand::rngs::StdRng::seed_from_u64(0))
+        .insecure_random(rand::rngs::StdRng::seed_from_u64(0))
+        .insecure_random_seed(0)
+        .build();
+    let store_limits = StoreLimitsBuilder::new()
+        .memory_size(limits.memory_bytes)
+        .instances(32)
+        .tables(32)
+        .memories(8)
+        .trap_on_grow_failure(true)
+        .build();
+    let mut store = Store::new(
+        engine,
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: store_limits,
+            log,
+        },
+    );
+    store.limiter(|state| &mut state.limits);
+    store.set_epoch_deadline(limits.deadline_ticks());
+    store
+}

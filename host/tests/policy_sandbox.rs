@@ -1,0 +1,244 @@
+//! Hostile plugins at run time: each misbehaviour ends that one decision with a clear error, and the host
+//! serves the next call normally (every call gets a fresh store).
+
+mod support;
+
+use aim_operator::policy::bindings::{Decision, MatchRequest, Precision, Scope};
+use aim_operator::policy::{CallError, PolicyEngine, PolicyKind, limits::EPOCH_TICK};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn hostile_engine() -> Arc<PolicyEngine> {
+    let engine = engine();
+    engine.install(
+        engine
+            .load(HOSTILE, "hostile.wasm", Some(PolicyKind::Matcher))
+            .expect("the hostile matcher loads"),
+    );
+    engine
+}
+
+/// A request whose model ID tells the hostile matcher what to do.
+fn ask(behaviour: &str) -> MatchRequest {
+    request(
+        behaviour,
+        params(None, None, None),
+        vec![candidate(
+            "only",
+            Scope::Cluster,
+            Precision::Fp8,
+            ("MI300X", 1),
+            16,
+        )],
+    )
+}
+
+/// Runs `behaviour`, expects an error, then checks the same engine still answers a normal request.
+async fn fails_then_recovers(engine: &Arc<PolicyEngine>, behaviour: &str) -> CallError {
+    let err = engine
+        .match_template(ask(behaviour))
+        .await
+        .expect_err("the misbehaving call must fail");
+    let next = engine
+        .match_template(ask("well-behaved"))
+        .await
+        .expect("the next call is served");
+    assert_eq!(next.value.decision, Decision::UseCandidate(0));
+    err
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_stopped_at_the_deadline() {
+    let engine = hostile_engine();
+    let deadline = engine.limits().deadline;
+    let start = Instant::now();
+    let err = engine.match_template(ask("loop")).await.unwrap_err();
+    let took = start.elapsed();
+    println!("infinite loop stopped after {took:?} (deadline {deadline:?}, tick {EPOCH_TICK:?})");
+    assert!(
+        matches!(err, CallError::Timeout { budget_ms: 100, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("ran past its 100 ms deadline and was stopped"),
+        "{err}"
+    );
+    assert!(took >= deadline - EPOCH_TICK, "stopped early: {took:?}");
+    // Deadline + one tick, plus generous room for a loaded CI machine's scheduler.
+    assert!(
+        took < deadline + EPOCH_TICK + Duration::from_millis(500),
+        "stopped late: {took:?}"
+    );
+    fails_then_recovers(&engine, "loop").await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_is_stopped_at_the_cap() {
+    let err = fails_then_recovers(&hostile_engine(), "memory-bomb").await;
+    assert!(
+        matches!(err, CallError::MemoryExhausted { limit_mib: 32, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("tried to use more than 32 MiB of memory"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_trap_is_reported_as_a_crash() {
+    let err = fails_then_recovers(&hostile_engine(), "trap").await;
+    assert!(
+        err.to_string()
+            .contains("crashed: it panicked or aborted (wasm `unreachable`)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_panic_is_reported_as_a_crash() {
+    let err = fails_then_recovers(&hostile_engine(), "panic").await;
+    assert!(matches!(err, CallError::Trap { .. }), "{err}");
+    assert!(
+        err.to_string().contains("hostile.wasm (sha256:"),
+        "names the plugin: {err}"
+    );
+}
+
+#[tokio::test]
+async fn deep_recursion_is_a_stack_overflow() {
+    let err = fails_then_recovers(&hostile_engine(), "recursion").await;
+    assert!(err.to_string().contains("stack overflow"), "{err}");
+}
+
+#[tokio::test]
+async fn a_huge_answer_is_refused() {
+    let err = fails_then_recovers(&hostile_engine(), "huge-output").await;
+    assert!(
+        err.to_string()
+            .contains("gave an invalid answer: an answer of 2097"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("the limit is 1048576"), "{err}");
+}
+
+#[tokio::test]
+async fn choosing_a_candidate_that_does_not_exist_is_invalid() {
+    let err = fails_then_recovers(&hostile_engine(), "bad-index").await;
+    assert!(
+        err.to_string()
+            .contains("chose candidate 8, but there are only 1"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_without_a_verdict_per_candidate_is_invalid() {
+    let err = fails_then_recovers(&hostile_engine(), "missing-verdicts").await;
+    assert!(
+        err.to_string().contains("0 verdicts for 1 candidates"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_log_flood_is_bounded_and_the_host_keeps_serving() {
+    let engine = hostile_engine();
+    match engine.match_template(ask("log-flood")).await {
+        // The bounded pipe refuses the overflow; Rust's println! then panics inside the plugin.
+        Err(err) => assert!(
+            matches!(err, CallError::Trap { .. } | CallError::Timeout { .. }),
+            "{err}"
+        ),
+        Ok(answer) => assert_eq!(answer.value.reason, "flooded"),
+    }
+    assert!(engine.match_template(ask("well-behaved")).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_plugin_sees_no_files_environment_clock_or_entropy() {
+    let engine = hostile_engine();
+    let first = engine
+        .match_template(ask("snoop"))
+        .await
+        .unwrap()
+        .value
+        .reason;
+    let second = engine
+        .match_template(ask("snoop"))
+        .await
+        .unwrap()
+        .value
+        .reason;
+    println!("what a plugin sees: {first}");
+    assert!(first.contains("file=error:"), "read a file: {first}");
+    assert!(first.contains("dir=error:"), "listed a directory: {first}");
+    assert!(
+        first.contains("env=0;"),
+        "saw environment variables: {first}"
+    );
+    assert!(first.contains("clock=0;"), "saw the real time: {first}");
+    assert_eq!(
+        first, second,
+        "two calls must see the same (seeded) randomness"
+    );
+}
+
+#[tokio::test]
+async fn a_router_answer_that_is_not_a_clean_absolute_path_is_refused() {
+    let engine = engine();
+    engine.install(
+        engine
+            .load(HOSTILE_ROUTER, "router.wasm", Some(PolicyKind::Router))
+            .expect("loads"),
+    );
+    for (name, why) in [
+        ("echo_.._admin", "'..' segment"),
+        ("echorelative", "not absolute"),
+        ("echo_", "whole gateway"),
+    ] {
+        let (svc, config) = service(name);
+        let err = engine.route_path(svc, config).await.unwrap_err();
+        assert!(err.to_string().contains(why), "{name}: {err}");
+    }
+    let (svc, config) = service("refuse");
+    let err = engine.route_path(svc, config).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("could not decide: unsupported: this router refuses on purpose"),
+        "{err}"
+    );
+    let (svc, config) = service("echo_fine_path");
+    assert_eq!(
+        engine.route_path(svc, config).await.unwrap().value,
+        "/fine/path"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_hostile_calls_do_not_disturb_each_other() {
+    let engine = hostile_engine();
+    let behaviours = [
+        "loop",
+        "memory-bomb",
+        "panic",
+        "well-behaved",
+        "recursion",
+        "well-behaved",
+        "trap",
+        "well-behaved",
+    ];
+    let calls = behaviours.map(|b| {
+        let engine = engine.clone();
+        tokio::spawn(async move { (b, engine.match_template(ask(b)).await.is_ok()) })
+    });
+    for call in calls {
+        let (behaviour, ok) = call.await.unwrap();
+        assert_eq!(ok, behaviour == "well-behaved", "{behaviour}");
+    }
+    let failures = engine.metrics().failures[0].load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(failures, 5);
+}

@@ -4,7 +4,9 @@
 //! Loading a precompiled artifact is `unsafe` in wasmtime because the bytes are trusted to be machine code
 //! wasmtime produced. This module only ever loads files it wrote itself, into a directory it creates with mode
 //! 0700, under a name that includes the source's SHA-256 and the engine's compatibility hash; a file that fails
-//! to load is deleted and the component compiled again.
+//! to load is deleted and the component compiled again. Artifacts are read into memory rather than mapped: a
+//! mapped file truncated by anyone would crash the process (SIGBUS), and reading costs well under a
+//! millisecond.
 
 use sha2::{Digest, Sha256};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -90,12 +92,13 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
     std::fs::rename(&tmp, path)
 }
 
-/// Maps an artifact this cache wrote.
+/// Loads an artifact this cache wrote.
 #[allow(unsafe_code)]
 fn load_own_artifact(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    let bytes = std::fs::read(path)?;
     // SAFETY: `path` is inside the cache directory, which only this process writes (mode 0700), and every file
     // there was produced by `Engine::precompile_component` of an engine with the same compatibility hash (part
     // of the name). wasmtime additionally checks the artifact's header and engine compatibility, and fails
     // cleanly on a mismatch.
-    unsafe { Component::deserialize_file(engine, path) }
+    unsafe { Component::deserialize(engine, &bytes) }
 }

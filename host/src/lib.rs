@@ -5,4 +5,5 @@
 
 pub mod api;
 pub mod crdgen;
+pub mod plugin_cli;
 pub mod policy;

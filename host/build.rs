@@ -26,7 +26,13 @@ fn main() {
         .expect("host/ is inside the workspace")
         .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for watched in ["plugins", "wit", "host/tests/plugins", "Cargo.lock"] {
+    for watched in [
+        "plugins",
+        "wit",
+        "host/tests/plugins",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()

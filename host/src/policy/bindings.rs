@@ -40,8 +40,7 @@ pub use matcher::aim::policy::types::{
     GpuSelector, Metric, PolicyError as GuestError, Precision, RuntimeParameters,
 };
 pub use matcher::exports::aim::policy::matcher::{
-    Candidate, Decision, GpuPool, MatchRequest, MatchResult, ModelSource, Scope, TemplateState,
-    Verdict,
+    Candidate, Decision, GpuPool, MatchRequest, MatchResult, Scope, TemplateState, Verdict,
 };
 pub use merger::exports::aim::policy::merger::{MergeRequest, MergeResult};
 pub use router::exports::aim::policy::router::{RoutingConfig, ServiceIdentity};

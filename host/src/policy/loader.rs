@@ -8,8 +8,8 @@
 use super::artifact_cache::{ArtifactCache, digest};
 use super::bindings::{
     CONTRACT_PACKAGE, CONTRACT_VERSION, Candidate, GpuSelector, MatchRequest, MergeRequest, Metric,
-    ModelSource, Precision, RoutingConfig, RuntimeParameters, Scope, ServiceIdentity,
-    TemplateState, matcher, merger, router,
+    Precision, RoutingConfig, RuntimeParameters, Scope, ServiceIdentity, TemplateState, matcher,
+    merger, router,
 };
 use super::call;
 use super::error::LoadError;
@@ -236,7 +236,6 @@ pub fn golden_match_request() -> MatchRequest {
     let template = |name: &str, scope, gpu: &str| Candidate {
         name: name.into(),
         scope,
-        model_id: "meta/llama-3.1-8b-instruct".into(),
         parameters: RuntimeParameters {
             metric: Some(Metric::Latency),
             precision: Some(Precision::Fp8),
@@ -246,10 +245,7 @@ pub fn golden_match_request() -> MatchRequest {
             }),
         },
         state: TemplateState::Available,
-        model_sources: vec![ModelSource {
-            uri: "hf://meta-llama/Llama-3.1-8B-Instruct".into(),
-            size_bytes: Some(16 << 30),
-        }],
+        model_source_sizes: vec![Some(16 << 30)],
     };
     MatchRequest {
         model_id: "meta/llama-3.1-8b-instruct".into(),

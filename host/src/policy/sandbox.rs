@@ -9,7 +9,16 @@ use super::limits::{EPOCH_TICK, SandboxLimits};
 use rand::SeedableRng;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
+
+/// Plugin instances alive at once across all calls (the engine's call semaphore stays well below this).
+const POOLED_INSTANCES: u32 = 64;
+/// The largest linear memory a pooled slot can hold; the per-store cap ([`SandboxLimits::memory_bytes`]) is
+/// what plugins actually get.
+const MAX_POOLED_MEMORY: usize = 256 << 20;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
@@ -70,7 +79,23 @@ pub fn new_engine() -> wasmtime::Result<Engine> {
     // are several times cheaper.
     config.concurrency_support(false);
     config.max_wasm_stack(512 << 10);
-    let engine = Engine::new(&config)?;
+    // Pooling: instances reuse pre-reserved memory slots instead of mapping fresh ones on every call. Where
+    // the address space cannot be reserved (tight ulimits), fall back to on-demand allocation.
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOLED_INSTANCES)
+        .total_core_instances(POOLED_INSTANCES * 4)
+        .total_memories(POOLED_INSTANCES * 2)
+        .total_tables(POOLED_INSTANCES * 2)
+        .max_memory_size(MAX_POOLED_MEMORY);
+    let mut pooled = config.clone();
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = match Engine::new(&pooled) {
+        Ok(engine) => engine,
+        Err(e) => {
+            tracing::warn!(error = %e, "pooling allocator unavailable; allocating plugin instances on demand");
+            Engine::new(&config)?
+        }
+    };
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("aim-policy-epoch".into())

@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use aim_operator::policy::bindings::{
-    Candidate, GpuSelector, MatchRequest, Metric, ModelSource, Precision, RoutingConfig,
-    RuntimeParameters, Scope, ServiceIdentity, TemplateState,
+    Candidate, GpuSelector, MatchRequest, Metric, Precision, RoutingConfig, RuntimeParameters,
+    Scope, ServiceIdentity, TemplateState,
 };
 use aim_operator::policy::{PolicyEngine, PolicyEngineConfig, SandboxLimits};
 use std::sync::Arc;
@@ -72,13 +72,9 @@ pub fn candidate(
     Candidate {
         name: name.into(),
         scope,
-        model_id: MODEL.into(),
         parameters: params(Some(Metric::Latency), Some(precision), Some(gpu)),
         state: TemplateState::Available,
-        model_sources: vec![ModelSource {
-            uri: format!("hf://meta/{name}"),
-            size_bytes: Some(size_gib << 30),
-        }],
+        model_source_sizes: vec![Some(size_gib << 30)],
     }
 }
 

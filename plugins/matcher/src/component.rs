@@ -60,7 +60,6 @@ fn into_candidate(c: Candidate) -> policy::Candidate {
             Scope::Namespace => policy::Scope::Namespace,
             Scope::Cluster => policy::Scope::Cluster,
         },
-        model_id: c.model_id,
         params: into_params(c.parameters),
         state: match c.state {
             TemplateState::Pending => policy::State::Pending,
@@ -69,7 +68,7 @@ fn into_candidate(c: Candidate) -> policy::Candidate {
             TemplateState::Degraded => policy::State::Degraded,
             TemplateState::Failed => policy::State::Failed,
         },
-        source_sizes: c.model_sources.into_iter().map(|s| s.size_bytes).collect(),
+        source_sizes: c.model_source_sizes,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The default matching policy, as plain Rust: the component glue converts the WIT records to these types.
 //!
-//! Rules, in order, for each candidate template:
-//! 1. it must serve the requested model and be `Available`;
+//! Rules, in order, for each candidate template (all of them templates of the requested model):
+//! 1. it must be `Available`;
 //! 2. each wanted parameter must be equal to the template's; a template that leaves a wanted parameter open is
 //!    accepted with a lower score (the runtime picks), a different value is rejected;
 //! 3. when the template pins known GPUs (MI300X, MI325X) and its model sources have sizes, the weights must fit
@@ -93,8 +93,6 @@ pub struct Candidate {
     pub name: String,
     /// Scope.
     pub scope: Scope,
-    /// Model it serves.
-    pub model_id: String,
     /// Its parameters.
     pub params: Params,
     /// Its state.
@@ -283,12 +281,6 @@ fn judge(index: u32, c: &Candidate, request: &Request) -> Verdict {
         score: 0,
         reason,
     };
-    if c.model_id != request.model_id {
-        return reject(format!(
-            "serves model '{}', not '{}'",
-            c.model_id, request.model_id
-        ));
-    }
     if c.state != State::Available {
         return reject(format!(
             "not ready (status {:?}); it is used once Available",

@@ -144,7 +144,14 @@ async fn show_examples(cp: &ControlPlane) -> anyhow::Result<()> {
     ] {
         println!("\n$ kubectl get {kind} -A");
         let table = cp.kubectl(&["get", kind, "-A"]).await?;
-        print!("{}", if table.is_empty() { "No resources found\n".to_string() } else { table });
+        print!(
+            "{}",
+            if table.is_empty() {
+                "No resources found\n".to_string()
+            } else {
+                table
+            }
+        );
     }
     Ok(())
 }

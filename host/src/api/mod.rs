@@ -20,11 +20,11 @@ pub use cluster_config::{
 };
 pub use common::*;
 pub use image::{AIMImage, AIMImageSpec, AIMImageStatus};
-pub use model_cache::{ModelCache, ModelCacheSpec, ModelCacheStatus};
+pub use model_cache::{DownloadStatus, ModelCache, ModelCacheSpec, ModelCacheStatus};
 pub use service::{AIMService, AIMServiceSpec, AIMServiceStatus, ResolvedTemplate, TemplateScope};
 pub use template::{
     AIMClusterServiceTemplate, AIMClusterServiceTemplateSpec, AIMServiceTemplate,
-    AIMServiceTemplateSpec, TemplateCaching, TemplateProfile, TemplateStatus,
+    AIMServiceTemplateSpec, DiscoveryStatus, TemplateCaching, TemplateProfile, TemplateStatus,
 };
 pub use template_cache::{
     AIMTemplateCache, AIMTemplateCacheSpec, AIMTemplateCacheStatus, TemplateKind,

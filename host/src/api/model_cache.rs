@@ -4,7 +4,9 @@ use super::common::{
     Conditions, Credentials, MAX_SOURCE_URI_LENGTH, ResourceState, source_uri_rule,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A persistent volume holding one downloaded model source, shared by every service and template in the
@@ -72,4 +74,37 @@ pub struct ModelCacheStatus {
     /// Name of the PersistentVolumeClaim that holds the downloaded model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent_volume_claim: Option<String>,
+    /// The storage class the volume was requested with (empty: the cluster default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// The size requested for the volume (the model's size plus headroom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Quantity>,
+    /// The download Job and its progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download: Option<DownloadStatus>,
+}
+
+/// Where the download stands.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadStatus {
+    /// The current download Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// Failed attempts so far; the next attempt waits longer after each.
+    #[serde(default)]
+    pub failed_attempts: i32,
+    /// When the last attempt ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_time: Option<Time>,
+    /// Bytes downloaded so far, as the downloader reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downloaded_bytes: Option<i64>,
+    /// Bytes to download in total, as the downloader reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<i64>,
+    /// Progress in percent (0-100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<i32>,
 }

@@ -6,6 +6,7 @@
 use super::common::{
     Conditions, Credentials, MAX_MODEL_SOURCES, ModelSource, ResourceState, RuntimeParameters,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -131,4 +132,27 @@ pub struct TemplateStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_MODEL_SOURCES))]
     pub model_sources: Vec<ModelSource>,
+    /// Progress of model-source discovery (the dry-run Job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoveryStatus>,
+}
+
+/// Where discovery stands for the current spec.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoveryStatus {
+    /// Hash of the inputs discovery ran for (image, runtime parameters, environment); a change runs it again.
+    pub spec_hash: String,
+    /// The discovery Job, `<namespace>/<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// Failed attempts for this spec; the next attempt waits longer after each.
+    #[serde(default)]
+    pub failed_attempts: i32,
+    /// When the last attempt ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_time: Option<Time>,
+    /// The runtime profile the image chose (the dry-run's `filename`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }

@@ -4,6 +4,7 @@
 //! `api` holds the custom resource types; the binary in `main.rs` only wires commands to this library.
 
 pub mod api;
+pub mod controller;
 pub mod crdgen;
 pub mod plugin_cli;
 pub mod policy;

@@ -1,0 +1,144 @@
+//! Condition types, reasons and the helper that sets a condition without touching an unchanged one.
+//!
+//! `lastTransitionTime` moves only when the status flips, so re-deriving the same conditions yields an
+//! identical status and the status writer skips the write.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+/// Condition types.
+pub mod types {
+    /// Templates: model sources are known.
+    pub const DISCOVERED: &str = "Discovered";
+    /// Templates and template caches: every model source is cached.
+    pub const CACHE_WARM: &str = "CacheWarm";
+    /// Every kind: ready for use.
+    pub const READY: &str = "Ready";
+    /// Every kind: work is under way.
+    pub const PROGRESSING: &str = "Progressing";
+    /// Every kind: something failed; the reason says what.
+    pub const FAILURE: &str = "Failure";
+    /// Template caches and services: the template was found.
+    pub const RESOLVED: &str = "Resolved";
+    /// Model caches: the volume is bound.
+    pub const STORAGE_READY: &str = "StorageReady";
+}
+
+/// Condition reasons (CamelCase, stable: people and alerts match on them).
+pub mod reasons {
+    #![allow(missing_docs)]
+    pub const INLINE_MODEL_SOURCES: &str = "InlineModelSources";
+    pub const PROFILES_DISCOVERED: &str = "ProfilesDiscovered";
+    pub const AWAITING_DISCOVERY: &str = "AwaitingDiscovery";
+    pub const DISCOVERY_RUNNING: &str = "DiscoveryRunning";
+    pub const WAITING_FOR_DISCOVERY_SLOT: &str = "WaitingForDiscoverySlot";
+    pub const DISCOVERY_BACKOFF: &str = "DiscoveryBackoff";
+    pub const DISCOVERY_FAILED: &str = "DiscoveryFailed";
+    pub const MODEL_NOT_FOUND: &str = "ModelNotFound";
+    pub const TEMPLATE_NOT_FOUND: &str = "TemplateNotFound";
+    pub const RESOLVED: &str = "Resolved";
+    pub const CACHING_DISABLED: &str = "CachingDisabled";
+    pub const WARMING: &str = "Warming";
+    pub const WARM: &str = "Warm";
+    pub const WARM_FAILED: &str = "WarmFailed";
+    pub const READY: &str = "Ready";
+    pub const NOT_READY: &str = "NotReady";
+    pub const NO_FAILURE: &str = "NoFailure";
+    pub const IDLE: &str = "Idle";
+    pub const PVC_BOUND: &str = "PVCBound";
+    pub const PVC_PENDING: &str = "PVCPending";
+    pub const PVC_LOST: &str = "PVCLost";
+    pub const STORAGE_CLASS_MISSING: &str = "StorageClassMissing";
+    pub const INSUFFICIENT_CAPACITY: &str = "InsufficientCapacity";
+    pub const SIZE_UNKNOWN: &str = "SizeUnknown";
+    pub const DOWNLOADING: &str = "Downloading";
+    pub const DOWNLOAD_FAILED: &str = "DownloadFailed";
+    pub const DUPLICATE_SOURCE: &str = "DuplicateSourceUri";
+}
+
+/// `True`, `False` or `Unknown`.
+pub fn status_word(value: bool) -> &'static str {
+    if value { "True" } else { "False" }
+}
+
+/// Sets condition `type_` in `conditions`. The transition time is kept when the status is unchanged.
+pub fn set(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+) {
+    let status = status_word(status).to_string();
+    let message = message.into();
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(existing) => {
+            if existing.status != status {
+                existing.last_transition_time = Time(Timestamp::now());
+            }
+            existing.status = status;
+            existing.reason = reason.to_string();
+            existing.message = message;
+            existing.observed_generation = generation;
+        }
+        None => conditions.push(Condition {
+            type_: type_.to_string(),
+            status,
+            reason: reason.to_string(),
+            message,
+            observed_generation: generation,
+            last_transition_time: Time(Timestamp::now()),
+        }),
+    }
+}
+
+/// The condition of `type_`, if set.
+pub fn get<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// True when condition `type_` is set to `True`.
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    get(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transition_time_moves_only_when_the_status_flips() {
+        let mut conditions = Vec::new();
+        set(
+            &mut conditions,
+            types::READY,
+            false,
+            reasons::NOT_READY,
+            "waiting",
+            Some(1),
+        );
+        let first = conditions[0].last_transition_time.clone();
+        set(
+            &mut conditions,
+            types::READY,
+            false,
+            reasons::NOT_READY,
+            "still waiting",
+            Some(2),
+        );
+        assert_eq!(conditions[0].last_transition_time, first);
+        assert_eq!(conditions[0].message, "still waiting");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        set(
+            &mut conditions,
+            types::READY,
+            true,
+            reasons::READY,
+            "ready",
+            Some(2),
+        );
+        assert_ne!(conditions[0].last_transition_time, first);
+        assert_eq!(conditions.len(), 1);
+    }
+}

@@ -7,7 +7,11 @@
 //! - [`seed`]: the YAML examples of the product overview.
 
 pub mod controlplane;
+pub mod kubelet;
+pub mod operator;
+pub mod provisioner;
 pub mod seed;
+pub mod wait;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -39,6 +43,44 @@ macro_rules! test_env {
     () => {
         $crate::TestEnv::shared(env!("CARGO_BIN_EXE_aim-local"))
     };
+}
+
+/// A test's namespace; deleted (without waiting) when dropped, even when the test fails.
+pub struct Namespace {
+    name: String,
+    #[allow(dead_code)]
+    cleanup: Cleanup,
+}
+
+impl std::ops::Deref for Namespace {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.name
+    }
+}
+
+impl std::fmt::Display for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Deletes objects when dropped.
+pub struct Cleanup {
+    kubectl: PathBuf,
+    kubeconfig: PathBuf,
+    what: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.kubectl)
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .arg("delete")
+            .args(&self.what)
+            .args(["--ignore-not-found", "--wait=false"])
+            .output();
+    }
 }
 
 /// Output of a kubectl run.
@@ -121,19 +163,42 @@ impl TestEnv {
         kube::Client::try_from(config).expect("build a client")
     }
 
+    /// The kubectl binary.
+    pub fn kubectl_path(&self) -> &Path {
+        &self.kubectl
+    }
+
     /// The kubeconfig path.
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
     }
 
-    /// Creates a fresh namespace named after `prefix` for one test.
-    pub async fn namespace(&self, prefix: &str) -> String {
+    /// Creates a fresh namespace named after `prefix` for one test; it is deleted when the guard drops.
+    pub async fn namespace(&self, prefix: &str) -> Namespace {
         let n = NAMESPACES.fetch_add(1, Ordering::Relaxed);
         let mut name = format!("{prefix}-{}-{n}", std::process::id());
         name.truncate(63);
         let out = self.kubectl(&["create", "namespace", &name]).await;
         assert!(out.success, "creating namespace {name}: {}", out.stderr);
-        name
+        Namespace {
+            name: name.clone(),
+            cleanup: self.cleanup(&["namespace", &name]),
+        }
+    }
+
+    /// A guard that deletes `kind name` (cluster-scoped) when it drops, so tests leave nothing behind that
+    /// the next test binary's operator would act on.
+    pub fn cleanup(&self, what: &[&str]) -> Cleanup {
+        Cleanup {
+            kubectl: self.kubectl.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            what: what.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Starts the operator in this process (once per test binary; the first config wins).
+    pub fn start_operator(&self, config: aim_operator::controller::OperatorConfig) {
+        operator::start(self.kubeconfig.clone(), self.kubectl.clone(), config);
     }
 
     /// Runs kubectl against the control plane.

@@ -325,6 +325,7 @@ async fn changing_a_namespace_template_model_id_is_rejected_as_immutable() {
 async fn changing_a_cluster_template_model_id_is_rejected_as_immutable() {
     let env = test_env!();
     let name = format!("immutable-cluster-{}", std::process::id());
+    let _cleanup = env.cleanup(&["aimclusterservicetemplate", &name]);
     let yaml = |model: &str| {
         format!(
             "{API}\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  metric: latency\n"
@@ -398,6 +399,7 @@ async fn defaults_are_filled_in_by_the_api_server() {
         .await;
     assert_eq!(caching.stdout, "false");
     let name = format!("defaults-{}", std::process::id());
+    let _cleanup = env.cleanup(&["aimclusterconfig", &name]);
     let config = format!(
         "{API}\nkind: AIMClusterConfig\nmetadata:\n  name: {name}\nspec:\n  routing:\n    gateway:\n      name: gw\n      namespace: infra\n"
     );

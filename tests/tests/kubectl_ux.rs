@@ -20,6 +20,11 @@ async fn kubectl_get_shows_the_printer_columns_of_every_kind() {
     let env = test_env!();
     let ns = env.namespace("columns").await;
     let id = std::process::id();
+    let _cluster_objects = env.cleanup(&[
+        &format!("aimimage/columns-{id}"),
+        &format!("aimclusterservicetemplate/columns-{id}"),
+        &format!("aimclusterconfig/columns-{id}"),
+    ]);
     let objects = format!(
         "{API}\nkind: AIMImage\nmetadata:\n  name: columns-{id}\nspec:\n  modelId: m/columns\n  image: reg/aim:1\n  defaultServiceTemplate: t\n---\n\
          {API}\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: columns-{id}\nspec:\n  modelId: m/columns\n  metric: throughput\n  precision: bf16\n  gpuSelector: {{count: 2, model: MI325X}}\n---\n\

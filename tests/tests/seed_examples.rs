@@ -18,6 +18,11 @@ async fn apply_example(env: &TestEnv, example: &str, ns: &str) -> aim_tests::Kub
 async fn every_yaml_example_of_the_overview_is_accepted_by_server_side_apply() {
     let env = test_env!();
     let ns = env.namespace("seed").await;
+    let _cluster_objects = env.cleanup(&[
+        "aimimage/meta-llama-3-8b",
+        "aimclusterservicetemplate/llama3-8b-latency-gpu1",
+        "aimclusterconfig/default",
+    ]);
     let examples: Vec<SeedExample> = seed_examples()
         .into_iter()
         .filter(|e| !e.is_service_with_model_id_slip())

@@ -1,0 +1,101 @@
+//! `FakeKubelet`: plays the kubelet, which this control plane does not run. Job pods are created by the real
+//! Job controller and stay Pending; these helpers write the pod status a kubelet would write when the
+//! container ends, and the real Job controller then completes or fails the Job.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// How a container ended.
+pub enum Exit<'a> {
+    /// Exit code 0, with this termination message.
+    Succeeded(&'a str),
+    /// Exit code 1, with this termination message.
+    Failed(&'a str),
+}
+
+/// Plays the kubelet for one namespace.
+pub struct FakeKubelet {
+    pods: Api<Pod>,
+}
+
+impl FakeKubelet {
+    /// The kubelet of `namespace`.
+    pub fn new(client: kube::Client, namespace: &str) -> Self {
+        FakeKubelet {
+            pods: Api::namespaced(client, namespace),
+        }
+    }
+
+    /// Waits for the pod of Job `job` to exist and returns its name.
+    pub async fn pod_of(&self, job: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let list = self
+                .pods
+                .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
+                .await
+                .expect("list pods");
+            if let Some(pod) = list.items.into_iter().find(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_deref())
+                    .is_none_or(|ph| ph == "Pending")
+            }) {
+                return pod.metadata.name.expect("pod name");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the Job controller created no pod for {job}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Ends the only container of Job `job`'s pod, as a kubelet reports it.
+    pub async fn finish(&self, job: &str, exit: Exit<'_>) {
+        let pod = self.pod_of(job).await;
+        let current = self.pods.get(&pod).await.expect("read pod");
+        let container = current.spec.as_ref().expect("pod spec").containers[0]
+            .name
+            .clone();
+        let (phase, code, message) = match exit {
+            Exit::Succeeded(m) => ("Succeeded", 0, m),
+            Exit::Failed(m) => ("Failed", 1, m),
+        };
+        let now = k8s_openapi::jiff::Timestamp::now().to_string();
+        let status = json!({ "status": {
+            "phase": phase,
+            "conditions": [{ "type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": now }],
+            "containerStatuses": [{
+                "name": container,
+                "image": current.spec.as_ref().unwrap().containers[0].image.clone().unwrap_or_default(),
+                "imageID": "",
+                "ready": false,
+                "restartCount": 0,
+                "state": { "terminated": {
+                    "exitCode": code,
+                    "reason": if code == 0 { "Completed" } else { "Error" },
+                    "message": message,
+                    "startedAt": now,
+                    "finishedAt": now,
+                }},
+            }],
+        }});
+        self.pods
+            .patch_status(&pod, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .expect("write pod status");
+    }
+
+    /// Sets an annotation on Job `job`'s pod (a downloader reports progress this way).
+    pub async fn annotate(&self, job: &str, key: &str, value: &str) {
+        let pod = self.pod_of(job).await;
+        let patch = json!({ "metadata": { "annotations": { key: value } } });
+        self.pods
+            .patch(&pod, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("annotate pod");
+    }
+}

@@ -1,0 +1,58 @@
+//! The operator under test, running in the test process: every controller, on a runtime of its own (each
+//! `#[tokio::test]` has a short-lived runtime; the operator must outlive them), started once per test binary.
+
+use aim_operator::controller::{self, Context, OperatorConfig};
+use aim_operator::policy::{PolicyEngine, PolicyEngineConfig};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+static STARTED: OnceLock<()> = OnceLock::new();
+
+/// Settings for tests: short backoffs so retry paths finish in seconds.
+pub fn test_config() -> OperatorConfig {
+    let mut config = OperatorConfig::default();
+    config.discovery.backoff_base = Duration::from_secs(1);
+    config.discovery.backoff_max = Duration::from_secs(2);
+    config.download.backoff_base = Duration::from_secs(1);
+    config.download.backoff_max = Duration::from_secs(2);
+    config.download.image = "registry.test/aim-downloader:1".into();
+    config
+}
+
+/// Starts the operator against `kubeconfig` with `config` (the first call's config wins) and creates the
+/// operator's namespace.
+pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) {
+    STARTED.get_or_init(|| {
+        let _ = std::process::Command::new(&kubectl)
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args(["create", "namespace", &config.namespace])
+            .output();
+        std::thread::Builder::new()
+            .name("aim-operator".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async move {
+                    let kubeconfig =
+                        kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
+                    let client_config =
+                        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                            .await
+                            .expect("config");
+                    let client = kube::Client::try_from(client_config).expect("client");
+                    let policy =
+                        PolicyEngine::new(PolicyEngineConfig::default()).expect("policy engine");
+                    controller::run(
+                        Context::new(client, config, policy),
+                        std::future::pending::<()>(),
+                    )
+                    .await;
+                });
+            })
+            .expect("spawn the operator thread");
+    });
+}

@@ -1,0 +1,25 @@
+//! Waiting for the operator: poll until a condition holds, or fail with what was last seen.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for the operator before failing.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Polls `probe` until it returns `Some`, failing after [`TIMEOUT`] with `what` and the last `Err` it gave.
+pub async fn until<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < TIMEOUT {
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) => last = seen,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out after {TIMEOUT:?} waiting for {what}; last seen: {last}");
+}

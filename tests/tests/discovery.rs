@@ -1,0 +1,472 @@
+//! Template discovery against the real API server: the operator runs in this process, the Job controller in
+//! kube-controller-manager creates the discovery pods, and `FakeKubelet` ends them with the output an AIM
+//! image's `dry-run --format=json` prints.
+
+use aim_operator::api::{AIMClusterServiceTemplate, AIMServiceTemplate, TemplateStatus};
+use aim_tests::kubelet::{Exit, FakeKubelet};
+use aim_tests::{TestEnv, operator, test_env, wait};
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{Api, ListParams};
+
+const API: &str = "apiVersion: aim.silogen.ai/v1alpha1";
+
+/// What the AIM image prints for one profile with one model.
+fn dry_run_output(source: &str, size_gb: f64) -> String {
+    format!(
+        r#"[{{"filename": "vllm-mi300x-fp8-tp1-latency.yaml", "profile": {{"metadata": {{"gpu": "MI300X", "precision": "fp8"}}}}, "models": [{{"name": "m", "source": "{source}", "size_gb": {size_gb}}}]}}]"#
+    )
+}
+
+fn env() -> &'static TestEnv {
+    let env = test_env!();
+    env.start_operator(operator::test_config());
+    env
+}
+
+/// An AIMImage for a model unique to this test; removed when the guard drops.
+async fn image(env: &TestEnv, model: &str) -> aim_tests::Cleanup {
+    let name = format!("img-{}", model.replace('/', "-"));
+    let yaml = format!(
+        "{API}\nkind: AIMImage\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  image: registry.test/aim/{name}:1\n"
+    );
+    let out = env.apply(&yaml, None).await;
+    assert!(out.success, "{}", out.stderr);
+    env.cleanup(&["aimimage", &name])
+}
+
+fn template(name: &str, model: &str, extra: &str) -> String {
+    format!(
+        "{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  metric: latency\n  precision: fp8\n  gpuSelector: {{count: 1, model: MI300X}}\n{extra}"
+    )
+}
+
+async fn template_status(env: &TestEnv, ns: &str, name: &str) -> TemplateStatus {
+    let api: Api<AIMServiceTemplate> = Api::namespaced(env.client().await, ns);
+    api.get(name)
+        .await
+        .expect("template")
+        .status
+        .unwrap_or_default()
+}
+
+fn condition(status: &TemplateStatus, type_: &str) -> Option<(String, String, String)> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until the template's `type_` condition has `status` and `reason`; returns its message.
+async fn wait_condition(
+    env: &TestEnv,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: &str,
+) -> String {
+    wait::until(&format!("{name} {type_}={status} ({reason})"), || async {
+        let s = template_status(env, ns, name).await;
+        match condition(&s, type_) {
+            Some((st, re, msg)) if st == status && re == reason => Ok(msg),
+            other => Err(format!("{other:?}; status {:?}", s.status)),
+        }
+    })
+    .await
+}
+
+/// Waits for the discovery Job of a template in `ns` and returns its name.
+async fn discovery_job(env: &TestEnv, ns: &str, template: &str) -> Job {
+    let jobs: Api<Job> = Api::namespaced(env.client().await, ns);
+    wait::until(&format!("the discovery Job of {template}"), || async {
+        let list = jobs
+            .list(&ListParams::default().labels(&format!("aim.silogen.ai/template={template}")))
+            .await
+            .map_err(|e| e.to_string())?;
+        list.items
+            .into_iter()
+            .next()
+            .ok_or_else(|| "no Job yet".to_string())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn inline_model_sources_skip_discovery() {
+    let env = env();
+    let ns = env.namespace("inline").await;
+    let yaml = template(
+        "t",
+        "m/inline",
+        "  modelSources:\n  - sourceUri: hf://org/inline\n    size: 4Gi\n",
+    );
+    assert!(env.apply(&yaml, Some(&ns)).await.success);
+    let message = wait_condition(env, &ns, "t", "Ready", "True", "Ready").await;
+    assert!(message.contains("model sources known"), "{message}");
+    let status = template_status(env, &ns, "t").await;
+    assert_eq!(
+        condition(&status, "Discovered").unwrap().1,
+        "InlineModelSources"
+    );
+    assert_eq!(status.model_sources[0].source_uri, "hf://org/inline");
+    assert_eq!(status.observed_generation, Some(1));
+    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
+    assert!(
+        jobs.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "no discovery Job for inline sources"
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_template_is_discovered_by_a_job_in_its_namespace() {
+    let env = env();
+    let ns = env.namespace("discover-ns").await;
+    let model = format!("m/ns-{}", std::process::id());
+    let _image = image(env, &model).await;
+    assert!(
+        env.apply(&template("fast", &model, ""), Some(&ns))
+            .await
+            .success
+    );
+
+    let job = discovery_job(env, &ns, "fast").await;
+    let container = &job
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    assert_eq!(
+        container.image.as_deref(),
+        Some(format!("registry.test/aim/img-{}:1", model.replace('/', "-")).as_str())
+    );
+    assert_eq!(
+        container.args.as_ref().unwrap(),
+        &vec!["dry-run".to_string(), "--format=json".to_string()]
+    );
+    let env_names: Vec<String> = container
+        .env
+        .iter()
+        .flatten()
+        .map(|e| format!("{}={}", e.name, e.value.clone().unwrap_or_default()))
+        .collect();
+    for expected in [
+        "AIM_METRIC=latency",
+        "AIM_PRECISION=fp8",
+        "AIM_GPU_MODEL=MI300X",
+        "AIM_GPU_COUNT=1",
+    ] {
+        assert!(env_names.contains(&expected.to_string()), "{env_names:?}");
+    }
+    wait_condition(env, &ns, "fast", "Discovered", "False", "DiscoveryRunning").await;
+
+    let kubelet = FakeKubelet::new(env.client().await, &ns);
+    kubelet
+        .finish(
+            &job.metadata.name.clone().unwrap(),
+            Exit::Succeeded(&dry_run_output("hf://amd/Llama-3.1-8B-FP8", 8.5)),
+        )
+        .await;
+    let message =
+        wait_condition(env, &ns, "fast", "Discovered", "True", "ProfilesDiscovered").await;
+    assert!(
+        message.contains("vllm-mi300x-fp8-tp1-latency.yaml"),
+        "{message}"
+    );
+    let status = template_status(env, &ns, "fast").await;
+    assert_eq!(
+        status.status,
+        Some(aim_operator::api::ResourceState::Available)
+    );
+    assert_eq!(
+        status.model_sources[0].source_uri,
+        "hf://amd/Llama-3.1-8B-FP8"
+    );
+    assert_eq!(status.model_sources[0].size.as_ref().unwrap().0, "8704Mi");
+}
+
+#[tokio::test]
+async fn a_cluster_template_is_discovered_in_the_operator_namespace() {
+    let env = env();
+    let model = format!("m/cluster-{}", std::process::id());
+    let _image = image(env, &model).await;
+    let name = format!("cluster-tpl-{}", std::process::id());
+    let _template = env.cleanup(&["aimclusterservicetemplate", &name]);
+    let yaml = format!(
+        "{API}\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  metric: throughput\n"
+    );
+    assert!(env.apply(&yaml, None).await.success);
+
+    let job = discovery_job(env, "aim-system", &name).await;
+    assert_eq!(
+        job.metadata.owner_references.as_ref().unwrap()[0].kind,
+        "AIMClusterServiceTemplate"
+    );
+    FakeKubelet::new(env.client().await, "aim-system")
+        .finish(
+            &job.metadata.name.clone().unwrap(),
+            Exit::Succeeded(&dry_run_output("s3://models/llama", 16.0)),
+        )
+        .await;
+    let api: Api<AIMClusterServiceTemplate> = Api::all(env.client().await);
+    let status = wait::until("the cluster template to be Available", || async {
+        let s = api
+            .get(&name)
+            .await
+            .map_err(|e| e.to_string())?
+            .status
+            .unwrap_or_default();
+        if s.status == Some(aim_operator::api::ResourceState::Available) {
+            Ok(s)
+        } else {
+            Err(format!("{:?}", s.conditions))
+        }
+    })
+    .await;
+    assert_eq!(status.model_sources[0].source_uri, "s3://models/llama");
+}
+
+#[tokio::test]
+async fn a_missing_image_is_a_condition_and_discovery_starts_when_it_appears() {
+    let env = env();
+    let ns = env.namespace("no-image").await;
+    let model = format!("m/late-{}", std::process::id());
+    assert!(
+        env.apply(&template("t", &model, ""), Some(&ns))
+            .await
+            .success
+    );
+    let message = wait_condition(env, &ns, "t", "Failure", "True", "ModelNotFound").await;
+    assert!(
+        message.contains(&format!("no AIMImage has modelId '{model}'")),
+        "{message}"
+    );
+    assert_eq!(
+        template_status(env, &ns, "t").await.status,
+        Some(aim_operator::api::ResourceState::Failed)
+    );
+
+    let _image = image(env, &model).await;
+    discovery_job(env, &ns, "t").await;
+    wait_condition(env, &ns, "t", "Failure", "False", "NoFailure").await;
+}
+
+#[tokio::test]
+async fn bad_output_is_discovery_failed_with_what_was_wrong_and_a_retry_succeeds() {
+    let env = env();
+    let ns = env.namespace("bad-output").await;
+    let model = format!("m/bad-{}", std::process::id());
+    let _image = image(env, &model).await;
+    assert!(
+        env.apply(&template("t", &model, ""), Some(&ns))
+            .await
+            .success
+    );
+    let kubelet = FakeKubelet::new(env.client().await, &ns);
+
+    let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
+    kubelet.finish(&job, Exit::Succeeded("[]")).await;
+    let message = wait_condition(env, &ns, "t", "Failure", "True", "DiscoveryFailed").await;
+    assert!(
+        message.contains("attempt 1: the dry-run found no matching profile (an empty list)"),
+        "{message}"
+    );
+    assert_eq!(
+        template_status(env, &ns, "t")
+            .await
+            .discovery
+            .unwrap()
+            .failed_attempts,
+        1
+    );
+
+    // After the backoff the operator starts the Job again; this time the output is good.
+    let retry = wait::until("the retried Job's pod", || async {
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(env.client().await, &ns);
+        let list = pods
+            .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
+            .await
+            .map_err(|e| e.to_string())?;
+        if list
+            .items
+            .iter()
+            .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"))
+        {
+            Ok(())
+        } else {
+            Err("no new pod".into())
+        }
+    });
+    retry.await;
+    kubelet
+        .finish(
+            &job,
+            Exit::Succeeded(&format!(
+                "some log line\n{}",
+                dry_run_output("hf://org/good", 1.0)
+            )),
+        )
+        .await;
+    wait_condition(env, &ns, "t", "Discovered", "True", "ProfilesDiscovered").await;
+}
+
+#[tokio::test]
+async fn malformed_output_names_the_missing_field() {
+    let env = env();
+    let ns = env.namespace("malformed").await;
+    let model = format!("m/malformed-{}", std::process::id());
+    let _image = image(env, &model).await;
+    assert!(
+        env.apply(&template("t", &model, ""), Some(&ns))
+            .await
+            .success
+    );
+    let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
+    FakeKubelet::new(env.client().await, &ns)
+        .finish(
+            &job,
+            Exit::Succeeded(r#"[{"filename": "p.yaml", "models": [{"name": "m"}]}]"#),
+        )
+        .await;
+    let message = wait_condition(env, &ns, "t", "Failure", "True", "DiscoveryFailed").await;
+    assert!(
+        message.contains("model 0 of profile 'p.yaml' has no 'source' string"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_dry_run_reports_the_container_message() {
+    let env = env();
+    let ns = env.namespace("dry-run-fails").await;
+    let model = format!("m/fails-{}", std::process::id());
+    let _image = image(env, &model).await;
+    assert!(
+        env.apply(&template("t", &model, ""), Some(&ns))
+            .await
+            .success
+    );
+    let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
+    FakeKubelet::new(env.client().await, &ns)
+        .finish(
+            &job,
+            Exit::Failed("Traceback ...\nValueError: unknown GPU model MI999X"),
+        )
+        .await;
+    let message = wait_condition(env, &ns, "t", "Failure", "True", "DiscoveryFailed").await;
+    assert!(
+        message.contains(
+            "the dry-run container failed: Traceback ... | ValueError: unknown GPU model MI999X"
+        ),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_spec_change_runs_discovery_again() {
+    let env = env();
+    let ns = env.namespace("respec").await;
+    let model = format!("m/respec-{}", std::process::id());
+    let _image = image(env, &model).await;
+    assert!(
+        env.apply(&template("t", &model, ""), Some(&ns))
+            .await
+            .success
+    );
+    let kubelet = FakeKubelet::new(env.client().await, &ns);
+    let first = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
+    kubelet
+        .finish(
+            &first,
+            Exit::Succeeded(&dry_run_output("hf://org/fp8", 8.0)),
+        )
+        .await;
+    wait_condition(env, &ns, "t", "Ready", "True", "Ready").await;
+
+    assert!(
+        env.apply(
+            &template("t", &model, "").replace("precision: fp8", "precision: bf16"),
+            Some(&ns)
+        )
+        .await
+        .success
+    );
+    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
+    let second = wait::until("a second discovery Job", || async {
+        let list = jobs
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        list.items
+            .into_iter()
+            .map(|j| j.metadata.name.unwrap())
+            .find(|n| *n != first)
+            .ok_or_else(|| "only the first".to_string())
+    })
+    .await;
+    let precision = jobs
+        .get(&second)
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "AIM_PRECISION")
+        .and_then(|e| e.value.clone());
+    assert_eq!(precision.as_deref(), Some("bf16"));
+    kubelet
+        .finish(
+            &second,
+            Exit::Succeeded(&dry_run_output("hf://org/bf16", 16.0)),
+        )
+        .await;
+    wait::until("the bf16 sources", || async {
+        let s = template_status(env, &ns, "t").await;
+        match s.model_sources.first() {
+            Some(m) if m.source_uri == "hf://org/bf16" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_a_template_removes_its_discovery_job() {
+    let env = env();
+    let ns = env.namespace("gc").await;
+    let model = format!("m/gc-{}", std::process::id());
+    let _image = image(env, &model).await;
+    assert!(
+        env.apply(&template("t", &model, ""), Some(&ns))
+            .await
+            .success
+    );
+    let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
+    assert!(
+        env.kubectl(&["delete", "aimservicetemplate", "t", "-n", &ns])
+            .await
+            .success
+    );
+    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
+    wait::until("the garbage collector to delete the Job", || async {
+        match jobs.get_opt(&job).await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still there".into()),
+        }
+    })
+    .await;
+}

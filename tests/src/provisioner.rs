@@ -4,12 +4,12 @@
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 /// The provisioner name test storage classes use.
-pub const PROVISIONER: &str = "test.aim.silogen.ai/fake";
+pub const PROVISIONER: &str = "fake.test.aim.silogen.ai";
 
 /// Plays a storage provisioner.
 pub struct FakeProvisioner {
@@ -22,19 +22,18 @@ impl FakeProvisioner {
         FakeProvisioner { client }
     }
 
-    /// Ensures a StorageClass `name` served by this provisioner.
+    /// Ensures a StorageClass `name` served by this provisioner (an existing one is kept: classes are
+    /// immutable, and a control plane reused across runs may have it already).
     pub async fn storage_class(&self, name: &str) {
         let classes: Api<StorageClass> = Api::all(self.client.clone());
-        let class = json!({ "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": { "name": name }, "provisioner": PROVISIONER, "volumeBindingMode": "Immediate" });
-        classes
-            .patch(
-                name,
-                &PatchParams::apply("aim-tests").force(),
-                &Patch::Apply(&class),
-            )
-            .await
-            .expect("apply storage class");
+        let class: StorageClass = serde_json::from_value(json!({ "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": { "name": name }, "provisioner": PROVISIONER, "volumeBindingMode": "Immediate" }))
+        .expect("storage class");
+        match classes.create(&PostParams::default(), &class).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(e) => panic!("create storage class {name}: {e}"),
+        }
     }
 
     /// Creates a volume for claim `claim` in `namespace` and waits until the claim is Bound.

@@ -1,0 +1,645 @@
+//! Template caches and model caches against the real API server. `FakeProvisioner` creates the volume a
+//! storage provisioner would (the real PV controller binds it); `FakeKubelet` ends download pods and reports
+//! progress the way the downloader does.
+
+use aim_operator::api::{
+    AIMServiceTemplate, AIMTemplateCache, ModelCache, ResourceState, TemplateKind,
+};
+use aim_operator::controller::model_cache::build::{job_name, pvc_name};
+use aim_operator::controller::template_cache::model_cache_name;
+use aim_tests::kubelet::{Exit, FakeKubelet};
+use aim_tests::provisioner::FakeProvisioner;
+use aim_tests::{TestEnv, operator, test_env, wait};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::api::Api;
+
+const API: &str = "apiVersion: aim.silogen.ai/v1alpha1";
+const CLASS: &str = "aim-test-rwx";
+
+fn env() -> &'static TestEnv {
+    let env = test_env!();
+    env.start_operator(operator::test_config());
+    env
+}
+
+fn uri(tag: &str) -> String {
+    format!("hf://org/{tag}-{}", std::process::id())
+}
+
+async fn apply(env: &TestEnv, ns: &str, yaml: &str) {
+    let out = env.apply(yaml, Some(ns)).await;
+    assert!(out.success, "{}\n{yaml}", out.stderr);
+}
+
+fn inline_template(name: &str, source: &str, caching: bool) -> String {
+    format!(
+        "{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: m/cache\n  metric: latency\n  modelSources:\n  - sourceUri: {source}\n    size: 4Gi\n  caching:\n    enabled: {caching}\n"
+    )
+}
+
+fn template_cache(name: &str, template: &str, extra: &str) -> String {
+    format!(
+        "{API}\nkind: AIMTemplateCache\nmetadata:\n  name: {name}\nspec:\n  templateRef: {template}\n  storageClassName: {CLASS}\n{extra}"
+    )
+}
+
+fn model_cache(name: &str, source: &str, extra: &str) -> String {
+    format!(
+        "{API}\nkind: ModelCache\nmetadata:\n  name: {name}\nspec:\n  sourceUri: {source}\n{extra}"
+    )
+}
+
+async fn mc(env: &TestEnv, ns: &str, name: &str) -> Option<ModelCache> {
+    Api::<ModelCache>::namespaced(env.client().await, ns)
+        .get_opt(name)
+        .await
+        .expect("read ModelCache")
+}
+
+/// Waits until ModelCache `name` has condition `type_` with `status`/`reason`; returns its message.
+async fn mc_condition(
+    env: &TestEnv,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: &str,
+) -> String {
+    wait::until(
+        &format!("ModelCache {name} {type_}={status} ({reason})"),
+        || async {
+            let cache = mc(env, ns, name).await.ok_or("no ModelCache yet")?;
+            let s = cache.status.unwrap_or_default();
+            match s.conditions.iter().find(|c| c.type_ == type_) {
+                Some(c) if c.status == status && c.reason == reason => Ok(c.message.clone()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+async fn tc_state(env: &TestEnv, ns: &str, name: &str, state: ResourceState) -> AIMTemplateCache {
+    let api: Api<AIMTemplateCache> = Api::namespaced(env.client().await, ns);
+    wait::until(&format!("AIMTemplateCache {name} {state:?}"), || async {
+        let tc = api
+            .get_opt(name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no template cache yet")?;
+        if tc.status.as_ref().and_then(|s| s.status) == Some(state) {
+            Ok(tc)
+        } else {
+            Err(format!("{:?}", tc.status))
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_template_with_caching_enabled_warms_its_own_cache_with_progress_on_the_way() {
+    let env = env();
+    let ns = env.namespace("warm").await;
+    let source = uri("warm");
+    apply(env, &ns, &inline_template("t", &source, true)).await;
+
+    let tc = tc_state(env, &ns, "t", ResourceState::Progressing).await;
+    assert_eq!(
+        tc.metadata.owner_references.unwrap()[0].kind,
+        "AIMServiceTemplate"
+    );
+    let cache = model_cache_name(&source);
+    let client = env.client().await;
+    wait::until("the claim", || async {
+        Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns)
+            .get_opt(&pvc_name(&cache))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no claim".to_string())
+    })
+    .await;
+    let pending = mc_condition(env, &ns, &cache, "StorageReady", "False", "PVCPending").await;
+    assert!(pending.contains("is waiting for a volume"), "{pending}");
+    FakeProvisioner::new(client.clone())
+        .provision(&ns, &pvc_name(&cache))
+        .await;
+    mc_condition(env, &ns, &cache, "StorageReady", "True", "PVCBound").await;
+    let claim = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns)
+        .get(&pvc_name(&cache))
+        .await
+        .unwrap();
+    let spec = claim.spec.unwrap();
+    assert_eq!(
+        spec.access_modes.unwrap(),
+        vec!["ReadWriteMany".to_string()]
+    );
+    assert_eq!(
+        spec.resources.unwrap().requests.unwrap()["storage"].0,
+        "5Gi",
+        "4Gi plus 10% headroom, rounded up"
+    );
+
+    let kubelet = FakeKubelet::new(client.clone(), &ns);
+    kubelet
+        .annotate(
+            &job_name(&cache, 0),
+            "aim.silogen.ai/download-progress",
+            "1073741824/4294967296",
+        )
+        .await;
+    let progress = wait::until("download progress", || async {
+        let d = mc(env, &ns, &cache)
+            .await
+            .and_then(|m| m.status?.download)
+            .ok_or("no download status")?;
+        if d.percent == Some(25) {
+            Ok(d)
+        } else {
+            Err(format!("{d:?}"))
+        }
+    })
+    .await;
+    assert_eq!(progress.total_bytes, Some(4294967296));
+    let warming = tc_state(env, &ns, "t", ResourceState::Progressing).await;
+    let message = warming
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "CacheWarm")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains(&format!("0/1 model caches ready; waiting for {cache}")),
+        "{message}"
+    );
+
+    kubelet
+        .finish(&job_name(&cache, 0), Exit::Succeeded("done"))
+        .await;
+    mc_condition(env, &ns, &cache, "Ready", "True", "Ready").await;
+    tc_state(env, &ns, "t", ResourceState::Available).await;
+    let templates: Api<AIMServiceTemplate> = Api::namespaced(client, &ns);
+    wait::until("the template's CacheWarm", || async {
+        let s = templates
+            .get("t")
+            .await
+            .map_err(|e| e.to_string())?
+            .status
+            .unwrap_or_default();
+        let warm = s
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "CacheWarm" && c.status == "True" && c.reason == "Warm");
+        if warm && s.status == Some(ResourceState::Available) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", s.conditions))
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_template_cache_resolves_the_namespace_template_before_the_cluster_template() {
+    let env = env();
+    let (ns, other) = (
+        env.namespace("resolve-ns").await,
+        env.namespace("resolve-cluster").await,
+    );
+    let name = format!("shared-{}", std::process::id());
+    let _cluster = env.cleanup(&["aimclusterservicetemplate", &name]);
+    let (cluster_source, ns_source) = (uri("cluster-src"), uri("ns-src"));
+    let cluster = format!(
+        "{API}\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: m/cache\n  modelSources:\n  - sourceUri: {cluster_source}\n    size: 1Gi\n"
+    );
+    assert!(env.apply(&cluster, None).await.success);
+    apply(env, &ns, &inline_template(&name, &ns_source, false)).await;
+    apply(env, &ns, &template_cache("tc", &name, "")).await;
+    apply(env, &other, &template_cache("tc", &name, "")).await;
+
+    for (namespace, kind, source) in [
+        (&ns, TemplateKind::AIMServiceTemplate, &ns_source),
+        (
+            &other,
+            TemplateKind::AIMClusterServiceTemplate,
+            &cluster_source,
+        ),
+    ] {
+        let tc = wait::until("resolution", || async {
+            let tc: AIMTemplateCache = Api::namespaced(env.client().await, namespace)
+                .get("tc")
+                .await
+                .map_err(|e| e.to_string())?;
+            if tc.status.as_ref().and_then(|s| s.resolved_template_kind) == Some(kind) {
+                Ok(tc)
+            } else {
+                Err(format!("{:?}", tc.status))
+            }
+        })
+        .await;
+        assert!(
+            tc.status
+                .unwrap()
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Resolved" && c.status == "True")
+        );
+        let created = wait::until("its ModelCache", || async {
+            mc(env, namespace, &model_cache_name(source))
+                .await
+                .ok_or("none".to_string())
+        })
+        .await;
+        assert_eq!(created.spec.storage_class_name.as_deref(), Some(CLASS));
+    }
+}
+
+#[tokio::test]
+async fn a_template_cache_for_a_missing_template_reports_template_not_found() {
+    let env = env();
+    let ns = env.namespace("tc-missing").await;
+    apply(env, &ns, &template_cache("tc", "no-such-template", "")).await;
+    let tc = tc_state(env, &ns, "tc", ResourceState::Failed).await;
+    let resolved = tc
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Resolved")
+        .unwrap();
+    assert_eq!(
+        (resolved.status.as_str(), resolved.reason.as_str()),
+        ("False", "TemplateNotFound")
+    );
+    assert!(
+        resolved
+            .message
+            .contains("no AIMServiceTemplate 'no-such-template'"),
+        "{}",
+        resolved.message
+    );
+}
+
+#[tokio::test]
+async fn caches_of_one_source_share_a_model_cache_that_lives_while_one_of_them_uses_it() {
+    let env = env();
+    let ns = env.namespace("share").await;
+    let source = uri("shared");
+    apply(env, &ns, &inline_template("a", &source, false)).await;
+    apply(env, &ns, &inline_template("b", &source, false)).await;
+    apply(env, &ns, &template_cache("tc-a", "a", "")).await;
+    apply(env, &ns, &template_cache("tc-b", "b", "")).await;
+    let name = model_cache_name(&source);
+    let owners = wait::until("two owners on one ModelCache", || async {
+        let m = mc(env, &ns, &name).await.ok_or("none")?;
+        let owners: Vec<String> = m
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        if owners.len() == 2 {
+            Ok(owners)
+        } else {
+            Err(format!("{owners:?}"))
+        }
+    })
+    .await;
+    assert!(owners.contains(&"tc-a".to_string()) && owners.contains(&"tc-b".to_string()));
+    let all: Vec<ModelCache> = Api::<ModelCache>::namespaced(env.client().await, &ns)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(all.len(), 1, "one ModelCache per source");
+
+    assert!(
+        env.kubectl(&["delete", "aimtemplatecache", "tc-a", "-n", &ns])
+            .await
+            .success
+    );
+    wait::until("the garbage collector to drop tc-a's ownership", || async {
+        let m = mc(env, &ns, &name)
+            .await
+            .ok_or("the ModelCache was deleted while tc-b still uses it")?;
+        let owners = m.metadata.owner_references.unwrap_or_default();
+        if owners.len() == 1 && owners[0].name == "tc-b" {
+            Ok(())
+        } else {
+            Err(format!("{owners:?}"))
+        }
+    })
+    .await;
+    assert!(
+        env.kubectl(&["delete", "aimtemplatecache", "tc-b", "-n", &ns])
+            .await
+            .success
+    );
+    wait::until("the ModelCache to go with its last user", || async {
+        if mc(env, &ns, &name).await.is_none() {
+            Ok(())
+        } else {
+            Err("still there".into())
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_users_own_model_cache_is_used_as_it_is_and_outlives_the_template_cache() {
+    let env = env();
+    let ns = env.namespace("own-cache").await;
+    let source = uri("own");
+    apply(env, &ns, &model_cache("mine", &source, &format!("  size: 1Gi\n  storageClassName: {CLASS}\n  env:\n  - name: HF_TOKEN\n    value: mine\n"))).await;
+    apply(env, &ns, &inline_template("t", &source, false)).await;
+    apply(
+        env,
+        &ns,
+        &template_cache("tc", "t", "  env:\n  - name: HF_TOKEN\n    value: theirs\n"),
+    )
+    .await;
+    tc_state(env, &ns, "tc", ResourceState::Progressing).await;
+    let mine = mc(env, &ns, "mine").await.unwrap();
+    assert!(
+        mine.metadata.owner_references.is_none(),
+        "the operator must not take ownership of a user's cache"
+    );
+    assert_eq!(mine.spec.credentials.env[0].value.as_deref(), Some("mine"));
+    assert!(
+        mc(env, &ns, &model_cache_name(&source)).await.is_none(),
+        "no second cache for the same source"
+    );
+    assert!(
+        env.kubectl(&["delete", "aimtemplatecache", "tc", "-n", &ns, "--wait=true"])
+            .await
+            .success
+    );
+    assert!(mc(env, &ns, "mine").await.is_some());
+}
+
+#[tokio::test]
+async fn credentials_of_the_template_cache_reach_the_model_cache_and_its_download_job() {
+    let env = env();
+    let ns = env.namespace("creds").await;
+    let source = uri("creds");
+    apply(env, &ns, &inline_template("t", &source, false)).await;
+    let secret_env = "  env:\n  - name: HF_TOKEN\n    valueFrom:\n      secretKeyRef: {name: hf, key: token}\n  imagePullSecrets:\n  - name: registry\n";
+    apply(env, &ns, &template_cache("tc", "t", secret_env)).await;
+    let name = model_cache_name(&source);
+    let cache = wait::until("the ModelCache", || async {
+        mc(env, &ns, &name).await.ok_or("none".to_string())
+    })
+    .await;
+    assert_eq!(cache.spec.credentials.env[0].name, "HF_TOKEN");
+    assert_eq!(
+        cache.spec.credentials.image_pull_secrets[0].name,
+        "registry"
+    );
+    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
+    let job = wait::until("the download Job", || async {
+        jobs.get_opt(&job_name(&name, 0))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("none".to_string())
+    })
+    .await;
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    let hf = pod.containers[0]
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "HF_TOKEN")
+        .expect("HF_TOKEN");
+    assert_eq!(
+        hf.value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap()
+            .name,
+        "hf"
+    );
+    assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "registry");
+    assert_eq!(
+        pod.containers[0].image.as_deref(),
+        Some("registry.test/aim-downloader:1")
+    );
+}
+
+#[tokio::test]
+async fn the_storage_class_comes_from_the_cluster_config_when_the_cache_names_none() {
+    let env = env();
+    FakeProvisioner::new(env.client().await)
+        .storage_class(CLASS)
+        .await;
+    let _config = env.cleanup(&["aimclusterconfig", "default"]);
+    assert!(env.apply(&format!("{API}\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  cacheStorageClassName: {CLASS}\n"), None).await.success);
+    let ns = env.namespace("config-class").await;
+    apply(
+        env,
+        &ns,
+        &model_cache("weights", &uri("config-class"), "  size: 2Gi\n"),
+    )
+    .await;
+    let claim = wait::until("the claim", || async {
+        Api::<PersistentVolumeClaim>::namespaced(env.client().await, &ns)
+            .get_opt(&pvc_name("weights"))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("none".to_string())
+    })
+    .await;
+    assert_eq!(
+        claim.spec.unwrap().storage_class_name.as_deref(),
+        Some(CLASS)
+    );
+    let status = wait::until("the status to name the claim", || async {
+        let s = mc(env, &ns, "weights")
+            .await
+            .and_then(|m| m.status)
+            .ok_or("no status")?;
+        if s.persistent_volume_claim.is_some() {
+            Ok(s)
+        } else {
+            Err(format!("{s:?}"))
+        }
+    })
+    .await;
+    assert_eq!(status.storage_class_name.as_deref(), Some(CLASS));
+    assert_eq!(
+        status.persistent_volume_claim.as_deref(),
+        Some("weights-cache")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_storage_class_is_storage_class_missing() {
+    let env = env();
+    let ns = env.namespace("no-class").await;
+    apply(
+        env,
+        &ns,
+        &model_cache(
+            "weights",
+            &uri("no-class"),
+            "  size: 2Gi\n  storageClassName: does-not-exist\n",
+        ),
+    )
+    .await;
+    let message = mc_condition(
+        env,
+        &ns,
+        "weights",
+        "StorageReady",
+        "False",
+        "StorageClassMissing",
+    )
+    .await;
+    assert!(
+        message.contains("StorageClass does-not-exist does not exist"),
+        "{message}"
+    );
+    assert_eq!(
+        mc(env, &ns, "weights")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .status,
+        Some(ResourceState::Failed)
+    );
+}
+
+#[tokio::test]
+async fn a_storage_quota_too_small_is_insufficient_capacity() {
+    let env = env();
+    let ns = env.namespace("quota").await;
+    let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: storage\nspec:\n  hard:\n    requests.storage: 1Gi\n";
+    apply(env, &ns, quota).await;
+    // The quota controller fills in the quota's usage before it enforces anything.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    apply(
+        env,
+        &ns,
+        &model_cache(
+            "big",
+            &uri("quota"),
+            &format!("  size: 10Gi\n  storageClassName: {CLASS}\n"),
+        ),
+    )
+    .await;
+    let message = mc_condition(
+        env,
+        &ns,
+        "big",
+        "StorageReady",
+        "False",
+        "InsufficientCapacity",
+    )
+    .await;
+    assert!(
+        message.contains("no room for a 11Gi volume") && message.contains("exceeded quota"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_download_is_download_failed_and_the_retry_can_succeed() {
+    let env = env();
+    let ns = env.namespace("dl-fail").await;
+    FakeProvisioner::new(env.client().await)
+        .storage_class(CLASS)
+        .await;
+    apply(
+        env,
+        &ns,
+        &model_cache(
+            "weights",
+            &uri("dl-fail"),
+            &format!("  size: 1Gi\n  storageClassName: {CLASS}\n"),
+        ),
+    )
+    .await;
+    let kubelet = FakeKubelet::new(env.client().await, &ns);
+    kubelet.finish(&job_name("weights", 0), Exit::Failed("huggingface_hub.errors.GatedRepoError: 401 Client Error: access to model is restricted")).await;
+    let message = mc_condition(env, &ns, "weights", "Failure", "True", "DownloadFailed").await;
+    assert!(
+        message.contains("download attempt 1 failed: huggingface_hub.errors.GatedRepoError: 401"),
+        "{message}"
+    );
+    // The next attempt is a new Job; the failure stays visible while it runs.
+    kubelet
+        .finish(&job_name("weights", 1), Exit::Succeeded("ok"))
+        .await;
+    FakeProvisioner::new(env.client().await)
+        .provision(&ns, &pvc_name("weights"))
+        .await;
+    mc_condition(env, &ns, "weights", "Ready", "True", "Ready").await;
+    mc_condition(env, &ns, "weights", "Failure", "False", "NoFailure").await;
+    assert_eq!(
+        mc(env, &ns, "weights")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .download
+            .unwrap()
+            .failed_attempts,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_second_cache_of_the_same_source_fails_and_names_the_first() {
+    let env = env();
+    let ns = env.namespace("duplicate").await;
+    let source = uri("dup");
+    let spec = format!("  size: 1Gi\n  storageClassName: {CLASS}\n");
+    apply(env, &ns, &model_cache("first", &source, &spec)).await;
+    mc_condition(env, &ns, "first", "Progressing", "True", "Downloading").await;
+    apply(env, &ns, &model_cache("second", &source, &spec)).await;
+    let message = mc_condition(env, &ns, "second", "Failure", "True", "DuplicateSourceUri").await;
+    assert!(
+        message.contains(&format!(
+            "sourceUri {source} is already cached by ModelCache first"
+        )),
+        "{message}"
+    );
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(env.client().await, &ns);
+    assert!(
+        claims.get_opt(&pvc_name("second")).await.unwrap().is_none(),
+        "a duplicate gets no volume"
+    );
+}
+
+#[tokio::test]
+async fn a_cache_of_unknown_size_asks_for_one() {
+    let env = env();
+    let ns = env.namespace("no-size").await;
+    apply(env, &ns, &model_cache("weights", &uri("no-size"), "")).await;
+    let message = mc_condition(env, &ns, "weights", "Failure", "True", "SizeUnknown").await;
+    assert!(message.contains("set spec.size"), "{message}");
+}
+
+#[tokio::test]
+async fn turning_template_caching_off_removes_its_template_cache() {
+    let env = env();
+    let ns = env.namespace("cache-off").await;
+    let source = uri("off");
+    apply(env, &ns, &inline_template("t", &source, true)).await;
+    tc_state(env, &ns, "t", ResourceState::Progressing).await;
+    apply(env, &ns, &inline_template("t", &source, false)).await;
+    let api: Api<AIMTemplateCache> = Api::namespaced(env.client().await, &ns);
+    wait::until("the template cache to be removed", || async {
+        if api.get_opt("t").await.map_err(|e| e.to_string())?.is_none() {
+            Ok(())
+        } else {
+            Err("still there".into())
+        }
+    })
+    .await;
+}

@@ -21,7 +21,10 @@ pub use cluster_config::{
 pub use common::*;
 pub use image::{AIMImage, AIMImageSpec, AIMImageStatus};
 pub use model_cache::{DownloadStatus, ModelCache, ModelCacheSpec, ModelCacheStatus};
-pub use service::{AIMService, AIMServiceSpec, AIMServiceStatus, ResolvedTemplate, TemplateScope};
+pub use service::{
+    AIMService, AIMServiceSpec, AIMServiceStatus, CandidateVerdict, PolicyDecision,
+    ResolvedTemplate, TemplateScope,
+};
 pub use template::{
     AIMClusterServiceTemplate, AIMClusterServiceTemplateSpec, AIMServiceTemplate,
     AIMServiceTemplateSpec, DiscoveryStatus, TemplateCaching, TemplateProfile, TemplateStatus,

@@ -109,4 +109,44 @@ pub struct AIMServiceStatus {
     /// Path of the service on the gateway, when routing is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_path: Option<String>,
+    /// The KServe InferenceService serving this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_service: Option<String>,
+    /// How the template was chosen when a policy chose it: the plugin, its decision, and every candidate's
+    /// verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<PolicyDecision>,
+}
+
+/// A matcher plugin's decision, kept with the service so `kubectl describe` shows why.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyDecision {
+    /// The plugin that decided: `builtin:matcher` or its file name.
+    pub plugin: String,
+    /// SHA-256 of the plugin.
+    pub digest: String,
+    /// What it decided: `use <template>`, `derive <parameters>` or `none`.
+    pub outcome: String,
+    /// Why, in the plugin's words.
+    pub reason: String,
+    /// Every candidate template and its verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<CandidateVerdict>,
+}
+
+/// One candidate template's verdict.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidateVerdict {
+    /// Template name.
+    pub name: String,
+    /// `Namespace` or `Cluster`.
+    pub scope: String,
+    /// Whether the plugin accepted it.
+    pub accepted: bool,
+    /// Its score (higher is better; accepted candidates only).
+    pub score: i32,
+    /// Why.
+    pub reason: String,
 }

@@ -22,6 +22,12 @@ pub mod types {
     pub const RESOLVED: &str = "Resolved";
     /// Model caches: the volume is bound.
     pub const STORAGE_READY: &str = "StorageReady";
+    /// Services: the model caches are warm (or caching was not asked for).
+    pub const CACHE_READY: &str = "CacheReady";
+    /// Services: the KServe InferenceService is ready.
+    pub const RUNTIME_READY: &str = "RuntimeReady";
+    /// Services: the HTTPRoute is accepted by the gateway (or routing is off).
+    pub const ROUTING_READY: &str = "RoutingReady";
 }
 
 /// Condition reasons (CamelCase, stable: people and alerts match on them).
@@ -54,6 +60,20 @@ pub mod reasons {
     pub const DOWNLOADING: &str = "Downloading";
     pub const DOWNLOAD_FAILED: &str = "DownloadFailed";
     pub const DUPLICATE_SOURCE: &str = "DuplicateSourceUri";
+    pub const NOT_RESOLVED: &str = "NotResolved";
+    pub const NOT_REQUESTED: &str = "NotRequested";
+    pub const CACHE_WARMING: &str = "CacheWarming";
+    pub const CACHE_READY: &str = "CacheReady";
+    pub const CACHE_FAILED: &str = "CacheFailed";
+    pub const WAITING_FOR_TEMPLATE: &str = "WaitingForTemplate";
+    pub const WAITING_FOR_CACHE: &str = "WaitingForCache";
+    pub const CREATING_RUNTIME: &str = "CreatingRuntime";
+    pub const RUNTIME_READY: &str = "RuntimeReady";
+    pub const RUNTIME_NOT_READY: &str = "RuntimeNotReady";
+    pub const ROUTING_DISABLED: &str = "RoutingDisabled";
+    pub const CONFIGURING_ROUTE: &str = "ConfiguringRoute";
+    pub const ROUTE_READY: &str = "RouteReady";
+    pub const ROUTE_FAILED: &str = "RouteFailed";
 }
 
 /// `True`, `False` or `Unknown`.

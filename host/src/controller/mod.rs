@@ -6,9 +6,11 @@ pub mod apply;
 pub mod conditions;
 pub mod context;
 pub mod error;
+pub mod gpu;
 pub mod labels;
 pub mod model_cache;
 pub mod names;
+pub mod service;
 pub mod status;
 pub mod template;
 pub mod template_cache;
@@ -39,5 +41,6 @@ pub async fn run(
         template::run_cluster(ctx.clone(), signal()),
         template_cache::run(ctx.clone(), signal()),
         model_cache::run(ctx.clone(), signal()),
+        service::run(ctx.clone(), signal()),
     );
 }

@@ -23,3 +23,12 @@ pub fn component(kind: PolicyKind) -> &'static [u8] {
 pub fn name(kind: PolicyKind) -> String {
     format!("builtin:{kind}")
 }
+
+/// Misbehaving plugins built from `host/tests/plugins/`, for tests of the operator (feature `test-plugins`).
+#[cfg(feature = "test-plugins")]
+pub mod test_plugins {
+    /// A matcher whose request's model ID picks a misbehaviour (`panic`, `loop`, ...); other model IDs get
+    /// candidate 0.
+    pub const HOSTILE_MATCHER: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/aim_test_plugin_hostile.wasm"));
+}

@@ -1,0 +1,385 @@
+//! The runtime children of an `AIMService`, as pure builders: the KServe `InferenceService` and the Gateway
+//! API `HTTPRoute`, plus reading their readiness back.
+
+use crate::api::{AIMService, GatewayRef, TemplateProfile};
+use crate::controller::gpu;
+use crate::controller::labels;
+use crate::controller::names::{hashed_name, short_hash};
+use crate::controller::template::job::aim_env;
+use k8s_openapi::api::core::v1::EnvVar;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::ResourceExt;
+use kube::api::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+/// Where cached model sources are mounted in the runtime container.
+pub const CACHE_ROOT: &str = "/workspace/model-cache";
+
+/// The InferenceService API resource.
+pub fn isvc_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "serving.kserve.io",
+        "v1beta1",
+        "InferenceService",
+    ))
+}
+
+/// The HTTPRoute API resource.
+pub fn route_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "gateway.networking.k8s.io",
+        "v1",
+        "HTTPRoute",
+    ))
+}
+
+/// The InferenceService's name: the service's, when it leaves room for KServe's `-predictor` suffix within a
+/// DNS label and starts with a letter; otherwise a stable shortened form.
+pub fn isvc_name(service: &AIMService) -> String {
+    let name = service.name_any();
+    if name.len() <= 53 && name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return name;
+    }
+    let hash = short_hash(&[&service.namespace().unwrap_or_default(), &name]);
+    format!("s{}", hashed_name(&name, &hash, 52))
+}
+
+/// A mounted model cache: its claim and where it appears in the container.
+pub struct CacheMount {
+    /// The ModelCache's name (the directory under [`CACHE_ROOT`]).
+    pub cache: String,
+    /// Its volume claim.
+    pub claim: String,
+}
+
+/// Everything the InferenceService is built from.
+pub struct RuntimeInputs<'a> {
+    /// The service.
+    pub service: &'a AIMService,
+    /// The service as owner.
+    pub owner: OwnerReference,
+    /// The model's image.
+    pub image: &'a str,
+    /// The resolved template's name.
+    pub template: &'a str,
+    /// The resolved template's profile.
+    pub profile: &'a TemplateProfile,
+    /// Model caches to mount (empty without caching).
+    pub mounts: &'a [CacheMount],
+}
+
+/// Template variables first, then the service's, which win by name.
+pub fn merged_env(profile: &TemplateProfile, service: &[EnvVar], cache: bool) -> Vec<EnvVar> {
+    let mut env = aim_env(profile);
+    if cache {
+        env.push(EnvVar {
+            name: "AIM_CACHE_PATH".into(),
+            value: Some(CACHE_ROOT.into()),
+            value_from: None,
+        });
+    }
+    for var in profile.credentials.env.iter().chain(service) {
+        match env.iter_mut().find(|e| e.name == var.name) {
+            Some(existing) => *existing = var.clone(),
+            None => env.push(var.clone()),
+        }
+    }
+    env
+}
+
+/// The KServe InferenceService (Standard deployment mode, one `kserve-container`).
+pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
+    let service = inputs.service;
+    let name = isvc_name(service);
+    let gpu = inputs.profile.parameters.gpu_selector.as_ref();
+    let mut resources = json!({});
+    if let Some(gpu) = gpu {
+        resources = json!({ "requests": { gpu::RESOURCE: gpu.count.to_string() }, "limits": { gpu::RESOURCE: gpu.count.to_string() } });
+    }
+    let mut volumes =
+        vec![json!({ "name": "dshm", "emptyDir": { "medium": "Memory", "sizeLimit": "8Gi" } })];
+    let mut mounts = vec![json!({ "name": "dshm", "mountPath": "/dev/shm" })];
+    for (i, m) in inputs.mounts.iter().enumerate() {
+        volumes.push(json!({ "name": format!("model-cache-{i}"), "persistentVolumeClaim": { "claimName": m.claim, "readOnly": true } }));
+        mounts.push(json!({ "name": format!("model-cache-{i}"), "mountPath": format!("{CACHE_ROOT}/{}", m.cache), "readOnly": true }));
+    }
+    let mut pull_secrets = inputs.profile.credentials.image_pull_secrets.clone();
+    for secret in &service.spec.credentials.image_pull_secrets {
+        if !pull_secrets.contains(secret) {
+            pull_secrets.push(secret.clone());
+        }
+    }
+    let mut predictor = json!({
+        "minReplicas": service.spec.replicas,
+        "maxReplicas": service.spec.replicas,
+        "containers": [{
+            "name": "kserve-container",
+            "image": inputs.image,
+            "env": merged_env(inputs.profile, &service.spec.credentials.env, !inputs.mounts.is_empty()),
+            "ports": [{ "containerPort": 8000, "protocol": "TCP" }],
+            "resources": resources,
+            "volumeMounts": mounts,
+        }],
+        "volumes": volumes,
+    });
+    if !pull_secrets.is_empty() {
+        predictor["imagePullSecrets"] = json!(pull_secrets);
+    }
+    if let Some(gpu) = gpu {
+        predictor["affinity"] = json!({ "nodeAffinity": { "requiredDuringSchedulingIgnoredDuringExecution": { "nodeSelectorTerms": [{
+            "matchExpressions": [{ "key": gpu::PRODUCT_LABEL, "operator": "In", "values": gpu::product_names(&gpu.model) }]
+        }] } } });
+    }
+    let mut labels = labels::managed("runtime");
+    labels.insert(
+        labels::SERVICE.into(),
+        service.name_any().chars().take(63).collect(),
+    );
+    labels.insert(
+        labels::TEMPLATE.into(),
+        inputs.template.chars().take(63).collect(),
+    );
+    json!({
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": name,
+            "namespace": service.namespace(),
+            "labels": labels,
+            "annotations": { "serving.kserve.io/deploymentMode": "Standard" },
+            "ownerReferences": [inputs.owner],
+        },
+        "spec": { "predictor": predictor },
+    })
+}
+
+/// The HTTPRoute: `path` on the gateway, rewritten to `/`, to the predictor Service on port 80.
+pub fn http_route(
+    service: &AIMService,
+    owner: OwnerReference,
+    gateway: &GatewayRef,
+    path: &str,
+) -> Value {
+    let name = isvc_name(service);
+    let mut labels = labels::managed("routing");
+    labels.insert(
+        labels::SERVICE.into(),
+        service.name_any().chars().take(63).collect(),
+    );
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": { "name": name, "namespace": service.namespace(), "labels": labels, "ownerReferences": [owner] },
+        "spec": {
+            "parentRefs": [{ "group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gateway.name, "namespace": gateway.namespace }],
+            "rules": [{
+                "matches": [{ "path": { "type": "PathPrefix", "value": path } }],
+                "filters": [{ "type": "URLRewrite", "urlRewrite": { "path": { "type": "ReplacePrefixMatch", "replacePrefixMatch": "/" } } }],
+                "backendRefs": [{ "name": format!("{name}-predictor"), "port": 80 }],
+            }],
+        },
+    })
+}
+
+/// A condition of `type_` in `status.conditions` of a KServe object: (status, reason, message).
+pub fn isvc_condition(obj: &Value, type_: &str) -> Option<(String, String, String)> {
+    condition(obj.pointer("/status/conditions")?, type_)
+}
+
+/// The route's `Accepted` condition from the parent entry of `gateway`.
+pub fn route_accepted(obj: &Value, gateway: &GatewayRef) -> Option<(String, String, String)> {
+    let parents = obj.pointer("/status/parents")?.as_array()?;
+    let parent = parents.iter().find(|p| {
+        p.pointer("/parentRef/name").and_then(Value::as_str) == Some(gateway.name.as_str())
+            && p.pointer("/parentRef/namespace")
+                .and_then(Value::as_str)
+                .is_none_or(|ns| ns == gateway.namespace)
+    })?;
+    condition(parent.get("conditions")?, "Accepted")
+}
+
+fn condition(conditions: &Value, type_: &str) -> Option<(String, String, String)> {
+    let c = conditions
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))?;
+    let field = |k: &str| {
+        c.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Some((field("status"), field("reason"), field("message")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{
+        AIMServiceSpec, Credentials, GpuSelector, Metric, Precision, RuntimeParameters,
+    };
+    use k8s_openapi::api::core::v1::LocalObjectReference;
+
+    fn service() -> AIMService {
+        let mut s = AIMService::new(
+            "llama3-svc",
+            AIMServiceSpec {
+                aim_model_id: "meta/llama-3-8b".into(),
+                template_ref: None,
+                overrides: None,
+                cache_model: true,
+                replicas: 2,
+                credentials: Credentials {
+                    env: vec![EnvVar {
+                        name: "AIM_PRECISION".into(),
+                        value: Some("bf16".into()),
+                        value_from: None,
+                    }],
+                    image_pull_secrets: vec![LocalObjectReference {
+                        name: "svc-pull".into(),
+                    }],
+                },
+            },
+        );
+        s.metadata.namespace = Some("team-a".into());
+        s
+    }
+
+    fn profile() -> TemplateProfile {
+        TemplateProfile {
+            model_id: "meta/llama-3-8b".into(),
+            parameters: RuntimeParameters {
+                metric: Some(Metric::Latency),
+                precision: Some(Precision::Fp8),
+                gpu_selector: Some(GpuSelector {
+                    count: 2,
+                    model: "MI300X".into(),
+                }),
+            },
+            credentials: Credentials {
+                env: vec![EnvVar {
+                    name: "HF_TOKEN".into(),
+                    value: Some("t".into()),
+                    value_from: None,
+                }],
+                image_pull_secrets: vec![LocalObjectReference {
+                    name: "tpl-pull".into(),
+                }],
+            },
+            model_sources: None,
+        }
+    }
+
+    fn owner() -> OwnerReference {
+        OwnerReference {
+            api_version: "aim.silogen.ai/v1alpha1".into(),
+            kind: "AIMService".into(),
+            name: "llama3-svc".into(),
+            uid: "u1".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
+
+    #[test]
+    fn the_inference_service_carries_image_env_gpus_affinity_mounts_and_replicas() {
+        let (svc, profile) = (service(), profile());
+        let mounts = [CacheMount {
+            cache: "hf-llama-1a2b".into(),
+            claim: "hf-llama-1a2b-cache".into(),
+        }];
+        let isvc = inference_service(&RuntimeInputs {
+            service: &svc,
+            owner: owner(),
+            image: "reg/aim:1",
+            template: "fast",
+            profile: &profile,
+            mounts: &mounts,
+        });
+        assert_eq!(isvc["metadata"]["name"], "llama3-svc");
+        assert_eq!(
+            isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"],
+            "Standard"
+        );
+        let p = &isvc["spec"]["predictor"];
+        assert_eq!(
+            (p["minReplicas"].clone(), p["maxReplicas"].clone()),
+            (json!(2), json!(2))
+        );
+        let c = &p["containers"][0];
+        assert_eq!(c["name"], "kserve-container");
+        assert_eq!(c["image"], "reg/aim:1");
+        assert_eq!(c["resources"]["limits"]["amd.com/gpu"], "2");
+        let env: Vec<(String, String)> = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().into(),
+                    e["value"].as_str().unwrap_or("").into(),
+                )
+            })
+            .collect();
+        assert!(
+            env.contains(&("AIM_PRECISION".into(), "bf16".into())),
+            "the service's env wins: {env:?}"
+        );
+        assert!(!env.contains(&("AIM_PRECISION".into(), "fp8".into())));
+        assert!(
+            env.contains(&("AIM_METRIC".into(), "latency".into()))
+                && env.contains(&("HF_TOKEN".into(), "t".into()))
+        );
+        assert!(env.contains(&("AIM_CACHE_PATH".into(), CACHE_ROOT.into())));
+        assert_eq!(
+            c["volumeMounts"][1]["mountPath"],
+            "/workspace/model-cache/hf-llama-1a2b"
+        );
+        assert_eq!(
+            p["volumes"][1]["persistentVolumeClaim"]["claimName"],
+            "hf-llama-1a2b-cache"
+        );
+        let term = &p["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchExpressions"][0];
+        assert_eq!(term["key"], "amd.com/gpu.product-name");
+        assert!(
+            term["values"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("AMD_Instinct_MI300X"))
+        );
+        assert_eq!(
+            p["imagePullSecrets"],
+            json!([{ "name": "tpl-pull" }, { "name": "svc-pull" }])
+        );
+    }
+
+    #[test]
+    fn the_route_rewrites_its_prefix_to_the_predictor() {
+        let gw = GatewayRef {
+            name: "public-gw".into(),
+            namespace: "infra-gw".into(),
+        };
+        let route = http_route(&service(), owner(), &gw, "/team-a/u1");
+        let rule = &route["spec"]["rules"][0];
+        assert_eq!(rule["matches"][0]["path"]["value"], "/team-a/u1");
+        assert_eq!(
+            rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"],
+            "/"
+        );
+        assert_eq!(
+            rule["backendRefs"][0],
+            json!({ "name": "llama3-svc-predictor", "port": 80 })
+        );
+        assert_eq!(route["spec"]["parentRefs"][0]["namespace"], "infra-gw");
+    }
+
+    #[test]
+    fn long_or_digit_leading_names_get_a_stable_short_isvc_name() {
+        let mut svc = service();
+        svc.metadata.name = Some(format!("9{}", "x".repeat(80)));
+        let name = isvc_name(&svc);
+        assert!(name.len() <= 53 && name.starts_with('s'), "{name}");
+        assert_eq!(name, isvc_name(&svc));
+    }
+}

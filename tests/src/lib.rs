@@ -7,6 +7,7 @@
 //! - [`seed`]: the YAML examples of the product overview.
 
 pub mod controlplane;
+pub mod fake_kserve;
 pub mod kubelet;
 pub mod operator;
 pub mod provisioner;
@@ -197,8 +198,11 @@ impl TestEnv {
     }
 
     /// Starts the operator in this process (once per test binary; the first config wins).
-    pub fn start_operator(&self, config: aim_operator::controller::OperatorConfig) {
-        operator::start(self.kubeconfig.clone(), self.kubectl.clone(), config);
+    pub fn start_operator(
+        &self,
+        config: aim_operator::controller::OperatorConfig,
+    ) -> &'static operator::Running {
+        operator::start(self.kubeconfig.clone(), self.kubectl.clone(), config)
     }
 
     /// Runs kubectl against the control plane.

@@ -2,12 +2,22 @@
 //! `#[tokio::test]` has a short-lived runtime; the operator must outlive them), started once per test binary.
 
 use aim_operator::controller::{self, Context, OperatorConfig};
+use aim_operator::policy::watch::watch;
 use aim_operator::policy::{PolicyEngine, PolicyEngineConfig};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-static STARTED: OnceLock<()> = OnceLock::new();
+static STARTED: OnceLock<Running> = OnceLock::new();
+
+/// The operator running in this test process.
+pub struct Running {
+    /// Its policy engine (tests inspect which plugin is current).
+    pub policy: Arc<PolicyEngine>,
+    /// The plugin directory it watches.
+    pub plugin_dir: PathBuf,
+}
 
 /// Settings for tests: short backoffs so retry paths finish in seconds.
 pub fn test_config() -> OperatorConfig {
@@ -20,10 +30,16 @@ pub fn test_config() -> OperatorConfig {
     config
 }
 
-/// Starts the operator against `kubeconfig` with `config` (the first call's config wins) and creates the
-/// operator's namespace.
-pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) {
+/// Starts the operator against `kubeconfig` with `config` (the first call's config wins), creates the
+/// operator's namespace, and watches a fresh plugin directory.
+pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &'static Running {
     STARTED.get_or_init(|| {
+        let plugin_dir =
+            std::env::temp_dir().join(format!("aim-test-plugins-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&plugin_dir);
+        std::fs::create_dir_all(&plugin_dir).expect("plugin directory");
+        let policy = PolicyEngine::new(PolicyEngineConfig::default()).expect("policy engine");
+        let (engine, dir) = (policy.clone(), plugin_dir.clone());
         let _ = std::process::Command::new(&kubectl)
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args(["create", "namespace", &config.namespace])
@@ -44,15 +60,17 @@ pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) {
                             .await
                             .expect("config");
                     let client = kube::Client::try_from(client_config).expect("client");
-                    let policy =
-                        PolicyEngine::new(PolicyEngineConfig::default()).expect("policy engine");
+                    let _watcher = watch(engine.clone(), dir, Duration::from_secs(30))
+                        .await
+                        .expect("watch plugins");
                     controller::run(
-                        Context::new(client, config, policy),
+                        Context::new(client, config, engine),
                         std::future::pending::<()>(),
                     )
                     .await;
                 });
             })
             .expect("spawn the operator thread");
-    });
+        Running { policy, plugin_dir }
+    })
 }

@@ -1,0 +1,652 @@
+//! `AIMService` end to end against the real API server, in each of the product's four patterns, with
+//! caching on and off, and the failure reasons a person sees. `FakeKServe` plays the KServe controller.
+
+mod service_support;
+
+use aim_operator::api::{AIMServiceTemplate, ServiceState, TemplateScope};
+use aim_tests::fake_kserve::FakeKServe;
+use aim_tests::kubelet::{Exit, FakeKubelet};
+use aim_tests::provisioner::FakeProvisioner;
+use aim_tests::{TestEnv, operator, test_env, wait};
+use kube::api::{Api, ListParams};
+use service_support::*;
+
+fn env() -> &'static TestEnv {
+    let env = test_env!();
+    env.start_operator(operator::test_config());
+    env
+}
+
+const MI300X_FP8: Profile = Profile {
+    name: "mi300x-fp8",
+    precision: "fp8",
+    gpus: 1,
+    gpu: "MI300X",
+};
+const MI325X_FP16: Profile = Profile {
+    name: "mi325x-fp16",
+    precision: "fp16",
+    gpus: 2,
+    gpu: "MI325X",
+};
+
+async fn apply(env: &TestEnv, ns: &str, yaml: &str) {
+    let out = env.apply(yaml, Some(ns)).await;
+    assert!(out.success, "{}\n{yaml}", out.stderr);
+}
+
+#[tokio::test]
+async fn model_only_runs_the_images_default_template_on_kserve() {
+    let env = env();
+    let ns = env.namespace("svc-default").await;
+    let catalog = catalog(
+        env,
+        "default",
+        &[MI300X_FP8, MI325X_FP16],
+        Some("mi325x-fp16"),
+    )
+    .await;
+    apply(
+        env,
+        &ns,
+        &service(
+            "llama3-svc",
+            &catalog.model,
+            "  replicas: 2\n  env:\n  - name: AIM_PRECISION\n    value: fp16\n",
+        ),
+    )
+    .await;
+
+    let s = wait_for(
+        env,
+        &ns,
+        "llama3-svc",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+    let resolved = s.resolved_template.unwrap();
+    assert_eq!(
+        (resolved.name, resolved.scope, resolved.derived),
+        (
+            catalog.template("mi325x-fp16"),
+            TemplateScope::Cluster,
+            false
+        )
+    );
+    assert!(
+        s.decision.is_none(),
+        "the default template needs no matcher"
+    );
+
+    let isvc = isvc(env, &ns, "llama3-svc").await;
+    assert_eq!(
+        isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"],
+        "Standard"
+    );
+    assert_eq!(isvc["metadata"]["ownerReferences"][0]["kind"], "AIMService");
+    let predictor = &isvc["spec"]["predictor"];
+    assert_eq!(predictor["minReplicas"], 2);
+    let container = &predictor["containers"][0];
+    assert_eq!(container["name"], "kserve-container");
+    assert_eq!(container["image"], catalog.image.as_str());
+    assert_eq!(container["resources"]["limits"]["amd.com/gpu"], "2");
+    let precision = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "AIM_PRECISION")
+        .unwrap();
+    assert_eq!(precision["value"], "fp16");
+    let values = &predictor["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"][0]["matchExpressions"][0]["values"];
+    assert!(
+        values
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "AMD_Instinct_MI325X"),
+        "{values}"
+    );
+
+    let s = wait_for(env, &ns, "llama3-svc", "Starting", |s| {
+        if s.status == Some(ServiceState::Starting) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", s.status))
+        }
+    })
+    .await;
+    assert!(
+        message(&s, "RuntimeReady").contains("waiting for KServe"),
+        "{}",
+        message(&s, "RuntimeReady")
+    );
+    FakeKServe::new(env.client().await)
+        .set_ready(&ns, "llama3-svc", true)
+        .await;
+    let s = wait_for(
+        env,
+        &ns,
+        "llama3-svc",
+        "Running",
+        condition("Ready", "True", "Ready"),
+    )
+    .await;
+    assert_eq!(s.status, Some(ServiceState::Running));
+    assert_eq!(s.inference_service.as_deref(), Some("llama3-svc"));
+    for (t, reason) in [
+        ("CacheReady", "NotRequested"),
+        ("RuntimeReady", "RuntimeReady"),
+        ("RoutingReady", "RoutingDisabled"),
+        ("Failure", "NoFailure"),
+    ] {
+        assert!(
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == t && c.reason == reason),
+            "{t}: {:?}",
+            s.conditions
+        );
+    }
+
+    // Losing the runtime after running is Degraded, not Failed.
+    FakeKServe::new(env.client().await)
+        .set_ready(&ns, "llama3-svc", false)
+        .await;
+    wait_for(env, &ns, "llama3-svc", "Degraded", |s| {
+        if s.status == Some(ServiceState::Degraded) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", s.status))
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn model_only_without_a_default_lets_the_matcher_choose_and_records_every_verdict() {
+    let env = env();
+    let ns = env.namespace("svc-matcher").await;
+    let catalog = catalog(env, "nodefault", &[MI300X_FP8, MI325X_FP16], None).await;
+    apply(env, &ns, &service("svc", &catalog.model, "")).await;
+    let s = wait_for(
+        env,
+        &ns,
+        "svc",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+    let decision = s.decision.expect("the matcher's decision is recorded");
+    assert_eq!(decision.plugin, "builtin:matcher");
+    assert!(decision.digest.starts_with("sha256:"));
+    assert_eq!(decision.candidates.len(), 2);
+    assert!(
+        decision
+            .candidates
+            .iter()
+            .all(|c| c.accepted && !c.reason.is_empty())
+    );
+    // Both fit; the one with fewer GPUs wins.
+    assert_eq!(
+        s.resolved_template.unwrap().name,
+        catalog.template("mi300x-fp8")
+    );
+    assert!(
+        decision.outcome.starts_with("use cluster template"),
+        "{}",
+        decision.outcome
+    );
+}
+
+#[tokio::test]
+async fn a_template_ref_finds_the_namespace_template_before_the_cluster_template() {
+    let env = env();
+    let ns = env.namespace("svc-ref").await;
+    let catalog = catalog(env, "ref", &[MI300X_FP8], None).await;
+    let shared = catalog.template("mi300x-fp8");
+    apply(env, &ns, &format!("{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: {shared}\nspec:\n  modelId: {}\n  precision: bf16\n  modelSources:\n  - sourceUri: hf://org/ref-local\n    size: 1Gi\n", catalog.model)).await;
+    apply(
+        env,
+        &ns,
+        &service("svc", &catalog.model, &format!("  templateRef: {shared}\n")),
+    )
+    .await;
+    let s = wait_for(
+        env,
+        &ns,
+        "svc",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+    assert_eq!(
+        s.resolved_template.as_ref().unwrap().scope,
+        TemplateScope::Namespace
+    );
+    assert!(
+        message(&s, "Resolved").contains("namespace template"),
+        "{}",
+        message(&s, "Resolved")
+    );
+    isvc(env, &ns, "svc").await;
+}
+
+#[tokio::test]
+async fn overrides_without_a_template_derive_one_that_services_share_and_that_goes_with_the_last() {
+    let env = env();
+    let ns = env.namespace("svc-overrides").await;
+    let catalog = catalog(env, "ovr", &[MI300X_FP8], Some("mi300x-fp8")).await;
+    let overrides = "  overrides:\n    precision: bf16\n    gpuSelector:\n      count: 2\n      model: MI300X\n  replicas: 2\n";
+    apply(env, &ns, &service("a", &catalog.model, overrides)).await;
+    let s = wait_for(
+        env,
+        &ns,
+        "a",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+    let derived = s.resolved_template.clone().unwrap();
+    assert!(
+        derived.derived && derived.scope == TemplateScope::Namespace,
+        "{derived:?}"
+    );
+    assert!(
+        derived.name.starts_with(&format!(
+            "{}-ovr-bf16-2xmi300x-",
+            catalog.template("mi300x-fp8")
+        )),
+        "{}",
+        derived.name
+    );
+    assert!(s.decision.unwrap().outcome.starts_with("derive"));
+
+    let templates: Api<AIMServiceTemplate> = Api::namespaced(env.client().await, &ns);
+    let t = templates.get(&derived.name).await.unwrap();
+    let labels = t.metadata.labels.clone().unwrap();
+    assert_eq!(labels["aim.silogen.ai/component"], "derived-template");
+    assert_eq!(
+        labels["aim.silogen.ai/derived-from"],
+        catalog.template("mi300x-fp8")
+    );
+    assert_eq!(
+        format!("{:?}", t.spec.profile.parameters.precision),
+        "Some(Bf16)"
+    );
+    assert_eq!(
+        t.spec
+            .profile
+            .parameters
+            .gpu_selector
+            .as_ref()
+            .unwrap()
+            .count,
+        2
+    );
+    assert_eq!(
+        t.spec.profile.parameters.metric,
+        Some(aim_operator::api::Metric::Latency),
+        "the base's metric stays"
+    );
+
+    apply(env, &ns, &service("b", &catalog.model, overrides)).await;
+    let b = wait_for(
+        env,
+        &ns,
+        "b",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+    assert_eq!(
+        b.resolved_template.unwrap().name,
+        derived.name,
+        "the same overrides share one template"
+    );
+    let owners = wait::until("two owners", || async {
+        let o = templates
+            .get(&derived.name)
+            .await
+            .map_err(|e| e.to_string())?
+            .metadata
+            .owner_references
+            .unwrap_or_default();
+        if o.len() == 2 {
+            Ok(o)
+        } else {
+            Err(format!("{o:?}"))
+        }
+    })
+    .await;
+    assert!(owners.iter().all(|o| o.kind == "AIMService"));
+
+    assert!(
+        env.kubectl(&["delete", "aimservice", "a", "-n", &ns])
+            .await
+            .success
+    );
+    wait::until("a's ownership to go", || async {
+        let o = templates
+            .get(&derived.name)
+            .await
+            .map_err(|e| e.to_string())?
+            .metadata
+            .owner_references
+            .unwrap_or_default();
+        if o.len() == 1 && o[0].name == "b" {
+            Ok(())
+        } else {
+            Err(format!("{o:?}"))
+        }
+    })
+    .await;
+    assert!(
+        env.kubectl(&["delete", "aimservice", "b", "-n", &ns])
+            .await
+            .success
+    );
+    wait::until("the unused derived template to be collected", || async {
+        if templates
+            .get_opt(&derived.name)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            Ok(())
+        } else {
+            Err("still there".into())
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn overrides_that_an_existing_template_matches_use_it() {
+    let env = env();
+    let ns = env.namespace("svc-match").await;
+    let catalog = catalog(env, "match", &[MI300X_FP8, MI325X_FP16], Some("mi300x-fp8")).await;
+    apply(
+        env,
+        &ns,
+        &service("svc", &catalog.model, "  overrides:\n    precision: fp16\n"),
+    )
+    .await;
+    let s = wait_for(
+        env,
+        &ns,
+        "svc",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+    let resolved = s.resolved_template.unwrap();
+    assert_eq!(
+        (resolved.name, resolved.derived),
+        (catalog.template("mi325x-fp16"), false)
+    );
+    let decision = s.decision.unwrap();
+    let rejected = decision
+        .candidates
+        .iter()
+        .find(|c| !c.accepted)
+        .expect("the fp8 template is rejected");
+    assert!(
+        rejected
+            .reason
+            .contains("precision is fp8, the service wants fp16"),
+        "{}",
+        rejected.reason
+    );
+}
+
+#[tokio::test]
+async fn a_template_ref_with_overrides_derives_from_the_referenced_template() {
+    let env = env();
+    let ns = env.namespace("svc-ref-ovr").await;
+    let catalog = catalog(env, "refovr", &[MI300X_FP8], None).await;
+    apply(env, &ns, &format!("{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: llama3-8b-fast\nspec:\n  modelId: {}\n  metric: latency\n  precision: fp8\n  gpuSelector:\n    count: 1\n    model: MI300X\n  modelSources:\n  - sourceUri: hf://org/fast\n    size: 8Gi\n", catalog.model)).await;
+    apply(
+        env,
+        &ns,
+        &service(
+            "llama3-fast-bf16",
+            &catalog.model,
+            "  templateRef: llama3-8b-fast\n  overrides:\n    precision: bf16\n",
+        ),
+    )
+    .await;
+    let s = wait_for(
+        env,
+        &ns,
+        "llama3-fast-bf16",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+    let resolved = s.resolved_template.unwrap();
+    assert!(
+        resolved.derived && resolved.name.starts_with("llama3-8b-fast-ovr-bf16-"),
+        "{resolved:?}"
+    );
+    let t: AIMServiceTemplate = Api::namespaced(env.client().await, &ns)
+        .get(&resolved.name)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.spec.profile.parameters.precision,
+        Some(aim_operator::api::Precision::Bf16)
+    );
+    assert_eq!(
+        t.spec.profile.model_sources.unwrap()[0].source_uri,
+        "hf://org/fast",
+        "the rest comes from the base"
+    );
+    let isvc = isvc(env, &ns, "llama3-fast-bf16").await;
+    let env_vars = isvc["spec"]["predictor"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        env_vars
+            .iter()
+            .any(|e| e["name"] == "AIM_PRECISION" && e["value"] == "bf16"),
+        "{env_vars:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_template_is_template_not_found() {
+    let env = env();
+    let ns = env.namespace("svc-no-tpl").await;
+    let catalog = catalog(env, "notpl", &[], None).await;
+    apply(
+        env,
+        &ns,
+        &service("svc", &catalog.model, "  templateRef: no-such-template\n"),
+    )
+    .await;
+    let s = wait_for(
+        env,
+        &ns,
+        "svc",
+        "TemplateNotFound",
+        condition("Resolved", "False", "TemplateNotFound"),
+    )
+    .await;
+    assert_eq!(s.status, Some(ServiceState::Failed));
+    assert!(
+        message(&s, "Failure").contains("no AIMServiceTemplate 'no-such-template'"),
+        "{}",
+        message(&s, "Failure")
+    );
+    assert!(isvc_now(env, &ns, "svc").await.is_none());
+}
+
+#[tokio::test]
+async fn a_missing_model_is_model_not_found_and_recovers_when_the_catalog_arrives() {
+    let env = env();
+    let ns = env.namespace("svc-no-model").await;
+    let tag = format!("late-{}", std::process::id());
+    apply(env, &ns, &service("svc", &format!("org/{tag}:1.0"), "")).await;
+    let s = wait_for(
+        env,
+        &ns,
+        "svc",
+        "ModelNotFound",
+        condition("Resolved", "False", "ModelNotFound"),
+    )
+    .await;
+    assert!(
+        message(&s, "Resolved").contains("no AIMImage has modelId"),
+        "{}",
+        message(&s, "Resolved")
+    );
+    let _catalog = catalog(env, "late", &[MI300X_FP8], Some("mi300x-fp8")).await;
+    wait_for(
+        env,
+        &ns,
+        "svc",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
+    let env = env();
+    let ns = env.namespace("svc-cache").await;
+    let catalog = catalog(env, "cached", &[MI300X_FP8], Some("mi300x-fp8")).await;
+    apply(
+        env,
+        &ns,
+        &service(
+            "svc",
+            &catalog.model,
+            "  cacheModel: true\n  env:\n  - name: HF_TOKEN\n    value: from-service\n",
+        ),
+    )
+    .await;
+    let s = wait_for(
+        env,
+        &ns,
+        "svc",
+        "cache warming",
+        condition("CacheReady", "False", "CacheWarming"),
+    )
+    .await;
+    assert_eq!(
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "RuntimeReady")
+            .unwrap()
+            .reason,
+        "WaitingForCache"
+    );
+    assert!(
+        isvc_now(env, &ns, "svc").await.is_none(),
+        "no InferenceService before the cache is warm"
+    );
+
+    let source = format!(
+        "hf://org/{}-fp8",
+        catalog.template("").trim_end_matches('-')
+    );
+    let cache = aim_operator::controller::template_cache::model_cache_name(&source);
+    let mc: Api<aim_operator::api::ModelCache> = Api::namespaced(env.client().await, &ns);
+    let created = wait::until("the ModelCache", || async {
+        mc.get_opt(&cache)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("none".to_string())
+    })
+    .await;
+    assert_eq!(
+        created.spec.credentials.env[0].value.as_deref(),
+        Some("from-service"),
+        "the service's credentials reach the cache"
+    );
+    let claim = aim_operator::controller::model_cache::build::pvc_name(&cache);
+    wait::until("the claim", || async {
+        Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(
+            env.client().await,
+            &ns,
+        )
+        .get_opt(&claim)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("none".to_string())
+    })
+    .await;
+    FakeProvisioner::new(env.client().await)
+        .provision(&ns, &claim)
+        .await;
+    FakeKubelet::new(env.client().await, &ns)
+        .finish(
+            &aim_operator::controller::model_cache::build::job_name(&cache, 0),
+            Exit::Succeeded("ok"),
+        )
+        .await;
+    wait_for(
+        env,
+        &ns,
+        "svc",
+        "cache ready",
+        condition("CacheReady", "True", "CacheReady"),
+    )
+    .await;
+    let isvc = isvc(env, &ns, "svc").await;
+    let predictor = &isvc["spec"]["predictor"];
+    assert_eq!(
+        predictor["volumes"][1]["persistentVolumeClaim"]["claimName"],
+        claim.as_str()
+    );
+    assert_eq!(
+        predictor["containers"][0]["volumeMounts"][1]["mountPath"],
+        format!("/workspace/model-cache/{cache}").as_str()
+    );
+}
+
+#[tokio::test]
+async fn spec_changes_reach_the_inference_service() {
+    let env = env();
+    let ns = env.namespace("svc-update").await;
+    let catalog = catalog(env, "update", &[MI300X_FP8], Some("mi300x-fp8")).await;
+    apply(env, &ns, &service("svc", &catalog.model, "  replicas: 1\n")).await;
+    isvc(env, &ns, "svc").await;
+    apply(
+        env,
+        &ns,
+        &service(
+            "svc",
+            &catalog.model,
+            "  replicas: 3\n  env:\n  - name: VLLM_LOGGING_LEVEL\n    value: DEBUG\n",
+        ),
+    )
+    .await;
+    wait::until("replicas and env to reach the InferenceService", || async {
+        let v = isvc_now(env, &ns, "svc").await.ok_or("gone")?;
+        let p = &v["spec"]["predictor"];
+        let env_ok = p["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "VLLM_LOGGING_LEVEL" && e["value"] == "DEBUG");
+        if p["minReplicas"] == 3 && p["maxReplicas"] == 3 && env_ok {
+            Ok(())
+        } else {
+            Err(format!("{p}"))
+        }
+    })
+    .await;
+    let list = Api::<AIMServiceTemplate>::namespaced(env.client().await, &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        list.items.is_empty(),
+        "no derived template without overrides"
+    );
+}

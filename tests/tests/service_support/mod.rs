@@ -1,0 +1,204 @@
+//! Fixtures for the `AIMService` tests: a catalog (AIMImage + cluster templates with inline model sources, so
+//! they are Available without discovery) unique to one test, and waiting on a service's status.
+
+#![allow(dead_code)]
+
+use aim_operator::api::{AIMService, AIMServiceStatus};
+use aim_tests::{Cleanup, TestEnv, wait};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use serde_json::Value;
+
+pub const API: &str = "apiVersion: aim.silogen.ai/v1alpha1";
+
+/// A cluster template of the catalog.
+pub struct Profile {
+    pub name: &'static str,
+    pub precision: &'static str,
+    pub gpus: u32,
+    pub gpu: &'static str,
+}
+
+/// A catalog for one test; removed when dropped.
+pub struct Catalog {
+    pub model: String,
+    pub image: String,
+    prefix: String,
+    _guards: Vec<Cleanup>,
+}
+
+impl Catalog {
+    /// The full name of cluster template `short`.
+    pub fn template(&self, short: &str) -> String {
+        format!("{}-{short}", self.prefix)
+    }
+}
+
+/// Creates an AIMImage for a model unique to `tag`, its cluster templates, and names `default` (a short
+/// name) as the default template.
+pub async fn catalog(
+    env: &TestEnv,
+    tag: &str,
+    profiles: &[Profile],
+    default: Option<&str>,
+) -> Catalog {
+    let prefix = format!("{tag}-{}", std::process::id());
+    let model = format!("org/{prefix}:1.0");
+    let image = format!("registry.test/aim/{prefix}:1.0");
+    let mut guards = vec![env.cleanup(&["aimimage", &prefix])];
+    let default = default
+        .map(|d| format!("\n  defaultServiceTemplate: {prefix}-{d}"))
+        .unwrap_or_default();
+    let yaml = format!(
+        "{API}\nkind: AIMImage\nmetadata:\n  name: {prefix}\nspec:\n  modelId: {model}\n  image: {image}{default}\n"
+    );
+    assert!(env.apply(&yaml, None).await.success);
+    for p in profiles {
+        let name = format!("{prefix}-{}", p.name);
+        guards.push(env.cleanup(&["aimclusterservicetemplate", &name]));
+        let yaml = format!(
+            "{API}\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  metric: latency\n  precision: {}\n  gpuSelector: {{count: {}, model: {}}}\n  modelSources:\n  - sourceUri: hf://org/{prefix}-{}\n    size: 16Gi\n",
+            p.precision, p.gpus, p.gpu, p.precision
+        );
+        let out = env.apply(&yaml, None).await;
+        assert!(out.success, "{}", out.stderr);
+    }
+    Catalog {
+        model,
+        image,
+        prefix,
+        _guards: guards,
+    }
+}
+
+/// The service's status.
+pub async fn status(env: &TestEnv, ns: &str, name: &str) -> AIMServiceStatus {
+    Api::<AIMService>::namespaced(env.client().await, ns)
+        .get(name)
+        .await
+        .expect("service")
+        .status
+        .unwrap_or_default()
+}
+
+/// Waits until `check` accepts the service's status; `check` says what it saw otherwise.
+pub async fn wait_for(
+    env: &TestEnv,
+    ns: &str,
+    name: &str,
+    what: &str,
+    check: impl Fn(&AIMServiceStatus) -> Result<(), String>,
+) -> AIMServiceStatus {
+    wait::until(&format!("service {name}: {what}"), || async {
+        let s = status(env, ns, name).await;
+        check(&s).map(|_| s.clone()).map_err(|e| {
+            format!(
+                "{e}; conditions {:?}",
+                s.conditions
+                    .iter()
+                    .map(|c| (&c.type_, &c.status, &c.reason, &c.message))
+                    .collect::<Vec<_>>()
+            )
+        })
+    })
+    .await
+}
+
+/// A check that condition `type_` is `status` with `reason`.
+pub fn condition(
+    type_: &'static str,
+    want: &'static str,
+    reason: &'static str,
+) -> impl Fn(&AIMServiceStatus) -> Result<(), String> {
+    move |s| match s.conditions.iter().find(|c| c.type_ == type_) {
+        Some(c) if c.status == want && c.reason == reason => Ok(()),
+        other => Err(format!(
+            "{type_} is {:?}",
+            other.map(|c| (&c.status, &c.reason))
+        )),
+    }
+}
+
+/// The message of condition `type_`.
+pub fn message(s: &AIMServiceStatus, type_: &str) -> String {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+fn dynamic(
+    env_client: kube::Client,
+    ns: &str,
+    group: &str,
+    kind: &str,
+    version: &str,
+) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        env_client,
+        ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind)),
+    )
+}
+
+/// The InferenceService `name`, once it exists.
+pub async fn isvc(env: &TestEnv, ns: &str, name: &str) -> Value {
+    let api = dynamic(
+        env.client().await,
+        ns,
+        "serving.kserve.io",
+        "InferenceService",
+        "v1beta1",
+    );
+    wait::until(&format!("InferenceService {name}"), || async {
+        let obj = api
+            .get_opt(name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("not yet")?;
+        Ok(serde_json::to_value(obj).unwrap())
+    })
+    .await
+}
+
+/// The InferenceService `name`, if it exists now.
+pub async fn isvc_now(env: &TestEnv, ns: &str, name: &str) -> Option<Value> {
+    let api = dynamic(
+        env.client().await,
+        ns,
+        "serving.kserve.io",
+        "InferenceService",
+        "v1beta1",
+    );
+    api.get_opt(name)
+        .await
+        .unwrap()
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+/// The HTTPRoute `name`, once it exists.
+pub async fn route(env: &TestEnv, ns: &str, name: &str) -> Value {
+    let api = dynamic(
+        env.client().await,
+        ns,
+        "gateway.networking.k8s.io",
+        "HTTPRoute",
+        "v1",
+    );
+    wait::until(&format!("HTTPRoute {name}"), || async {
+        let obj = api
+            .get_opt(name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("not yet")?;
+        Ok(serde_json::to_value(obj).unwrap())
+    })
+    .await
+}
+
+/// A service manifest.
+pub fn service(name: &str, model: &str, extra: &str) -> String {
+    format!(
+        "{API}\nkind: AIMService\nmetadata:\n  name: {name}\nspec:\n  aimModelId: {model}\n{extra}"
+    )
+}

@@ -1,0 +1,160 @@
+//! Policy plugins under a running operator, in a test binary of its own (it swaps the operator's matcher): a
+//! failing plugin fails only its own decision, and a hot-swapped matcher changes later decisions while
+//! resolved services keep theirs.
+
+mod service_support;
+
+use aim_operator::api::ServiceState;
+use aim_operator::policy::PolicyKind;
+use aim_operator::policy::artifact_cache::digest;
+use aim_operator::policy::builtin::test_plugins::HOSTILE_MATCHER;
+use aim_tests::{operator, test_env, wait};
+use service_support::*;
+
+#[tokio::test]
+async fn a_swapped_matcher_changes_later_decisions_and_a_failing_one_fails_only_its_decision() {
+    let env = test_env!();
+    let running = env.start_operator(operator::test_config());
+    let ns = env.namespace("svc-plugins").await;
+    // The default matcher prefers fewer GPUs (b-small); the hostile one always takes candidate 0 (a-big).
+    let catalog = catalog(
+        env,
+        "swap",
+        &[
+            Profile {
+                name: "a-big",
+                precision: "fp8",
+                gpus: 2,
+                gpu: "MI300X",
+            },
+            Profile {
+                name: "b-small",
+                precision: "fp8",
+                gpus: 1,
+                gpu: "MI300X",
+            },
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        env.apply(&service("before", &catalog.model, ""), Some(&ns))
+            .await
+            .success
+    );
+    let before = wait_for(
+        env,
+        &ns,
+        "before",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+    assert_eq!(
+        before.resolved_template.unwrap().name,
+        catalog.template("b-small")
+    );
+    assert_eq!(before.decision.unwrap().plugin, "builtin:matcher");
+
+    let tmp = running.plugin_dir.join(".matcher.wasm.tmp");
+    std::fs::write(&tmp, HOSTILE_MATCHER).unwrap();
+    std::fs::rename(&tmp, running.plugin_dir.join("matcher.wasm")).unwrap();
+    wait::until("the operator to switch to matcher.wasm", || async {
+        let current = running.policy.current(PolicyKind::Matcher);
+        if current.provenance.plugin == "matcher.wasm" {
+            Ok(())
+        } else {
+            Err(current.provenance.plugin.clone())
+        }
+    })
+    .await;
+
+    assert!(
+        env.apply(&service("after", &catalog.model, ""), Some(&ns))
+            .await
+            .success
+    );
+    let after = wait_for(
+        env,
+        &ns,
+        "after",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+    assert_eq!(
+        after.resolved_template.unwrap().name,
+        catalog.template("a-big"),
+        "the new matcher decided"
+    );
+    let decision = after.decision.unwrap();
+    assert_eq!(
+        (decision.plugin.as_str(), decision.digest.as_str()),
+        ("matcher.wasm", digest(HOSTILE_MATCHER).as_str())
+    );
+    let kept = status(env, &ns, "before").await;
+    assert_eq!(
+        kept.resolved_template.unwrap().name,
+        catalog.template("b-small"),
+        "a resolved service keeps its template"
+    );
+
+    // The hostile matcher panics for model "panic": that decision fails, named, and nothing else does.
+    let image = format!(
+        "{API}\nkind: AIMImage\nmetadata:\n  name: panic-{pid}\nspec:\n  modelId: panic\n  image: reg/panic:1\n",
+        pid = std::process::id()
+    );
+    let _image = env.cleanup(&["aimimage", &format!("panic-{}", std::process::id())]);
+    assert!(env.apply(&image, None).await.success);
+    assert!(
+        env.apply(&service("doomed", "panic", ""), Some(&ns))
+            .await
+            .success
+    );
+    let doomed = wait_for(
+        env,
+        &ns,
+        "doomed",
+        "PolicyFailed",
+        condition("Resolved", "False", "PolicyFailed"),
+    )
+    .await;
+    let failure = message(&doomed, "Failure");
+    assert!(
+        failure.contains("matcher plugin matcher.wasm (sha256:") && failure.contains("crashed"),
+        "{failure}"
+    );
+    assert_eq!(doomed.status, Some(ServiceState::Failed));
+    let events = env
+        .kubectl(&[
+            "get",
+            "events",
+            "-n",
+            &ns,
+            "--field-selector",
+            "involvedObject.name=doomed",
+            "-o",
+            "jsonpath={range .items[*]}{.type}/{.reason};{end}",
+        ])
+        .await;
+    assert!(
+        events.stdout.contains("Warning/PolicyFailed"),
+        "{}",
+        events.stdout
+    );
+
+    assert!(
+        env.apply(&service("still-served", &catalog.model, ""), Some(&ns))
+            .await
+            .success
+    );
+    wait_for(
+        env,
+        &ns,
+        "still-served",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+    std::fs::remove_file(running.plugin_dir.join("matcher.wasm")).unwrap();
+}

@@ -1,0 +1,165 @@
+//! Routing, in a test binary of its own: `AIMClusterConfig default` is cluster-wide, and turning routing on
+//! would change every other service test's expectations. `FakeGatewayController` plays the gateway.
+
+mod service_support;
+
+use aim_operator::api::ServiceState;
+use aim_tests::fake_kserve::{FakeGatewayController, FakeKServe};
+use aim_tests::{operator, test_env, wait};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use service_support::*;
+
+#[tokio::test]
+async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway() {
+    let env = test_env!();
+    env.start_operator(operator::test_config());
+    let _config = env.cleanup(&["aimclusterconfig", "default"]);
+    let config = |auto: bool| {
+        format!(
+            "{API}\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  routing:\n    gateway:\n      name: public-gw\n      namespace: infra-gw\n    autoCreateRoute: {auto}\n"
+        )
+    };
+    assert!(env.apply(&config(true), None).await.success);
+    let ns = env.namespace("svc-route").await;
+    let catalog = catalog(
+        env,
+        "route",
+        &[Profile {
+            name: "p",
+            precision: "fp8",
+            gpus: 1,
+            gpu: "MI300X",
+        }],
+        Some("p"),
+    )
+    .await;
+    for name in ["ok", "rejected"] {
+        assert!(
+            env.apply(&service(name, &catalog.model, ""), Some(&ns))
+                .await
+                .success
+        );
+        isvc(env, &ns, name).await;
+        FakeKServe::new(env.client().await)
+            .set_ready(&ns, name, true)
+            .await;
+    }
+
+    let ok_route = route(env, &ns, "ok").await;
+    let uid = Api::<aim_operator::api::AIMService>::namespaced(env.client().await, &ns)
+        .get("ok")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let path = format!("/{ns}/{uid}");
+    assert_eq!(ok_route["metadata"]["ownerReferences"][0]["name"], "ok");
+    assert_eq!(ok_route["spec"]["parentRefs"][0]["name"], "public-gw");
+    assert_eq!(ok_route["spec"]["parentRefs"][0]["namespace"], "infra-gw");
+    let rule = &ok_route["spec"]["rules"][0];
+    assert_eq!(rule["matches"][0]["path"]["value"], path.as_str());
+    assert_eq!(
+        rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"],
+        "/"
+    );
+    assert_eq!(rule["backendRefs"][0]["name"], "ok-predictor");
+    assert_eq!(rule["backendRefs"][0]["port"], 80);
+    let s = wait_for(
+        env,
+        &ns,
+        "ok",
+        "waiting for the gateway",
+        condition("RoutingReady", "False", "ConfiguringRoute"),
+    )
+    .await;
+    assert_eq!(s.route_path.as_deref(), Some(path.as_str()));
+    assert_eq!(s.status, Some(ServiceState::Starting));
+
+    let gateway = FakeGatewayController::new(env.client().await);
+    gateway
+        .set_accepted(&ns, "ok", "infra-gw", "public-gw", true, "Accepted")
+        .await;
+    let s = wait_for(
+        env,
+        &ns,
+        "ok",
+        "routed",
+        condition("RoutingReady", "True", "RouteReady"),
+    )
+    .await;
+    assert!(message(&s, "RoutingReady").contains(&format!("served at {path}")));
+    wait_for(
+        env,
+        &ns,
+        "ok",
+        "Running",
+        condition("Ready", "True", "Ready"),
+    )
+    .await;
+
+    route(env, &ns, "rejected").await;
+    gateway
+        .set_accepted(
+            &ns,
+            "rejected",
+            "infra-gw",
+            "public-gw",
+            false,
+            "NotAllowedByListeners",
+        )
+        .await;
+    let s = wait_for(
+        env,
+        &ns,
+        "rejected",
+        "route failed",
+        condition("RoutingReady", "False", "RouteFailed"),
+    )
+    .await;
+    assert!(
+        message(&s, "Failure").contains("did not accept route rejected: NotAllowedByListeners"),
+        "{}",
+        message(&s, "Failure")
+    );
+
+    // Routing off: the route goes, and the service no longer waits for a gateway.
+    assert!(env.apply(&config(false), None).await.success);
+    let routes: Api<DynamicObject> = Api::namespaced_with(
+        env.client().await,
+        &ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "gateway.networking.k8s.io",
+            "v1",
+            "HTTPRoute",
+        )),
+    );
+    wait::until("the routes to be removed", || async {
+        let list = routes
+            .list(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        if list.items.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} left", list.items.len()))
+        }
+    })
+    .await;
+    wait_for(
+        env,
+        &ns,
+        "rejected",
+        "routing disabled",
+        condition("RoutingReady", "True", "RoutingDisabled"),
+    )
+    .await;
+    wait_for(
+        env,
+        &ns,
+        "rejected",
+        "Running",
+        condition("Ready", "True", "Ready"),
+    )
+    .await;
+}

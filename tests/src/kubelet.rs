@@ -53,10 +53,32 @@ impl FakeKubelet {
         }
     }
 
-    /// Ends the only container of Job `job`'s pod, as a kubelet reports it.
+    /// Ends the only container of Job `job`'s pod, as a kubelet reports it, waiting for the pod to exist.
     pub async fn finish(&self, job: &str, exit: Exit<'_>) {
         let pod = self.pod_of(job).await;
-        let current = self.pods.get(&pod).await.expect("read pod");
+        self.end(&pod, exit).await.expect("write pod status");
+    }
+
+    /// Like [`Self::finish`], without waiting: false when the Job has no pending pod right now.
+    pub async fn finish_if_pending(&self, job: &str, exit: Exit<'_>) -> Result<bool, kube::Error> {
+        let list = self
+            .pods
+            .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
+            .await?;
+        let pending = list.items.into_iter().find(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .is_none_or(|ph| ph == "Pending")
+        });
+        match pending.and_then(|p| p.metadata.name) {
+            Some(pod) => self.end(&pod, exit).await.map(|_| true),
+            None => Ok(false),
+        }
+    }
+
+    async fn end(&self, pod: &str, exit: Exit<'_>) -> Result<(), kube::Error> {
+        let current = self.pods.get(pod).await?;
         let container = current.spec.as_ref().expect("pod spec").containers[0]
             .name
             .clone();
@@ -84,9 +106,9 @@ impl FakeKubelet {
             }],
         }});
         self.pods
-            .patch_status(&pod, &PatchParams::default(), &Patch::Merge(&status))
+            .patch_status(pod, &PatchParams::default(), &Patch::Merge(&status))
             .await
-            .expect("write pod status");
+            .map(drop)
     }
 
     /// Sets an annotation on Job `job`'s pod (a downloader reports progress this way).

@@ -38,32 +38,10 @@ impl FakeProvisioner {
 
     /// Creates a volume for claim `claim` in `namespace` and waits until the claim is Bound.
     pub async fn provision(&self, namespace: &str, claim: &str) {
-        let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), namespace);
-        let pvc = claims.get(claim).await.expect("read claim");
-        let spec = pvc.spec.clone().expect("claim spec");
-        let size = spec
-            .resources
-            .as_ref()
-            .and_then(|r| r.requests.as_ref()?.get("storage").cloned())
-            .expect("claim size");
-        let pv_name = format!("pv-{}", pvc.metadata.uid.clone().expect("uid"));
-        let pv: PersistentVolume = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": { "name": pv_name },
-            "spec": {
-                "capacity": { "storage": size },
-                "accessModes": spec.access_modes,
-                "storageClassName": spec.storage_class_name.clone().unwrap_or_default(),
-                "persistentVolumeReclaimPolicy": "Delete",
-                "claimRef": { "namespace": namespace, "name": claim, "uid": pvc.metadata.uid },
-                "csi": { "driver": PROVISIONER, "volumeHandle": pv_name },
-            }
-        }))
-        .expect("volume");
-        Api::<PersistentVolume>::all(self.client.clone())
-            .create(&PostParams::default(), &pv)
+        self.create_volume(namespace, claim)
             .await
             .expect("create volume");
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), namespace);
         let start = Instant::now();
         while claims
             .get(claim)
@@ -79,6 +57,41 @@ impl FakeProvisioner {
                 "claim {claim} did not bind"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Creates the volume for claim `claim` (idempotent); the PersistentVolume controller binds it.
+    pub async fn create_volume(&self, namespace: &str, claim: &str) -> Result<(), kube::Error> {
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), namespace);
+        let pvc = claims.get(claim).await?;
+        let spec = pvc.spec.clone().unwrap_or_default();
+        let size = spec
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref()?.get("storage").cloned())
+            .unwrap_or_default();
+        let pv_name = format!("pv-{}", pvc.metadata.uid.clone().unwrap_or_default());
+        let pv: PersistentVolume = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": { "name": pv_name },
+            "spec": {
+                "capacity": { "storage": size },
+                "accessModes": spec.access_modes,
+                "storageClassName": spec.storage_class_name.clone().unwrap_or_default(),
+                "persistentVolumeReclaimPolicy": "Delete",
+                "claimRef": { "namespace": namespace, "name": claim, "uid": pvc.metadata.uid },
+                "csi": { "driver": PROVISIONER, "volumeHandle": pv_name },
+            }
+        }))
+        .expect("volume");
+        match Api::<PersistentVolume>::all(self.client.clone())
+            .create(&PostParams::default(), &pv)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Provisioned already; the binding may still be under way.
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - a storage provisioner: pending claims get a volume;
 //! - KServe: InferenceServices become Ready;
 //! - a gateway controller: HTTPRoutes are Accepted by their gateway.
+//!
 //! It stops when dropped.
 
 use crate::fake_kserve::{FakeGatewayController, FakeKServe};

@@ -19,36 +19,21 @@ const PLUGIN_CRATES: [&str; 7] = [
 ];
 
 fn main() {
-    let manifest_dir =
-        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = manifest_dir
         .parent()
         .expect("host/ is inside the workspace")
         .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for watched in [
-        "plugins",
-        "wit",
-        "host/tests/plugins",
-        "Cargo.lock",
-        "Cargo.toml",
-    ] {
-        println!(
-            "cargo:rerun-if-changed={}",
-            workspace.join(watched).display()
-        );
+    for watched in ["plugins", "wit", "host/tests/plugins", "Cargo.lock", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
 
     let target_dir = plugin_target_dir(&out_dir);
     let mut cargo = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.current_dir(&workspace).args([
-        "build",
-        "--quiet",
-        "--profile",
-        "plugin",
-        "--target",
-        "wasm32-wasip2",
-    ]);
+    cargo
+        .current_dir(&workspace)
+        .args(["build", "--quiet", "--profile", "plugin", "--target", "wasm32-wasip2"]);
     cargo.arg("--target-dir").arg(&target_dir);
     for krate in PLUGIN_CRATES {
         cargo.args(["-p", krate]);
@@ -56,18 +41,15 @@ fn main() {
     // The outer build's settings (profile, wrappers such as clippy-driver, flags, jobserver) are not for the
     // nested one.
     for (key, _) in env::vars() {
-        let outer =
-            (key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_NET_OFFLINE")
-                || key.starts_with("RUSTC")
-                || key == "RUSTFLAGS"
-                || key == "RUSTDOCFLAGS";
+        let outer = (key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_NET_OFFLINE")
+            || key.starts_with("RUSTC")
+            || key == "RUSTFLAGS"
+            || key == "RUSTDOCFLAGS";
         if outer {
             cargo.env_remove(&key);
         }
     }
-    let status = cargo
-        .status()
-        .expect("run cargo for the wasm32-wasip2 plugins");
+    let status = cargo.status().expect("run cargo for the wasm32-wasip2 plugins");
     if !status.success() {
         panic!(
             "building the policy plugins for wasm32-wasip2 failed ({status}); is the target installed? \
@@ -77,8 +59,7 @@ fn main() {
     for krate in PLUGIN_CRATES {
         let file = format!("{}.wasm", krate.replace('-', "_"));
         let built = target_dir.join("wasm32-wasip2/plugin").join(&file);
-        std::fs::copy(&built, out_dir.join(&file))
-            .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+        std::fs::copy(&built, out_dir.join(&file)).unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
     }
 }
 

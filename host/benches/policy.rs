@@ -9,8 +9,7 @@
 
 use aim_operator::policy::artifact_cache::ArtifactCache;
 use aim_operator::policy::bindings::{
-    Candidate, GpuPool, GpuSelector, MatchRequest, Metric, Precision, RuntimeParameters, Scope,
-    TemplateState,
+    Candidate, GpuPool, GpuSelector, MatchRequest, Metric, Precision, RuntimeParameters, Scope, TemplateState,
 };
 use aim_operator::policy::sandbox::new_engine;
 use aim_operator::policy::{PolicyEngine, PolicyEngineConfig, builtin};
@@ -38,9 +37,7 @@ fn main() {
         .component(&engine, builtin::MATCHER)
         .expect("first load compiles and stores");
     let load = sample(50, || {
-        cache
-            .component(&engine, builtin::MATCHER)
-            .expect("cached load");
+        cache.component(&engine, builtin::MATCHER).expect("cached load");
     });
     report("precompiled load (cache hit)", &load);
 
@@ -59,10 +56,7 @@ fn main() {
             _ => 200,
         };
         // Same answer from both, or the comparison is meaningless.
-        let wasm_answer = policy
-            .match_template_blocking(&request)
-            .expect("decides")
-            .value;
+        let wasm_answer = policy.match_template_blocking(&request).expect("decides").value;
         let native_answer = native::match_template(&native_request);
         assert_eq!(
             wasm_answer.reason, native_answer.reason,
@@ -72,9 +66,7 @@ fn main() {
             policy.match_template_blocking(&request).expect("decides");
         });
         let native = sample(iterations * 2, || {
-            std::hint::black_box(native::match_template(std::hint::black_box(
-                &native_request,
-            )));
+            std::hint::black_box(native::match_template(std::hint::black_box(&native_request)));
         });
         println!(
             "{n:>10} {:>14} {:>14} {:>14} {:>7.2}x",
@@ -142,20 +134,11 @@ fn peak_rss() -> String {
 /// `n` candidates of the model in a realistic mix: both scopes, several precisions and GPU counts, MI300X and
 /// MI325X, a few not ready, sizes known; the service asks for bf16.
 fn request(n: usize) -> MatchRequest {
-    let precisions = [
-        Precision::Fp8,
-        Precision::Bf16,
-        Precision::Fp16,
-        Precision::Bf16,
-    ];
+    let precisions = [Precision::Fp8, Precision::Bf16, Precision::Fp16, Precision::Bf16];
     let candidates = (0..n)
         .map(|i| Candidate {
             name: format!("llama-8b-{i:04}"),
-            scope: if i % 3 == 0 {
-                Scope::Namespace
-            } else {
-                Scope::Cluster
-            },
+            scope: if i % 3 == 0 { Scope::Namespace } else { Scope::Cluster },
             parameters: RuntimeParameters {
                 metric: Some(if i % 2 == 0 {
                     Metric::Latency

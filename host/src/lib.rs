@@ -8,3 +8,4 @@ pub mod controller;
 pub mod crdgen;
 pub mod plugin_cli;
 pub mod policy;
+pub mod runtime;

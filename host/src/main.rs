@@ -25,9 +25,54 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Run the operator: every controller, under leader election, with /metrics, /healthz and /readyz.
+    Run(Box<RunArgs>),
     /// Tools for policy plugin authors.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The operator's namespace (its Lease, and the discovery Jobs of cluster templates).
+    #[arg(long, env = "AIM_SYSTEM_NAMESPACE", default_value = "aim-system")]
+    namespace: String,
+    /// Directory holding replacement plugins (matcher.wasm, merger.wasm, router.wasm); watched for changes.
+    #[arg(long, env = "AIM_PLUGIN_DIR")]
+    plugin_dir: Option<PathBuf>,
+    /// Directory for compiled plugins, so restarts skip compilation.
+    #[arg(long, env = "AIM_PLUGIN_CACHE_DIR")]
+    plugin_cache_dir: Option<PathBuf>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    http_addr: std::net::SocketAddr,
+    /// Run the controllers only while holding the leader Lease (leave on with more than one replica).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// This replica's name in the Lease (default: the pod name, else host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "pretty")]
+    log_format: LogFormat,
+    /// Discovery Jobs running at once, cluster-wide.
+    #[arg(long, default_value_t = 10)]
+    max_discovery_jobs: usize,
+    /// Image of the model download Jobs.
+    #[arg(
+        long,
+        env = "AIM_DOWNLOADER_IMAGE",
+        default_value = "ghcr.io/silogen/aim-artifact-downloader:0.2.0"
+    )]
+    downloader_image: String,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable.
+    Pretty,
 }
 
 #[derive(Subcommand)]
@@ -70,14 +115,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Crdgen { out_dir: None } => print!("{}", crdgen::render_stream()?),
+        Command::Run(args) => {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,kube=warn,wasmtime=warn".into());
+            let logs = tracing_subscriber::fmt().with_env_filter(filter);
+            match args.log_format {
+                LogFormat::Json => logs.json().init(),
+                LogFormat::Pretty => logs.init(),
+            }
+            let mut operator = aim_operator::controller::OperatorConfig {
+                namespace: args.namespace,
+                ..Default::default()
+            };
+            operator.discovery.max_concurrent_jobs = args.max_discovery_jobs;
+            operator.download.image = args.downloader_image;
+            let identity = args.identity.unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+                format!("{}-{}", host.trim(), std::process::id())
+            });
+            let config = aim_operator::runtime::RunConfig {
+                operator,
+                plugin_dir: args.plugin_dir,
+                plugin_cache_dir: args.plugin_cache_dir,
+                http_addr: args.http_addr,
+                leader_elect: args.leader_elect,
+                identity,
+            };
+            tokio::runtime::Runtime::new()?.block_on(aim_operator::runtime::run(config))?;
+        }
         Command::Plugin(PluginCommand::Check { file, policy }) => {
             print!("{}", plugin_cli::check(&file, policy)?)
         }
-        Command::Plugin(PluginCommand::Eval {
-            policy,
-            file,
-            input,
-        }) => print!("{}", plugin_cli::eval(policy, &file, &input)?),
+        Command::Plugin(PluginCommand::Eval { policy, file, input }) => {
+            print!("{}", plugin_cli::eval(policy, &file, &input)?)
+        }
     }
     Ok(())
 }

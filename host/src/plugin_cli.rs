@@ -21,8 +21,7 @@ pub struct RouteRequest {
 
 /// The outcome of `plugin check`, printed as text.
 pub fn check(file: &Path, kind: Option<PolicyKind>) -> anyhow::Result<String> {
-    let bytes =
-        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let engine = PolicyEngine::new(PolicyEngineConfig::default())?;
     let started = Instant::now();
     let plugin = engine
@@ -48,28 +47,23 @@ pub fn check(file: &Path, kind: Option<PolicyKind>) -> anyhow::Result<String> {
 
 /// The outcome of `plugin eval`: the plugin's answer to `input` as pretty JSON.
 pub fn eval(kind: PolicyKind, file: &Path, input: &Path) -> anyhow::Result<String> {
-    let bytes =
-        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    let request = std::fs::read_to_string(input)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", input.display()))?;
+    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let request =
+        std::fs::read_to_string(input).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", input.display()))?;
     let engine = PolicyEngine::new(PolicyEngineConfig::default())?;
     let plugin = engine
         .load(&bytes, &file_name(file), Some(kind))
         .map_err(|e| anyhow::anyhow!("REFUSED {}: {e}", file.display()))?;
     engine.install(plugin);
-    let bad_input =
-        |e: serde_json::Error| anyhow::anyhow!("{} is not a {kind} request: {e}", input.display());
+    let bad_input = |e: serde_json::Error| anyhow::anyhow!("{} is not a {kind} request: {e}", input.display());
     let answer = match kind {
         PolicyKind::Matcher => {
-            let decided = engine.match_template_blocking(
-                &serde_json::from_str::<MatchRequest>(&request).map_err(bad_input)?,
-            )?;
+            let decided =
+                engine.match_template_blocking(&serde_json::from_str::<MatchRequest>(&request).map_err(bad_input)?)?;
             serde_json::json!({ "plugin": decided.provenance, "result": decided.value })
         }
         PolicyKind::Merger => {
-            let decided = engine.merge_blocking(
-                &serde_json::from_str::<MergeRequest>(&request).map_err(bad_input)?,
-            )?;
+            let decided = engine.merge_blocking(&serde_json::from_str::<MergeRequest>(&request).map_err(bad_input)?)?;
             serde_json::json!({ "plugin": decided.provenance, "result": decided.value })
         }
         PolicyKind::Router => {
@@ -82,8 +76,6 @@ pub fn eval(kind: PolicyKind, file: &Path, input: &Path) -> anyhow::Result<Strin
 }
 
 fn file_name(file: &Path) -> String {
-    file.file_name().map_or_else(
-        || file.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    file.file_name()
+        .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned())
 }

@@ -64,32 +64,15 @@ fn eval_prints_the_decision_and_every_verdict_of_the_example_request() {
     let dir = tempfile::tempdir().unwrap();
     let file = plugin_file(dir.path(), "matcher.wasm", builtin::MATCHER);
     let input = examples().join("match-request.json");
-    let (ok, out, err) = run(&[
-        "plugin",
-        "eval",
-        "--policy",
-        "matcher",
-        &file,
-        input.to_str().unwrap(),
-    ]);
+    let (ok, out, err) = run(&["plugin", "eval", "--policy", "matcher", &file, input.to_str().unwrap()]);
     assert!(ok, "{err}");
     let answer: serde_json::Value = serde_json::from_str(&out).expect("JSON out");
     assert_eq!(answer["plugin"]["plugin"], "matcher.wasm");
     assert_eq!(answer["result"]["decision"]["UseCandidate"], 2);
     let verdicts = answer["result"]["verdicts"].as_array().unwrap();
     assert_eq!(verdicts.len(), 4);
-    assert!(
-        verdicts[1]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("no node has MI325X")
-    );
-    assert!(
-        verdicts[3]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("not ready")
-    );
+    assert!(verdicts[1]["reason"].as_str().unwrap().contains("no node has MI325X"));
+    assert!(verdicts[3]["reason"].as_str().unwrap().contains("not ready"));
 }
 
 #[test]
@@ -138,8 +121,5 @@ fn eval_names_a_malformed_request() {
     let input = plugin_file(dir.path(), "bad.json", b"{\"service\": {}}");
     let (ok, _, err) = run(&["plugin", "eval", "--policy", "router", &file, &input]);
     assert!(!ok);
-    assert!(
-        err.contains("bad.json is not a router request: missing field"),
-        "{err}"
-    );
+    assert!(err.contains("bad.json is not a router request: missing field"), "{err}");
 }

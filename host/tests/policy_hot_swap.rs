@@ -13,10 +13,7 @@ use std::time::Duration;
 use support::*;
 use tokio::sync::broadcast::Receiver;
 
-async fn watched(
-    dir: &Path,
-    resync: Duration,
-) -> (Arc<PolicyEngine>, PluginWatcher, Receiver<ReloadEvent>) {
+async fn watched(dir: &Path, resync: Duration) -> (Arc<PolicyEngine>, PluginWatcher, Receiver<ReloadEvent>) {
     let engine = engine();
     let events = engine.subscribe();
     let watcher = watch(engine.clone(), dir.to_path_buf(), resync)
@@ -40,13 +37,7 @@ async fn next_event(events: &mut Receiver<ReloadEvent>) -> ReloadEvent {
 }
 
 async fn decide(engine: &Arc<PolicyEngine>) -> (String, String) {
-    let candidates = vec![candidate(
-        "only",
-        Scope::Cluster,
-        Precision::Fp8,
-        ("MI300X", 1),
-        16,
-    )];
+    let candidates = vec![candidate("only", Scope::Cluster, Precision::Fp8, ("MI300X", 1), 16)];
     let decided = engine
         .match_template(request(MODEL, params(None, None, None), candidates))
         .await
@@ -76,10 +67,7 @@ async fn a_bad_file_is_refused_and_the_last_good_plugin_keeps_deciding() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, _watcher, mut events) = watched(dir.path(), Duration::from_secs(60)).await;
     put(dir.path(), "matcher.wasm", HOSTILE);
-    assert!(matches!(
-        next_event(&mut events).await,
-        ReloadEvent::Loaded { .. }
-    ));
+    assert!(matches!(next_event(&mut events).await, ReloadEvent::Loaded { .. }));
 
     for (bad, why) in [
         (b"not wasm at all".as_slice(), "not a WebAssembly component"),
@@ -132,10 +120,7 @@ async fn removing_the_file_brings_back_the_built_in_default() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, _watcher, mut events) = watched(dir.path(), Duration::from_secs(60)).await;
     put(dir.path(), "matcher.wasm", HOSTILE);
-    assert!(matches!(
-        next_event(&mut events).await,
-        ReloadEvent::Loaded { .. }
-    ));
+    assert!(matches!(next_event(&mut events).await, ReloadEvent::Loaded { .. }));
     std::fs::remove_file(dir.path().join("matcher.wasm")).unwrap();
     let event = next_event(&mut events).await;
     assert!(
@@ -200,11 +185,7 @@ fn compiled_plugins_are_cached_by_content_and_reused() {
         .flatten()
         .map(|e| e.path())
         .collect();
-    assert_eq!(
-        artifacts.len(),
-        3,
-        "one artifact per built-in plugin: {artifacts:?}"
-    );
+    assert_eq!(artifacts.len(), 3, "one artifact per built-in plugin: {artifacts:?}");
     let hex = &digest(builtin::MATCHER)[7..];
     assert!(
         artifacts

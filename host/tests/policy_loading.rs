@@ -18,19 +18,15 @@ fn a_component_importing_sockets_is_refused_naming_the_import() {
     let err = refused(NETWORKED, PolicyKind::Matcher);
     assert!(matches!(err, LoadError::ForbiddenImport { .. }), "{err}");
     assert!(err.to_string().contains("imports wasi:sockets/"), "{err}");
-    assert!(
-        err.to_string().contains("which policy plugins may not use"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("which policy plugins may not use"), "{err}");
 }
 
 #[test]
 fn a_component_built_against_another_contract_version_is_refused_naming_both() {
     let err = refused(FUTURE_CONTRACT, PolicyKind::Matcher);
     assert!(
-        err.to_string().contains(
-            "built against contract aim:policy@0.2.0; this operator supports aim:policy@0.1.0"
-        ),
+        err.to_string()
+            .contains("built against contract aim:policy@0.2.0; this operator supports aim:policy@0.1.0"),
         "{err}"
     );
 }
@@ -38,10 +34,7 @@ fn a_component_built_against_another_contract_version_is_refused_naming_both() {
 #[test]
 fn garbage_bytes_are_not_webassembly() {
     let err = refused(b"#!/bin/sh\nrm -rf /\n", PolicyKind::Matcher);
-    assert!(
-        err.to_string().contains("not a WebAssembly component"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("not a WebAssembly component"), "{err}");
 }
 
 #[test]
@@ -71,9 +64,8 @@ fn a_truncated_component_does_not_compile() {
 fn a_component_for_another_policy_is_refused_naming_what_it_exports() {
     let err = refused(builtin::ROUTER, PolicyKind::Matcher);
     assert!(
-        err.to_string().contains(
-            "exports no aim:policy/matcher interface (it exports: aim:policy/router@0.1.0)"
-        ),
+        err.to_string()
+            .contains("exports no aim:policy/matcher interface (it exports: aim:policy/router@0.1.0)"),
         "{err}"
     );
 }
@@ -82,23 +74,15 @@ fn a_component_for_another_policy_is_refused_naming_what_it_exports() {
 fn an_oversized_file_is_refused_before_compiling() {
     let mut big = builtin::MATCHER.to_vec();
     big.resize(9 << 20, 0);
-    assert!(matches!(
-        refused(&big, PolicyKind::Matcher),
-        LoadError::TooLarge { .. }
-    ));
+    assert!(matches!(refused(&big, PolicyKind::Matcher), LoadError::TooLarge { .. }));
 }
 
 #[test]
 fn the_kind_is_detected_from_the_exports_when_not_given() {
-    let plugin = engine()
-        .load(builtin::MERGER, "merger.wasm", None)
-        .expect("loads");
+    let plugin = engine().load(builtin::MERGER, "merger.wasm", None).expect("loads");
     assert_eq!(plugin.kind, PolicyKind::Merger);
     assert!(
-        plugin
-            .imports
-            .iter()
-            .all(|i| !i.starts_with("wasi:sockets")),
+        plugin.imports.iter().all(|i| !i.starts_with("wasi:sockets")),
         "{:?}",
         plugin.imports
     );

@@ -24,13 +24,7 @@ fn ask(behaviour: &str) -> MatchRequest {
     request(
         behaviour,
         params(None, None, None),
-        vec![candidate(
-            "only",
-            Scope::Cluster,
-            Precision::Fp8,
-            ("MI300X", 1),
-            16,
-        )],
+        vec![candidate("only", Scope::Cluster, Precision::Fp8, ("MI300X", 1), 16)],
     )
 }
 
@@ -56,13 +50,9 @@ async fn an_infinite_loop_is_stopped_at_the_deadline() {
     let err = engine.match_template(ask("loop")).await.unwrap_err();
     let took = start.elapsed();
     println!("infinite loop stopped after {took:?} (deadline {deadline:?}, tick {EPOCH_TICK:?})");
+    assert!(matches!(err, CallError::Timeout { budget_ms: 100, .. }), "{err}");
     assert!(
-        matches!(err, CallError::Timeout { budget_ms: 100, .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains("ran past its 100 ms deadline and was stopped"),
+        err.to_string().contains("ran past its 100 ms deadline and was stopped"),
         "{err}"
     );
     assert!(took >= deadline - EPOCH_TICK, "stopped early: {took:?}");
@@ -77,13 +67,9 @@ async fn an_infinite_loop_is_stopped_at_the_deadline() {
 #[tokio::test]
 async fn a_memory_bomb_is_stopped_at_the_cap() {
     let err = fails_then_recovers(&hostile_engine(), "memory-bomb").await;
+    assert!(matches!(err, CallError::MemoryExhausted { limit_mib: 32, .. }), "{err}");
     assert!(
-        matches!(err, CallError::MemoryExhausted { limit_mib: 32, .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains("tried to use more than 32 MiB of memory"),
+        err.to_string().contains("tried to use more than 32 MiB of memory"),
         "{err}"
     );
 }
@@ -118,8 +104,7 @@ async fn deep_recursion_is_a_stack_overflow() {
 async fn a_huge_answer_is_refused() {
     let err = fails_then_recovers(&hostile_engine(), "huge-output").await;
     assert!(
-        err.to_string()
-            .contains("gave an invalid answer: an answer of 2097"),
+        err.to_string().contains("gave an invalid answer: an answer of 2097"),
         "{err}"
     );
     assert!(err.to_string().contains("the limit is 1048576"), "{err}");
@@ -129,8 +114,7 @@ async fn a_huge_answer_is_refused() {
 async fn choosing_a_candidate_that_does_not_exist_is_invalid() {
     let err = fails_then_recovers(&hostile_engine(), "bad-index").await;
     assert!(
-        err.to_string()
-            .contains("chose candidate 8, but there are only 1"),
+        err.to_string().contains("chose candidate 8, but there are only 1"),
         "{err}"
     );
 }
@@ -138,10 +122,7 @@ async fn choosing_a_candidate_that_does_not_exist_is_invalid() {
 #[tokio::test]
 async fn an_answer_without_a_verdict_per_candidate_is_invalid() {
     let err = fails_then_recovers(&hostile_engine(), "missing-verdicts").await;
-    assert!(
-        err.to_string().contains("0 verdicts for 1 candidates"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("0 verdicts for 1 candidates"), "{err}");
 }
 
 #[tokio::test]
@@ -161,30 +142,14 @@ async fn a_log_flood_is_bounded_and_the_host_keeps_serving() {
 #[tokio::test]
 async fn a_plugin_sees_no_files_environment_clock_or_entropy() {
     let engine = hostile_engine();
-    let first = engine
-        .match_template(ask("snoop"))
-        .await
-        .unwrap()
-        .value
-        .reason;
-    let second = engine
-        .match_template(ask("snoop"))
-        .await
-        .unwrap()
-        .value
-        .reason;
+    let first = engine.match_template(ask("snoop")).await.unwrap().value.reason;
+    let second = engine.match_template(ask("snoop")).await.unwrap().value.reason;
     println!("what a plugin sees: {first}");
     assert!(first.contains("file=error:"), "read a file: {first}");
     assert!(first.contains("dir=error:"), "listed a directory: {first}");
-    assert!(
-        first.contains("env=0;"),
-        "saw environment variables: {first}"
-    );
+    assert!(first.contains("env=0;"), "saw environment variables: {first}");
     assert!(first.contains("clock=0;"), "saw the real time: {first}");
-    assert_eq!(
-        first, second,
-        "two calls must see the same (seeded) randomness"
-    );
+    assert_eq!(first, second, "two calls must see the same (seeded) randomness");
 }
 
 #[tokio::test]
@@ -212,10 +177,7 @@ async fn a_router_answer_that_is_not_a_clean_absolute_path_is_refused() {
         "{err}"
     );
     let (svc, config) = service("echo_fine_path");
-    assert_eq!(
-        engine.route_path(svc, config).await.unwrap().value,
-        "/fine/path"
-    );
+    assert_eq!(engine.route_path(svc, config).await.unwrap().value, "/fine/path");
 }
 
 #[tokio::test]

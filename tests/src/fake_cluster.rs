@@ -66,16 +66,13 @@ impl FakeCluster {
         let classes: Vec<String> = storage_classes.iter().map(|c| c.to_string()).collect();
         let task = tokio::spawn(async move {
             for class in &classes {
-                FakeProvisioner::new(client.clone())
-                    .storage_class(class)
-                    .await;
+                FakeProvisioner::new(client.clone()).storage_class(class).await;
             }
             loop {
                 for ns in &namespaces {
                     // Each pass runs as its own task, so a helper that panics on a race ends only that pass.
                     let (client, ns) = (client.clone(), ns.clone());
-                    if let Ok(Err(e)) = tokio::spawn(async move { tick(&client, &ns).await }).await
-                    {
+                    if let Ok(Err(e)) = tokio::spawn(async move { tick(&client, &ns).await }).await {
                         tracing::debug!(error = %e, "fake cluster pass failed");
                     }
                 }
@@ -95,10 +92,7 @@ async fn tick(client: &kube::Client, ns: &str) -> Result<(), kube::Error> {
         .items
     {
         let status = job.status.clone().unwrap_or_default();
-        if status.succeeded.unwrap_or(0) > 0
-            || status.failed.unwrap_or(0) > 0
-            || status.active.unwrap_or(0) == 0
-        {
+        if status.succeeded.unwrap_or(0) > 0 || status.failed.unwrap_or(0) > 0 || status.active.unwrap_or(0) == 0 {
             continue;
         }
         let name = job.metadata.name.clone().unwrap_or_default();
@@ -114,18 +108,12 @@ async fn tick(client: &kube::Client, ns: &str) -> Result<(), kube::Error> {
         } else {
             "downloaded".to_string()
         };
-        kubelet
-            .finish_if_pending(&name, Exit::Succeeded(&output))
-            .await?;
+        kubelet.finish_if_pending(&name, Exit::Succeeded(&output)).await?;
     }
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
     for claim in claims.list(&ListParams::default()).await?.items {
         if claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending")
-            && claim
-                .spec
-                .as_ref()
-                .and_then(|s| s.volume_name.as_ref())
-                .is_none()
+            && claim.spec.as_ref().and_then(|s| s.volume_name.as_ref()).is_none()
         {
             FakeProvisioner::new(client.clone())
                 .create_volume(ns, &claim.metadata.name.unwrap_or_default())

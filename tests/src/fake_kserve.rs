@@ -5,13 +5,7 @@
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::json;
 
-fn api(
-    client: &kube::Client,
-    ns: &str,
-    group: &str,
-    version: &str,
-    kind: &str,
-) -> Api<DynamicObject> {
+fn api(client: &kube::Client, ns: &str, group: &str, version: &str, kind: &str) -> Api<DynamicObject> {
     Api::namespaced_with(
         client.clone(),
         ns,
@@ -42,16 +36,10 @@ impl FakeKServe {
             { "type": "PredictorReady", "status": status, "lastTransitionTime": now, "reason": reason },
             { "type": "Ready", "status": status, "lastTransitionTime": now, "reason": reason },
         ], "url": format!("http://{name}.{ns}.svc.cluster.local") } });
-        api(
-            &self.client,
-            ns,
-            "serving.kserve.io",
-            "v1beta1",
-            "InferenceService",
-        )
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("write InferenceService status");
+        api(&self.client, ns, "serving.kserve.io", "v1beta1", "InferenceService")
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("write InferenceService status");
     }
 }
 
@@ -67,15 +55,7 @@ impl FakeGatewayController {
     }
 
     /// Accepts (or rejects, with `reason`) HTTPRoute `name` on gateway `gw_ns/gw_name`.
-    pub async fn set_accepted(
-        &self,
-        ns: &str,
-        name: &str,
-        gw_ns: &str,
-        gw_name: &str,
-        accepted: bool,
-        reason: &str,
-    ) {
+    pub async fn set_accepted(&self, ns: &str, name: &str, gw_ns: &str, gw_name: &str, accepted: bool, reason: &str) {
         let now = k8s_openapi::jiff::Timestamp::now().to_string();
         let patch = json!({ "status": { "parents": [{
             "parentRef": { "group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gw_name, "namespace": gw_ns },
@@ -84,15 +64,9 @@ impl FakeGatewayController {
                 "message": if accepted { "accepted" } else { "the listener does not allow routes from this namespace" },
                 "lastTransitionTime": now, "observedGeneration": 1 }],
         }] } });
-        api(
-            &self.client,
-            ns,
-            "gateway.networking.k8s.io",
-            "v1",
-            "HTTPRoute",
-        )
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("write HTTPRoute status");
+        api(&self.client, ns, "gateway.networking.k8s.io", "v1", "HTTPRoute")
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("write HTTPRoute status");
     }
 }

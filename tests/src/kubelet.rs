@@ -79,9 +79,7 @@ impl FakeKubelet {
 
     async fn end(&self, pod: &str, exit: Exit<'_>) -> Result<(), kube::Error> {
         let current = self.pods.get(pod).await?;
-        let container = current.spec.as_ref().expect("pod spec").containers[0]
-            .name
-            .clone();
+        let container = current.spec.as_ref().expect("pod spec").containers[0].name.clone();
         let (phase, code, message) = match exit {
             Exit::Succeeded(m) => ("Succeeded", 0, m),
             Exit::Failed(m) => ("Failed", 1, m),

@@ -100,18 +100,15 @@ impl TestEnv {
     /// Reuses the control plane named by [`KUBECONFIG_ENV`], or starts one with `aim_local up` that lives as long
     /// as this process.
     pub fn shared(aim_local: &str) -> &'static TestEnv {
-        SHARED.get_or_init(|| {
-            match (
-                std::env::var_os(KUBECONFIG_ENV),
-                std::env::var_os(KUBECTL_ENV),
-            ) {
+        SHARED.get_or_init(
+            || match (std::env::var_os(KUBECONFIG_ENV), std::env::var_os(KUBECTL_ENV)) {
                 (Some(kubeconfig), Some(kubectl)) => TestEnv {
                     kubeconfig: kubeconfig.into(),
                     kubectl: kubectl.into(),
                 },
                 _ => Self::start_private(Path::new(aim_local)),
-            }
-        })
+            },
+        )
     }
 
     // The child is never waited for on success: it outlives every test and stops by itself when this process
@@ -121,8 +118,7 @@ impl TestEnv {
         let dir = std::env::temp_dir().join(format!("aim-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the control plane's state directory");
-        let log =
-            std::fs::File::create(dir.with_extension("log")).expect("create the aim-local log");
+        let log = std::fs::File::create(dir.with_extension("log")).expect("create the aim-local log");
         let mut child = std::process::Command::new(aim_local)
             .args(["up", "--dir"])
             .arg(&dir)
@@ -146,9 +142,7 @@ impl TestEnv {
             }
             if let Ok(Some(status)) = child.try_wait() {
                 let log = std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
-                panic!(
-                    "aim-local up exited with {status} before the control plane was ready:\n{log}"
-                );
+                panic!("aim-local up exited with {status} before the control plane was ready:\n{log}");
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -157,8 +151,7 @@ impl TestEnv {
     /// A new client for the calling test (clients are bound to the runtime that created them, and every
     /// `#[tokio::test]` has its own runtime).
     pub async fn client(&self) -> kube::Client {
-        let kubeconfig =
-            kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("read the kubeconfig");
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("read the kubeconfig");
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .expect("kubeconfig");
@@ -199,10 +192,7 @@ impl TestEnv {
     }
 
     /// Starts the operator in this process (once per test binary; the first config wins).
-    pub fn start_operator(
-        &self,
-        config: aim_operator::controller::OperatorConfig,
-    ) -> &'static operator::Running {
+    pub fn start_operator(&self, config: aim_operator::controller::OperatorConfig) -> &'static operator::Running {
         operator::start(self.kubeconfig.clone(), self.kubectl.clone(), config)
     }
 
@@ -217,20 +207,14 @@ impl TestEnv {
         let mut child = tokio::process::Command::new(&self.kubectl)
             .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
             .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("run kubectl");
         if let Some(input) = stdin {
             let mut pipe = child.stdin.take().expect("stdin is piped");
-            pipe.write_all(input.as_bytes())
-                .await
-                .expect("write kubectl stdin");
+            pipe.write_all(input.as_bytes()).await.expect("write kubectl stdin");
         }
         let out = child.wait_with_output().await.expect("wait for kubectl");
         KubectlOutput {
@@ -242,13 +226,7 @@ impl TestEnv {
 
     /// `kubectl apply --server-side -f -` of `yaml`, into `namespace` when given.
     pub async fn apply(&self, yaml: &str, namespace: Option<&str>) -> KubectlOutput {
-        let mut args = vec![
-            "apply",
-            "--server-side",
-            "--field-manager=aim-tests",
-            "-f",
-            "-",
-        ];
+        let mut args = vec!["apply", "--server-side", "--field-manager=aim-tests", "-f", "-"];
         if let Some(ns) = namespace {
             args.extend(["-n", ns]);
         }

@@ -34,8 +34,7 @@ pub fn test_config() -> OperatorConfig {
 /// operator's namespace, and watches a fresh plugin directory.
 pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &'static Running {
     STARTED.get_or_init(|| {
-        let plugin_dir =
-            std::env::temp_dir().join(format!("aim-test-plugins-{}", std::process::id()));
+        let plugin_dir = std::env::temp_dir().join(format!("aim-test-plugins-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&plugin_dir);
         std::fs::create_dir_all(&plugin_dir).expect("plugin directory");
         let policy = PolicyEngine::new(PolicyEngineConfig::default()).expect("policy engine");
@@ -53,21 +52,15 @@ pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &
                     .build()
                     .expect("runtime");
                 runtime.block_on(async move {
-                    let kubeconfig =
-                        kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
-                    let client_config =
-                        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                            .await
-                            .expect("config");
+                    let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
+                    let client_config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                        .await
+                        .expect("config");
                     let client = kube::Client::try_from(client_config).expect("client");
                     let _watcher = watch(engine.clone(), dir, Duration::from_secs(30))
                         .await
                         .expect("watch plugins");
-                    controller::run(
-                        Context::new(client, config, engine),
-                        std::future::pending::<()>(),
-                    )
-                    .await;
+                    controller::run(Context::new(client, config, engine), std::future::pending::<()>()).await;
                 });
             })
             .expect("spawn the operator thread");

@@ -26,9 +26,10 @@ impl FakeProvisioner {
     /// immutable, and a control plane reused across runs may have it already).
     pub async fn storage_class(&self, name: &str) {
         let classes: Api<StorageClass> = Api::all(self.client.clone());
-        let class: StorageClass = serde_json::from_value(json!({ "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        let class: StorageClass =
+            serde_json::from_value(json!({ "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
             "metadata": { "name": name }, "provisioner": PROVISIONER, "volumeBindingMode": "Immediate" }))
-        .expect("storage class");
+            .expect("storage class");
         match classes.create(&PostParams::default(), &class).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 409 => {}
@@ -38,9 +39,7 @@ impl FakeProvisioner {
 
     /// Creates a volume for claim `claim` in `namespace` and waits until the claim is Bound.
     pub async fn provision(&self, namespace: &str, claim: &str) {
-        self.create_volume(namespace, claim)
-            .await
-            .expect("create volume");
+        self.create_volume(namespace, claim).await.expect("create volume");
         let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), namespace);
         let start = Instant::now();
         while claims
@@ -52,10 +51,7 @@ impl FakeProvisioner {
             .as_deref()
             != Some("Bound")
         {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "claim {claim} did not bind"
-            );
+            assert!(start.elapsed() < Duration::from_secs(60), "claim {claim} did not bind");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

@@ -2,9 +2,7 @@
 //! storage provisioner would (the real PV controller binds it); `FakeKubelet` ends download pods and reports
 //! progress the way the downloader does.
 
-use aim_operator::api::{
-    AIMServiceTemplate, AIMTemplateCache, ModelCache, ResourceState, TemplateKind,
-};
+use aim_operator::api::{AIMServiceTemplate, AIMTemplateCache, ModelCache, ResourceState, TemplateKind};
 use aim_operator::controller::model_cache::build::{job_name, pvc_name};
 use aim_operator::controller::template_cache::model_cache_name;
 use aim_tests::kubelet::{Exit, FakeKubelet};
@@ -45,9 +43,7 @@ fn template_cache(name: &str, template: &str, extra: &str) -> String {
 }
 
 fn model_cache(name: &str, source: &str, extra: &str) -> String {
-    format!(
-        "{API}\nkind: ModelCache\nmetadata:\n  name: {name}\nspec:\n  sourceUri: {source}\n{extra}"
-    )
+    format!("{API}\nkind: ModelCache\nmetadata:\n  name: {name}\nspec:\n  sourceUri: {source}\n{extra}")
 }
 
 async fn mc(env: &TestEnv, ns: &str, name: &str) -> Option<ModelCache> {
@@ -58,25 +54,15 @@ async fn mc(env: &TestEnv, ns: &str, name: &str) -> Option<ModelCache> {
 }
 
 /// Waits until ModelCache `name` has condition `type_` with `status`/`reason`; returns its message.
-async fn mc_condition(
-    env: &TestEnv,
-    ns: &str,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: &str,
-) -> String {
-    wait::until(
-        &format!("ModelCache {name} {type_}={status} ({reason})"),
-        || async {
-            let cache = mc(env, ns, name).await.ok_or("no ModelCache yet")?;
-            let s = cache.status.unwrap_or_default();
-            match s.conditions.iter().find(|c| c.type_ == type_) {
-                Some(c) if c.status == status && c.reason == reason => Ok(c.message.clone()),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
+async fn mc_condition(env: &TestEnv, ns: &str, name: &str, type_: &str, status: &str, reason: &str) -> String {
+    wait::until(&format!("ModelCache {name} {type_}={status} ({reason})"), || async {
+        let cache = mc(env, ns, name).await.ok_or("no ModelCache yet")?;
+        let s = cache.status.unwrap_or_default();
+        match s.conditions.iter().find(|c| c.type_ == type_) {
+            Some(c) if c.status == status && c.reason == reason => Ok(c.message.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    })
     .await
 }
 
@@ -105,10 +91,7 @@ async fn a_template_with_caching_enabled_warms_its_own_cache_with_progress_on_th
     apply(env, &ns, &inline_template("t", &source, true)).await;
 
     let tc = tc_state(env, &ns, "t", ResourceState::Progressing).await;
-    assert_eq!(
-        tc.metadata.owner_references.unwrap()[0].kind,
-        "AIMServiceTemplate"
-    );
+    assert_eq!(tc.metadata.owner_references.unwrap()[0].kind, "AIMServiceTemplate");
     let cache = model_cache_name(&source);
     let client = env.client().await;
     wait::until("the claim", || async {
@@ -130,10 +113,7 @@ async fn a_template_with_caching_enabled_warms_its_own_cache_with_progress_on_th
         .await
         .unwrap();
     let spec = claim.spec.unwrap();
-    assert_eq!(
-        spec.access_modes.unwrap(),
-        vec!["ReadWriteMany".to_string()]
-    );
+    assert_eq!(spec.access_modes.unwrap(), vec!["ReadWriteMany".to_string()]);
     assert_eq!(
         spec.resources.unwrap().requests.unwrap()["storage"].0,
         "5Gi",
@@ -175,9 +155,7 @@ async fn a_template_with_caching_enabled_warms_its_own_cache_with_progress_on_th
         "{message}"
     );
 
-    kubelet
-        .finish(&job_name(&cache, 0), Exit::Succeeded("done"))
-        .await;
+    kubelet.finish(&job_name(&cache, 0), Exit::Succeeded("done")).await;
     mc_condition(env, &ns, &cache, "Ready", "True", "Ready").await;
     tc_state(env, &ns, "t", ResourceState::Available).await;
     let templates: Api<AIMServiceTemplate> = Api::namespaced(client, &ns);
@@ -221,11 +199,7 @@ async fn a_template_cache_resolves_the_namespace_template_before_the_cluster_tem
 
     for (namespace, kind, source) in [
         (&ns, TemplateKind::AIMServiceTemplate, &ns_source),
-        (
-            &other,
-            TemplateKind::AIMClusterServiceTemplate,
-            &cluster_source,
-        ),
+        (&other, TemplateKind::AIMClusterServiceTemplate, &cluster_source),
     ] {
         let tc = wait::until("resolution", || async {
             let tc: AIMTemplateCache = Api::namespaced(env.client().await, namespace)
@@ -274,9 +248,7 @@ async fn a_template_cache_for_a_missing_template_reports_template_not_found() {
         ("False", "TemplateNotFound")
     );
     assert!(
-        resolved
-            .message
-            .contains("no AIMServiceTemplate 'no-such-template'"),
+        resolved.message.contains("no AIMServiceTemplate 'no-such-template'"),
         "{}",
         resolved.message
     );
@@ -353,7 +325,16 @@ async fn a_users_own_model_cache_is_used_as_it_is_and_outlives_the_template_cach
     let env = env();
     let ns = env.namespace("own-cache").await;
     let source = uri("own");
-    apply(env, &ns, &model_cache("mine", &source, &format!("  size: 1Gi\n  storageClassName: {CLASS}\n  env:\n  - name: HF_TOKEN\n    value: mine\n"))).await;
+    apply(
+        env,
+        &ns,
+        &model_cache(
+            "mine",
+            &source,
+            &format!("  size: 1Gi\n  storageClassName: {CLASS}\n  env:\n  - name: HF_TOKEN\n    value: mine\n"),
+        ),
+    )
+    .await;
     apply(env, &ns, &inline_template("t", &source, false)).await;
     apply(
         env,
@@ -394,10 +375,7 @@ async fn credentials_of_the_template_cache_reach_the_model_cache_and_its_downloa
     })
     .await;
     assert_eq!(cache.spec.credentials.env[0].name, "HF_TOKEN");
-    assert_eq!(
-        cache.spec.credentials.image_pull_secrets[0].name,
-        "registry"
-    );
+    assert_eq!(cache.spec.credentials.image_pull_secrets[0].name, "registry");
     let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
     let job = wait::until("the download Job", || async {
         jobs.get_opt(&job_name(&name, 0))
@@ -414,13 +392,7 @@ async fn credentials_of_the_template_cache_reach_the_model_cache_and_its_downloa
         .find(|e| e.name == "HF_TOKEN")
         .expect("HF_TOKEN");
     assert_eq!(
-        hf.value_from
-            .as_ref()
-            .unwrap()
-            .secret_key_ref
-            .as_ref()
-            .unwrap()
-            .name,
+        hf.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap().name,
         "hf"
     );
     assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "registry");
@@ -433,18 +405,20 @@ async fn credentials_of_the_template_cache_reach_the_model_cache_and_its_downloa
 #[tokio::test]
 async fn the_storage_class_comes_from_the_cluster_config_when_the_cache_names_none() {
     let env = env();
-    FakeProvisioner::new(env.client().await)
-        .storage_class(CLASS)
-        .await;
+    FakeProvisioner::new(env.client().await).storage_class(CLASS).await;
     let _config = env.cleanup(&["aimclusterconfig", "default"]);
-    assert!(env.apply(&format!("{API}\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  cacheStorageClassName: {CLASS}\n"), None).await.success);
+    assert!(
+        env.apply(
+            &format!(
+                "{API}\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  cacheStorageClassName: {CLASS}\n"
+            ),
+            None
+        )
+        .await
+        .success
+    );
     let ns = env.namespace("config-class").await;
-    apply(
-        env,
-        &ns,
-        &model_cache("weights", &uri("config-class"), "  size: 2Gi\n"),
-    )
-    .await;
+    apply(env, &ns, &model_cache("weights", &uri("config-class"), "  size: 2Gi\n")).await;
     let claim = wait::until("the claim", || async {
         Api::<PersistentVolumeClaim>::namespaced(env.client().await, &ns)
             .get_opt(&pvc_name("weights"))
@@ -453,10 +427,7 @@ async fn the_storage_class_comes_from_the_cluster_config_when_the_cache_names_no
             .ok_or("none".to_string())
     })
     .await;
-    assert_eq!(
-        claim.spec.unwrap().storage_class_name.as_deref(),
-        Some(CLASS)
-    );
+    assert_eq!(claim.spec.unwrap().storage_class_name.as_deref(), Some(CLASS));
     let status = wait::until("the status to name the claim", || async {
         let s = mc(env, &ns, "weights")
             .await
@@ -470,10 +441,7 @@ async fn the_storage_class_comes_from_the_cluster_config_when_the_cache_names_no
     })
     .await;
     assert_eq!(status.storage_class_name.as_deref(), Some(CLASS));
-    assert_eq!(
-        status.persistent_volume_claim.as_deref(),
-        Some("weights-cache")
-    );
+    assert_eq!(status.persistent_volume_claim.as_deref(), Some("weights-cache"));
 }
 
 #[tokio::test]
@@ -490,26 +458,13 @@ async fn a_missing_storage_class_is_storage_class_missing() {
         ),
     )
     .await;
-    let message = mc_condition(
-        env,
-        &ns,
-        "weights",
-        "StorageReady",
-        "False",
-        "StorageClassMissing",
-    )
-    .await;
+    let message = mc_condition(env, &ns, "weights", "StorageReady", "False", "StorageClassMissing").await;
     assert!(
         message.contains("StorageClass does-not-exist does not exist"),
         "{message}"
     );
     assert_eq!(
-        mc(env, &ns, "weights")
-            .await
-            .unwrap()
-            .status
-            .unwrap()
-            .status,
+        mc(env, &ns, "weights").await.unwrap().status.unwrap().status,
         Some(ResourceState::Failed)
     );
 }
@@ -518,7 +473,8 @@ async fn a_missing_storage_class_is_storage_class_missing() {
 async fn a_storage_quota_too_small_is_insufficient_capacity() {
     let env = env();
     let ns = env.namespace("quota").await;
-    let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: storage\nspec:\n  hard:\n    requests.storage: 1Gi\n";
+    let quota =
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: storage\nspec:\n  hard:\n    requests.storage: 1Gi\n";
     apply(env, &ns, quota).await;
     // The quota controller fills in the quota's usage before it enforces anything.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -532,15 +488,7 @@ async fn a_storage_quota_too_small_is_insufficient_capacity() {
         ),
     )
     .await;
-    let message = mc_condition(
-        env,
-        &ns,
-        "big",
-        "StorageReady",
-        "False",
-        "InsufficientCapacity",
-    )
-    .await;
+    let message = mc_condition(env, &ns, "big", "StorageReady", "False", "InsufficientCapacity").await;
     assert!(
         message.contains("no room for a 11Gi volume") && message.contains("exceeded quota"),
         "{message}"
@@ -551,9 +499,7 @@ async fn a_storage_quota_too_small_is_insufficient_capacity() {
 async fn a_failed_download_is_download_failed_and_the_retry_can_succeed() {
     let env = env();
     let ns = env.namespace("dl-fail").await;
-    FakeProvisioner::new(env.client().await)
-        .storage_class(CLASS)
-        .await;
+    FakeProvisioner::new(env.client().await).storage_class(CLASS).await;
     apply(
         env,
         &ns,
@@ -565,16 +511,19 @@ async fn a_failed_download_is_download_failed_and_the_retry_can_succeed() {
     )
     .await;
     let kubelet = FakeKubelet::new(env.client().await, &ns);
-    kubelet.finish(&job_name("weights", 0), Exit::Failed("huggingface_hub.errors.GatedRepoError: 401 Client Error: access to model is restricted")).await;
+    kubelet
+        .finish(
+            &job_name("weights", 0),
+            Exit::Failed("huggingface_hub.errors.GatedRepoError: 401 Client Error: access to model is restricted"),
+        )
+        .await;
     let message = mc_condition(env, &ns, "weights", "Failure", "True", "DownloadFailed").await;
     assert!(
         message.contains("download attempt 1 failed: huggingface_hub.errors.GatedRepoError: 401"),
         "{message}"
     );
     // The next attempt is a new Job; the failure stays visible while it runs.
-    kubelet
-        .finish(&job_name("weights", 1), Exit::Succeeded("ok"))
-        .await;
+    kubelet.finish(&job_name("weights", 1), Exit::Succeeded("ok")).await;
     FakeProvisioner::new(env.client().await)
         .provision(&ns, &pvc_name("weights"))
         .await;
@@ -604,9 +553,7 @@ async fn a_second_cache_of_the_same_source_fails_and_names_the_first() {
     apply(env, &ns, &model_cache("second", &source, &spec)).await;
     let message = mc_condition(env, &ns, "second", "Failure", "True", "DuplicateSourceUri").await;
     assert!(
-        message.contains(&format!(
-            "sourceUri {source} is already cached by ModelCache first"
-        )),
+        message.contains(&format!("sourceUri {source} is already cached by ModelCache first")),
         "{message}"
     );
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(env.client().await, &ns);

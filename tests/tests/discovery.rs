@@ -42,11 +42,7 @@ fn template(name: &str, model: &str, extra: &str) -> String {
 
 async fn template_status(env: &TestEnv, ns: &str, name: &str) -> TemplateStatus {
     let api: Api<AIMServiceTemplate> = Api::namespaced(env.client().await, ns);
-    api.get(name)
-        .await
-        .expect("template")
-        .status
-        .unwrap_or_default()
+    api.get(name).await.expect("template").status.unwrap_or_default()
 }
 
 fn condition(status: &TemplateStatus, type_: &str) -> Option<(String, String, String)> {
@@ -58,14 +54,7 @@ fn condition(status: &TemplateStatus, type_: &str) -> Option<(String, String, St
 }
 
 /// Waits until the template's `type_` condition has `status` and `reason`; returns its message.
-async fn wait_condition(
-    env: &TestEnv,
-    ns: &str,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: &str,
-) -> String {
+async fn wait_condition(env: &TestEnv, ns: &str, name: &str, type_: &str, status: &str, reason: &str) -> String {
     wait::until(&format!("{name} {type_}={status} ({reason})"), || async {
         let s = template_status(env, ns, name).await;
         match condition(&s, type_) {
@@ -84,10 +73,7 @@ async fn discovery_job(env: &TestEnv, ns: &str, template: &str) -> Job {
             .list(&ListParams::default().labels(&format!("aim.silogen.ai/template={template}")))
             .await
             .map_err(|e| e.to_string())?;
-        list.items
-            .into_iter()
-            .next()
-            .ok_or_else(|| "no Job yet".to_string())
+        list.items.into_iter().next().ok_or_else(|| "no Job yet".to_string())
     })
     .await
 }
@@ -105,19 +91,12 @@ async fn inline_model_sources_skip_discovery() {
     let message = wait_condition(env, &ns, "t", "Ready", "True", "Ready").await;
     assert!(message.contains("model sources known"), "{message}");
     let status = template_status(env, &ns, "t").await;
-    assert_eq!(
-        condition(&status, "Discovered").unwrap().1,
-        "InlineModelSources"
-    );
+    assert_eq!(condition(&status, "Discovered").unwrap().1, "InlineModelSources");
     assert_eq!(status.model_sources[0].source_uri, "hf://org/inline");
     assert_eq!(status.observed_generation, Some(1));
     let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
     assert!(
-        jobs.list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty(),
+        jobs.list(&ListParams::default()).await.unwrap().items.is_empty(),
         "no discovery Job for inline sources"
     );
 }
@@ -128,22 +107,10 @@ async fn a_namespace_template_is_discovered_by_a_job_in_its_namespace() {
     let ns = env.namespace("discover-ns").await;
     let model = format!("m/ns-{}", std::process::id());
     let _image = image(env, &model).await;
-    assert!(
-        env.apply(&template("fast", &model, ""), Some(&ns))
-            .await
-            .success
-    );
+    assert!(env.apply(&template("fast", &model, ""), Some(&ns)).await.success);
 
     let job = discovery_job(env, &ns, "fast").await;
-    let container = &job
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers[0];
+    let container = &job.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
     assert_eq!(
         container.image.as_deref(),
         Some(format!("registry.test/aim/img-{}:1", model.replace('/', "-")).as_str())
@@ -175,21 +142,11 @@ async fn a_namespace_template_is_discovered_by_a_job_in_its_namespace() {
             Exit::Succeeded(&dry_run_output("hf://amd/Llama-3.1-8B-FP8", 8.5)),
         )
         .await;
-    let message =
-        wait_condition(env, &ns, "fast", "Discovered", "True", "ProfilesDiscovered").await;
-    assert!(
-        message.contains("vllm-mi300x-fp8-tp1-latency.yaml"),
-        "{message}"
-    );
+    let message = wait_condition(env, &ns, "fast", "Discovered", "True", "ProfilesDiscovered").await;
+    assert!(message.contains("vllm-mi300x-fp8-tp1-latency.yaml"), "{message}");
     let status = template_status(env, &ns, "fast").await;
-    assert_eq!(
-        status.status,
-        Some(aim_operator::api::ResourceState::Available)
-    );
-    assert_eq!(
-        status.model_sources[0].source_uri,
-        "hf://amd/Llama-3.1-8B-FP8"
-    );
+    assert_eq!(status.status, Some(aim_operator::api::ResourceState::Available));
+    assert_eq!(status.model_sources[0].source_uri, "hf://amd/Llama-3.1-8B-FP8");
     assert_eq!(status.model_sources[0].size.as_ref().unwrap().0, "8704Mi");
 }
 
@@ -239,11 +196,7 @@ async fn a_missing_image_is_a_condition_and_discovery_starts_when_it_appears() {
     let env = env();
     let ns = env.namespace("no-image").await;
     let model = format!("m/late-{}", std::process::id());
-    assert!(
-        env.apply(&template("t", &model, ""), Some(&ns))
-            .await
-            .success
-    );
+    assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
     let message = wait_condition(env, &ns, "t", "Failure", "True", "ModelNotFound").await;
     assert!(
         message.contains(&format!("no AIMImage has modelId '{model}'")),
@@ -265,11 +218,7 @@ async fn bad_output_is_discovery_failed_with_what_was_wrong_and_a_retry_succeeds
     let ns = env.namespace("bad-output").await;
     let model = format!("m/bad-{}", std::process::id());
     let _image = image(env, &model).await;
-    assert!(
-        env.apply(&template("t", &model, ""), Some(&ns))
-            .await
-            .success
-    );
+    assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
     let kubelet = FakeKubelet::new(env.client().await, &ns);
 
     let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
@@ -280,11 +229,7 @@ async fn bad_output_is_discovery_failed_with_what_was_wrong_and_a_retry_succeeds
         "{message}"
     );
     assert_eq!(
-        template_status(env, &ns, "t")
-            .await
-            .discovery
-            .unwrap()
-            .failed_attempts,
+        template_status(env, &ns, "t").await.discovery.unwrap().failed_attempts,
         1
     );
 
@@ -309,10 +254,7 @@ async fn bad_output_is_discovery_failed_with_what_was_wrong_and_a_retry_succeeds
     kubelet
         .finish(
             &job,
-            Exit::Succeeded(&format!(
-                "some log line\n{}",
-                dry_run_output("hf://org/good", 1.0)
-            )),
+            Exit::Succeeded(&format!("some log line\n{}", dry_run_output("hf://org/good", 1.0))),
         )
         .await;
     wait_condition(env, &ns, "t", "Discovered", "True", "ProfilesDiscovered").await;
@@ -324,11 +266,7 @@ async fn malformed_output_names_the_missing_field() {
     let ns = env.namespace("malformed").await;
     let model = format!("m/malformed-{}", std::process::id());
     let _image = image(env, &model).await;
-    assert!(
-        env.apply(&template("t", &model, ""), Some(&ns))
-            .await
-            .success
-    );
+    assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
     let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
     FakeKubelet::new(env.client().await, &ns)
         .finish(
@@ -349,11 +287,7 @@ async fn a_failed_dry_run_reports_the_container_message() {
     let ns = env.namespace("dry-run-fails").await;
     let model = format!("m/fails-{}", std::process::id());
     let _image = image(env, &model).await;
-    assert!(
-        env.apply(&template("t", &model, ""), Some(&ns))
-            .await
-            .success
-    );
+    assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
     let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
     FakeKubelet::new(env.client().await, &ns)
         .finish(
@@ -363,9 +297,7 @@ async fn a_failed_dry_run_reports_the_container_message() {
         .await;
     let message = wait_condition(env, &ns, "t", "Failure", "True", "DiscoveryFailed").await;
     assert!(
-        message.contains(
-            "the dry-run container failed: Traceback ... | ValueError: unknown GPU model MI999X"
-        ),
+        message.contains("the dry-run container failed: Traceback ... | ValueError: unknown GPU model MI999X"),
         "{message}"
     );
 }
@@ -376,18 +308,11 @@ async fn a_spec_change_runs_discovery_again() {
     let ns = env.namespace("respec").await;
     let model = format!("m/respec-{}", std::process::id());
     let _image = image(env, &model).await;
-    assert!(
-        env.apply(&template("t", &model, ""), Some(&ns))
-            .await
-            .success
-    );
+    assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
     let kubelet = FakeKubelet::new(env.client().await, &ns);
     let first = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
     kubelet
-        .finish(
-            &first,
-            Exit::Succeeded(&dry_run_output("hf://org/fp8", 8.0)),
-        )
+        .finish(&first, Exit::Succeeded(&dry_run_output("hf://org/fp8", 8.0)))
         .await;
     wait_condition(env, &ns, "t", "Ready", "True", "Ready").await;
 
@@ -401,10 +326,7 @@ async fn a_spec_change_runs_discovery_again() {
     );
     let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
     let second = wait::until("a second discovery Job", || async {
-        let list = jobs
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        let list = jobs.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
         list.items
             .into_iter()
             .map(|j| j.metadata.name.unwrap())
@@ -429,10 +351,7 @@ async fn a_spec_change_runs_discovery_again() {
         .and_then(|e| e.value.clone());
     assert_eq!(precision.as_deref(), Some("bf16"));
     kubelet
-        .finish(
-            &second,
-            Exit::Succeeded(&dry_run_output("hf://org/bf16", 16.0)),
-        )
+        .finish(&second, Exit::Succeeded(&dry_run_output("hf://org/bf16", 16.0)))
         .await;
     wait::until("the bf16 sources", || async {
         let s = template_status(env, &ns, "t").await;
@@ -450,11 +369,7 @@ async fn deleting_a_template_removes_its_discovery_job() {
     let ns = env.namespace("gc").await;
     let model = format!("m/gc-{}", std::process::id());
     let _image = image(env, &model).await;
-    assert!(
-        env.apply(&template("t", &model, ""), Some(&ns))
-            .await
-            .success
-    );
+    assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
     let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
     assert!(
         env.kubectl(&["delete", "aimservicetemplate", "t", "-n", &ns])

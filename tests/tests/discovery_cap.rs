@@ -57,11 +57,9 @@ async fn no_more_than_the_cap_of_discovery_jobs_run_at_once_and_the_rest_wait_th
             .items
             .iter()
             .filter(|t| {
-                t.status.as_ref().is_some_and(|s| {
-                    s.conditions
-                        .iter()
-                        .any(|c| c.reason == "WaitingForDiscoverySlot")
-                })
+                t.status
+                    .as_ref()
+                    .is_some_and(|s| s.conditions.iter().any(|c| c.reason == "WaitingForDiscoverySlot"))
             })
             .count();
         if waiting >= 3 {

@@ -24,11 +24,7 @@ async fn assert_rejected(env: &TestEnv, ns: &str, yaml: &str, expected: &[&str])
     let out = env.apply(yaml, Some(ns)).await;
     assert!(!out.success, "accepted, but should be rejected:\n{yaml}");
     for phrase in expected {
-        assert!(
-            out.stderr.contains(phrase),
-            "message lacks {phrase:?}:\n{}",
-            out.stderr
-        );
+        assert!(out.stderr.contains(phrase), "message lacks {phrase:?}:\n{}", out.stderr);
     }
 }
 
@@ -41,10 +37,7 @@ async fn assert_accepted(env: &TestEnv, ns: &str, yaml: &str) {
 async fn an_unknown_precision_is_rejected_listing_the_supported_ones() {
     let env = test_env!();
     let ns = env.namespace("bad-precision").await;
-    let yaml = template(
-        "t",
-        &GOOD_PROFILE.replace("precision: fp8", "precision: fp12"),
-    );
+    let yaml = template("t", &GOOD_PROFILE.replace("precision: fp8", "precision: fp12"));
     assert_rejected(
         env,
         &ns,
@@ -78,10 +71,7 @@ async fn every_one_of_the_eight_precisions_is_accepted() {
 async fn an_unknown_metric_is_rejected() {
     let env = test_env!();
     let ns = env.namespace("bad-metric").await;
-    let yaml = template(
-        "t",
-        &GOOD_PROFILE.replace("metric: latency", "metric: fastest"),
-    );
+    let yaml = template("t", &GOOD_PROFILE.replace("metric: latency", "metric: fastest"));
     assert_rejected(
         env,
         &ns,
@@ -103,10 +93,7 @@ async fn a_gpu_count_of_zero_is_rejected() {
         env,
         &ns,
         &yaml,
-        &[
-            "spec.gpuSelector.count",
-            "should be greater than or equal to 1",
-        ],
+        &["spec.gpuSelector.count", "should be greater than or equal to 1"],
     )
     .await;
 }
@@ -149,10 +136,7 @@ async fn a_service_with_an_empty_aim_model_id_is_rejected() {
 async fn a_service_with_zero_replicas_is_rejected() {
     let env = test_env!();
     let ns = env.namespace("zero-replicas").await;
-    let yaml = service(
-        "s",
-        "  aimModelId: meta/llama-3-8b:1.1+20240915\n  replicas: 0\n",
-    );
+    let yaml = service("s", "  aimModelId: meta/llama-3-8b:1.1+20240915\n  replicas: 0\n");
     assert_rejected(
         env,
         &ns,
@@ -187,13 +171,7 @@ async fn a_misspelt_service_field_is_rejected_naming_it() {
         "s",
         "  aimModelId: meta/llama-3-8b:1.1+20240915\n  templateName: llama3-8b-fast\n",
     );
-    assert_rejected(
-        env,
-        &ns,
-        &yaml,
-        &[".spec.templateName: field not declared in schema"],
-    )
-    .await;
+    assert_rejected(env, &ns, &yaml, &[".spec.templateName: field not declared in schema"]).await;
 }
 
 #[tokio::test]
@@ -222,11 +200,7 @@ async fn a_source_uri_with_an_unsupported_scheme_is_rejected_naming_the_supporte
             env,
             &ns,
             &yaml,
-            &[
-                "spec.sourceUri",
-                "must start with hf:// (Hugging Face Hub",
-                "or s3://",
-            ],
+            &["spec.sourceUri", "must start with hf:// (Hugging Face Hub", "or s3://"],
         )
         .await;
     }
@@ -242,12 +216,7 @@ async fn both_supported_source_schemes_are_accepted() {
         &model_cache("hf", "  sourceUri: hf://meta-llama/Llama-3.1-8B-Instruct\n"),
     )
     .await;
-    assert_accepted(
-        env,
-        &ns,
-        &model_cache("s3", "  sourceUri: s3://models/llama/3.1-8b\n"),
-    )
-    .await;
+    assert_accepted(env, &ns, &model_cache("s3", "  sourceUri: s3://models/llama/3.1-8b\n")).await;
 }
 
 #[tokio::test]
@@ -274,23 +243,11 @@ async fn changing_a_model_cache_source_uri_is_rejected_as_immutable() {
     assert_accepted(
         env,
         &ns,
-        &model_cache(
-            "weights",
-            "  sourceUri: hf://meta-llama/Llama-3.1-8B-Instruct\n",
-        ),
+        &model_cache("weights", "  sourceUri: hf://meta-llama/Llama-3.1-8B-Instruct\n"),
     )
     .await;
-    let changed = model_cache(
-        "weights",
-        "  sourceUri: hf://meta-llama/Llama-3.3-70B-Instruct\n",
-    );
-    assert_rejected(
-        env,
-        &ns,
-        &changed,
-        &["spec.sourceUri", "sourceUri is immutable"],
-    )
-    .await;
+    let changed = model_cache("weights", "  sourceUri: hf://meta-llama/Llama-3.3-70B-Instruct\n");
+    assert_rejected(env, &ns, &changed, &["spec.sourceUri", "sourceUri is immutable"]).await;
 }
 
 #[tokio::test]
@@ -302,21 +259,12 @@ async fn changing_a_namespace_template_model_id_is_rejected_as_immutable() {
         "t",
         &GOOD_PROFILE.replace("meta/llama-3-8b:1.1+20240915", "meta/llama-3-70b:1.0"),
     );
-    assert_rejected(
-        env,
-        &ns,
-        &changed,
-        &["spec.modelId", "modelId is immutable"],
-    )
-    .await;
+    assert_rejected(env, &ns, &changed, &["spec.modelId", "modelId is immutable"]).await;
     // Other fields stay editable.
     assert_accepted(
         env,
         &ns,
-        &template(
-            "t",
-            &GOOD_PROFILE.replace("metric: latency", "metric: throughput"),
-        ),
+        &template("t", &GOOD_PROFILE.replace("metric: latency", "metric: throughput")),
     )
     .await;
 }
@@ -351,8 +299,7 @@ async fn a_cluster_config_gateway_needs_a_namespace() {
     let out = env.apply(&yaml, None).await;
     assert!(!out.success, "accepted a gateway without a namespace");
     assert!(
-        out.stderr
-            .contains("spec.routing.gateway.namespace: Required value"),
+        out.stderr.contains("spec.routing.gateway.namespace: Required value"),
         "{}",
         out.stderr
     );
@@ -362,12 +309,7 @@ async fn a_cluster_config_gateway_needs_a_namespace() {
 async fn defaults_are_filled_in_by_the_api_server() {
     let env = test_env!();
     let ns = env.namespace("defaults").await;
-    assert_accepted(
-        env,
-        &ns,
-        &service("s", "  aimModelId: meta/llama-3-8b:1.1+20240915\n"),
-    )
-    .await;
+    assert_accepted(env, &ns, &service("s", "  aimModelId: meta/llama-3-8b:1.1+20240915\n")).await;
     let spec = env
         .kubectl(&[
             "get",
@@ -380,12 +322,7 @@ async fn defaults_are_filled_in_by_the_api_server() {
         ])
         .await;
     assert_eq!(spec.stdout, "false 1");
-    assert_accepted(
-        env,
-        &ns,
-        &template("t", &format!("{GOOD_PROFILE}  caching: {{}}\n")),
-    )
-    .await;
+    assert_accepted(env, &ns, &template("t", &format!("{GOOD_PROFILE}  caching: {{}}\n"))).await;
     let caching = env
         .kubectl(&[
             "get",

@@ -41,29 +41,13 @@ async fn kubectl_get_shows_the_printer_columns_of_every_kind() {
         (
             "aimimages",
             false,
-            &[
-                "NAME",
-                "MODEL",
-                "IMAGE",
-                "DEFAULT-TEMPLATE",
-                "STATUS",
-                "AGE",
-            ],
+            &["NAME", "MODEL", "IMAGE", "DEFAULT-TEMPLATE", "STATUS", "AGE"],
             &["m/columns", "reg/aim:1"],
         ),
         (
             "aimclusterservicetemplates",
             false,
-            &[
-                "NAME",
-                "MODEL",
-                "METRIC",
-                "PRECISION",
-                "GPU",
-                "GPUS",
-                "STATUS",
-                "AGE",
-            ],
+            &["NAME", "MODEL", "METRIC", "PRECISION", "GPU", "GPUS", "STATUS", "AGE"],
             &["throughput", "bf16", "MI325X"],
         ),
         (
@@ -125,55 +109,32 @@ async fn kubectl_get_shows_the_printer_columns_of_every_kind() {
             ""
         };
         let cluster_name = format!("columns-{id}");
-        let target = if namespaced {
-            name
-        } else {
-            cluster_name.as_str()
-        };
+        let target = if namespaced { name } else { cluster_name.as_str() };
         let mut args = vec!["get", plural, target];
         if namespaced {
             args.extend(["-n", ns.as_str()]);
         }
         let table = env.kubectl(&args).await;
         assert!(table.success, "{plural}: {}", table.stderr);
-        assert_eq!(
-            header(&table.stdout),
-            columns,
-            "{plural}:\n{}",
-            table.stdout
-        );
+        assert_eq!(header(&table.stdout), columns, "{plural}:\n{}", table.stdout);
         for value in values {
             assert!(
-                table
-                    .stdout
-                    .lines()
-                    .nth(1)
-                    .unwrap_or_default()
-                    .contains(value),
+                table.stdout.lines().nth(1).unwrap_or_default().contains(value),
                 "{plural} row lacks {value}:\n{}",
                 table.stdout
             );
         }
     }
     // The route path is there for those who ask for it.
-    let wide = env
-        .kubectl(&["get", "aimservices", "-n", &ns, "-o", "wide"])
-        .await;
-    assert!(
-        header(&wide.stdout).contains(&"PATH".to_string()),
-        "{}",
-        wide.stdout
-    );
+    let wide = env.kubectl(&["get", "aimservices", "-n", &ns, "-o", "wide"]).await;
+    assert!(header(&wide.stdout).contains(&"PATH".to_string()), "{}", wide.stdout);
 }
 
 /// Which test object a namespaced plural refers to.
 fn plural_has(plural: &str, name: &str) -> bool {
     matches!(
         (plural, name),
-        ("aimservices", "svc")
-            | ("aimservicetemplates", "t")
-            | ("aimtemplatecaches", "tc")
-            | ("modelcaches", "mc")
+        ("aimservices", "svc") | ("aimservicetemplates", "t") | ("aimtemplatecaches", "tc") | ("modelcaches", "mc")
     )
 }
 
@@ -183,25 +144,17 @@ async fn short_names_and_the_aim_category_work() {
     let ns = env.namespace("short").await;
     let out = env
         .apply(
-            &format!(
-                "{API}\nkind: AIMService\nmetadata:\n  name: svc\nspec:\n  aimModelId: m/short\n"
-            ),
+            &format!("{API}\nkind: AIMService\nmetadata:\n  name: svc\nspec:\n  aimModelId: m/short\n"),
             Some(&ns),
         )
         .await;
     assert!(out.success, "{}", out.stderr);
-    for short in [
-        "aimimg", "aimclst", "aimst", "aimtc", "mc", "aimccfg", "aimsvc",
-    ] {
+    for short in ["aimimg", "aimclst", "aimst", "aimtc", "mc", "aimccfg", "aimsvc"] {
         let out = env.kubectl(&["get", short, "-n", &ns]).await;
         assert!(out.success, "short name {short}: {}", out.stderr);
     }
     let all = env.kubectl(&["get", "aim", "-n", &ns, "-o", "name"]).await;
-    assert!(
-        all.stdout.contains("aimservice.aim.silogen.ai/svc"),
-        "{}",
-        all.stdout
-    );
+    assert!(all.stdout.contains("aimservice.aim.silogen.ai/svc"), "{}", all.stdout);
 }
 
 #[tokio::test]
@@ -217,18 +170,10 @@ async fn kubectl_explain_aimservice_spec_overrides_prints_the_field_docs() {
         "precision",
         "one of auto, fp4, fp8, fp16, fp32, bf16, int4, int8",
     ] {
-        assert!(
-            out.stdout.contains(text),
-            "explain lacks {text:?}:\n{}",
-            out.stdout
-        );
+        assert!(out.stdout.contains(text), "explain lacks {text:?}:\n{}", out.stdout);
     }
     let count = env
         .kubectl(&["explain", "aimservice.spec.overrides.gpuSelector.count"])
         .await;
-    assert!(
-        count.stdout.contains("GPUs per replica"),
-        "{}",
-        count.stdout
-    );
+    assert!(count.stdout.contains("GPUs per replica"), "{}", count.stdout);
 }

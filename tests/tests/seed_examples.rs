@@ -43,9 +43,7 @@ async fn every_yaml_example_of_the_overview_is_accepted_by_server_side_apply() {
         );
     }
     // What was applied is readable back with the overview's own names.
-    let services = env
-        .kubectl(&["get", "aimservices", "-n", &ns, "-o", "name"])
-        .await;
+    let services = env.kubectl(&["get", "aimservices", "-n", &ns, "-o", "name"]).await;
     for name in [
         "llama3-svc",
         "llama3-fast-svc",
@@ -53,9 +51,7 @@ async fn every_yaml_example_of_the_overview_is_accepted_by_server_side_apply() {
         "llama3-fast-bf16",
     ] {
         assert!(
-            services
-                .stdout
-                .contains(&format!("aimservice.aim.silogen.ai/{name}")),
+            services.stdout.contains(&format!("aimservice.aim.silogen.ai/{name}")),
             "{}",
             services.stdout
         );
@@ -71,25 +67,15 @@ async fn the_service_example_with_spec_model_id_is_rejected_naming_the_unknown_f
         .find(SeedExample::is_service_with_model_id_slip)
         .expect("the slip example");
     let out = apply_example(env, &slip.yaml, &ns).await;
+    assert!(!out.success, "the API server accepted spec.modelId on an AIMService");
     assert!(
-        !out.success,
-        "the API server accepted spec.modelId on an AIMService"
-    );
-    assert!(
-        out.stderr
-            .contains(".spec.modelId: field not declared in schema"),
+        out.stderr.contains(".spec.modelId: field not declared in schema"),
         "{}",
         out.stderr
     );
     // Nothing was stored: a rejected apply loses nothing and creates nothing.
-    let get = env
-        .kubectl(&["get", "aimservice", "llama3-8b-hf", "-n", &ns])
-        .await;
-    assert!(
-        !get.success && get.stderr.contains("NotFound"),
-        "{}",
-        get.stderr
-    );
+    let get = env.kubectl(&["get", "aimservice", "llama3-8b-hf", "-n", &ns]).await;
+    assert!(!get.success && get.stderr.contains("NotFound"), "{}", get.stderr);
 }
 
 #[tokio::test]

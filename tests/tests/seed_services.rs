@@ -85,12 +85,7 @@ async fn every_service_pattern_of_the_overview_reaches_running() {
         bf16.derived && bf16.name.starts_with("llama3-8b-fast-ovr-bf16-"),
         "{bf16:?}"
     );
-    let overridden = services
-        .get("llama3-override-svc")
-        .await
-        .unwrap()
-        .status
-        .unwrap();
+    let overridden = services.get("llama3-override-svc").await.unwrap().status.unwrap();
     assert!(
         overridden.decision.is_some(),
         "the matcher decided the overrides-only pattern"

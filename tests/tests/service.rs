@@ -39,13 +39,7 @@ async fn apply(env: &TestEnv, ns: &str, yaml: &str) {
 async fn model_only_runs_the_images_default_template_on_kserve() {
     let env = env();
     let ns = env.namespace("svc-default").await;
-    let catalog = catalog(
-        env,
-        "default",
-        &[MI300X_FP8, MI325X_FP16],
-        Some("mi325x-fp16"),
-    )
-    .await;
+    let catalog = catalog(env, "default", &[MI300X_FP8, MI325X_FP16], Some("mi325x-fp16")).await;
     apply(
         env,
         &ns,
@@ -68,16 +62,9 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
     let resolved = s.resolved_template.unwrap();
     assert_eq!(
         (resolved.name, resolved.scope, resolved.derived),
-        (
-            catalog.template("mi325x-fp16"),
-            TemplateScope::Cluster,
-            false
-        )
+        (catalog.template("mi325x-fp16"), TemplateScope::Cluster, false)
     );
-    assert!(
-        s.decision.is_none(),
-        "the default template needs no matcher"
-    );
+    assert!(s.decision.is_none(), "the default template needs no matcher");
 
     let isvc = isvc(env, &ns, "llama3-svc").await;
     assert_eq!(
@@ -98,14 +85,10 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
         .find(|e| e["name"] == "AIM_PRECISION")
         .unwrap();
     assert_eq!(precision["value"], "fp16");
-    let values = &predictor["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-        ["nodeSelectorTerms"][0]["matchExpressions"][0]["values"];
+    let values = &predictor["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        [0]["matchExpressions"][0]["values"];
     assert!(
-        values
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|v| v == "AMD_Instinct_MI325X"),
+        values.as_array().unwrap().iter().any(|v| v == "AMD_Instinct_MI325X"),
         "{values}"
     );
 
@@ -125,14 +108,7 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
     FakeKServe::new(env.client().await)
         .set_ready(&ns, "llama3-svc", true)
         .await;
-    let s = wait_for(
-        env,
-        &ns,
-        "llama3-svc",
-        "Running",
-        condition("Ready", "True", "Ready"),
-    )
-    .await;
+    let s = wait_for(env, &ns, "llama3-svc", "Running", condition("Ready", "True", "Ready")).await;
     assert_eq!(s.status, Some(ServiceState::Running));
     assert_eq!(s.inference_service.as_deref(), Some("llama3-svc"));
     for (t, reason) in [
@@ -142,9 +118,7 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
         ("Failure", "NoFailure"),
     ] {
         assert!(
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == t && c.reason == reason),
+            s.conditions.iter().any(|c| c.type_ == t && c.reason == reason),
             "{t}: {:?}",
             s.conditions
         );
@@ -170,29 +144,14 @@ async fn model_only_without_a_default_lets_the_matcher_choose_and_records_every_
     let ns = env.namespace("svc-matcher").await;
     let catalog = catalog(env, "nodefault", &[MI300X_FP8, MI325X_FP16], None).await;
     apply(env, &ns, &service("svc", &catalog.model, "")).await;
-    let s = wait_for(
-        env,
-        &ns,
-        "svc",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
+    let s = wait_for(env, &ns, "svc", "resolved", condition("Resolved", "True", "Resolved")).await;
     let decision = s.decision.expect("the matcher's decision is recorded");
     assert_eq!(decision.plugin, "builtin:matcher");
     assert!(decision.digest.starts_with("sha256:"));
     assert_eq!(decision.candidates.len(), 2);
-    assert!(
-        decision
-            .candidates
-            .iter()
-            .all(|c| c.accepted && !c.reason.is_empty())
-    );
+    assert!(decision.candidates.iter().all(|c| c.accepted && !c.reason.is_empty()));
     // Both fit; the one with fewer GPUs wins.
-    assert_eq!(
-        s.resolved_template.unwrap().name,
-        catalog.template("mi300x-fp8")
-    );
+    assert_eq!(s.resolved_template.unwrap().name, catalog.template("mi300x-fp8"));
     assert!(
         decision.outcome.starts_with("use cluster template"),
         "{}",
@@ -213,18 +172,8 @@ async fn a_template_ref_finds_the_namespace_template_before_the_cluster_template
         &service("svc", &catalog.model, &format!("  templateRef: {shared}\n")),
     )
     .await;
-    let s = wait_for(
-        env,
-        &ns,
-        "svc",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
-    assert_eq!(
-        s.resolved_template.as_ref().unwrap().scope,
-        TemplateScope::Namespace
-    );
+    let s = wait_for(env, &ns, "svc", "resolved", condition("Resolved", "True", "Resolved")).await;
+    assert_eq!(s.resolved_template.as_ref().unwrap().scope, TemplateScope::Namespace);
     assert!(
         message(&s, "Resolved").contains("namespace template"),
         "{}",
@@ -238,26 +187,19 @@ async fn overrides_without_a_template_derive_one_that_services_share_and_that_go
     let env = env();
     let ns = env.namespace("svc-overrides").await;
     let catalog = catalog(env, "ovr", &[MI300X_FP8], Some("mi300x-fp8")).await;
-    let overrides = "  overrides:\n    precision: bf16\n    gpuSelector:\n      count: 2\n      model: MI300X\n  replicas: 2\n";
+    let overrides =
+        "  overrides:\n    precision: bf16\n    gpuSelector:\n      count: 2\n      model: MI300X\n  replicas: 2\n";
     apply(env, &ns, &service("a", &catalog.model, overrides)).await;
-    let s = wait_for(
-        env,
-        &ns,
-        "a",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
+    let s = wait_for(env, &ns, "a", "resolved", condition("Resolved", "True", "Resolved")).await;
     let derived = s.resolved_template.clone().unwrap();
     assert!(
         derived.derived && derived.scope == TemplateScope::Namespace,
         "{derived:?}"
     );
     assert!(
-        derived.name.starts_with(&format!(
-            "{}-ovr-bf16-2xmi300x-",
-            catalog.template("mi300x-fp8")
-        )),
+        derived
+            .name
+            .starts_with(&format!("{}-ovr-bf16-2xmi300x-", catalog.template("mi300x-fp8"))),
         "{}",
         derived.name
     );
@@ -267,24 +209,9 @@ async fn overrides_without_a_template_derive_one_that_services_share_and_that_go
     let t = templates.get(&derived.name).await.unwrap();
     let labels = t.metadata.labels.clone().unwrap();
     assert_eq!(labels["aim.silogen.ai/component"], "derived-template");
-    assert_eq!(
-        labels["aim.silogen.ai/derived-from"],
-        catalog.template("mi300x-fp8")
-    );
-    assert_eq!(
-        format!("{:?}", t.spec.profile.parameters.precision),
-        "Some(Bf16)"
-    );
-    assert_eq!(
-        t.spec
-            .profile
-            .parameters
-            .gpu_selector
-            .as_ref()
-            .unwrap()
-            .count,
-        2
-    );
+    assert_eq!(labels["aim.silogen.ai/derived-from"], catalog.template("mi300x-fp8"));
+    assert_eq!(format!("{:?}", t.spec.profile.parameters.precision), "Some(Bf16)");
+    assert_eq!(t.spec.profile.parameters.gpu_selector.as_ref().unwrap().count, 2);
     assert_eq!(
         t.spec.profile.parameters.metric,
         Some(aim_operator::api::Metric::Latency),
@@ -292,14 +219,7 @@ async fn overrides_without_a_template_derive_one_that_services_share_and_that_go
     );
 
     apply(env, &ns, &service("b", &catalog.model, overrides)).await;
-    let b = wait_for(
-        env,
-        &ns,
-        "b",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
+    let b = wait_for(env, &ns, "b", "resolved", condition("Resolved", "True", "Resolved")).await;
     assert_eq!(
         b.resolved_template.unwrap().name,
         derived.name,
@@ -313,20 +233,12 @@ async fn overrides_without_a_template_derive_one_that_services_share_and_that_go
             .metadata
             .owner_references
             .unwrap_or_default();
-        if o.len() == 2 {
-            Ok(o)
-        } else {
-            Err(format!("{o:?}"))
-        }
+        if o.len() == 2 { Ok(o) } else { Err(format!("{o:?}")) }
     })
     .await;
     assert!(owners.iter().all(|o| o.kind == "AIMService"));
 
-    assert!(
-        env.kubectl(&["delete", "aimservice", "a", "-n", &ns])
-            .await
-            .success
-    );
+    assert!(env.kubectl(&["delete", "aimservice", "a", "-n", &ns]).await.success);
     wait::until("a's ownership to go", || async {
         let o = templates
             .get(&derived.name)
@@ -342,11 +254,7 @@ async fn overrides_without_a_template_derive_one_that_services_share_and_that_go
         }
     })
     .await;
-    assert!(
-        env.kubectl(&["delete", "aimservice", "b", "-n", &ns])
-            .await
-            .success
-    );
+    assert!(env.kubectl(&["delete", "aimservice", "b", "-n", &ns]).await.success);
     wait::until("the unused derived template to be collected", || async {
         if templates
             .get_opt(&derived.name)
@@ -373,14 +281,7 @@ async fn overrides_that_an_existing_template_matches_use_it() {
         &service("svc", &catalog.model, "  overrides:\n    precision: fp16\n"),
     )
     .await;
-    let s = wait_for(
-        env,
-        &ns,
-        "svc",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
+    let s = wait_for(env, &ns, "svc", "resolved", condition("Resolved", "True", "Resolved")).await;
     let resolved = s.resolved_template.unwrap();
     assert_eq!(
         (resolved.name, resolved.derived),
@@ -393,9 +294,7 @@ async fn overrides_that_an_existing_template_matches_use_it() {
         .find(|c| !c.accepted)
         .expect("the fp8 template is rejected");
     assert!(
-        rejected
-            .reason
-            .contains("precision is fp8, the service wants fp16"),
+        rejected.reason.contains("precision is fp8, the service wants fp16"),
         "{}",
         rejected.reason
     );
@@ -504,14 +403,7 @@ async fn a_missing_model_is_model_not_found_and_recovers_when_the_catalog_arrive
         message(&s, "Resolved")
     );
     let _catalog = catalog(env, "late", &[MI300X_FP8], Some("mi300x-fp8")).await;
-    wait_for(
-        env,
-        &ns,
-        "svc",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
+    wait_for(env, &ns, "svc", "resolved", condition("Resolved", "True", "Resolved")).await;
 }
 
 #[tokio::test]
@@ -538,11 +430,7 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
     )
     .await;
     assert_eq!(
-        s.conditions
-            .iter()
-            .find(|c| c.type_ == "RuntimeReady")
-            .unwrap()
-            .reason,
+        s.conditions.iter().find(|c| c.type_ == "RuntimeReady").unwrap().reason,
         "WaitingForCache"
     );
     assert!(
@@ -550,10 +438,7 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
         "no InferenceService before the cache is warm"
     );
 
-    let source = format!(
-        "hf://org/{}-fp8",
-        catalog.template("").trim_end_matches('-')
-    );
+    let source = format!("hf://org/{}-fp8", catalog.template("").trim_end_matches('-'));
     let cache = aim_operator::controller::template_cache::model_cache_name(&source);
     let mc: Api<aim_operator::api::ModelCache> = Api::namespaced(env.client().await, &ns);
     let created = wait::until("the ModelCache", || async {
@@ -570,19 +455,14 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
     );
     let claim = aim_operator::controller::model_cache::build::pvc_name(&cache);
     wait::until("the claim", || async {
-        Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(
-            env.client().await,
-            &ns,
-        )
-        .get_opt(&claim)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("none".to_string())
+        Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(env.client().await, &ns)
+            .get_opt(&claim)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("none".to_string())
     })
     .await;
-    FakeProvisioner::new(env.client().await)
-        .provision(&ns, &claim)
-        .await;
+    FakeProvisioner::new(env.client().await).provision(&ns, &claim).await;
     FakeKubelet::new(env.client().await, &ns)
         .finish(
             &aim_operator::controller::model_cache::build::job_name(&cache, 0),
@@ -645,8 +525,5 @@ async fn spec_changes_reach_the_inference_service() {
         .list(&ListParams::default())
         .await
         .unwrap();
-    assert!(
-        list.items.is_empty(),
-        "no derived template without overrides"
-    );
+    assert!(list.items.is_empty(), "no derived template without overrides");
 }

@@ -50,10 +50,7 @@ async fn a_swapped_matcher_changes_later_decisions_and_a_failing_one_fails_only_
         condition("Resolved", "True", "Resolved"),
     )
     .await;
-    assert_eq!(
-        before.resolved_template.unwrap().name,
-        catalog.template("b-small")
-    );
+    assert_eq!(before.resolved_template.unwrap().name, catalog.template("b-small"));
     assert_eq!(before.decision.unwrap().plugin, "builtin:matcher");
 
     let tmp = running.plugin_dir.join(".matcher.wasm.tmp");
@@ -74,14 +71,7 @@ async fn a_swapped_matcher_changes_later_decisions_and_a_failing_one_fails_only_
             .await
             .success
     );
-    let after = wait_for(
-        env,
-        &ns,
-        "after",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
+    let after = wait_for(env, &ns, "after", "resolved", condition("Resolved", "True", "Resolved")).await;
     assert_eq!(
         after.resolved_template.unwrap().name,
         catalog.template("a-big"),
@@ -106,11 +96,7 @@ async fn a_swapped_matcher_changes_later_decisions_and_a_failing_one_fails_only_
     );
     let _image = env.cleanup(&["aimimage", &format!("panic-{}", std::process::id())]);
     assert!(env.apply(&image, None).await.success);
-    assert!(
-        env.apply(&service("doomed", "panic", ""), Some(&ns))
-            .await
-            .success
-    );
+    assert!(env.apply(&service("doomed", "panic", ""), Some(&ns)).await.success);
     let doomed = wait_for(
         env,
         &ns,
@@ -137,11 +123,7 @@ async fn a_swapped_matcher_changes_later_decisions_and_a_failing_one_fails_only_
             "jsonpath={range .items[*]}{.type}/{.reason};{end}",
         ])
         .await;
-    assert!(
-        events.stdout.contains("Warning/PolicyFailed"),
-        "{}",
-        events.stdout
-    );
+    assert!(events.stdout.contains("Warning/PolicyFailed"), "{}", events.stdout);
 
     assert!(
         env.apply(&service("still-served", &catalog.model, ""), Some(&ns))

@@ -32,10 +32,7 @@ const WATCHED: [&str; 10] = [
 async fn writes(env: &TestEnv) -> BTreeMap<String, u64> {
     let metrics = env.kubectl(&["get", "--raw", "/metrics"]).await.stdout;
     let mut counts = BTreeMap::new();
-    for line in metrics
-        .lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-    {
+    for line in metrics.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
         let label = |name: &str| {
             line.split(&format!("{name}=\""))
                 .nth(1)
@@ -44,14 +41,8 @@ async fn writes(env: &TestEnv) -> BTreeMap<String, u64> {
                 .to_string()
         };
         let (verb, resource) = (label("verb"), label("resource"));
-        if ["POST", "PUT", "PATCH", "APPLY"].contains(&verb.as_str())
-            && WATCHED.contains(&resource.as_str())
-        {
-            let value: f64 = line
-                .rsplit(' ')
-                .next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0.0);
+        if ["POST", "PUT", "PATCH", "APPLY"].contains(&verb.as_str()) && WATCHED.contains(&resource.as_str()) {
+            let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
             *counts.entry(format!("{verb} {resource}")).or_default() += value as u64;
         }
     }
@@ -65,19 +56,10 @@ async fn a_running_service_writes_nothing_while_nothing_changes() {
     // Let namespaces of earlier test binaries finish terminating.
     wait::until("no terminating namespaces", || async {
         let out = env
-            .kubectl(&[
-                "get",
-                "namespaces",
-                "-o",
-                "jsonpath={.items[*].status.phase}",
-            ])
+            .kubectl(&["get", "namespaces", "-o", "jsonpath={.items[*].status.phase}"])
             .await
             .stdout;
-        if out.contains("Terminating") {
-            Err(out)
-        } else {
-            Ok(())
-        }
+        if out.contains("Terminating") { Err(out) } else { Ok(()) }
     })
     .await;
     let _config = env.cleanup(&["aimclusterconfig", "default"]);
@@ -99,27 +81,18 @@ async fn a_running_service_writes_nothing_while_nothing_changes() {
     )
     .await;
     assert!(
-        env.apply(
-            &service("svc", &catalog.model, "  cacheModel: true\n"),
-            Some(&ns)
-        )
-        .await
-        .success
+        env.apply(&service("svc", &catalog.model, "  cacheModel: true\n"), Some(&ns))
+            .await
+            .success
     );
 
-    let cache = model_cache_name(&format!(
-        "hf://org/{}-fp8",
-        catalog.template("").trim_end_matches('-')
-    ));
+    let cache = model_cache_name(&format!("hf://org/{}-fp8", catalog.template("").trim_end_matches('-')));
     wait::until("the claim", || async {
-        Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(
-            env.client().await,
-            &ns,
-        )
-        .get_opt(&pvc_name(&cache))
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("none".to_string())
+        Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(env.client().await, &ns)
+            .get_opt(&pvc_name(&cache))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("none".to_string())
     })
     .await;
     FakeProvisioner::new(env.client().await)
@@ -129,21 +102,12 @@ async fn a_running_service_writes_nothing_while_nothing_changes() {
         .finish(&job_name(&cache, 0), Exit::Succeeded("ok"))
         .await;
     isvc(env, &ns, "svc").await;
-    FakeKServe::new(env.client().await)
-        .set_ready(&ns, "svc", true)
-        .await;
+    FakeKServe::new(env.client().await).set_ready(&ns, "svc", true).await;
     route(env, &ns, "svc").await;
     FakeGatewayController::new(env.client().await)
         .set_accepted(&ns, "svc", "infra", "gw", true, "Accepted")
         .await;
-    wait_for(
-        env,
-        &ns,
-        "svc",
-        "Running",
-        condition("Ready", "True", "Ready"),
-    )
-    .await;
+    wait_for(env, &ns, "svc", "Running", condition("Ready", "True", "Ready")).await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
 
     let before = writes(env).await;
@@ -165,10 +129,7 @@ async fn a_running_service_writes_nothing_while_nothing_changes() {
         .filter(|(_, d)| *d > 0)
         .collect();
     println!("writes during 9 quiet seconds with 3 forced reconciles: {delta:?}");
-    assert!(
-        delta.is_empty(),
-        "the operator wrote during a quiet period: {delta:?}"
-    );
+    assert!(delta.is_empty(), "the operator wrote during a quiet period: {delta:?}");
 }
 
 use kube::api::Api;

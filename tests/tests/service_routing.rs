@@ -34,15 +34,9 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     )
     .await;
     for name in ["ok", "rejected"] {
-        assert!(
-            env.apply(&service(name, &catalog.model, ""), Some(&ns))
-                .await
-                .success
-        );
+        assert!(env.apply(&service(name, &catalog.model, ""), Some(&ns)).await.success);
         isvc(env, &ns, name).await;
-        FakeKServe::new(env.client().await)
-            .set_ready(&ns, name, true)
-            .await;
+        FakeKServe::new(env.client().await).set_ready(&ns, name, true).await;
     }
 
     let ok_route = route(env, &ns, "ok").await;
@@ -59,10 +53,7 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     assert_eq!(ok_route["spec"]["parentRefs"][0]["namespace"], "infra-gw");
     let rule = &ok_route["spec"]["rules"][0];
     assert_eq!(rule["matches"][0]["path"]["value"], path.as_str());
-    assert_eq!(
-        rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"],
-        "/"
-    );
+    assert_eq!(rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"], "/");
     assert_eq!(rule["backendRefs"][0]["name"], "ok-predictor");
     assert_eq!(rule["backendRefs"][0]["port"], 80);
     let s = wait_for(
@@ -89,25 +80,11 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     )
     .await;
     assert!(message(&s, "RoutingReady").contains(&format!("served at {path}")));
-    wait_for(
-        env,
-        &ns,
-        "ok",
-        "Running",
-        condition("Ready", "True", "Ready"),
-    )
-    .await;
+    wait_for(env, &ns, "ok", "Running", condition("Ready", "True", "Ready")).await;
 
     route(env, &ns, "rejected").await;
     gateway
-        .set_accepted(
-            &ns,
-            "rejected",
-            "infra-gw",
-            "public-gw",
-            false,
-            "NotAllowedByListeners",
-        )
+        .set_accepted(&ns, "rejected", "infra-gw", "public-gw", false, "NotAllowedByListeners")
         .await;
     let s = wait_for(
         env,
@@ -128,17 +105,10 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     let routes: Api<DynamicObject> = Api::namespaced_with(
         env.client().await,
         &ns,
-        &ApiResource::from_gvk(&GroupVersionKind::gvk(
-            "gateway.networking.k8s.io",
-            "v1",
-            "HTTPRoute",
-        )),
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute")),
     );
     wait::until("the routes to be removed", || async {
-        let list = routes
-            .list(&Default::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        let list = routes.list(&Default::default()).await.map_err(|e| e.to_string())?;
         if list.items.is_empty() {
             Ok(())
         } else {
@@ -154,12 +124,5 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
         condition("RoutingReady", "True", "RoutingDisabled"),
     )
     .await;
-    wait_for(
-        env,
-        &ns,
-        "rejected",
-        "Running",
-        condition("Ready", "True", "Ready"),
-    )
-    .await;
+    wait_for(env, &ns, "rejected", "Running", condition("Ready", "True", "Ready")).await;
 }

@@ -18,32 +18,20 @@ pub const CLUSTER_CONFIG_NAME: &str = "default";
     category = "aim",
     status = "AIMClusterConfigStatus",
     doc = "Cluster-wide routing and cache storage defaults. Only the object named 'default' is used.",
-    printcolumn(
-        name = "Gateway",
-        type_ = "string",
-        json_path = ".spec.routing.gateway.name"
-    ),
+    printcolumn(name = "Gateway", type_ = "string", json_path = ".spec.routing.gateway.name"),
     printcolumn(
         name = "Gateway-Namespace",
         type_ = "string",
         json_path = ".spec.routing.gateway.namespace"
     ),
-    printcolumn(
-        name = "Auto-Route",
-        type_ = "boolean",
-        json_path = ".spec.routing.autoCreateRoute"
-    ),
+    printcolumn(name = "Auto-Route", type_ = "boolean", json_path = ".spec.routing.autoCreateRoute"),
     printcolumn(
         name = "Cache-Storage-Class",
         type_ = "string",
         json_path = ".spec.cacheStorageClassName"
     ),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AIMClusterConfigSpec {

@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 // No `///` on this type: kube's schema rewriter hoists an `Option<enum>`'s type description over the field's own,
 // and `kubectl explain` would show the type's generic text instead of what the field means.
 #[allow(missing_docs)]
-#[derive(
-    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
-)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// Lowest time to first token and per-token latency, for interactive use.
@@ -24,9 +22,7 @@ pub enum Metric {
 // No `///` on this type: kube's schema rewriter hoists an `Option<enum>`'s type description over the field's own,
 // and `kubectl explain` would show the type's generic text instead of what the field means.
 #[allow(missing_docs)]
-#[derive(
-    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
-)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// Let the runtime choose the best precision it has a profile for.

@@ -22,11 +22,7 @@ use serde::{Deserialize, Serialize};
         json_path = ".spec.defaultServiceTemplate"
     ),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AIMImageSpec {

@@ -15,23 +15,18 @@ pub mod service;
 pub mod template;
 pub mod template_cache;
 
-pub use cluster_config::{
-    AIMClusterConfig, AIMClusterConfigSpec, CLUSTER_CONFIG_NAME, GatewayRef, RoutingConfig,
-};
+pub use cluster_config::{AIMClusterConfig, AIMClusterConfigSpec, CLUSTER_CONFIG_NAME, GatewayRef, RoutingConfig};
 pub use common::*;
 pub use image::{AIMImage, AIMImageSpec, AIMImageStatus};
 pub use model_cache::{DownloadStatus, ModelCache, ModelCacheSpec, ModelCacheStatus};
 pub use service::{
-    AIMService, AIMServiceSpec, AIMServiceStatus, CandidateVerdict, PolicyDecision,
-    ResolvedTemplate, TemplateScope,
+    AIMService, AIMServiceSpec, AIMServiceStatus, CandidateVerdict, PolicyDecision, ResolvedTemplate, TemplateScope,
 };
 pub use template::{
-    AIMClusterServiceTemplate, AIMClusterServiceTemplateSpec, AIMServiceTemplate,
-    AIMServiceTemplateSpec, DiscoveryStatus, TemplateCaching, TemplateProfile, TemplateStatus,
+    AIMClusterServiceTemplate, AIMClusterServiceTemplateSpec, AIMServiceTemplate, AIMServiceTemplateSpec,
+    DiscoveryStatus, TemplateCaching, TemplateProfile, TemplateStatus,
 };
-pub use template_cache::{
-    AIMTemplateCache, AIMTemplateCacheSpec, AIMTemplateCacheStatus, TemplateKind,
-};
+pub use template_cache::{AIMTemplateCache, AIMTemplateCacheSpec, AIMTemplateCacheStatus, TemplateKind};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -65,9 +60,7 @@ fn reflow_descriptions(crd: CustomResourceDefinition) -> CustomResourceDefinitio
             serde_json::Value::Object(map) => {
                 for (key, v) in map.iter_mut() {
                     match v {
-                        serde_json::Value::String(text) if key == "description" => {
-                            *text = reflow(text)
-                        }
+                        serde_json::Value::String(text) if key == "description" => *text = reflow(text),
                         other => walk(other),
                     }
                 }
@@ -110,10 +103,7 @@ mod tests {
 
     #[test]
     fn reflow_joins_wrapped_lines_and_keeps_paragraphs_and_lists() {
-        assert_eq!(
-            reflow("one\ntwo\n\nthree\n- a\n- b"),
-            "one two\n\nthree\n- a\n- b"
-        );
+        assert_eq!(reflow("one\ntwo\n\nthree\n- a\n- b"), "one two\n\nthree\n- a\n- b");
         assert_eq!(reflow("single"), "single");
     }
 }

@@ -1,8 +1,6 @@
 //! `ModelCache`: one PVC holding one downloaded model source. `spec.sourceUri` is its identity.
 
-use super::common::{
-    Conditions, Credentials, MAX_SOURCE_URI_LENGTH, ResourceState, source_uri_rule,
-};
+use super::common::{Conditions, Credentials, MAX_SOURCE_URI_LENGTH, ResourceState, source_uri_rule};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
@@ -23,17 +21,9 @@ use serde::{Deserialize, Serialize};
     doc = "One PVC holding one downloaded model source (spec.sourceUri, immutable and unique in the namespace).",
     printcolumn(name = "Source", type_ = "string", json_path = ".spec.sourceUri"),
     printcolumn(name = "Size", type_ = "string", json_path = ".spec.size"),
-    printcolumn(
-        name = "PVC",
-        type_ = "string",
-        json_path = ".status.persistentVolumeClaim"
-    ),
+    printcolumn(name = "PVC", type_ = "string", json_path = ".status.persistentVolumeClaim"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ModelCacheSpec {

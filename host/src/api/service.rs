@@ -17,24 +17,11 @@ use serde::{Deserialize, Serialize};
     status = "AIMServiceStatus",
     doc = "A running LLM inference endpoint: a model, its runtime profile, replicas and caching, served through KServe.",
     printcolumn(name = "Model", type_ = "string", json_path = ".spec.aimModelId"),
-    printcolumn(
-        name = "Template",
-        type_ = "string",
-        json_path = ".status.resolvedTemplate.name"
-    ),
+    printcolumn(name = "Template", type_ = "string", json_path = ".status.resolvedTemplate.name"),
     printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
-    printcolumn(
-        name = "Path",
-        type_ = "string",
-        json_path = ".status.routePath",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Path", type_ = "string", json_path = ".status.routePath", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AIMServiceSpec {

@@ -3,9 +3,7 @@
 //! Both kinds share [`TemplateProfile`]; only the namespace kind has `caching`. The operator discovers a
 //! template's model sources with a dry-run Job unless `spec.modelSources` is given inline.
 
-use super::common::{
-    Conditions, Credentials, MAX_MODEL_SOURCES, ModelSource, ResourceState, RuntimeParameters,
-};
+use super::common::{Conditions, Credentials, MAX_MODEL_SOURCES, ModelSource, ResourceState, RuntimeParameters};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -46,17 +44,9 @@ pub struct TemplateProfile {
     printcolumn(name = "Metric", type_ = "string", json_path = ".spec.metric"),
     printcolumn(name = "Precision", type_ = "string", json_path = ".spec.precision"),
     printcolumn(name = "GPU", type_ = "string", json_path = ".spec.gpuSelector.model"),
-    printcolumn(
-        name = "GPUs",
-        type_ = "integer",
-        json_path = ".spec.gpuSelector.count"
-    ),
+    printcolumn(name = "GPUs", type_ = "integer", json_path = ".spec.gpuSelector.count"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 pub struct AIMClusterServiceTemplateSpec {
     /// The profile.
@@ -79,22 +69,10 @@ pub struct AIMClusterServiceTemplateSpec {
     printcolumn(name = "Metric", type_ = "string", json_path = ".spec.metric"),
     printcolumn(name = "Precision", type_ = "string", json_path = ".spec.precision"),
     printcolumn(name = "GPU", type_ = "string", json_path = ".spec.gpuSelector.model"),
-    printcolumn(
-        name = "GPUs",
-        type_ = "integer",
-        json_path = ".spec.gpuSelector.count"
-    ),
-    printcolumn(
-        name = "Cached",
-        type_ = "boolean",
-        json_path = ".spec.caching.enabled"
-    ),
+    printcolumn(name = "GPUs", type_ = "integer", json_path = ".spec.gpuSelector.count"),
+    printcolumn(name = "Cached", type_ = "boolean", json_path = ".spec.caching.enabled"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 pub struct AIMServiceTemplateSpec {
     /// The profile.

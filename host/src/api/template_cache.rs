@@ -17,17 +17,9 @@ use serde::{Deserialize, Serialize};
     status = "AIMTemplateCacheStatus",
     doc = "Pre-warms all model sources of one template into ModelCaches in this namespace.",
     printcolumn(name = "Template", type_ = "string", json_path = ".spec.templateRef"),
-    printcolumn(
-        name = "Template-Kind",
-        type_ = "string",
-        json_path = ".status.resolvedTemplateKind"
-    ),
+    printcolumn(name = "Template-Kind", type_ = "string", json_path = ".status.resolvedTemplateKind"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AIMTemplateCacheSpec {

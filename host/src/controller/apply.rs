@@ -11,20 +11,13 @@ use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 
 /// Applies `desired` unless the existing object satisfies `unchanged`. Returns the object as it now is.
-pub async fn ensure<K>(
-    api: &Api<K>,
-    desired: &K,
-    unchanged: impl Fn(&K) -> bool,
-) -> Result<K, Error>
+pub async fn ensure<K>(api: &Api<K>, desired: &K, unchanged: impl Fn(&K) -> bool) -> Result<K, Error>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Serialize,
 {
     let name = desired.name_any();
     let what = || format!("{} {name}", K::kind(&()));
-    if let Some(existing) = api
-        .get_opt(&name)
-        .await
-        .map_err(kube_err(format!("read {}", what())))?
+    if let Some(existing) = api.get_opt(&name).await.map_err(kube_err(format!("read {}", what())))?
         && unchanged(&existing)
     {
         return Ok(existing);
@@ -47,18 +40,16 @@ where
 }
 
 /// An owner reference to `owner`; `controller` marks the single managing owner.
-pub fn owner_ref<K: Resource<DynamicType = ()>>(
-    owner: &K,
-    controller: bool,
-) -> Result<OwnerReference, Error> {
+pub fn owner_ref<K: Resource<DynamicType = ()>>(owner: &K, controller: bool) -> Result<OwnerReference, Error> {
     let meta = owner.meta();
     Ok(OwnerReference {
         api_version: K::api_version(&()).into_owned(),
         kind: K::kind(&()).into_owned(),
         name: owner.name_any(),
-        uid: meta.uid.clone().ok_or_else(|| {
-            Error::Invariant(format!("{} {} has no uid", K::kind(&()), owner.name_any()))
-        })?,
+        uid: meta
+            .uid
+            .clone()
+            .ok_or_else(|| Error::Invariant(format!("{} {} has no uid", K::kind(&()), owner.name_any())))?,
         controller: Some(controller),
         block_owner_deletion: Some(true),
     })
@@ -66,9 +57,5 @@ pub fn owner_ref<K: Resource<DynamicType = ()>>(
 
 /// True when `obj` lists `owner` among its owners.
 pub fn has_owner<K: Resource>(obj: &K, owner: &OwnerReference) -> bool {
-    obj.meta()
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|o| o.uid == owner.uid)
+    obj.meta().owner_references.iter().flatten().any(|o| o.uid == owner.uid)
 }

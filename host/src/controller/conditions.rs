@@ -150,14 +150,7 @@ mod tests {
         assert_eq!(conditions[0].last_transition_time, first);
         assert_eq!(conditions[0].message, "still waiting");
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        set(
-            &mut conditions,
-            types::READY,
-            true,
-            reasons::READY,
-            "ready",
-            Some(2),
-        );
+        set(&mut conditions, types::READY, true, reasons::READY, "ready", Some(2));
         assert_ne!(conditions[0].last_transition_time, first);
         assert_eq!(conditions.len(), 1);
     }

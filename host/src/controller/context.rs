@@ -73,6 +73,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// The policy plugins (matching, merging, routing).
     pub policy: Arc<PolicyEngine>,
+    /// Reconcile counters.
+    pub metrics: super::metrics::ReconcileMetrics,
     /// Held while counting running discovery Jobs and starting one, so concurrent reconciles cannot exceed
     /// the cap between the count and the create.
     pub discovery_slots: tokio::sync::Mutex<()>,
@@ -91,15 +93,14 @@ impl Context {
             config,
             policy,
             discovery_slots: tokio::sync::Mutex::new(()),
+            metrics: Default::default(),
         })
     }
 }
 
 /// `base · 2^(attempts-1)`, at most `max`.
 pub fn backoff(base: Duration, max: Duration, attempts: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(attempts.saturating_sub(1).min(20))
-        .unwrap_or(u32::MAX);
+    let factor = 1u32.checked_shl(attempts.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
     base.saturating_mul(factor).min(max)
 }
 

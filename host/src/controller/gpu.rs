@@ -65,10 +65,7 @@ mod tests {
 
     #[test]
     fn product_names_map_to_models() {
-        assert_eq!(
-            model_of("AMD_Instinct_MI300X_OAM").as_deref(),
-            Some("MI300X")
-        );
+        assert_eq!(model_of("AMD_Instinct_MI300X_OAM").as_deref(), Some("MI300X"));
         assert_eq!(model_of("AMD Instinct MI325X").as_deref(), Some("MI325X"));
         assert_eq!(model_of("Radeon_RX_7900"), None);
         assert!(product_names("mi300x").contains(&"AMD_Instinct_MI300X".to_string()));

@@ -27,7 +27,5 @@ pub fn managed(component: &str) -> BTreeMap<String, String> {
 
 /// True for objects the operator created.
 pub fn is_managed(labels: &BTreeMap<String, String>) -> bool {
-    labels
-        .get(MANAGED_BY)
-        .is_some_and(|v| v == MANAGED_BY_VALUE)
+    labels.get(MANAGED_BY).is_some_and(|v| v == MANAGED_BY_VALUE)
 }

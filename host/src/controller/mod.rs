@@ -8,6 +8,7 @@ pub mod context;
 pub mod error;
 pub mod gpu;
 pub mod labels;
+pub mod metrics;
 pub mod model_cache;
 pub mod names;
 pub mod service;
@@ -21,10 +22,7 @@ pub use error::Error;
 use std::sync::Arc;
 
 /// Runs every controller until `shutdown` resolves.
-pub async fn run(
-    ctx: Arc<Context>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) {
+pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

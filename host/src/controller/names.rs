@@ -10,12 +10,7 @@ pub fn short_hash(parts: &[&str]) -> String {
         hasher.update(part.len().to_le_bytes());
         hasher.update(part.as_bytes());
     }
-    hasher
-        .finalize()
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finalize().iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Lower-case alphanumerics and single '-', no leading or trailing '-'.

@@ -22,12 +22,7 @@ pub trait WithConditions {
 const QUIET: [&str; 1] = [super::conditions::types::PROGRESSING];
 
 /// Applies `status` if it differs from the object's; returns whether it wrote.
-pub async fn write<K>(
-    ctx: &Context,
-    api: &Api<K>,
-    obj: &K,
-    status: K::Status,
-) -> Result<bool, Error>
+pub async fn write<K>(ctx: &Context, api: &Api<K>, obj: &K, status: K::Status) -> Result<bool, Error>
 where
     K: Resource<DynamicType = ()> + HasStatus + Clone + Debug + DeserializeOwned + Serialize,
     K::Status: PartialEq + Serialize + WithConditions,
@@ -72,30 +67,18 @@ async fn publish_transitions<K: Resource<DynamicType = ()>>(
         if before.is_some_and(|b| b.status == condition.status && b.reason == condition.reason) {
             continue;
         }
-        let failure =
-            condition.type_ == super::conditions::types::FAILURE && condition.status == "True";
-        let not_ready =
-            condition.status == "False" && condition.type_ != super::conditions::types::FAILURE;
+        let failure = condition.type_ == super::conditions::types::FAILURE && condition.status == "True";
+        let not_ready = condition.status == "False" && condition.type_ != super::conditions::types::FAILURE;
         // A condition first reported as not-ready on a new object is the normal start, not a warning.
         let warning = failure || (not_ready && before.is_some_and(|b| b.status == "True"));
-        if condition.type_ == super::conditions::types::FAILURE
-            && condition.status != "True"
-            && before.is_none()
-        {
+        if condition.type_ == super::conditions::types::FAILURE && condition.status != "True" && before.is_none() {
             continue;
         }
         let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
+            type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: condition.reason.clone(),
             note: Some(truncate(
-                &format!(
-                    "{}={}: {}",
-                    condition.type_, condition.status, condition.message
-                ),
+                &format!("{}={}: {}", condition.type_, condition.status, condition.message),
                 1000,
             )),
             action: format!("Set{}", condition.type_),

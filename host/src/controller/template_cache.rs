@@ -8,8 +8,8 @@
 //! so the garbage collector removes it only when the last of them is gone.
 
 use crate::api::{
-    AIMClusterServiceTemplate, AIMServiceTemplate, AIMTemplateCache, AIMTemplateCacheStatus,
-    ModelCache, ModelCacheSpec, ModelSource, ResourceState, TemplateKind, TemplateStatus,
+    AIMClusterServiceTemplate, AIMServiceTemplate, AIMTemplateCache, AIMTemplateCacheStatus, ModelCache,
+    ModelCacheSpec, ModelSource, ResourceState, TemplateKind, TemplateStatus,
 };
 use crate::controller::apply::{has_owner, owner_ref};
 use crate::controller::conditions::{self, reasons, types};
@@ -39,33 +39,21 @@ pub fn model_cache_name(source_uri: &str) -> String {
     hashed_name(source_uri, &short_hash(&[source_uri]), 63)
 }
 
-async fn resolve(
-    ctx: &Context,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<(TemplateKind, TemplateStatus)>, Error> {
+async fn resolve(ctx: &Context, namespace: &str, name: &str) -> Result<Option<(TemplateKind, TemplateStatus)>, Error> {
     let ns_api: Api<AIMServiceTemplate> = Api::namespaced(ctx.client.clone(), namespace);
     if let Some(t) = ns_api
         .get_opt(name)
         .await
         .map_err(kube_err(format!("read AIMServiceTemplate {name}")))?
     {
-        return Ok(Some((
-            TemplateKind::AIMServiceTemplate,
-            t.status.unwrap_or_default(),
-        )));
+        return Ok(Some((TemplateKind::AIMServiceTemplate, t.status.unwrap_or_default())));
     }
     let cluster_api: Api<AIMClusterServiceTemplate> = Api::all(ctx.client.clone());
     Ok(cluster_api
         .get_opt(name)
         .await
         .map_err(kube_err(format!("read AIMClusterServiceTemplate {name}")))?
-        .map(|t| {
-            (
-                TemplateKind::AIMClusterServiceTemplate,
-                t.status.unwrap_or_default(),
-            )
-        }))
+        .map(|t| (TemplateKind::AIMClusterServiceTemplate, t.status.unwrap_or_default())))
 }
 
 /// Finds or creates the `ModelCache` of `source`, and makes sure an operator-created one lists `owner`.
@@ -82,8 +70,7 @@ async fn ensure_model_cache(
         .collect();
     // With duplicates, the oldest is the real one (the others report themselves as duplicates).
     same_source.sort_by(|a, b| {
-        (&a.metadata.creation_timestamp, &a.metadata.name)
-            .cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
+        (&a.metadata.creation_timestamp, &a.metadata.name).cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
     });
     if let Some(found) = same_source.first() {
         if !labels::is_managed(found.labels()) || has_owner(*found, owner) {
@@ -95,21 +82,11 @@ async fn ensure_model_cache(
             "kind": "ModelCache",
             "metadata": { "name": found.name_any(), "ownerReferences": [owner] },
         });
-        let manager = format!(
-            "{FIELD_MANAGER}-{}",
-            owner.uid.chars().take(8).collect::<String>()
-        );
+        let manager = format!("{FIELD_MANAGER}-{}", owner.uid.chars().take(8).collect::<String>());
         return api
-            .patch(
-                &found.name_any(),
-                &PatchParams::apply(&manager),
-                &Patch::Apply(&patch),
-            )
+            .patch(&found.name_any(), &PatchParams::apply(&manager), &Patch::Apply(&patch))
             .await
-            .map_err(kube_err(format!(
-                "add an owner to ModelCache {}",
-                found.name_any()
-            )));
+            .map_err(kube_err(format!("add an owner to ModelCache {}", found.name_any())));
     }
     let desired = ModelCache {
         metadata: ObjectMeta {
@@ -133,10 +110,7 @@ async fn ensure_model_cache(
         &Patch::Apply(&desired),
     )
     .await
-    .map_err(kube_err(format!(
-        "create ModelCache {}",
-        desired.name_any()
-    )))
+    .map_err(kube_err(format!("create ModelCache {}", desired.name_any())))
 }
 
 /// One reconcile of a template cache.
@@ -191,14 +165,7 @@ pub async fn reconcile(tc: Arc<AIMTemplateCache>, ctx: Arc<Context>) -> Result<A
             message,
             generation,
         );
-        conditions::set(
-            conds,
-            types::PROGRESSING,
-            false,
-            reasons::IDLE,
-            "",
-            generation,
-        );
+        conditions::set(conds, types::PROGRESSING, false, reasons::IDLE, "", generation);
         next.status = Some(ResourceState::Failed);
         status::write(
             &ctx,
@@ -244,14 +211,7 @@ pub async fn reconcile(tc: Arc<AIMTemplateCache>, ctx: Arc<Context>) -> Result<A
         }
         summarize(&caches)
     };
-    conditions::set(
-        conds,
-        types::CACHE_WARM,
-        warm,
-        reason,
-        message.clone(),
-        generation,
-    );
+    conditions::set(conds, types::CACHE_WARM, warm, reason, message.clone(), generation);
     if failed {
         conditions::set(
             conds,
@@ -262,14 +222,7 @@ pub async fn reconcile(tc: Arc<AIMTemplateCache>, ctx: Arc<Context>) -> Result<A
             generation,
         );
     } else {
-        conditions::set(
-            conds,
-            types::FAILURE,
-            false,
-            reasons::NO_FAILURE,
-            "",
-            generation,
-        );
+        conditions::set(conds, types::FAILURE, false, reasons::NO_FAILURE, "", generation);
     }
     conditions::set(
         conds,
@@ -283,16 +236,8 @@ pub async fn reconcile(tc: Arc<AIMTemplateCache>, ctx: Arc<Context>) -> Result<A
         conds,
         types::PROGRESSING,
         !warm && !failed,
-        if warm || failed {
-            reasons::IDLE
-        } else {
-            reason
-        },
-        if warm || failed {
-            String::new()
-        } else {
-            message
-        },
+        if warm || failed { reasons::IDLE } else { reason },
+        if warm || failed { String::new() } else { message },
         generation,
     );
     next.status = Some(if warm {
@@ -315,17 +260,13 @@ pub async fn reconcile(tc: Arc<AIMTemplateCache>, ctx: Arc<Context>) -> Result<A
 /// Warm when every cache is Available; failed when one failed; otherwise warming, naming what is pending.
 fn summarize(caches: &[ModelCache]) -> (bool, bool, &'static str, String) {
     let state = |m: &ModelCache| m.status.as_ref().and_then(|s| s.status).unwrap_or_default();
-    let ready = caches
-        .iter()
-        .filter(|m| state(m) == ResourceState::Available)
-        .count();
+    let ready = caches.iter().filter(|m| state(m) == ResourceState::Available).count();
     if let Some(failed) = caches.iter().find(|m| state(m) == ResourceState::Failed) {
         let why = failed
             .status
             .as_ref()
             .and_then(|s| {
-                conditions::get(&s.conditions, types::FAILURE)
-                    .map(|c| format!("{}: {}", c.reason, c.message))
+                conditions::get(&s.conditions, types::FAILURE).map(|c| format!("{}: {}", c.reason, c.message))
             })
             .unwrap_or_default();
         return (
@@ -372,15 +313,9 @@ fn error_policy(_tc: Arc<AIMTemplateCache>, error: &Error, _ctx: Arc<Context>) -
 }
 
 /// Runs the controller until `shutdown`.
-pub async fn run(
-    ctx: Arc<Context>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
+pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
-    let controller = Controller::new(
-        Api::<AIMTemplateCache>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let controller = Controller::new(Api::<AIMTemplateCache>::all(client.clone()), watcher::Config::default());
     let store = controller.store();
     let (by_ns, by_name, by_cluster_name) = (store.clone(), store.clone(), store);
     controller
@@ -425,7 +360,11 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(
+            crate::controller::metrics::metered("aimtemplatecache", reconcile),
+            error_policy,
+            ctx,
+        )
         .for_each(|_| async {})
         .await;
 }

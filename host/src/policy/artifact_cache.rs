@@ -34,9 +34,7 @@ pub fn digest(bytes: &[u8]) -> String {
 impl ArtifactCache {
     /// A cache in `dir` (created on first use).
     pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
-        ArtifactCache {
-            dir: Some(dir.into()),
-        }
+        ArtifactCache { dir: Some(dir.into()) }
     }
 
     /// No cache: every load compiles.
@@ -49,11 +47,7 @@ impl ArtifactCache {
         let Some(dir) = &self.dir else {
             return Component::new(engine, bytes);
         };
-        let path = dir.join(format!(
-            "{}-{:016x}.cwasm",
-            &digest(bytes)[7..],
-            engine_key(engine)
-        ));
+        let path = dir.join(format!("{}-{:016x}.cwasm", &digest(bytes)[7..], engine_key(engine)));
         if path.is_file() {
             match load_own_artifact(engine, &path) {
                 Ok(component) => return Ok(component),
@@ -83,10 +77,7 @@ fn engine_key(engine: &Engine) -> u64 {
 
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)

@@ -36,9 +36,7 @@ pub mod router {
     });
 }
 
-pub use matcher::aim::policy::types::{
-    GpuSelector, Metric, PolicyError as GuestError, Precision, RuntimeParameters,
-};
+pub use matcher::aim::policy::types::{GpuSelector, Metric, PolicyError as GuestError, Precision, RuntimeParameters};
 pub use matcher::exports::aim::policy::matcher::{
     Candidate, Decision, GpuPool, MatchRequest, MatchResult, Scope, TemplateState, Verdict,
 };

@@ -29,6 +29,5 @@ pub fn name(kind: PolicyKind) -> String {
 pub mod test_plugins {
     /// A matcher whose request's model ID picks a misbehaviour (`panic`, `loop`, ...); other model IDs get
     /// candidate 0.
-    pub const HOSTILE_MATCHER: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/aim_test_plugin_hostile.wasm"));
+    pub const HOSTILE_MATCHER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aim_test_plugin_hostile.wasm"));
 }

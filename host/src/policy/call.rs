@@ -2,8 +2,7 @@
 //! check the answer. Synchronous; [`super::engine::PolicyEngine`] runs it on a blocking thread.
 
 use super::bindings::{
-    GuestError, MatchRequest, MatchResult, MergeRequest, MergeResult, RoutingConfig,
-    ServiceIdentity,
+    GuestError, MatchRequest, MatchResult, MergeRequest, MergeResult, RoutingConfig, ServiceIdentity,
 };
 use super::error::CallError;
 use super::kind::PolicyKind;
@@ -38,10 +37,7 @@ pub fn matcher(
     if size > limits.output_bytes {
         return Err(invalid(
             plugin,
-            format!(
-                "an answer of {size} bytes; the limit is {}",
-                limits.output_bytes
-            ),
+            format!("an answer of {size} bytes; the limit is {}", limits.output_bytes),
         ));
     }
     validate::match_result(request, &result).map_err(|problem| invalid(plugin, problem))?;
@@ -120,10 +116,7 @@ fn invalid(plugin: &LoadedPlugin, problem: String) -> CallError {
 }
 
 fn wrong_kind(plugin: &LoadedPlugin, wanted: PolicyKind) -> CallError {
-    invalid(
-        plugin,
-        format!("it is a {} plugin, called as a {wanted}", plugin.kind),
-    )
+    invalid(plugin, format!("it is a {} plugin, called as a {wanted}", plugin.kind))
 }
 
 fn instantiate_error(plugin: &LoadedPlugin, e: wasmtime::Error) -> CallError {
@@ -154,9 +147,7 @@ fn trap(plugin: &LoadedPlugin, limits: &SandboxLimits, e: wasmtime::Error) -> Ca
             };
         }
         Some(Trap::StackOverflow) => "stack overflow (unbounded recursion?)".to_string(),
-        Some(Trap::UnreachableCodeReached) => {
-            "it panicked or aborted (wasm `unreachable`)".to_string()
-        }
+        Some(Trap::UnreachableCodeReached) => "it panicked or aborted (wasm `unreachable`)".to_string(),
         Some(other) => format!("wasm trap: {other}"),
         None => text,
     };

@@ -7,9 +7,7 @@
 //! stays. Every outcome is logged, counted and broadcast as a [`ReloadEvent`].
 
 use super::artifact_cache::{ArtifactCache, digest};
-use super::bindings::{
-    MatchRequest, MatchResult, MergeRequest, MergeResult, RoutingConfig, ServiceIdentity,
-};
+use super::bindings::{MatchRequest, MatchResult, MergeRequest, MergeResult, RoutingConfig, ServiceIdentity};
 use super::builtin;
 use super::call;
 use super::error::{CallError, LoadError};
@@ -93,6 +91,8 @@ pub struct PolicyMetrics {
     pub reloads_loaded: [AtomicU64; 3],
     /// Plugin files refused by a reload.
     pub reloads_refused: [AtomicU64; 3],
+    /// Total time spent in decisions, in microseconds.
+    pub call_micros: [AtomicU64; 3],
 }
 
 fn slot(kind: PolicyKind) -> usize {
@@ -130,8 +130,8 @@ impl PolicyEngine {
     /// An engine running the built-in default of every policy.
     pub fn new(config: PolicyEngineConfig) -> Result<Arc<Self>, StartError> {
         let engine = new_engine().map_err(|e| StartError::Wasmtime(format!("{e:#}")))?;
-        let loader = Loader::new(engine, config.cache, config.limits)
-            .map_err(|e| StartError::Wasmtime(format!("{e:#}")))?;
+        let loader =
+            Loader::new(engine, config.cache, config.limits).map_err(|e| StartError::Wasmtime(format!("{e:#}")))?;
         let load = |kind| {
             loader
                 .load(builtin::component(kind), &builtin::name(kind), Some(kind))
@@ -159,12 +159,7 @@ impl PolicyEngine {
     }
 
     /// Checks and compiles `bytes` without installing it (for `plugin check` and reloads).
-    pub fn load(
-        &self,
-        bytes: &[u8],
-        name: &str,
-        kind: Option<PolicyKind>,
-    ) -> Result<LoadedPlugin, LoadError> {
+    pub fn load(&self, bytes: &[u8], name: &str, kind: Option<PolicyKind>) -> Result<LoadedPlugin, LoadError> {
         self.loader.load(bytes, name, kind)
     }
 
@@ -190,10 +185,7 @@ impl PolicyEngine {
     }
 
     /// Chooses a template.
-    pub async fn match_template(
-        self: &Arc<Self>,
-        request: MatchRequest,
-    ) -> Result<Decided<MatchResult>, CallError> {
+    pub async fn match_template(self: &Arc<Self>, request: MatchRequest) -> Result<Decided<MatchResult>, CallError> {
         self.run(PolicyKind::Matcher, move |engine| {
             engine.match_template_blocking(&request)
         })
@@ -201,14 +193,9 @@ impl PolicyEngine {
     }
 
     /// Merges overrides into a template.
-    pub async fn merge(
-        self: &Arc<Self>,
-        request: MergeRequest,
-    ) -> Result<Decided<MergeResult>, CallError> {
-        self.run(PolicyKind::Merger, move |engine| {
-            engine.merge_blocking(&request)
-        })
-        .await
+    pub async fn merge(self: &Arc<Self>, request: MergeRequest) -> Result<Decided<MergeResult>, CallError> {
+        self.run(PolicyKind::Merger, move |engine| engine.merge_blocking(&request))
+            .await
     }
 
     /// Chooses a service's path.
@@ -224,29 +211,19 @@ impl PolicyEngine {
     }
 
     /// [`Self::match_template`] on the calling thread.
-    pub fn match_template_blocking(
-        &self,
-        request: &MatchRequest,
-    ) -> Result<Decided<MatchResult>, CallError> {
+    pub fn match_template_blocking(&self, request: &MatchRequest) -> Result<Decided<MatchResult>, CallError> {
         let plugin = self.current(PolicyKind::Matcher);
-        self.count(
-            PolicyKind::Matcher,
-            call::matcher(self.loader.engine(), &plugin, self.limits(), request),
-            &plugin,
-        )
+        let start = std::time::Instant::now();
+        let result = call::matcher(self.loader.engine(), &plugin, self.limits(), request);
+        self.count(PolicyKind::Matcher, result, &plugin, start)
     }
 
     /// [`Self::merge`] on the calling thread.
-    pub fn merge_blocking(
-        &self,
-        request: &MergeRequest,
-    ) -> Result<Decided<MergeResult>, CallError> {
+    pub fn merge_blocking(&self, request: &MergeRequest) -> Result<Decided<MergeResult>, CallError> {
         let plugin = self.current(PolicyKind::Merger);
-        self.count(
-            PolicyKind::Merger,
-            call::merger(self.loader.engine(), &plugin, self.limits(), request),
-            &plugin,
-        )
+        let start = std::time::Instant::now();
+        let result = call::merger(self.loader.engine(), &plugin, self.limits(), request);
+        self.count(PolicyKind::Merger, result, &plugin, start)
     }
 
     /// [`Self::route_path`] on the calling thread.
@@ -256,17 +233,9 @@ impl PolicyEngine {
         config: &RoutingConfig,
     ) -> Result<Decided<String>, CallError> {
         let plugin = self.current(PolicyKind::Router);
-        self.count(
-            PolicyKind::Router,
-            call::router(
-                self.loader.engine(),
-                &plugin,
-                self.limits(),
-                service,
-                config,
-            ),
-            &plugin,
-        )
+        let start = std::time::Instant::now();
+        let result = call::router(self.loader.engine(), &plugin, self.limits(), service, config);
+        self.count(PolicyKind::Router, result, &plugin, start)
     }
 
     fn count<T>(
@@ -274,8 +243,10 @@ impl PolicyEngine {
         kind: PolicyKind,
         result: Result<T, CallError>,
         plugin: &LoadedPlugin,
+        start: std::time::Instant,
     ) -> Result<Decided<T>, CallError> {
         self.metrics.calls[slot(kind)].fetch_add(1, Ordering::Relaxed);
+        self.metrics.call_micros[slot(kind)].fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
         if let Err(e) = &result {
             self.metrics.failures[slot(kind)].fetch_add(1, Ordering::Relaxed);
             tracing::warn!(policy = %kind, error = %e, "policy decision failed");
@@ -292,11 +263,7 @@ impl PolicyEngine {
         kind: PolicyKind,
         f: impl FnOnce(&PolicyEngine) -> Result<T, CallError> + Send + 'static,
     ) -> Result<T, CallError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
         let engine = self.clone();
         match tokio::task::spawn_blocking(move || f(&engine)).await {
             Ok(result) => result,
@@ -321,10 +288,7 @@ impl PolicyEngine {
                         tracing::info!(policy = %kind, plugin = %provenance, "policy plugin loaded");
                     }
                     ReloadEvent::Refused {
-                        file,
-                        error,
-                        keeping,
-                        ..
+                        file, error, keeping, ..
                     } => {
                         self.metrics.reloads_refused[slot(kind)].fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(policy = %kind, file, error, keeping = %keeping, "policy plugin refused; keeping the last good one");
@@ -361,9 +325,7 @@ impl PolicyEngine {
         };
         let digest = digest(&bytes);
         let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
-        if current.provenance.digest == digest
-            || refused[slot(kind)].as_deref() == Some(digest.as_str())
-        {
+        if current.provenance.digest == digest || refused[slot(kind)].as_deref() == Some(digest.as_str()) {
             return None;
         }
         drop(refused);

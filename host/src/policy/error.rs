@@ -27,9 +27,7 @@ pub enum LoadError {
         limit: usize,
     },
     /// Not WebAssembly at all.
-    #[error(
-        "not a WebAssembly component (no \\0asm header): build it with `cargo build --target wasm32-wasip2`"
-    )]
+    #[error("not a WebAssembly component (no \\0asm header): build it with `cargo build --target wasm32-wasip2`")]
     NotWasm,
     /// A core module instead of a component.
     #[error(
@@ -94,9 +92,7 @@ pub enum CallError {
         budget_ms: u128,
     },
     /// Tried to grow its memory past the cap.
-    #[error(
-        "{kind} plugin {plugin} tried to use more than {limit_mib} MiB of memory and was stopped"
-    )]
+    #[error("{kind} plugin {plugin} tried to use more than {limit_mib} MiB of memory and was stopped")]
     MemoryExhausted {
         /// The policy.
         kind: PolicyKind,

@@ -7,9 +7,8 @@
 
 use super::artifact_cache::{ArtifactCache, digest};
 use super::bindings::{
-    CONTRACT_PACKAGE, CONTRACT_VERSION, Candidate, GpuSelector, MatchRequest, MergeRequest, Metric,
-    Precision, RoutingConfig, RuntimeParameters, Scope, ServiceIdentity, TemplateState, matcher,
-    merger, router,
+    CONTRACT_PACKAGE, CONTRACT_VERSION, Candidate, GpuSelector, MatchRequest, MergeRequest, Metric, Precision,
+    RoutingConfig, RuntimeParameters, Scope, ServiceIdentity, TemplateState, matcher, merger, router,
 };
 use super::call;
 use super::error::LoadError;
@@ -60,11 +59,7 @@ pub struct Loader {
 
 impl Loader {
     /// A loader whose linker offers exactly the WASI interfaces of the sandbox.
-    pub fn new(
-        engine: Engine,
-        cache: ArtifactCache,
-        limits: SandboxLimits,
-    ) -> wasmtime::Result<Self> {
+    pub fn new(engine: Engine, cache: ArtifactCache, limits: SandboxLimits) -> wasmtime::Result<Self> {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Ok(Loader {
@@ -86,34 +81,21 @@ impl Loader {
     }
 
     /// Loads `bytes` as the `expected` policy, or as whichever policy it exports when `expected` is `None`.
-    pub fn load(
-        &self,
-        bytes: &[u8],
-        name: &str,
-        expected: Option<PolicyKind>,
-    ) -> Result<LoadedPlugin, LoadError> {
+    pub fn load(&self, bytes: &[u8], name: &str, expected: Option<PolicyKind>) -> Result<LoadedPlugin, LoadError> {
         check_header(bytes, self.limits.component_bytes)?;
         let component = self
             .cache
             .component(&self.engine, bytes)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
         let ty = component.component_type();
-        let exports: Vec<String> = ty
-            .exports(&self.engine)
-            .map(|(n, _)| n.to_string())
-            .collect();
-        let imports: Vec<String> = ty
-            .imports(&self.engine)
-            .map(|(n, _)| n.to_string())
-            .collect();
+        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_string()).collect();
         let (kind, contract) = contract_of(&exports, expected)?;
         if let Some(import) = imports
             .iter()
             .find(|i| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| i.starts_with(p)))
         {
-            return Err(LoadError::ForbiddenImport {
-                import: import.clone(),
-            });
+            return Err(LoadError::ForbiddenImport { import: import.clone() });
         }
         let plugin = LoadedPlugin {
             kind,
@@ -137,27 +119,17 @@ impl Loader {
         };
         let instance_pre = self.linker.instantiate_pre(component).map_err(mismatch)?;
         Ok(match kind {
-            PolicyKind::Matcher => {
-                Pre::Matcher(matcher::MatcherPolicyPre::new(instance_pre).map_err(mismatch)?)
-            }
-            PolicyKind::Merger => {
-                Pre::Merger(merger::MergerPolicyPre::new(instance_pre).map_err(mismatch)?)
-            }
-            PolicyKind::Router => {
-                Pre::Router(router::RouterPolicyPre::new(instance_pre).map_err(mismatch)?)
-            }
+            PolicyKind::Matcher => Pre::Matcher(matcher::MatcherPolicyPre::new(instance_pre).map_err(mismatch)?),
+            PolicyKind::Merger => Pre::Merger(merger::MergerPolicyPre::new(instance_pre).map_err(mismatch)?),
+            PolicyKind::Router => Pre::Router(router::RouterPolicyPre::new(instance_pre).map_err(mismatch)?),
         })
     }
 
     /// One decision on a golden input; the answer must pass the usual checks.
     fn smoke_test(&self, plugin: &LoadedPlugin) -> Result<(), super::error::CallError> {
         match plugin.kind {
-            PolicyKind::Matcher => {
-                call::matcher(&self.engine, plugin, &self.limits, &golden_match_request()).map(drop)
-            }
-            PolicyKind::Merger => {
-                call::merger(&self.engine, plugin, &self.limits, &golden_merge_request()).map(drop)
-            }
+            PolicyKind::Matcher => call::matcher(&self.engine, plugin, &self.limits, &golden_match_request()).map(drop),
+            PolicyKind::Merger => call::merger(&self.engine, plugin, &self.limits, &golden_merge_request()).map(drop),
             PolicyKind::Router => {
                 let (service, config) = golden_route_request();
                 call::router(&self.engine, plugin, &self.limits, &service, &config).map(drop)
@@ -187,10 +159,7 @@ fn check_header(bytes: &[u8], limit: usize) -> Result<(), LoadError> {
 }
 
 /// Finds the `aim:policy/<kind>@<version>` export and checks the version is one this host speaks (0.1.x).
-fn contract_of(
-    exports: &[String],
-    expected: Option<PolicyKind>,
-) -> Result<(PolicyKind, String), LoadError> {
+fn contract_of(exports: &[String], expected: Option<PolicyKind>) -> Result<(PolicyKind, String), LoadError> {
     let policy_exports: Vec<(PolicyKind, &str)> = exports
         .iter()
         .filter_map(|e| {
@@ -219,11 +188,7 @@ fn contract_of(
         return Err(LoadError::IncompatibleVersion {
             found: format!(
                 "{CONTRACT_PACKAGE}@{}",
-                if version.is_empty() {
-                    "<unversioned>"
-                } else {
-                    version
-                }
+                if version.is_empty() { "<unversioned>" } else { version }
             ),
             supported: CONTRACT_VERSION,
         });
@@ -310,38 +275,25 @@ mod tests {
     #[test]
     fn the_contract_is_read_from_the_export_name() {
         let (kind, contract) = contract_of(&exports(&["aim:policy/router@0.1.3"]), None).unwrap();
-        assert_eq!(
-            (kind, contract.as_str()),
-            (PolicyKind::Router, "aim:policy@0.1.3")
-        );
+        assert_eq!((kind, contract.as_str()), (PolicyKind::Router, "aim:policy@0.1.3"));
     }
 
     #[test]
     fn another_minor_track_is_incompatible() {
-        let err = contract_of(
-            &exports(&["aim:policy/matcher@0.2.0"]),
-            Some(PolicyKind::Matcher),
-        )
-        .unwrap_err();
+        let err = contract_of(&exports(&["aim:policy/matcher@0.2.0"]), Some(PolicyKind::Matcher)).unwrap_err();
         assert!(
-            err.to_string().contains(
-                "built against contract aim:policy@0.2.0; this operator supports aim:policy@0.1.0"
-            ),
+            err.to_string()
+                .contains("built against contract aim:policy@0.2.0; this operator supports aim:policy@0.1.0"),
             "{err}"
         );
     }
 
     #[test]
     fn the_wrong_interface_names_what_it_exports() {
-        let err = contract_of(
-            &exports(&["aim:policy/router@0.1.0"]),
-            Some(PolicyKind::Matcher),
-        )
-        .unwrap_err();
+        let err = contract_of(&exports(&["aim:policy/router@0.1.0"]), Some(PolicyKind::Matcher)).unwrap_err();
         assert!(
-            err.to_string().contains(
-                "exports no aim:policy/matcher interface (it exports: aim:policy/router@0.1.0)"
-            ),
+            err.to_string()
+                .contains("exports no aim:policy/matcher interface (it exports: aim:policy/router@0.1.0)"),
             "{err}"
         );
     }
@@ -349,18 +301,12 @@ mod tests {
     #[test]
     fn headers_tell_garbage_and_core_modules_from_components() {
         assert!(matches!(check_header(b"", 10), Err(LoadError::Empty)));
-        assert!(matches!(
-            check_header(b"hello world!", 100),
-            Err(LoadError::NotWasm)
-        ));
+        assert!(matches!(check_header(b"hello world!", 100), Err(LoadError::NotWasm)));
         assert!(matches!(
             check_header(b"\0asm\x01\0\0\0", 100),
             Err(LoadError::CoreModule)
         ));
         assert!(check_header(b"\0asm\x0d\0\x01\0", 100).is_ok());
-        assert!(matches!(
-            check_header(&[0; 200], 100),
-            Err(LoadError::TooLarge { .. })
-        ));
+        assert!(matches!(check_header(&[0; 200], 100), Err(LoadError::TooLarge { .. })));
     }
 }

@@ -10,8 +10,7 @@ use rand::SeedableRng;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
 };
 
 /// Plugin instances alive at once across all calls (the engine's call semaphore stays well below this).

@@ -1,9 +1,7 @@
 //! Checks on every answer a plugin gives, before the operator acts on it. A plugin is not trusted: an answer
 //! that fails here is a failed decision ([`super::error::CallError::InvalidOutput`]), never a crash.
 
-use super::bindings::{
-    Decision, GpuSelector, MatchRequest, MatchResult, MergeResult, RuntimeParameters,
-};
+use super::bindings::{Decision, GpuSelector, MatchRequest, MatchResult, MergeResult, RuntimeParameters};
 
 /// Longest reason the host keeps from a plugin.
 pub const MAX_REASON_BYTES: usize = 4096;
@@ -15,11 +13,7 @@ pub const MAX_PATH_BYTES: usize = 200;
 /// Bytes a match result carries (its strings and entries), to compare with the output cap.
 pub fn match_result_size(result: &MatchResult) -> usize {
     result.reason.len()
-        + result
-            .verdicts
-            .iter()
-            .map(|v| v.reason.len() + 16)
-            .sum::<usize>()
+        + result.verdicts.iter().map(|v| v.reason.len() + 16).sum::<usize>()
         + params_size(decision_params(&result.decision))
 }
 
@@ -48,9 +42,7 @@ pub fn match_result(request: &MatchRequest, result: &MatchResult) -> Result<(), 
     for v in &result.verdicts {
         let i = v.candidate as usize;
         if i >= n {
-            return Err(format!(
-                "a verdict names candidate {i}, but there are only {n}"
-            ));
+            return Err(format!("a verdict names candidate {i}, but there are only {n}"));
         }
         if std::mem::replace(&mut seen[i], true) {
             return Err(format!("candidate {i} has two verdicts"));
@@ -64,11 +56,7 @@ pub fn match_result(request: &MatchRequest, result: &MatchResult) -> Result<(), 
             if i >= n {
                 return Err(format!("chose candidate {i}, but there are only {n}"));
             }
-            if !result
-                .verdicts
-                .iter()
-                .any(|v| v.candidate as usize == i && v.accepted)
-            {
+            if !result.verdicts.iter().any(|v| v.candidate as usize == i && v.accepted) {
                 return Err(format!(
                     "chose candidate {i} ('{}') without accepting it",
                     request.candidates[i].name
@@ -136,9 +124,7 @@ pub fn route_path(path: &str) -> Result<(), String> {
         ));
     }
     let Some(rest) = path.strip_prefix('/') else {
-        return Err(format!(
-            "path '{shown}' is not absolute (it must start with '/')"
-        ));
+        return Err(format!("path '{shown}' is not absolute (it must start with '/')"));
     };
     if rest.is_empty() {
         return Err("path '/' would claim the whole gateway".into());

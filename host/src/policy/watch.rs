@@ -19,10 +19,7 @@ pub const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// A running watcher; dropping it stops watching.
 pub struct PluginWatcher {
-    _debouncer: notify_debouncer_full::Debouncer<
-        notify::RecommendedWatcher,
-        notify_debouncer_full::RecommendedCache,
-    >,
+    _debouncer: notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>,
     task: JoinHandle<()>,
 }
 
@@ -33,11 +30,7 @@ impl Drop for PluginWatcher {
 }
 
 /// Loads what `dir` holds now, then reloads on every change and every `resync`.
-pub async fn watch(
-    engine: Arc<PolicyEngine>,
-    dir: PathBuf,
-    resync: Duration,
-) -> Result<PluginWatcher, notify::Error> {
+pub async fn watch(engine: Arc<PolicyEngine>, dir: PathBuf, resync: Duration) -> Result<PluginWatcher, notify::Error> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
         if let Err(errors) = &result {

@@ -3,29 +3,21 @@
 #![allow(dead_code)]
 
 use aim_operator::policy::bindings::{
-    Candidate, GpuSelector, MatchRequest, Metric, Precision, RoutingConfig, RuntimeParameters,
-    Scope, ServiceIdentity, TemplateState,
+    Candidate, GpuSelector, MatchRequest, Metric, Precision, RoutingConfig, RuntimeParameters, Scope, ServiceIdentity,
+    TemplateState,
 };
 use aim_operator::policy::{PolicyEngine, PolicyEngineConfig, SandboxLimits};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A matcher whose request's model ID picks a misbehaviour (see its source).
-pub const HOSTILE: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/aim_test_plugin_hostile.wasm"));
+pub const HOSTILE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aim_test_plugin_hostile.wasm"));
 /// A router that answers the path its service's name spells.
-pub const HOSTILE_ROUTER: &[u8] = include_bytes!(concat!(
-    env!("OUT_DIR"),
-    "/aim_test_plugin_hostile_router.wasm"
-));
+pub const HOSTILE_ROUTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aim_test_plugin_hostile_router.wasm"));
 /// A matcher that imports `wasi:sockets`.
-pub const NETWORKED: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/aim_test_plugin_networked.wasm"));
+pub const NETWORKED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aim_test_plugin_networked.wasm"));
 /// A matcher built against `aim:policy@0.2.0`.
-pub const FUTURE_CONTRACT: &[u8] = include_bytes!(concat!(
-    env!("OUT_DIR"),
-    "/aim_test_plugin_future_contract.wasm"
-));
+pub const FUTURE_CONTRACT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aim_test_plugin_future_contract.wasm"));
 
 /// Limits for tests: a short deadline so runaway plugins are stopped quickly.
 pub fn test_limits() -> SandboxLimits {
@@ -47,11 +39,7 @@ pub fn engine() -> Arc<PolicyEngine> {
 
 pub const MODEL: &str = "meta/llama-3.1-8b-instruct";
 
-pub fn params(
-    metric: Option<Metric>,
-    precision: Option<Precision>,
-    gpu: Option<(&str, u32)>,
-) -> RuntimeParameters {
+pub fn params(metric: Option<Metric>, precision: Option<Precision>, gpu: Option<(&str, u32)>) -> RuntimeParameters {
     RuntimeParameters {
         metric,
         precision,
@@ -62,13 +50,7 @@ pub fn params(
     }
 }
 
-pub fn candidate(
-    name: &str,
-    scope: Scope,
-    precision: Precision,
-    gpu: (&str, u32),
-    size_gib: u64,
-) -> Candidate {
+pub fn candidate(name: &str, scope: Scope, precision: Precision, gpu: (&str, u32), size_gib: u64) -> Candidate {
     Candidate {
         name: name.into(),
         scope,
@@ -78,11 +60,7 @@ pub fn candidate(
     }
 }
 
-pub fn request(
-    model_id: &str,
-    wanted: RuntimeParameters,
-    candidates: Vec<Candidate>,
-) -> MatchRequest {
+pub fn request(model_id: &str, wanted: RuntimeParameters, candidates: Vec<Candidate>) -> MatchRequest {
     MatchRequest {
         model_id: model_id.into(),
         wanted,

@@ -39,9 +39,7 @@ const GIB: u64 = 1 << 30;
 
 /// The profile of `model`, compared case-insensitively.
 pub fn profile(model: &str) -> Option<GpuProfile> {
-    PROFILES
-        .into_iter()
-        .find(|p| p.model.eq_ignore_ascii_case(model))
+    PROFILES.into_iter().find(|p| p.model.eq_ignore_ascii_case(model))
 }
 
 /// Bytes of weights `count` GPUs of this profile can hold.
@@ -61,10 +59,7 @@ mod tests {
     #[test]
     fn knows_mi300x_and_mi325x_whatever_the_case() {
         assert_eq!(profile("mi300x"), Some(MI300X));
-        assert_eq!(
-            profile("MI325X").map(|p| (p.arch, p.memory_gib)),
-            Some(("gfx942", 256))
-        );
+        assert_eq!(profile("MI325X").map(|p| (p.arch, p.memory_gib)), Some(("gfx942", 256)));
         assert_eq!(profile("MI250X"), None);
     }
 

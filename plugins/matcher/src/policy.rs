@@ -282,10 +282,7 @@ fn judge(index: u32, c: &Candidate, request: &Request) -> Verdict {
         reason,
     };
     if c.state != State::Available {
-        return reject(format!(
-            "not ready (status {:?}); it is used once Available",
-            c.state
-        ));
+        return reject(format!("not ready (status {:?}); it is used once Available", c.state));
     }
     let mut score = if c.scope == Scope::Namespace {
         NAMESPACE_BONUS
@@ -302,12 +299,7 @@ fn judge(index: u32, c: &Candidate, request: &Request) -> Verdict {
         compare(wanted.precision, c.params.precision, "precision", |p| {
             format!("{p:?}").to_lowercase()
         }),
-        compare(
-            wanted.gpu.as_ref(),
-            c.params.gpu.as_ref(),
-            "gpu",
-            describe_gpu,
-        ),
+        compare(wanted.gpu.as_ref(), c.params.gpu.as_ref(), "gpu", describe_gpu),
     ];
     let (mut exact, mut open) = (0, 0);
     for comparison in comparisons {
@@ -372,11 +364,7 @@ fn compare<T: PartialEq + Copy>(
         (None, _) => Ok(Match::NotWanted),
         (Some(w), Some(h)) if w == h => Ok(Match::Exact),
         (Some(_), None) => Ok(Match::Open),
-        (Some(w), Some(h)) => Err(format!(
-            "{field} is {}, the service wants {}",
-            show(h),
-            show(w)
-        )),
+        (Some(w), Some(h)) => Err(format!("{field} is {}, the service wants {}", show(h), show(w))),
     }
 }
 
@@ -388,10 +376,7 @@ enum Fit {
 
 fn memory_fit(gpu: &Gpu, sizes: &[Option<u64>]) -> Fit {
     let Some(profile) = gpu::profile(&gpu.model) else {
-        return Fit::Unknown(format!(
-            "no memory profile for GPU '{}', fit not checked",
-            gpu.model
-        ));
+        return Fit::Unknown(format!("no memory profile for GPU '{}', fit not checked", gpu.model));
     };
     if sizes.is_empty() || sizes.iter().any(Option::is_none) {
         return Fit::Unknown("model source sizes unknown, fit not checked".into());
@@ -418,10 +403,7 @@ fn memory_fit(gpu: &Gpu, sizes: &[Option<u64>]) -> Fit {
 }
 
 fn check_inventory(gpu: &Gpu, inventory: &[GpuPool]) -> Result<(), String> {
-    let Some(pool) = inventory
-        .iter()
-        .find(|p| p.model.eq_ignore_ascii_case(&gpu.model))
-    else {
+    let Some(pool) = inventory.iter().find(|p| p.model.eq_ignore_ascii_case(&gpu.model)) else {
         let have: Vec<String> = inventory
             .iter()
             .map(|p| format!("{} × {} on {} nodes", p.allocatable, p.model, p.nodes))
@@ -431,10 +413,7 @@ fn check_inventory(gpu: &Gpu, inventory: &[GpuPool]) -> Result<(), String> {
         } else {
             have.join(", ")
         };
-        return Err(format!(
-            "no node has {} GPUs (the cluster has {have})",
-            gpu.model
-        ));
+        return Err(format!("no node has {} GPUs (the cluster has {have})", gpu.model));
     };
     if gpu.count > pool.max_per_node {
         return Err(format!(

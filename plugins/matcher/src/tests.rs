@@ -47,10 +47,7 @@ fn every_candidate_gets_exactly_one_verdict_with_a_reason() {
             candidate("b", Scope::Cluster, Precision::Fp16, 1, "MI300X"),
         ],
     ));
-    assert_eq!(
-        out.verdicts.iter().map(|v| v.candidate).collect::<Vec<_>>(),
-        vec![0, 1]
-    );
+    assert_eq!(out.verdicts.iter().map(|v| v.candidate).collect::<Vec<_>>(), vec![0, 1]);
     assert!(out.verdicts.iter().all(|v| !v.reason.is_empty()));
 }
 
@@ -61,9 +58,7 @@ fn templates_that_are_not_ready_are_rejected() {
     let out = match_template(&request(Params::default(), vec![pending]));
     assert_eq!(out.decision, Decision::None);
     assert!(
-        out.verdicts[0]
-            .reason
-            .contains("not ready (status Pending)"),
+        out.verdicts[0].reason.contains("not ready (status Pending)"),
         "{}",
         out.verdicts[0].reason
     );
@@ -184,13 +179,7 @@ fn gpus_missing_from_the_inventory_are_rejected() {
 fn an_unknown_inventory_is_not_checked() {
     let out = match_template(&request(
         Params::default(),
-        vec![candidate(
-            "325",
-            Scope::Namespace,
-            Precision::Fp8,
-            1,
-            "MI325X",
-        )],
+        vec![candidate("325", Scope::Namespace, Precision::Fp8, 1, "MI325X")],
     ));
     assert_eq!(out.decision, Decision::Use(0));
 }
@@ -208,8 +197,7 @@ fn ties_are_broken_by_name_and_the_reason_says_so() {
     assert_eq!(a.decision, Decision::Use(1));
     assert_eq!(b.decision, Decision::Use(0));
     assert!(
-        a.reason
-            .contains("tied with 'beta', broken by name (alphabetical)"),
+        a.reason.contains("tied with 'beta', broken by name (alphabetical)"),
         "{}",
         a.reason
     );
@@ -239,20 +227,10 @@ fn overrides_nothing_matches_ask_for_a_derived_template() {
     };
     let out = match_template(&request(
         wanted.clone(),
-        vec![candidate(
-            "fp8",
-            Scope::Cluster,
-            Precision::Fp8,
-            1,
-            "MI300X",
-        )],
+        vec![candidate("fp8", Scope::Cluster, Precision::Fp8, 1, "MI300X")],
     ));
     assert_eq!(out.decision, Decision::Derive(wanted));
-    assert!(
-        out.reason.contains("precision=bf16, gpu=2 × MI300X"),
-        "{}",
-        out.reason
-    );
+    assert!(out.reason.contains("precision=bf16, gpu=2 × MI300X"), "{}", out.reason);
 }
 
 #[test]

@@ -10,11 +10,7 @@ struct Merger;
 
 impl Guest for Merger {
     fn merge(request: MergeRequest) -> Result<MergeResult, PolicyError> {
-        let (merged, name_suffix) = policy::merge(
-            &request.base_name,
-            &into(&request.base),
-            &into(&request.overrides),
-        );
+        let (merged, name_suffix) = policy::merge(&request.base_name, &into(&request.base), &into(&request.overrides));
         Ok(MergeResult {
             merged: from(&merged)?,
             name_suffix,
@@ -22,10 +18,7 @@ impl Guest for Merger {
     }
 }
 
-const METRICS: [(&str, Metric); 2] = [
-    ("latency", Metric::Latency),
-    ("throughput", Metric::Throughput),
-];
+const METRICS: [(&str, Metric); 2] = [("latency", Metric::Latency), ("throughput", Metric::Throughput)];
 
 const PRECISIONS: [(&str, Precision); 8] = [
     ("auto", Precision::Auto),
@@ -46,11 +39,7 @@ fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> String
         .unwrap_or_default()
 }
 
-fn value_of<T: Copy>(
-    table: &[(&'static str, T)],
-    name: &str,
-    what: &str,
-) -> Result<T, PolicyError> {
+fn value_of<T: Copy>(table: &[(&'static str, T)], name: &str, what: &str) -> Result<T, PolicyError> {
     table
         .iter()
         .find(|(n, _)| *n == name)
@@ -78,10 +67,7 @@ fn from(p: &policy::Params) -> Result<RuntimeParameters, PolicyError> {
             .as_deref()
             .map(|pr| value_of(&PRECISIONS, pr, "precision"))
             .transpose()?,
-        gpu: p
-            .gpu
-            .clone()
-            .map(|(model, count)| GpuSelector { model, count }),
+        gpu: p.gpu.clone().map(|(model, count)| GpuSelector { model, count }),
     })
 }
 

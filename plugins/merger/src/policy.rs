@@ -18,10 +18,7 @@ pub const MAX_SUFFIX: usize = 40;
 pub fn merge(base_name: &str, base: &Params, overrides: &Params) -> (Params, String) {
     let merged = Params {
         metric: overrides.metric.clone().or_else(|| base.metric.clone()),
-        precision: overrides
-            .precision
-            .clone()
-            .or_else(|| base.precision.clone()),
+        precision: overrides.precision.clone().or_else(|| base.precision.clone()),
         gpu: overrides.gpu.clone().or_else(|| base.gpu.clone()),
     };
     (merged, suffix(base_name, overrides))
@@ -97,19 +94,9 @@ mod tests {
     fn overrides_win_field_by_field() {
         let base = p(Some("latency"), Some("fp8"), Some(("MI300X", 1)));
         let (merged, _) = merge("base", &base, &p(None, Some("bf16"), None));
-        assert_eq!(
-            merged,
-            p(Some("latency"), Some("bf16"), Some(("MI300X", 1)))
-        );
-        let (merged, _) = merge(
-            "base",
-            &base,
-            &p(Some("throughput"), None, Some(("MI325X", 2))),
-        );
-        assert_eq!(
-            merged,
-            p(Some("throughput"), Some("fp8"), Some(("MI325X", 2)))
-        );
+        assert_eq!(merged, p(Some("latency"), Some("bf16"), Some(("MI300X", 1))));
+        let (merged, _) = merge("base", &base, &p(Some("throughput"), None, Some(("MI325X", 2))));
+        assert_eq!(merged, p(Some("throughput"), Some("fp8"), Some(("MI325X", 2))));
     }
 
     #[test]

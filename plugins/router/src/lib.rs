@@ -22,10 +22,7 @@ mod component {
     struct Router;
 
     impl Guest for Router {
-        fn route_path(
-            service: ServiceIdentity,
-            _config: RoutingConfig,
-        ) -> Result<String, PolicyError> {
+        fn route_path(service: ServiceIdentity, _config: RoutingConfig) -> Result<String, PolicyError> {
             if service.namespace.is_empty() || service.uid.is_empty() {
                 return Err(PolicyError::InvalidInput(
                     "the service has no namespace or uid yet".into(),

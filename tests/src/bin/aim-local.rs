@@ -14,10 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser)]
-#[command(
-    name = "aim-local",
-    about = "Local Kubernetes control plane for AIM tests and demos"
-)]
+#[command(name = "aim-local", about = "Local Kubernetes control plane for AIM tests and demos")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -52,21 +49,12 @@ async fn main() -> anyhow::Result<()> {
 
 async fn up(dir: &Path, exit_with: Option<u32>) -> anyhow::Result<()> {
     let started = Instant::now();
-    let cp = ControlPlane::start(dir)
-        .await
-        .context("starting the control plane")?;
+    let cp = ControlPlane::start(dir).await.context("starting the control plane")?;
     std::fs::write(
         cp.dir().join(READY_FILE),
-        format!(
-            "{}\n{}\n",
-            cp.kubeconfig().display(),
-            cp.kubectl_path().display()
-        ),
+        format!("{}\n{}\n", cp.kubeconfig().display(), cp.kubectl_path().display()),
     )?;
-    eprintln!(
-        "control plane ready in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("control plane ready in {:.1}s", started.elapsed().as_secs_f64());
     println!("export KUBECONFIG={}", cp.kubeconfig().display());
     let mut term = signal(SignalKind::terminate())?;
     let parent_gone = async {
@@ -92,9 +80,7 @@ async fn up(dir: &Path, exit_with: Option<u32>) -> anyhow::Result<()> {
 async fn demo() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("aim-demo-{}", std::process::id()));
     let started = Instant::now();
-    let cp = ControlPlane::start(&dir)
-        .await
-        .context("starting the control plane")?;
+    let cp = ControlPlane::start(&dir).await.context("starting the control plane")?;
     println!(
         "== control plane up in {:.1}s (state in {})",
         started.elapsed().as_secs_f64(),
@@ -109,10 +95,7 @@ async fn demo() -> anyhow::Result<()> {
 
 async fn show_examples(cp: &ControlPlane) -> anyhow::Result<()> {
     let examples = seed::seed_examples();
-    let mut namespaces: Vec<String> = examples
-        .iter()
-        .flat_map(seed::SeedExample::namespaces)
-        .collect();
+    let mut namespaces: Vec<String> = examples.iter().flat_map(seed::SeedExample::namespaces).collect();
     namespaces.sort();
     namespaces.dedup();
     for ns in &namespaces {
@@ -162,12 +145,6 @@ async fn apply(cp: &ControlPlane, yaml: &str) -> anyhow::Result<String> {
     std::fs::write(&path, yaml)?;
     let file = path.display().to_string();
     Ok(cp
-        .kubectl(&[
-            "apply",
-            "--server-side",
-            "--field-manager=aim-demo",
-            "-f",
-            &file,
-        ])
+        .kubectl(&["apply", "--server-side", "--field-manager=aim-demo", "-f", &file])
         .await?)
 }

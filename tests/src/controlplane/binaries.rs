@@ -6,10 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const BUILD_SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/controlplane/build-binaries.sh"
-);
+const BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/controlplane/build-binaries.sh");
 
 /// Paths of the four binaries.
 #[derive(Debug, Clone)]

@@ -45,9 +45,7 @@ pub enum ControlPlaneError {
         source: std::io::Error,
     },
     /// A component did not become ready in time.
-    #[error(
-        "{component} did not become ready within {seconds}s; last lines of its log:\n{log_tail}"
-    )]
+    #[error("{component} did not become ready within {seconds}s; last lines of its log:\n{log_tail}")]
     NotReady {
         /// Which process.
         component: String,
@@ -82,10 +80,7 @@ pub struct ControlPlane {
 
 fn free_port() -> Result<u16, ControlPlaneError> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free loopback port"))?;
-    Ok(listener
-        .local_addr()
-        .map_err(io("reading a bound port"))?
-        .port())
+    Ok(listener.local_addr().map_err(io("reading a bound port"))?.port())
 }
 
 fn log_tail(path: &Path) -> String {
@@ -101,15 +96,12 @@ impl ControlPlane {
             .await
             .expect("build task panicked")?;
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
-        let dir = dir
-            .canonicalize()
-            .map_err(io("resolving the state directory"))?;
+        let dir = dir.canonicalize().map_err(io("resolving the state directory"))?;
         let pki = pki::write_pki(&dir)?;
         let (etcd_port, etcd_peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
         let server = format!("https://127.0.0.1:{api_port}");
         let kubeconfig = dir.join("kubeconfig");
-        std::fs::write(&kubeconfig, kubeconfig_yaml(&server, &pki))
-            .map_err(io("writing the kubeconfig"))?;
+        std::fs::write(&kubeconfig, kubeconfig_yaml(&server, &pki)).map_err(io("writing the kubeconfig"))?;
 
         let mut cp = ControlPlane {
             dir: dir.clone(),
@@ -193,14 +185,9 @@ impl ControlPlane {
         Ok(cp)
     }
 
-    fn spawn(
-        &mut self,
-        name: &'static str,
-        binary: &Path,
-        args: &[&str],
-    ) -> Result<(), ControlPlaneError> {
-        let log = std::fs::File::create(self.dir.join(format!("{name}.log")))
-            .map_err(io(format!("creating {name}.log")))?;
+    fn spawn(&mut self, name: &'static str, binary: &Path, args: &[&str]) -> Result<(), ControlPlaneError> {
+        let log =
+            std::fs::File::create(self.dir.join(format!("{name}.log"))).map_err(io(format!("creating {name}.log")))?;
         let log_err = log.try_clone().map_err(io("cloning a log handle"))?;
         let child = Command::new(binary)
             .args(args)
@@ -225,13 +212,10 @@ impl ControlPlane {
             {
                 return Ok(());
             }
-            let exited = self.processes.iter_mut().find_map(|(name, child)| {
-                child
-                    .try_wait()
-                    .ok()
-                    .flatten()
-                    .map(|status| (*name, status))
-            });
+            let exited = self
+                .processes
+                .iter_mut()
+                .find_map(|(name, child)| child.try_wait().ok().flatten().map(|status| (*name, status)));
             if let Some((name, status)) = exited {
                 return Err(self.not_ready(name, start, &format!("exited with {status}")));
             }
@@ -253,15 +237,10 @@ impl ControlPlane {
     /// Applies our CRDs and the pinned upstream ones, and waits until all are established.
     async fn install_crds(&self) -> Result<(), ControlPlaneError> {
         let versions = versions::Versions::pinned();
-        let upstream =
-            tokio::task::spawn_blocking(move || upstream_crds::upstream_crd_files(&versions))
-                .await
-                .expect("download task panicked")?;
-        let mut args = vec![
-            "apply".to_string(),
-            "--server-side".into(),
-            "--force-conflicts".into(),
-        ];
+        let upstream = tokio::task::spawn_blocking(move || upstream_crds::upstream_crd_files(&versions))
+            .await
+            .expect("download task panicked")?;
+        let mut args = vec!["apply".to_string(), "--server-side".into(), "--force-conflicts".into()];
         for file in upstream {
             args.extend(["-f".into(), file.display().to_string()]);
         }
@@ -273,13 +252,7 @@ impl ControlPlane {
         let start = Instant::now();
         loop {
             match self
-                .kubectl(&[
-                    "wait",
-                    "--for=condition=Established",
-                    "--timeout=30s",
-                    "crd",
-                    "--all",
-                ])
+                .kubectl(&["wait", "--for=condition=Established", "--timeout=30s", "crd", "--all"])
                 .await
             {
                 Ok(_) => return Ok(()),
@@ -319,10 +292,7 @@ impl ControlPlane {
                 .await
                 .is_err()
             {
-                tracing::warn!(
-                    process = name,
-                    "did not stop within 10s of SIGTERM; killing it"
-                );
+                tracing::warn!(process = name, "did not stop within 10s of SIGTERM; killing it");
                 let _ = child.kill().await;
             }
         }
@@ -330,11 +300,7 @@ impl ControlPlane {
 }
 
 /// Runs `kubectl --kubeconfig <kubeconfig> <args>` and returns stdout, or the stderr as an error.
-pub async fn run_kubectl(
-    kubectl: &Path,
-    kubeconfig: &Path,
-    args: &[&str],
-) -> Result<String, ControlPlaneError> {
+pub async fn run_kubectl(kubectl: &Path, kubeconfig: &Path, args: &[&str]) -> Result<String, ControlPlaneError> {
     let out = Command::new(kubectl)
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
         .args(args)

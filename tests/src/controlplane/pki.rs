@@ -4,8 +4,8 @@
 //! Everything is generated fresh for each control plane and lives only in its state directory.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 use std::path::{Path, PathBuf};
 
@@ -65,8 +65,7 @@ pub fn write_pki(dir: &Path) -> Result<PkiFiles, PkiError> {
     let generate = |what| move |source| PkiError::Generate { what, source };
 
     let ca_key = KeyPair::generate().map_err(generate("CA key"))?;
-    let mut ca_params =
-        CertificateParams::new(Vec::<String>::new()).map_err(generate("CA params"))?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(generate("CA params"))?;
     ca_params.distinguished_name = name("aim-local-ca", None);
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![
@@ -74,9 +73,7 @@ pub fn write_pki(dir: &Path) -> Result<PkiFiles, PkiError> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let ca_cert = ca_params
-        .self_signed(&ca_key)
-        .map_err(generate("CA certificate"))?;
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(generate("CA certificate"))?;
     let ca = Issuer::new(ca_params, &ca_key);
 
     let server_key = KeyPair::generate().map_err(generate("server key"))?;
@@ -94,8 +91,7 @@ pub fn write_pki(dir: &Path) -> Result<PkiFiles, PkiError> {
         .map_err(generate("server certificate"))?;
 
     let admin_key = KeyPair::generate().map_err(generate("admin key"))?;
-    let mut admin_params =
-        CertificateParams::new(Vec::<String>::new()).map_err(generate("admin params"))?;
+    let mut admin_params = CertificateParams::new(Vec::<String>::new()).map_err(generate("admin params"))?;
     admin_params.distinguished_name = name("aim-admin", Some("system:masters"));
     admin_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let admin_cert = admin_params

@@ -35,12 +35,7 @@ impl Catalog {
 
 /// Creates an AIMImage for a model unique to `tag`, its cluster templates, and names `default` (a short
 /// name) as the default template.
-pub async fn catalog(
-    env: &TestEnv,
-    tag: &str,
-    profiles: &[Profile],
-    default: Option<&str>,
-) -> Catalog {
+pub async fn catalog(env: &TestEnv, tag: &str, profiles: &[Profile], default: Option<&str>) -> Catalog {
     let prefix = format!("{tag}-{}", std::process::id());
     let model = format!("org/{prefix}:1.0");
     let image = format!("registry.test/aim/{prefix}:1.0");
@@ -111,10 +106,7 @@ pub fn condition(
 ) -> impl Fn(&AIMServiceStatus) -> Result<(), String> {
     move |s| match s.conditions.iter().find(|c| c.type_ == type_) {
         Some(c) if c.status == want && c.reason == reason => Ok(()),
-        other => Err(format!(
-            "{type_} is {:?}",
-            other.map(|c| (&c.status, &c.reason))
-        )),
+        other => Err(format!("{type_} is {:?}", other.map(|c| (&c.status, &c.reason)))),
     }
 }
 
@@ -127,13 +119,7 @@ pub fn message(s: &AIMServiceStatus, type_: &str) -> String {
         .unwrap_or_default()
 }
 
-fn dynamic(
-    env_client: kube::Client,
-    ns: &str,
-    group: &str,
-    kind: &str,
-    version: &str,
-) -> Api<DynamicObject> {
+fn dynamic(env_client: kube::Client, ns: &str, group: &str, kind: &str, version: &str) -> Api<DynamicObject> {
     Api::namespaced_with(
         env_client,
         ns,
@@ -151,11 +137,7 @@ pub async fn isvc(env: &TestEnv, ns: &str, name: &str) -> Value {
         "v1beta1",
     );
     wait::until(&format!("InferenceService {name}"), || async {
-        let obj = api
-            .get_opt(name)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("not yet")?;
+        let obj = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("not yet")?;
         Ok(serde_json::to_value(obj).unwrap())
     })
     .await
@@ -178,19 +160,9 @@ pub async fn isvc_now(env: &TestEnv, ns: &str, name: &str) -> Option<Value> {
 
 /// The HTTPRoute `name`, once it exists.
 pub async fn route(env: &TestEnv, ns: &str, name: &str) -> Value {
-    let api = dynamic(
-        env.client().await,
-        ns,
-        "gateway.networking.k8s.io",
-        "HTTPRoute",
-        "v1",
-    );
+    let api = dynamic(env.client().await, ns, "gateway.networking.k8s.io", "HTTPRoute", "v1");
     wait::until(&format!("HTTPRoute {name}"), || async {
-        let obj = api
-            .get_opt(name)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("not yet")?;
+        let obj = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("not yet")?;
         Ok(serde_json::to_value(obj).unwrap())
     })
     .await
@@ -198,7 +170,5 @@ pub async fn route(env: &TestEnv, ns: &str, name: &str) -> Value {
 
 /// A service manifest.
 pub fn service(name: &str, model: &str, extra: &str) -> String {
-    format!(
-        "{API}\nkind: AIMService\nmetadata:\n  name: {name}\nspec:\n  aimModelId: {model}\n{extra}"
-    )
+    format!("{API}\nkind: AIMService\nmetadata:\n  name: {name}\nspec:\n  aimModelId: {model}\n{extra}")
 }

@@ -5,8 +5,8 @@ use crate::controller::labels;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
-    SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, SecurityContext, Volume,
+    VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -22,9 +22,7 @@ pub const CONTAINER: &str = "download";
 /// Bytes of a quantity such as `16Gi`, `8704Mi`, `20G` or `1073741824`.
 pub fn bytes(q: &Quantity) -> Option<u64> {
     let s = q.0.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (number, suffix) = s.split_at(split);
     let number: f64 = number.parse().ok()?;
     let factor: f64 = match suffix {
@@ -62,10 +60,7 @@ pub fn job_name(cache: &str, attempt: i32) -> String {
 
 fn child_labels(cache: &ModelCache, component: &str) -> BTreeMap<String, String> {
     let mut labels = labels::managed(component);
-    labels.insert(
-        labels::MODEL_CACHE.into(),
-        cache.name_any().chars().take(63).collect(),
-    );
+    labels.insert(labels::MODEL_CACHE.into(), cache.name_any().chars().take(63).collect());
     labels
 }
 
@@ -98,13 +93,7 @@ pub fn pvc(
 }
 
 /// The download Job: `image` gets the source URI as its argument and writes into the volume at `/cache`.
-pub fn download_job(
-    cache: &ModelCache,
-    owner: OwnerReference,
-    image: &str,
-    attempt: i32,
-    expected_bytes: u64,
-) -> Job {
+pub fn download_job(cache: &ModelCache, owner: OwnerReference, image: &str, attempt: i32, expected_bytes: u64) -> Job {
     let labels = child_labels(cache, "download");
     let var = |name: &str, value: String| EnvVar {
         name: name.into(),
@@ -249,18 +238,10 @@ mod tests {
 
     #[test]
     fn the_claim_is_read_write_many_with_the_class_and_size() {
-        let pvc = serde_json::to_value(pvc(
-            &cache(),
-            owner(),
-            Some("fast-rwx".into()),
-            Quantity("17Gi".into()),
-        ))
-        .unwrap();
+        let pvc =
+            serde_json::to_value(pvc(&cache(), owner(), Some("fast-rwx".into()), Quantity("17Gi".into()))).unwrap();
         assert_eq!(pvc["metadata"]["name"], "llama-weights-cache");
-        assert_eq!(
-            pvc["spec"]["accessModes"],
-            serde_json::json!(["ReadWriteMany"])
-        );
+        assert_eq!(pvc["spec"]["accessModes"], serde_json::json!(["ReadWriteMany"]));
         assert_eq!(pvc["spec"]["storageClassName"], "fast-rwx");
         assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "17Gi");
         assert_eq!(pvc["metadata"]["ownerReferences"][0]["kind"], "ModelCache");

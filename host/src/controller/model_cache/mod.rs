@@ -8,10 +8,7 @@
 
 pub mod build;
 
-use crate::api::{
-    AIMClusterConfig, CLUSTER_CONFIG_NAME, DownloadStatus, ModelCache, ModelCacheStatus,
-    ResourceState,
-};
+use crate::api::{AIMClusterConfig, CLUSTER_CONFIG_NAME, DownloadStatus, ModelCache, ModelCacheStatus, ResourceState};
 use crate::controller::apply::{create_once, owner_ref};
 use crate::controller::conditions::{self, reasons, types};
 use crate::controller::context::{Context, backoff};
@@ -67,28 +64,15 @@ pub async fn reconcile(mc: Arc<ModelCache>, ctx: Arc<Context>) -> Result<Action,
     };
     let (storage, outcome) = advance(&ctx, &mc, &namespace, &mut next).await?;
 
-    let retrying = next
-        .download
-        .as_ref()
-        .is_some_and(|d| d.failed_attempts > 0);
+    let retrying = next.download.as_ref().is_some_and(|d| d.failed_attempts > 0);
     let conds = &mut next.conditions;
     match &storage {
-        Some((true, reason, message)) => conditions::set(
-            conds,
-            types::STORAGE_READY,
-            true,
-            reason,
-            message.clone(),
-            generation,
-        ),
-        Some((false, reason, message)) => conditions::set(
-            conds,
-            types::STORAGE_READY,
-            false,
-            reason,
-            message.clone(),
-            generation,
-        ),
+        Some((true, reason, message)) => {
+            conditions::set(conds, types::STORAGE_READY, true, reason, message.clone(), generation)
+        }
+        Some((false, reason, message)) => {
+            conditions::set(conds, types::STORAGE_READY, false, reason, message.clone(), generation)
+        }
         None => {}
     }
     let retry = match &outcome {
@@ -105,46 +89,14 @@ pub async fn reconcile(mc: Arc<ModelCache>, ctx: Arc<Context>) -> Result<Action,
                 ),
                 generation,
             );
-            conditions::set(
-                conds,
-                types::PROGRESSING,
-                false,
-                reasons::IDLE,
-                "",
-                generation,
-            );
-            conditions::set(
-                conds,
-                types::FAILURE,
-                false,
-                reasons::NO_FAILURE,
-                "",
-                generation,
-            );
+            conditions::set(conds, types::PROGRESSING, false, reasons::IDLE, "", generation);
+            conditions::set(conds, types::FAILURE, false, reasons::NO_FAILURE, "", generation);
             next.status = Some(ResourceState::Available);
             None
         }
-        Outcome::Progressing {
-            reason,
-            message,
-            retry,
-        } => {
-            conditions::set(
-                conds,
-                types::READY,
-                false,
-                reason,
-                message.clone(),
-                generation,
-            );
-            conditions::set(
-                conds,
-                types::PROGRESSING,
-                true,
-                reason,
-                message.clone(),
-                generation,
-            );
+        Outcome::Progressing { reason, message, retry } => {
+            conditions::set(conds, types::READY, false, reason, message.clone(), generation);
+            conditions::set(conds, types::PROGRESSING, true, reason, message.clone(), generation);
             // While a retry runs, the last failure stays visible until an attempt succeeds.
             let last = conditions::get(&current.conditions, types::FAILURE)
                 .filter(|c| retrying && c.status == "True" && c.reason == reasons::DOWNLOAD_FAILED)
@@ -158,47 +110,15 @@ pub async fn reconcile(mc: Arc<ModelCache>, ctx: Arc<Context>) -> Result<Action,
                     message,
                     generation,
                 ),
-                None => conditions::set(
-                    conds,
-                    types::FAILURE,
-                    false,
-                    reasons::NO_FAILURE,
-                    "",
-                    generation,
-                ),
+                None => conditions::set(conds, types::FAILURE, false, reasons::NO_FAILURE, "", generation),
             }
             next.status = Some(ResourceState::Progressing);
             *retry
         }
-        Outcome::Failed {
-            reason,
-            message,
-            retry,
-        } => {
-            conditions::set(
-                conds,
-                types::READY,
-                false,
-                reason,
-                message.clone(),
-                generation,
-            );
-            conditions::set(
-                conds,
-                types::PROGRESSING,
-                false,
-                reasons::IDLE,
-                "",
-                generation,
-            );
-            conditions::set(
-                conds,
-                types::FAILURE,
-                true,
-                reason,
-                message.clone(),
-                generation,
-            );
+        Outcome::Failed { reason, message, retry } => {
+            conditions::set(conds, types::READY, false, reason, message.clone(), generation);
+            conditions::set(conds, types::PROGRESSING, false, reasons::IDLE, "", generation);
+            conditions::set(conds, types::FAILURE, true, reason, message.clone(), generation);
             next.status = Some(ResourceState::Failed);
             *retry
         }
@@ -266,7 +186,8 @@ async fn advance(
     }
 
     let Some(model_bytes) = mc.spec.size.as_ref().and_then(build::bytes) else {
-        let message = "the model's size is unknown: set spec.size (templates report sizes when discovery finds them)".to_string();
+        let message =
+            "the model's size is unknown: set spec.size (templates report sizes when discovery finds them)".to_string();
         let storage = Some((false, reasons::SIZE_UNKNOWN, message.clone()));
         return Ok((
             storage,
@@ -320,10 +241,7 @@ async fn advance(
 }
 
 /// The oldest other cache of the same source, if this one is a duplicate.
-async fn first_with_same_source(
-    caches: &Api<ModelCache>,
-    mc: &ModelCache,
-) -> Result<Option<String>, Error> {
+async fn first_with_same_source(caches: &Api<ModelCache>, mc: &ModelCache) -> Result<Option<String>, Error> {
     let mut same: Vec<ModelCache> = caches
         .list(&ListParams::default())
         .await
@@ -333,8 +251,7 @@ async fn first_with_same_source(
         .filter(|m| m.spec.source_uri == mc.spec.source_uri)
         .collect();
     same.sort_by(|a, b| {
-        (&a.metadata.creation_timestamp, &a.metadata.name)
-            .cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
+        (&a.metadata.creation_timestamp, &a.metadata.name).cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
     });
     Ok(same
         .first()
@@ -360,11 +277,7 @@ async fn storage_state(
 ) -> Result<(bool, &'static str, String), Error> {
     let name = pvc.name_any();
     match pvc.status.as_ref().and_then(|s| s.phase.as_deref()) {
-        Some("Bound") => Ok((
-            true,
-            reasons::PVC_BOUND,
-            format!("volume claim {name} is bound"),
-        )),
+        Some("Bound") => Ok((true, reasons::PVC_BOUND, format!("volume claim {name} is bound"))),
         Some("Lost") => Ok((
             false,
             reasons::PVC_LOST,
@@ -373,8 +286,7 @@ async fn storage_state(
         _ => {
             // A provisioner that cannot find room says so in an Event on the claim.
             let events: Api<CoreEvent> = Api::namespaced(ctx.client.clone(), namespace);
-            let selector =
-                format!("involvedObject.kind=PersistentVolumeClaim,involvedObject.name={name}");
+            let selector = format!("involvedObject.kind=PersistentVolumeClaim,involvedObject.name={name}");
             let latest = events
                 .list(&ListParams::default().fields(&selector))
                 .await
@@ -386,10 +298,7 @@ async fn storage_state(
             if let Some(event) = latest {
                 let message = event.message.unwrap_or_default();
                 let lower = message.to_lowercase();
-                if lower.contains("insufficient")
-                    || lower.contains("capacity")
-                    || lower.contains("quota")
-                {
+                if lower.contains("insufficient") || lower.contains("capacity") || lower.contains("quota") {
                     return Ok((
                         false,
                         reasons::INSUFFICIENT_CAPACITY,
@@ -477,9 +386,7 @@ async fn download(
         }
         None => {
             let since = record.last_attempt_time.as_ref().map(|t| {
-                Duration::from_millis(
-                    (Timestamp::now().as_millisecond() - t.0.as_millisecond()).max(0) as u64,
-                )
+                Duration::from_millis((Timestamp::now().as_millisecond() - t.0.as_millisecond()).max(0) as u64)
             });
             let wait = backoff(
                 ctx.config.download.backoff_base,
@@ -549,12 +456,7 @@ async fn pod_failure(ctx: &Context, namespace: &str, job: &str) -> Option<String
     })
 }
 
-async fn read_progress(
-    ctx: &Context,
-    namespace: &str,
-    job: &str,
-    record: &mut DownloadStatus,
-) -> Result<(), Error> {
+async fn read_progress(ctx: &Context, namespace: &str, job: &str, record: &mut DownloadStatus) -> Result<(), Error> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let list = pods
         .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
@@ -578,15 +480,9 @@ fn error_policy(_mc: Arc<ModelCache>, error: &Error, _ctx: Arc<Context>) -> Acti
 }
 
 /// Runs the controller until `shutdown`.
-pub async fn run(
-    ctx: Arc<Context>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
+pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
-    let controller = Controller::new(
-        Api::<ModelCache>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let controller = Controller::new(Api::<ModelCache>::all(client.clone()), watcher::Config::default());
     let store = controller.store();
     let by_source = store.clone();
     let labelled = |c| watcher::Config::default().labels(&format!("{}={c}", labels::COMPONENT));
@@ -597,32 +493,26 @@ pub async fn run(
         )
         .owns(Api::<Job>::all(client.clone()), labelled("download"))
         // Download progress arrives as an annotation on the Job's pod.
-        .watches(
-            Api::<Pod>::all(client.clone()),
-            labelled("download"),
-            |pod| {
-                let name = pod.labels().get(labels::MODEL_CACHE).cloned();
-                name.map(|n| {
-                    ObjectRef::<ModelCache>::new(&n).within(&pod.namespace().unwrap_or_default())
-                })
-            },
-        )
+        .watches(Api::<Pod>::all(client.clone()), labelled("download"), |pod| {
+            let name = pod.labels().get(labels::MODEL_CACHE).cloned();
+            name.map(|n| ObjectRef::<ModelCache>::new(&n).within(&pod.namespace().unwrap_or_default()))
+        })
         // Deleting the first cache of a source unblocks a duplicate.
-        .watches(
-            Api::<ModelCache>::all(client),
-            watcher::Config::default(),
-            move |mc| {
-                let (ns, uri) = (mc.namespace(), mc.spec.source_uri.clone());
-                by_source
-                    .state()
-                    .into_iter()
-                    .filter(move |other| other.namespace() == ns && other.spec.source_uri == uri)
-                    .map(|other| ObjectRef::from_obj(other.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches(Api::<ModelCache>::all(client), watcher::Config::default(), move |mc| {
+            let (ns, uri) = (mc.namespace(), mc.spec.source_uri.clone());
+            by_source
+                .state()
+                .into_iter()
+                .filter(move |other| other.namespace() == ns && other.spec.source_uri == uri)
+                .map(|other| ObjectRef::from_obj(other.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(
+            crate::controller::metrics::metered("modelcache", reconcile),
+            error_policy,
+            ctx,
+        )
         .for_each(|_| async {})
         .await;
 }

@@ -26,11 +26,7 @@ pub fn isvc_resource() -> ApiResource {
 
 /// The HTTPRoute API resource.
 pub fn route_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "gateway.networking.k8s.io",
-        "v1",
-        "HTTPRoute",
-    ))
+    ApiResource::from_gvk(&GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"))
 }
 
 /// The InferenceService's name: the service's, when it leaves room for KServe's `-predictor` suffix within a
@@ -96,8 +92,7 @@ pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
     if let Some(gpu) = gpu {
         resources = json!({ "requests": { gpu::RESOURCE: gpu.count.to_string() }, "limits": { gpu::RESOURCE: gpu.count.to_string() } });
     }
-    let mut volumes =
-        vec![json!({ "name": "dshm", "emptyDir": { "medium": "Memory", "sizeLimit": "8Gi" } })];
+    let mut volumes = vec![json!({ "name": "dshm", "emptyDir": { "medium": "Memory", "sizeLimit": "8Gi" } })];
     let mut mounts = vec![json!({ "name": "dshm", "mountPath": "/dev/shm" })];
     for (i, m) in inputs.mounts.iter().enumerate() {
         volumes.push(json!({ "name": format!("model-cache-{i}"), "persistentVolumeClaim": { "claimName": m.claim, "readOnly": true } }));
@@ -131,14 +126,8 @@ pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
         }] } } });
     }
     let mut labels = labels::managed("runtime");
-    labels.insert(
-        labels::SERVICE.into(),
-        service.name_any().chars().take(63).collect(),
-    );
-    labels.insert(
-        labels::TEMPLATE.into(),
-        inputs.template.chars().take(63).collect(),
-    );
+    labels.insert(labels::SERVICE.into(), service.name_any().chars().take(63).collect());
+    labels.insert(labels::TEMPLATE.into(), inputs.template.chars().take(63).collect());
     json!({
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -154,18 +143,10 @@ pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
 }
 
 /// The HTTPRoute: `path` on the gateway, rewritten to `/`, to the predictor Service on port 80.
-pub fn http_route(
-    service: &AIMService,
-    owner: OwnerReference,
-    gateway: &GatewayRef,
-    path: &str,
-) -> Value {
+pub fn http_route(service: &AIMService, owner: OwnerReference, gateway: &GatewayRef, path: &str) -> Value {
     let name = isvc_name(service);
     let mut labels = labels::managed("routing");
-    labels.insert(
-        labels::SERVICE.into(),
-        service.name_any().chars().take(63).collect(),
-    );
+    labels.insert(labels::SERVICE.into(), service.name_any().chars().take(63).collect());
     json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
@@ -203,21 +184,14 @@ fn condition(conditions: &Value, type_: &str) -> Option<(String, String, String)
         .as_array()?
         .iter()
         .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))?;
-    let field = |k: &str| {
-        c.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
+    let field = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     Some((field("status"), field("reason"), field("message")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{
-        AIMServiceSpec, Credentials, GpuSelector, Metric, Precision, RuntimeParameters,
-    };
+    use crate::api::{AIMServiceSpec, Credentials, GpuSelector, Metric, Precision, RuntimeParameters};
     use k8s_openapi::api::core::v1::LocalObjectReference;
 
     fn service() -> AIMService {
@@ -327,8 +301,7 @@ mod tests {
         );
         assert!(!env.contains(&("AIM_PRECISION".into(), "fp8".into())));
         assert!(
-            env.contains(&("AIM_METRIC".into(), "latency".into()))
-                && env.contains(&("HF_TOKEN".into(), "t".into()))
+            env.contains(&("AIM_METRIC".into(), "latency".into())) && env.contains(&("HF_TOKEN".into(), "t".into()))
         );
         assert!(env.contains(&("AIM_CACHE_PATH".into(), CACHE_ROOT.into())));
         assert_eq!(
@@ -339,8 +312,8 @@ mod tests {
             p["volumes"][1]["persistentVolumeClaim"]["claimName"],
             "hf-llama-1a2b-cache"
         );
-        let term = &p["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-            ["nodeSelectorTerms"][0]["matchExpressions"][0];
+        let term = &p["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+            [0]["matchExpressions"][0];
         assert_eq!(term["key"], "amd.com/gpu.product-name");
         assert!(
             term["values"]
@@ -363,10 +336,7 @@ mod tests {
         let route = http_route(&service(), owner(), &gw, "/team-a/u1");
         let rule = &route["spec"]["rules"][0];
         assert_eq!(rule["matches"][0]["path"]["value"], "/team-a/u1");
-        assert_eq!(
-            rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"],
-            "/"
-        );
+        assert_eq!(rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"], "/");
         assert_eq!(
             rule["backendRefs"][0],
             json!({ "name": "llama3-svc-predictor", "port": 80 })

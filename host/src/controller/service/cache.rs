@@ -4,9 +4,7 @@
 
 use super::build::CacheMount;
 use super::candidates::TemplateRecord;
-use crate::api::{
-    AIMService, AIMTemplateCache, AIMTemplateCacheSpec, Credentials, ModelCache, ResourceState,
-};
+use crate::api::{AIMService, AIMTemplateCache, AIMTemplateCacheSpec, Credentials, ModelCache, ResourceState};
 use crate::controller::apply::owner_ref;
 use crate::controller::conditions::{self, types};
 use crate::controller::context::{Context, FIELD_MANAGER};
@@ -46,11 +44,7 @@ pub fn merged_credentials(template: &Credentials, service: &Credentials) -> Cred
 }
 
 /// Ensures the template cache for `template` and reports its state.
-pub async fn ensure(
-    ctx: &Context,
-    service: &AIMService,
-    template: &TemplateRecord,
-) -> Result<CacheState, Error> {
+pub async fn ensure(ctx: &Context, service: &AIMService, template: &TemplateRecord) -> Result<CacheState, Error> {
     let namespace = service.namespace().unwrap_or_default();
     let api: Api<AIMTemplateCache> = Api::namespaced(ctx.client.clone(), &namespace);
     let owner = owner_ref(service, false)?;
@@ -59,10 +53,7 @@ pub async fn ensure(
         .await
         .map_err(kube_err("list AIMTemplateCaches"))?
         .items;
-    let cache = match all
-        .into_iter()
-        .find(|tc| tc.spec.template_ref == template.name)
-    {
+    let cache = match all.into_iter().find(|tc| tc.spec.template_ref == template.name) {
         Some(tc) => {
             let mut owners = tc.metadata.owner_references.clone().unwrap_or_default();
             if tc.labels().get(labels::COMPONENT).map(String::as_str) == Some(COMPONENT)
@@ -76,10 +67,7 @@ pub async fn ensure(
                     &Patch::Merge(&patch),
                 )
                 .await
-                .map_err(kube_err(format!(
-                    "share AIMTemplateCache {}",
-                    tc.name_any()
-                )))?;
+                .map_err(kube_err(format!("share AIMTemplateCache {}", tc.name_any())))?;
             }
             tc
         }
@@ -95,10 +83,7 @@ pub async fn ensure(
                 spec: AIMTemplateCacheSpec {
                     template_ref: template.name.clone(),
                     storage_class_name: None,
-                    credentials: merged_credentials(
-                        &template.profile.credentials,
-                        &service.spec.credentials,
-                    ),
+                    credentials: merged_credentials(&template.profile.credentials, &service.spec.credentials),
                 },
                 status: None,
             };
@@ -108,10 +93,7 @@ pub async fn ensure(
                 &Patch::Apply(&desired),
             )
             .await
-            .map_err(kube_err(format!(
-                "create AIMTemplateCache {}",
-                template.name
-            )))?
+            .map_err(kube_err(format!("create AIMTemplateCache {}", template.name)))?
         }
     };
     let status = cache.status.clone().unwrap_or_default();
@@ -121,9 +103,7 @@ pub async fn ensure(
             .unwrap_or_default()
     };
     Ok(match status.status {
-        Some(ResourceState::Available) => {
-            CacheState::Warm(mounts(ctx, &namespace, template).await?)
-        }
+        Some(ResourceState::Available) => CacheState::Warm(mounts(ctx, &namespace, template).await?),
         Some(ResourceState::Failed) => CacheState::Failed(format!(
             "AIMTemplateCache {} failed: {}",
             cache.name_any(),
@@ -137,11 +117,7 @@ pub async fn ensure(
     })
 }
 
-async fn mounts(
-    ctx: &Context,
-    namespace: &str,
-    template: &TemplateRecord,
-) -> Result<Vec<CacheMount>, Error> {
+async fn mounts(ctx: &Context, namespace: &str, template: &TemplateRecord) -> Result<Vec<CacheMount>, Error> {
     let caches: Api<ModelCache> = Api::namespaced(ctx.client.clone(), namespace);
     let all = caches
         .list(&ListParams::default())
@@ -154,8 +130,7 @@ async fn mounts(
             m.spec.source_uri == source.source_uri
                 && m.status.as_ref().and_then(|s| s.status) == Some(ResourceState::Available)
         });
-        if let Some(claim) = ready.and_then(|m| m.status.as_ref()?.persistent_volume_claim.clone())
-        {
+        if let Some(claim) = ready.and_then(|m| m.status.as_ref()?.persistent_volume_claim.clone()) {
             out.push(CacheMount {
                 cache: ready.map(ResourceExt::name_any).unwrap_or_default(),
                 claim,
@@ -166,16 +141,11 @@ async fn mounts(
 }
 
 /// Lets go of service caches of other templates this service owned; deletes those nobody uses any more.
-pub async fn release_others(
-    ctx: &Context,
-    service: &AIMService,
-    keep: Option<&str>,
-) -> Result<(), Error> {
+pub async fn release_others(ctx: &Context, service: &AIMService, keep: Option<&str>) -> Result<(), Error> {
     let Some(uid) = service.metadata.uid.as_deref() else {
         return Ok(());
     };
-    let api: Api<AIMTemplateCache> =
-        Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
+    let api: Api<AIMTemplateCache> = Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
     let list = api
         .list(&ListParams::default().labels(&format!("{}={COMPONENT}", labels::COMPONENT)))
         .await
@@ -193,13 +163,9 @@ pub async fn release_others(
                 .map_err(kube_err(format!("delete unused AIMTemplateCache {name}")))?;
         } else {
             let patch = serde_json::json!({ "metadata": { "resourceVersion": tc.resource_version(), "ownerReferences": rest } });
-            api.patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .map_err(kube_err(format!("release AIMTemplateCache {name}")))?;
+            api.patch(&name, &PatchParams::apply(FIELD_MANAGER), &Patch::Merge(&patch))
+                .await
+                .map_err(kube_err(format!("release AIMTemplateCache {name}")))?;
         }
     }
     Ok(())

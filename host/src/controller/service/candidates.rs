@@ -2,8 +2,8 @@
 //! cluster's AMD GPUs, converted to the WIT records.
 
 use crate::api::{
-    AIMClusterServiceTemplate, AIMServiceTemplate, Metric, Precision, ResourceState,
-    RuntimeParameters, TemplateProfile, TemplateScope, TemplateStatus,
+    AIMClusterServiceTemplate, AIMServiceTemplate, Metric, Precision, ResourceState, RuntimeParameters,
+    TemplateProfile, TemplateScope, TemplateStatus,
 };
 use crate::controller::error::{Error, kube_err};
 use crate::controller::gpu;
@@ -35,11 +35,7 @@ fn is_derived(labels: &std::collections::BTreeMap<String, String>) -> bool {
 }
 
 /// The namespace template `name`, else the cluster template `name`.
-pub async fn lookup(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<TemplateRecord>, Error> {
+pub async fn lookup(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<TemplateRecord>, Error> {
     let ns: Api<AIMServiceTemplate> = Api::namespaced(client.clone(), namespace);
     if let Some(t) = ns
         .get_opt(name)
@@ -69,11 +65,7 @@ pub async fn lookup(
 }
 
 /// Every template of `model`: the namespace's first, then the cluster's, each sorted by name.
-pub async fn of_model(
-    client: &kube::Client,
-    namespace: &str,
-    model: &str,
-) -> Result<Vec<TemplateRecord>, Error> {
+pub async fn of_model(client: &kube::Client, namespace: &str, model: &str) -> Result<Vec<TemplateRecord>, Error> {
     let ns: Api<AIMServiceTemplate> = Api::namespaced(client.clone(), namespace);
     let mut local: Vec<TemplateRecord> = ns
         .list(&ListParams::default())

@@ -44,11 +44,7 @@ pub async fn derive(
         base: to_wit(&base.profile.parameters),
         overrides: to_wit(overrides),
     };
-    let decided = ctx
-        .policy
-        .merge(request)
-        .await
-        .map_err(DeriveError::Policy)?;
+    let decided = ctx.policy.merge(request).await.map_err(DeriveError::Policy)?;
     let name = with_suffix(&base.name, &decided.value.name_suffix);
     let namespace = service.namespace().unwrap_or_default();
     let api: Api<AIMServiceTemplate> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -78,12 +74,9 @@ pub async fn derive(
                     namespace: Some(namespace),
                     labels: Some(meta_labels),
                     annotations: Some(
-                        [(
-                            "aim.silogen.ai/derived-by".to_string(),
-                            decided.provenance.to_string(),
-                        )]
-                        .into_iter()
-                        .collect(),
+                        [("aim.silogen.ai/derived-by".to_string(), decided.provenance.to_string())]
+                            .into_iter()
+                            .collect(),
                     ),
                     owner_references: Some(vec![owner]),
                     ..Default::default()
@@ -94,13 +87,9 @@ pub async fn derive(
                 },
                 status: None,
             };
-            api.patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER),
-                &Patch::Apply(&desired),
-            )
-            .await
-            .map_err(|e| DeriveError::Api(kube_err(format!("create derived template {name}"))(e)))?
+            api.patch(&name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&desired))
+                .await
+                .map_err(|e| DeriveError::Api(kube_err(format!("create derived template {name}"))(e)))?
         }
     };
     let record = TemplateRecord {
@@ -120,11 +109,7 @@ pub async fn adopt(
     template: &AIMServiceTemplate,
     owner: &OwnerReference,
 ) -> Result<(), Error> {
-    let mut owners = template
-        .metadata
-        .owner_references
-        .clone()
-        .unwrap_or_default();
+    let mut owners = template.metadata.owner_references.clone().unwrap_or_default();
     if owners.iter().any(|o| o.uid == owner.uid) {
         return Ok(());
     }
@@ -145,26 +130,17 @@ pub async fn adopt(
 
 /// Lets go of every derived template in the namespace `service` owns except `keep`; deletes those nobody
 /// owns any more.
-pub async fn release_others(
-    ctx: &Context,
-    service: &AIMService,
-    keep: Option<&str>,
-) -> Result<(), Error> {
+pub async fn release_others(ctx: &Context, service: &AIMService, keep: Option<&str>) -> Result<(), Error> {
     let Some(uid) = service.metadata.uid.as_deref() else {
         return Ok(());
     };
-    let api: Api<AIMServiceTemplate> =
-        Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
+    let api: Api<AIMServiceTemplate> = Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
     let derived = api
         .list(&ListParams::default().labels(&format!("{}={COMPONENT}", labels::COMPONENT)))
         .await
         .map_err(kube_err("list derived templates"))?;
     for template in derived.items {
-        let owners = template
-            .metadata
-            .owner_references
-            .clone()
-            .unwrap_or_default();
+        let owners = template.metadata.owner_references.clone().unwrap_or_default();
         if Some(template.name_any().as_str()) == keep || !owners.iter().any(|o| o.uid == uid) {
             continue;
         }
@@ -176,13 +152,9 @@ pub async fn release_others(
                 .map_err(kube_err(format!("delete unused derived template {name}")))?;
         } else {
             let patch = serde_json::json!({ "metadata": { "resourceVersion": template.resource_version(), "ownerReferences": rest } });
-            api.patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .map_err(kube_err(format!("release derived template {name}")))?;
+            api.patch(&name, &PatchParams::apply(FIELD_MANAGER), &Patch::Merge(&patch))
+                .await
+                .map_err(kube_err(format!("release derived template {name}")))?;
         }
     }
     Ok(())

@@ -14,9 +14,8 @@ pub mod resolve;
 pub mod runtime;
 
 use crate::api::{
-    AIMClusterConfig, AIMClusterServiceTemplate, AIMImage, AIMService, AIMServiceStatus,
-    AIMServiceTemplate, AIMTemplateCache, CLUSTER_CONFIG_NAME, ResolvedTemplate, ResourceState,
-    ServiceState, TemplateScope,
+    AIMClusterConfig, AIMClusterServiceTemplate, AIMImage, AIMService, AIMServiceStatus, AIMServiceTemplate,
+    AIMTemplateCache, CLUSTER_CONFIG_NAME, ResolvedTemplate, ResourceState, ServiceState, TemplateScope,
 };
 use crate::controller::apply::owner_ref;
 use crate::controller::conditions::{self, reasons, types};
@@ -104,12 +103,7 @@ pub async fn reconcile(svc: Arc<AIMService>, ctx: Arc<Context>) -> Result<Action
             derived::adopt(&templates, &t, &owner_ref(svc.as_ref(), false)?).await?;
         }
     }
-    derived::release_others(
-        &ctx,
-        &svc,
-        template.derived.then_some(template.name.as_str()),
-    )
-    .await?;
+    derived::release_others(&ctx, &svc, template.derived.then_some(template.name.as_str())).await?;
     next.resolved_template = Some(ResolvedTemplate {
         name: template.name.clone(),
         scope: template.scope,
@@ -151,22 +145,11 @@ pub async fn reconcile(svc: Arc<AIMService>, ctx: Arc<Context>) -> Result<Action
         cache::release_others(&ctx, &svc, Some(&template.name)).await?;
     }
 
-    let runtime = runtime_step(
-        &ctx,
-        &svc,
-        &namespace,
-        &template,
-        &image,
-        &mounts,
-        cache_blocks,
-    )
-    .await?;
+    let runtime = runtime_step(&ctx, &svc, &namespace, &template, &image, &mounts, cache_blocks).await?;
     next.inference_service = runtime.1.clone();
     let (routing, path) = routing_step(&ctx, &svc, &namespace).await?;
     next.route_path = path;
-    if !routing.0 && routing.1 == reasons::ROUTE_FAILED
-        || routing.1 == resolve::reason::POLICY_FAILED
-    {
+    if !routing.0 && routing.1 == reasons::ROUTE_FAILED || routing.1 == resolve::reason::POLICY_FAILED {
         failure = failure.or(Some((routing.1, routing.2.clone())));
     }
     finish(
@@ -261,19 +244,13 @@ async fn runtime_step(
 }
 
 /// The HTTPRoute, when the cluster config names a gateway and routing is on.
-async fn routing_step(
-    ctx: &Context,
-    svc: &AIMService,
-    namespace: &str,
-) -> Result<(Cond, Option<String>), Error> {
+async fn routing_step(ctx: &Context, svc: &AIMService, namespace: &str) -> Result<(Cond, Option<String>), Error> {
     let configs: Api<AIMClusterConfig> = Api::all(ctx.client.clone());
     let config = configs
         .get_opt(CLUSTER_CONFIG_NAME)
         .await
         .map_err(kube_err("read AIMClusterConfig default"))?;
-    let routing = config
-        .and_then(|c| c.spec.routing)
-        .filter(|r| r.auto_create_route);
+    let routing = config.and_then(|c| c.spec.routing).filter(|r| r.auto_create_route);
     let api = runtime::api(&ctx.client, namespace, &build::route_resource());
     let name = build::isvc_name(svc);
     let Some(gateway) = routing.and_then(|r| r.gateway) else {
@@ -311,10 +288,7 @@ async fn routing_step(
         Some((s, _, _)) if s == "True" => (
             true,
             reasons::ROUTE_READY,
-            format!(
-                "served at {path} on gateway {}/{}",
-                gateway.namespace, gateway.name
-            ),
+            format!("served at {path} on gateway {}/{}", gateway.namespace, gateway.name),
         ),
         Some((_, reason, message)) => (
             false,
@@ -364,34 +338,18 @@ fn finish(
         .cloned();
     match (&blocker, ready) {
         (_, true) => conditions::set(c, types::READY, true, reasons::READY, "serving", generation),
-        (Some((_, reason, message)), _) => {
-            conditions::set(c, types::READY, false, reason, message.clone(), generation)
-        }
+        (Some((_, reason, message)), _) => conditions::set(c, types::READY, false, reason, message.clone(), generation),
         (None, false) => {}
     }
     match &failure {
-        Some((reason, message)) => {
-            conditions::set(c, types::FAILURE, true, reason, message.clone(), generation)
-        }
-        None => conditions::set(
-            c,
-            types::FAILURE,
-            false,
-            reasons::NO_FAILURE,
-            "",
-            generation,
-        ),
+        Some((reason, message)) => conditions::set(c, types::FAILURE, true, reason, message.clone(), generation),
+        None => conditions::set(c, types::FAILURE, false, reasons::NO_FAILURE, "", generation),
     }
     let progressing = !ready && failure.is_none();
     match (&blocker, progressing) {
-        (Some((_, reason, message)), true) => conditions::set(
-            c,
-            types::PROGRESSING,
-            true,
-            reason,
-            message.clone(),
-            generation,
-        ),
+        (Some((_, reason, message)), true) => {
+            conditions::set(c, types::PROGRESSING, true, reason, message.clone(), generation)
+        }
         _ => conditions::set(c, types::PROGRESSING, false, reasons::IDLE, "", generation),
     }
     let was_running = matches!(
@@ -427,26 +385,13 @@ fn all(store: &Store<AIMService>) -> Vec<ObjectRef<AIMService>> {
 }
 
 /// Runs the controller until `shutdown`.
-pub async fn run(
-    ctx: Arc<Context>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
+pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
-    let controller = Controller::new(
-        Api::<AIMService>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let controller = Controller::new(Api::<AIMService>::all(client.clone()), watcher::Config::default());
     let store = controller.store();
-    let (s1, s2, s3, s4, s5) = (
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        store,
-    );
-    let labelled = |c: &str| {
-        watcher::Config::default().labels(&format!("{}={c}", crate::controller::labels::COMPONENT))
-    };
+    let (s1, s2, s3, s4, s5) = (store.clone(), store.clone(), store.clone(), store.clone(), store);
+    let labelled =
+        |c: &str| watcher::Config::default().labels(&format!("{}={c}", crate::controller::labels::COMPONENT));
     controller
         .owns_with(
             Api::<kube::api::DynamicObject>::all_with(client.clone(), &build::isvc_resource()),
@@ -512,7 +457,11 @@ pub async fn run(
             move |_| all(&s5),
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(
+            crate::controller::metrics::metered("aimservice", reconcile),
+            error_policy,
+            ctx,
+        )
         .for_each(|_| async {})
         .await;
 }

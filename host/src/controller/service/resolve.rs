@@ -11,9 +11,7 @@
 
 use super::candidates::{self, TemplateRecord, to_candidate, to_wit};
 use super::derived::{self, DeriveError};
-use crate::api::{
-    AIMImage, AIMService, CandidateVerdict, PolicyDecision, RuntimeParameters, TemplateScope,
-};
+use crate::api::{AIMImage, AIMService, CandidateVerdict, PolicyDecision, RuntimeParameters, TemplateScope};
 use crate::controller::conditions::reasons;
 use crate::controller::context::Context;
 use crate::controller::error::{Error, kube_err};
@@ -85,10 +83,7 @@ pub async fn resolve(ctx: &Context, service: &AIMService) -> Result<Resolution, 
             decision,
         });
     }
-    let overrides = spec
-        .overrides
-        .clone()
-        .filter(|o| *o != RuntimeParameters::default());
+    let overrides = spec.overrides.clone().filter(|o| *o != RuntimeParameters::default());
     let client = &ctx.client;
     let resolution = match (&spec.template_ref, &overrides) {
         (Some(name), None) => match named(client, &namespace, name, &spec.aim_model_id).await? {
@@ -126,24 +121,18 @@ pub async fn resolve(ctx: &Context, service: &AIMService) -> Result<Resolution, 
 }
 
 /// The template resolved before, if the spec is unchanged since and it still exists.
-async fn sticky(
-    ctx: &Context,
-    service: &AIMService,
-    namespace: &str,
-) -> Result<Option<TemplateRecord>, Error> {
+async fn sticky(ctx: &Context, service: &AIMService, namespace: &str) -> Result<Option<TemplateRecord>, Error> {
     let Some(status) = &service.status else {
         return Ok(None);
     };
-    let (Some(resolved), Some(observed)) = (&status.resolved_template, status.observed_generation)
-    else {
+    let (Some(resolved), Some(observed)) = (&status.resolved_template, status.observed_generation) else {
         return Ok(None);
     };
     if Some(observed) != service.metadata.generation {
         return Ok(None);
     }
     let found = candidates::lookup(&ctx.client, namespace, &resolved.name).await?;
-    Ok(found
-        .filter(|t| t.scope == resolved.scope && t.profile.model_id == service.spec.aim_model_id))
+    Ok(found.filter(|t| t.scope == resolved.scope && t.profile.model_id == service.spec.aim_model_id))
 }
 
 /// Pattern 2: the namespace template `name`, else the cluster template.
@@ -179,8 +168,7 @@ async fn choose(
     wanted: &RuntimeParameters,
 ) -> Result<Resolution, Error> {
     let namespace = service.namespace().unwrap_or_default();
-    let templates =
-        candidates::of_model(&ctx.client, &namespace, &service.spec.aim_model_id).await?;
+    let templates = candidates::of_model(&ctx.client, &namespace, &service.spec.aim_model_id).await?;
     let request = MatchRequest {
         model_id: service.spec.aim_model_id.clone(),
         wanted: to_wit(wanted),
@@ -215,11 +203,7 @@ async fn choose(
     match &result.decision {
         Decision::UseCandidate(i) => {
             let template = templates[*i as usize].clone();
-            decision.outcome = format!(
-                "use {} template {}",
-                scope_word(template.scope),
-                template.name
-            );
+            decision.outcome = format!("use {} template {}", scope_word(template.scope), template.name);
             Ok(Resolution::Resolved {
                 template,
                 image: image.spec.image.clone(),
@@ -240,22 +224,10 @@ async fn choose(
                 });
             };
             match candidates::lookup(&ctx.client, &namespace, default).await? {
-                Some(base) => {
-                    derive(
-                        ctx,
-                        service,
-                        &base,
-                        &params,
-                        &image.spec.image,
-                        Some(decision),
-                    )
-                    .await
-                }
+                Some(base) => derive(ctx, service, &base, &params, &image.spec.image, Some(decision)).await,
                 None => Ok(Resolution::Failed {
                     reason: reasons::TEMPLATE_NOT_FOUND,
-                    message: format!(
-                        "the default template '{default}' to derive from does not exist"
-                    ),
+                    message: format!("the default template '{default}' to derive from does not exist"),
                     decision: Some(decision),
                 }),
             }

@@ -11,12 +11,8 @@ use serde_json::Value;
 /// added are ignored).
 pub fn is_subset(wanted: &Value, have: &Value) -> bool {
     match (wanted, have) {
-        (Value::Object(w), Value::Object(h)) => w
-            .iter()
-            .all(|(k, v)| h.get(k).is_some_and(|hv| is_subset(v, hv))),
-        (Value::Array(w), Value::Array(h)) => {
-            w.len() == h.len() && w.iter().zip(h).all(|(a, b)| is_subset(a, b))
-        }
+        (Value::Object(w), Value::Object(h)) => w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| is_subset(v, hv))),
+        (Value::Array(w), Value::Array(h)) => w.len() == h.len() && w.iter().zip(h).all(|(a, b)| is_subset(a, b)),
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         _ => wanted == have,
     }
@@ -24,22 +20,14 @@ pub fn is_subset(wanted: &Value, have: &Value) -> bool {
 
 /// Applies `desired` unless the existing object already matches; returns the object as it is now.
 pub async fn ensure(api: &Api<DynamicObject>, name: &str, desired: &Value) -> Result<Value, Error> {
-    if let Some(existing) = api
-        .get_opt(name)
-        .await
-        .map_err(kube_err(format!("read {name}")))?
-    {
+    if let Some(existing) = api.get_opt(name).await.map_err(kube_err(format!("read {name}")))? {
         let existing = serde_json::to_value(&existing).unwrap_or_default();
         if is_subset(desired, &existing) {
             return Ok(existing);
         }
     }
     let applied = api
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(desired),
-        )
+        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(desired))
         .await
         .map_err(kube_err(format!("apply {name}")))?;
     Ok(serde_json::to_value(&applied).unwrap_or_default())
@@ -56,13 +44,8 @@ pub async fn get(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>, 
 
 /// Deletes the object if it exists and is labelled as the operator's.
 pub async fn remove_managed(api: &Api<DynamicObject>, name: &str) -> Result<(), Error> {
-    if let Some(existing) = api
-        .get_opt(name)
-        .await
-        .map_err(kube_err(format!("read {name}")))?
-        && crate::controller::labels::is_managed(
-            &existing.metadata.labels.clone().unwrap_or_default(),
-        )
+    if let Some(existing) = api.get_opt(name).await.map_err(kube_err(format!("read {name}")))?
+        && crate::controller::labels::is_managed(&existing.metadata.labels.clone().unwrap_or_default())
     {
         api.delete(name, &DeleteParams::background())
             .await

@@ -92,11 +92,8 @@ pub async fn advance(
             ..Default::default()
         },
     };
-    let discovered_now = status
-        .discovery
-        .as_ref()
-        .is_some_and(|d| d.spec_hash == hash)
-        && !status.model_sources.is_empty();
+    let discovered_now =
+        status.discovery.as_ref().is_some_and(|d| d.spec_hash == hash) && !status.model_sources.is_empty();
     if discovered_now {
         let step = Step::Done {
             sources: status.model_sources.clone(),
@@ -126,10 +123,7 @@ pub async fn advance(
             ctx.config.discovery.backoff_max,
             record.failed_attempts as u32,
         );
-        let since = record
-            .last_attempt_time
-            .as_ref()
-            .map_or(Duration::MAX, elapsed);
+        let since = record.last_attempt_time.as_ref().map_or(Duration::MAX, elapsed);
         if since < wait {
             return Ok(Progress {
                 step: Step::Waiting {
@@ -206,9 +200,7 @@ async fn finished_or_running(
         })
     } else {
         return Ok(Progress {
-            step: Step::Running {
-                job: name.to_string(),
-            },
+            step: Step::Running { job: name.to_string() },
             record: Some(record),
         });
     };
@@ -258,12 +250,7 @@ async fn finished_or_running(
 }
 
 /// The dry-run's output: the termination message of the Job's pod in `phase`, else its log.
-async fn read_output(
-    ctx: &Context,
-    namespace: &str,
-    job: &str,
-    phase: &str,
-) -> Result<String, String> {
+async fn read_output(ctx: &Context, namespace: &str, job: &str, phase: &str) -> Result<String, String> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let list = pods
         .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))

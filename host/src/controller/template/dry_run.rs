@@ -72,9 +72,7 @@ fn model_source(profile: &str, i: usize, model: &Value) -> Result<ModelSource, S
     if !SUPPORTED_SOURCE_SCHEMES.contains(&scheme) {
         return Err(format!(
             "model {i} of profile '{profile}' has source '{source}', whose scheme is not one of {}",
-            SUPPORTED_SOURCE_SCHEMES
-                .map(|s| format!("{s}://"))
-                .join(", ")
+            SUPPORTED_SOURCE_SCHEMES.map(|s| format!("{s}://")).join(", ")
         ));
     }
     let size_gb = model.get("size_gb").and_then(Value::as_f64);
@@ -157,14 +155,8 @@ mod tests {
             ),
             ("[]", "found no matching profile (an empty list)"),
             ("[{\"models\": []}]", "profile 0 has no 'filename'"),
-            (
-                "[{\"filename\": \"p.yaml\"}]",
-                "profile 'p.yaml' has no 'models' list",
-            ),
-            (
-                "[{\"filename\": \"p.yaml\", \"models\": []}]",
-                "lists no models",
-            ),
+            ("[{\"filename\": \"p.yaml\"}]", "profile 'p.yaml' has no 'models' list"),
+            ("[{\"filename\": \"p.yaml\", \"models\": []}]", "lists no models"),
             (
                 "[{\"filename\": \"p.yaml\", \"models\": [{\"name\": \"m\"}]}]",
                 "model 0 of profile 'p.yaml' has no 'source'",

@@ -6,8 +6,8 @@ use crate::controller::labels;
 use crate::controller::names::{hashed_name, short_hash};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec,
-    ResourceRequirements, SeccompProfile, SecurityContext,
+    Capabilities, Container, EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
+    SeccompProfile, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -89,10 +89,7 @@ pub fn job_name(template: &str, hash: &str) -> String {
 /// The Job.
 pub fn build(inputs: &DiscoveryInputs<'_>, hash: &str) -> Job {
     let mut labels = labels::managed("discovery");
-    labels.insert(
-        labels::TEMPLATE.into(),
-        inputs.template.chars().take(63).collect(),
-    );
+    labels.insert(labels::TEMPLATE.into(), inputs.template.chars().take(63).collect());
     let mut env = vec![
         EnvVar {
             name: "AIM_LOG_LEVEL_ROOT".into(),
@@ -224,19 +221,13 @@ mod tests {
         };
         let hash = spec_hash("reg/aim:1", &profile);
         let job = serde_json::to_value(build(&inputs, &hash)).unwrap();
-        assert_eq!(
-            job["metadata"]["name"],
-            format!("discover-llama3-8b-fast-{hash}")
-        );
+        assert_eq!(job["metadata"]["name"], format!("discover-llama3-8b-fast-{hash}"));
         assert_eq!(job["metadata"]["namespace"], "team-a");
         assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], "uid-1");
         assert_eq!(job["spec"]["backoffLimit"], 0);
         let container = &job["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(container["image"], "reg/aim:1");
-        assert_eq!(
-            container["args"],
-            serde_json::json!(["dry-run", "--format=json"])
-        );
+        assert_eq!(container["args"], serde_json::json!(["dry-run", "--format=json"]));
         let env: BTreeMap<String, String> = container["env"]
             .as_array()
             .unwrap()
@@ -258,10 +249,7 @@ mod tests {
             assert_eq!(env.get(k).map(String::as_str), Some(v), "{k}");
         }
         assert_eq!(job["spec"]["template"]["spec"]["restartPolicy"], "Never");
-        assert_eq!(
-            job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"],
-            true
-        );
+        assert_eq!(job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"], true);
     }
 
     #[test]

@@ -11,8 +11,7 @@ pub mod dry_run;
 pub mod job;
 
 use crate::api::{
-    AIMClusterServiceTemplate, AIMImage, AIMServiceTemplate, ResourceState, TemplateProfile,
-    TemplateStatus,
+    AIMClusterServiceTemplate, AIMImage, AIMServiceTemplate, ResourceState, TemplateProfile, TemplateStatus,
 };
 use crate::controller::apply::owner_ref;
 use crate::controller::conditions::{self, reasons, types};
@@ -140,10 +139,7 @@ pub async fn reconcile<T: Template>(obj: Arc<T>, ctx: Arc<Context>) -> Result<Ac
             let (reason, message) = if *inline {
                 (
                     reasons::INLINE_MODEL_SOURCES,
-                    format!(
-                        "{} model sources given inline; discovery skipped",
-                        sources.len()
-                    ),
+                    format!("{} model sources given inline; discovery skipped", sources.len()),
                 )
             } else {
                 (
@@ -170,48 +166,23 @@ pub async fn reconcile<T: Template>(obj: Arc<T>, ctx: Arc<Context>) -> Result<Ac
             );
             (false, None)
         }
-        Step::Waiting {
-            reason,
-            message,
-            retry,
-        } => {
+        Step::Waiting { reason, message, retry } => {
             next.model_sources.clear();
             requeue = Some(*retry);
-            conditions::set(
-                conds,
-                types::DISCOVERED,
-                false,
-                reason,
-                message.clone(),
-                generation,
-            );
+            conditions::set(conds, types::DISCOVERED, false, reason, message.clone(), generation);
             (false, None)
         }
-        Step::Failed {
-            reason,
-            message,
-            retry,
-        } => {
+        Step::Failed { reason, message, retry } => {
             next.model_sources.clear();
             requeue = *retry;
-            conditions::set(
-                conds,
-                types::DISCOVERED,
-                false,
-                reason,
-                message.clone(),
-                generation,
-            );
+            conditions::set(conds, types::DISCOVERED, false, reason, message.clone(), generation);
             (false, Some((*reason, message.clone())))
         }
     };
 
     // While a retry runs, the last failure stays visible until an attempt succeeds.
     let retrying = matches!(step, Step::Running { .. } | Step::Waiting { .. })
-        && next
-            .discovery
-            .as_ref()
-            .is_some_and(|d| d.failed_attempts > 0);
+        && next.discovery.as_ref().is_some_and(|d| d.failed_attempts > 0);
     let last_failure = conditions::get(&current.conditions, types::FAILURE)
         .filter(|c| c.status == "True" && c.reason == reasons::DISCOVERY_FAILED)
         .map(|c| {
@@ -253,22 +224,8 @@ pub async fn reconcile<T: Template>(obj: Arc<T>, ctx: Arc<Context>) -> Result<Ac
     let progressing = !ready && failure.is_none() && cache_failure.is_none();
     let any_failure = failure.clone().or(cache_failure.clone()).or(retry_failure);
     match &any_failure {
-        Some((reason, message)) => conditions::set(
-            conds,
-            types::FAILURE,
-            true,
-            reason,
-            message.clone(),
-            generation,
-        ),
-        None => conditions::set(
-            conds,
-            types::FAILURE,
-            false,
-            reasons::NO_FAILURE,
-            "",
-            generation,
-        ),
+        Some((reason, message)) => conditions::set(conds, types::FAILURE, true, reason, message.clone(), generation),
+        None => conditions::set(conds, types::FAILURE, false, reasons::NO_FAILURE, "", generation),
     }
     let blocking = conditions::get(
         conds,
@@ -290,14 +247,7 @@ pub async fn reconcile<T: Template>(obj: Arc<T>, ctx: Arc<Context>) -> Result<Ac
             generation,
         );
     } else {
-        conditions::set(
-            conds,
-            types::READY,
-            false,
-            &blocking.0,
-            blocking.1.clone(),
-            generation,
-        );
+        conditions::set(conds, types::READY, false, &blocking.0, blocking.1.clone(), generation);
     }
     conditions::set(
         conds,
@@ -308,28 +258,17 @@ pub async fn reconcile<T: Template>(obj: Arc<T>, ctx: Arc<Context>) -> Result<Ac
         } else {
             reasons::IDLE
         },
-        if progressing {
-            blocking.1.clone()
-        } else {
-            String::new()
-        },
+        if progressing { blocking.1.clone() } else { String::new() },
         generation,
     );
-    next.status = Some(
-        match (
-            ready,
-            failure.is_some(),
-            cache_failure.is_some(),
-            progressing,
-        ) {
-            (true, ..) => ResourceState::Available,
-            (_, true, ..) => ResourceState::Failed,
-            (_, _, true, _) if discovered => ResourceState::Degraded,
-            (_, _, true, _) => ResourceState::Failed,
-            (_, _, _, true) => ResourceState::Progressing,
-            _ => ResourceState::Pending,
-        },
-    );
+    next.status = Some(match (ready, failure.is_some(), cache_failure.is_some(), progressing) {
+        (true, ..) => ResourceState::Available,
+        (_, true, ..) => ResourceState::Failed,
+        (_, _, true, _) if discovered => ResourceState::Degraded,
+        (_, _, true, _) => ResourceState::Failed,
+        (_, _, _, true) => ResourceState::Progressing,
+        _ => ResourceState::Pending,
+    });
     status::write(&ctx, &T::api(&ctx, &obj), obj.as_ref(), next).await?;
     Ok(requeue.map_or(Action::await_change(), Action::requeue))
 }
@@ -361,30 +300,27 @@ pub async fn run_namespaced(
             Api::<crate::api::AIMTemplateCache>::all(client.clone()),
             watcher::Config::default(),
         )
-        .watches(
-            Api::<AIMImage>::all(client),
-            watcher::Config::default(),
-            move |image| {
-                let model = image.spec.model_id.clone();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(move |t| t.spec.profile.model_id == model)
-                    .map(|t| ObjectRef::from_obj(t.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches(Api::<AIMImage>::all(client), watcher::Config::default(), move |image| {
+            let model = image.spec.model_id.clone();
+            store
+                .state()
+                .into_iter()
+                .filter(move |t| t.spec.profile.model_id == model)
+                .map(|t| ObjectRef::from_obj(t.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(
+            crate::controller::metrics::metered("aimservicetemplate", reconcile::<AIMServiceTemplate>),
+            error_policy,
+            ctx,
+        )
         .for_each(|_| async {})
         .await;
 }
 
 /// Runs the `AIMClusterServiceTemplate` controller until `shutdown`.
-pub async fn run_cluster(
-    ctx: Arc<Context>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
+pub async fn run_cluster(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
     let controller = Controller::new(
         Api::<AIMClusterServiceTemplate>::all(client.clone()),
@@ -394,40 +330,33 @@ pub async fn run_cluster(
     controller
         // A cluster template owns Jobs in the operator's namespace: map them to the cluster-scoped owner
         // (kube's `owns` would look the owner up in the Job's namespace).
-        .watches(
-            Api::<Job>::all(client.clone()),
-            labelled("discovery"),
-            |job| {
-                job.owner_references()
-                    .iter()
-                    .filter(|o| o.kind == "AIMClusterServiceTemplate")
-                    .map(|o| ObjectRef::<AIMClusterServiceTemplate>::new(&o.name))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .watches(
-            Api::<AIMImage>::all(client),
-            watcher::Config::default(),
-            move |image| {
-                let model = image.spec.model_id.clone();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(move |t| t.spec.profile.model_id == model)
-                    .map(|t| ObjectRef::from_obj(t.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches(Api::<Job>::all(client.clone()), labelled("discovery"), |job| {
+            job.owner_references()
+                .iter()
+                .filter(|o| o.kind == "AIMClusterServiceTemplate")
+                .map(|o| ObjectRef::<AIMClusterServiceTemplate>::new(&o.name))
+                .collect::<Vec<_>>()
+        })
+        .watches(Api::<AIMImage>::all(client), watcher::Config::default(), move |image| {
+            let model = image.spec.model_id.clone();
+            store
+                .state()
+                .into_iter()
+                .filter(move |t| t.spec.profile.model_id == model)
+                .map(|t| ObjectRef::from_obj(t.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(
+            crate::controller::metrics::metered("aimclusterservicetemplate", reconcile::<AIMClusterServiceTemplate>),
+            error_policy,
+            ctx,
+        )
         .for_each(|_| async {})
         .await;
 }
 
 /// Watch only what the operator created for `component`.
 pub fn labelled(component: &str) -> watcher::Config {
-    watcher::Config::default().labels(&format!(
-        "{}={component}",
-        crate::controller::labels::COMPONENT
-    ))
+    watcher::Config::default().labels(&format!("{}={component}", crate::controller::labels::COMPONENT))
 }

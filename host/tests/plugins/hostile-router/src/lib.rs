@@ -14,9 +14,7 @@ struct Echo;
 impl Guest for Echo {
     fn route_path(service: ServiceIdentity, _config: RoutingConfig) -> Result<String, PolicyError> {
         if service.name == "refuse" {
-            return Err(PolicyError::Unsupported(
-                "this router refuses on purpose".into(),
-            ));
+            return Err(PolicyError::Unsupported("this router refuses on purpose".into()));
         }
         match service.name.strip_prefix("echo") {
             Some(path) => Ok(path.replace('_', "/")),

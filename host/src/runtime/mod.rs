@@ -1,0 +1,132 @@
+//! `aim-operator run`: the operator process. It loads the policy plugins (and watches the plugin directory),
+//! serves `/healthz`, `/readyz` and `/metrics`, takes the leader Lease, runs every controller while it holds
+//! it, and shuts down gracefully on SIGTERM or Ctrl-C (or exits when it loses the lease, so a restarted pod
+//! competes again from a clean state).
+
+pub mod http;
+pub mod leader;
+
+use crate::controller::{self, Context, OperatorConfig};
+use crate::policy::artifact_cache::ArtifactCache;
+use crate::policy::watch::watch;
+use crate::policy::{PolicyEngine, PolicyEngineConfig};
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Settings of `aim-operator run`.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Controller settings.
+    pub operator: OperatorConfig,
+    /// Directory of replacement plugins (`matcher.wasm`, `merger.wasm`, `router.wasm`), watched.
+    pub plugin_dir: Option<PathBuf>,
+    /// Where compiled plugins are cached.
+    pub plugin_cache_dir: Option<PathBuf>,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
+    pub http_addr: SocketAddr,
+    /// Run only while holding the leader Lease.
+    pub leader_elect: bool,
+    /// This replica's identity in the Lease.
+    pub identity: String,
+}
+
+/// Runs the operator until a shutdown signal, or until leadership is lost (an error).
+pub async fn run(config: RunConfig) -> anyhow::Result<()> {
+    let health = Arc::new(http::Health::default());
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("listen on {}", config.http_addr))?;
+    tracing::info!(addr = %config.http_addr, "serving /healthz, /readyz and /metrics");
+    let server = axum::serve(listener, http::router(health.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(async move {
+        let _ = server
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+
+    let client = kube::Client::try_default()
+        .await
+        .context("connect to the Kubernetes API (kubeconfig or in-cluster)")?;
+    client
+        .apiserver_version()
+        .await
+        .context("reach the Kubernetes API server")?;
+    let cache = config
+        .plugin_cache_dir
+        .clone()
+        .map_or_else(ArtifactCache::disabled, ArtifactCache::in_dir);
+    let policy = PolicyEngine::new(PolicyEngineConfig {
+        cache,
+        ..PolicyEngineConfig::default()
+    })
+    .context("load the built-in policy plugins")?;
+    let _ = health.policy.set(policy.clone());
+    let _watcher = match &config.plugin_dir {
+        Some(dir) => Some(
+            watch(policy.clone(), dir.clone(), Duration::from_secs(60))
+                .await
+                .with_context(|| format!("watch plugin directory {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    health.ready.store(true, Ordering::Relaxed);
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let candidate = leader::Candidate::new(
+        client.clone(),
+        &config.operator.namespace,
+        "aim-operator",
+        &config.identity,
+    );
+    if config.leader_elect {
+        tracing::info!(identity = %config.identity, "waiting for the leader lease");
+        tokio::select! {
+            _ = candidate.acquire() => {}
+            _ = &mut shutdown => { let _ = stop_tx.send(true); let _ = http.await; return Ok(()); }
+        }
+        tracing::info!(identity = %config.identity, "leading");
+    }
+    health.leader.store(true, Ordering::Relaxed);
+    let ctx = Context::new(client, config.operator.clone(), policy);
+    let _ = health.context.set(ctx.clone());
+    let mut controllers_stop = stop_rx.clone();
+    let controllers = tokio::spawn(controller::run(ctx, async move {
+        let _ = controllers_stop.wait_for(|s| *s).await;
+    }));
+    let lost = async {
+        if config.leader_elect {
+            candidate.hold().await
+        } else {
+            std::future::pending().await
+        }
+    };
+    let result = tokio::select! {
+        _ = &mut shutdown => { tracing::info!("shutting down"); Ok(()) }
+        _ = lost => Err(anyhow::anyhow!("lost the leader lease; exiting so a fresh start competes for it again")),
+    };
+    health.leader.store(false, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(20), controllers).await;
+    if config.leader_elect && result.is_ok() {
+        candidate.release().await;
+    }
+    let _ = http.await;
+    result
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,170 @@
+//! The manifests in `deploy/`, against the real API server: the Kustomize base passes a server-side dry run,
+//! its RBAC grants what the operator does and nothing else, and the catalog packs apply with `kubectl apply -k`.
+
+use aim_tests::test_env;
+use std::path::PathBuf;
+
+fn deploy(path: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_kustomize_base_passes_a_server_side_dry_run() {
+    let env = test_env!();
+    let rendered = env.kubectl(&["kustomize", &deploy("base")]).await;
+    assert!(rendered.success, "{}", rendered.stderr);
+    let out = env
+        .kubectl_with_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--field-manager=aim-tests",
+                "-f",
+                "-",
+            ],
+            Some(&rendered.stdout),
+        )
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    for object in [
+        "customresourcedefinition.apiextensions.k8s.io/aimservices.aim.silogen.ai",
+        "namespace/aim-system",
+        "serviceaccount/aim-operator",
+        "clusterrole.rbac.authorization.k8s.io/aim-operator",
+        "role.rbac.authorization.k8s.io/aim-operator-leader-election",
+        "configmap/aim-policy-plugins",
+        "deployment.apps/aim-operator",
+    ] {
+        assert!(out.stdout.contains(object), "{object} missing from:\n{}", out.stdout);
+    }
+    let deployment = std::fs::read_to_string(deploy("base/deployment.yaml")).unwrap();
+    for hardening in [
+        "runAsNonRoot: true",
+        "readOnlyRootFilesystem: true",
+        "allowPrivilegeEscalation: false",
+        "drop: [\"ALL\"]",
+        "limits:",
+    ] {
+        assert!(deployment.contains(hardening), "the Deployment lacks {hardening}");
+    }
+}
+
+#[tokio::test]
+async fn the_rbac_grants_what_the_operator_does_and_nothing_else() {
+    let env = test_env!();
+    let rbac = std::fs::read_to_string(deploy("base/rbac.yaml")).unwrap();
+    assert!(
+        !rbac.contains("\"*\"") && !rbac.contains("[*]") && !rbac.contains("- '*'"),
+        "no wildcards in RBAC"
+    );
+    let _ = env.kubectl(&["create", "namespace", "aim-system"]).await;
+    let _cleanup = env.cleanup(&["clusterrole/aim-operator", "clusterrolebinding/aim-operator"]);
+    let out = env
+        .kubectl(&[
+            "apply",
+            "--server-side",
+            "--field-manager=aim-tests",
+            "-f",
+            &deploy("base/rbac.yaml"),
+        ])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let sa = "system:serviceaccount:aim-system:aim-operator";
+    let can = |verb: &'static str, resource: &'static str, ns: &'static str| async move {
+        let out = env
+            .kubectl(&["auth", "can-i", verb, resource, "-n", ns, &format!("--as={sa}")])
+            .await;
+        out.stdout.trim() == "yes"
+    };
+    for (verb, resource, ns) in [
+        ("create", "jobs.batch", "team-a"),
+        ("get", "pods/log", "team-a"),
+        ("create", "persistentvolumeclaims", "team-a"),
+        ("patch", "inferenceservices.serving.kserve.io", "team-a"),
+        ("create", "httproutes.gateway.networking.k8s.io", "team-a"),
+        ("patch", "aimservices.aim.silogen.ai/status", "team-a"),
+        ("list", "nodes", "default"),
+        ("create", "events.events.k8s.io", "team-a"),
+        ("update", "leases.coordination.k8s.io", "aim-system"),
+    ] {
+        assert!(can(verb, resource, ns).await, "the operator needs to {verb} {resource}");
+    }
+    for (verb, resource, ns) in [
+        ("get", "secrets", "team-a"),
+        ("delete", "nodes", "default"),
+        ("create", "deployments.apps", "team-a"),
+        ("delete", "persistentvolumeclaims", "team-a"),
+        ("update", "leases.coordination.k8s.io", "team-a"),
+        ("create", "clusterroles.rbac.authorization.k8s.io", "default"),
+    ] {
+        assert!(
+            !can(verb, resource, ns).await,
+            "the operator must not {verb} {resource}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn catalog_packs_apply_with_kubectl_apply_k() {
+    let env = test_env!();
+    for (pack, image, default) in [
+        ("llama-3.1-8b", "llama-3-1-8b", "llama-3-1-8b-mi300x-fp8-tp1-latency"),
+        ("llama-3.3-70b", "llama-3-3-70b", "llama-3-3-70b-mi300x-fp8-tp1-latency"),
+    ] {
+        let dir = deploy(&format!("catalog/{pack}"));
+        let _cleanup = env.cleanup(&["-k", &dir]);
+        let out = env
+            .kubectl(&["apply", "--server-side", "--field-manager=aim-tests", "-k", &dir])
+            .await;
+        assert!(out.success, "{pack}: {}", out.stderr);
+        assert_eq!(
+            out.stdout.matches("aimclusterservicetemplate.aim.silogen.ai/").count(),
+            4,
+            "{}",
+            out.stdout
+        );
+        let named = env
+            .kubectl(&[
+                "get",
+                "aimimage",
+                image,
+                "-o",
+                "jsonpath={.spec.defaultServiceTemplate}",
+            ])
+            .await
+            .stdout;
+        assert_eq!(named, default);
+        assert!(
+            env.kubectl(&["get", "aimclusterservicetemplate", default])
+                .await
+                .success,
+            "{pack}'s default template exists"
+        );
+        let profiles = env
+            .kubectl(&[
+                "get",
+                "-k",
+                &dir,
+                "-o",
+                "jsonpath={range .items[*]}{.spec.gpuSelector.model}/{.spec.metric} {end}",
+            ])
+            .await
+            .stdout;
+        for profile in [
+            "MI300X/latency",
+            "MI300X/throughput",
+            "MI325X/latency",
+            "MI325X/throughput",
+        ] {
+            assert!(
+                profiles.split_whitespace().any(|p| p == profile),
+                "{pack} has no {profile} template: {profiles}"
+            );
+        }
+    }
+}

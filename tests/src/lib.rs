@@ -7,6 +7,7 @@
 //! - [`seed`]: the YAML examples of the product overview.
 
 pub mod controlplane;
+pub mod demo;
 pub mod fake_cluster;
 pub mod fake_kserve;
 pub mod kubelet;

@@ -2,11 +2,10 @@
 //!
 //! - `aim-local up --dir DIR`: start it, write `DIR/ready` (kubeconfig and kubectl paths), and keep it running
 //!   until SIGINT/SIGTERM or until the process named by `--exit-with` exits; then stop it cleanly.
-//! - `aim-local demo`: start it in a temporary directory, apply the product overview's examples, print
-//!   `kubectl get` for every AIM kind, and stop.
+//! - `aim-local demo`: the embedded demo (see `aim_tests::demo`), then stop.
 
+use aim_tests::READY_FILE;
 use aim_tests::controlplane::ControlPlane;
-use aim_tests::{READY_FILE, seed};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -31,7 +30,7 @@ enum Cmd {
         #[arg(long)]
         exit_with: Option<u32>,
     },
-    /// Start a control plane, apply the overview's examples, show them with kubectl, and stop.
+    /// The embedded demo: a control plane, the operator and one service per pattern; then stop.
     Demo,
 }
 
@@ -86,65 +85,9 @@ async fn demo() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         dir.display()
     );
-    let result = show_examples(&cp).await;
+    let result = aim_tests::demo::run(&cp).await;
     cp.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
-    println!("== control plane stopped");
+    println!("\n== control plane stopped");
     result
-}
-
-async fn show_examples(cp: &ControlPlane) -> anyhow::Result<()> {
-    let examples = seed::seed_examples();
-    let mut namespaces: Vec<String> = examples.iter().flat_map(seed::SeedExample::namespaces).collect();
-    namespaces.sort();
-    namespaces.dedup();
-    for ns in &namespaces {
-        cp.kubectl(&["create", "namespace", ns]).await?;
-    }
-    for example in &examples {
-        println!("\n== example {} of the overview", example.index);
-        match apply(cp, &example.yaml).await {
-            Ok(out) => print!("{out}"),
-            Err(err) if example.is_service_with_model_id_slip() => {
-                println!(
-                    "rejected, as it should be (the field is spec.aimModelId):\n{}",
-                    err.to_string().trim()
-                );
-                println!("-- corrected to spec.aimModelId:");
-                print!("{}", apply(cp, &example.corrected()).await?);
-            }
-            Err(err) => anyhow::bail!("example {} was rejected: {err}", example.index),
-        }
-    }
-    for kind in [
-        "aimimages",
-        "aimclusterservicetemplates",
-        "aimservicetemplates",
-        "aimtemplatecaches",
-        "modelcaches",
-        "aimclusterconfigs",
-        "aimservices",
-    ] {
-        println!("\n$ kubectl get {kind} -A");
-        let table = cp.kubectl(&["get", kind, "-A"]).await?;
-        print!(
-            "{}",
-            if table.is_empty() {
-                "No resources found\n".to_string()
-            } else {
-                table
-            }
-        );
-    }
-    Ok(())
-}
-
-/// `kubectl apply --server-side -f -`, returning stdout or stderr as the error.
-async fn apply(cp: &ControlPlane, yaml: &str) -> anyhow::Result<String> {
-    let path = cp.dir().join("example.yaml");
-    std::fs::write(&path, yaml)?;
-    let file = path.display().to_string();
-    Ok(cp
-        .kubectl(&["apply", "--server-side", "--field-manager=aim-demo", "-f", &file])
-        .await?)
 }

@@ -244,9 +244,11 @@ impl ControlPlane {
         for file in upstream {
             args.extend(["-f".into(), file.display().to_string()]);
         }
-        args.extend(["-f".into(), OUR_CRDS_DIR.into()]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.kubectl(&args).await?;
+        // crds/ is a Kustomization (deploy/base builds on it).
+        self.kubectl(&["apply", "--server-side", "--force-conflicts", "-k", OUR_CRDS_DIR])
+            .await?;
         // A CRD created a moment ago may have no conditions yet, which `kubectl wait` reports as an error rather
         // than waiting; retry until every CRD is established.
         let start = Instant::now();

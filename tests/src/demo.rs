@@ -60,6 +60,9 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
     );
     let config = "apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  routing:\n    gateway:\n      name: public-gw\n      namespace: infra-gw\n  cacheStorageClassName: aim-local-rwx\n";
     apply(cp, config).await?;
+    // The Gateway the config names (a gateway controller would program it; here it is only the object).
+    kubectl(s(&["create", "namespace", "infra-gw"])).await?;
+    apply(cp, "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: public-gw\n  namespace: infra-gw\nspec:\n  gatewayClassName: example\n  listeners:\n  - name: http\n    port: 80\n    protocol: HTTP\n    allowedRoutes:\n      namespaces:\n        from: All\n").await?;
     kubectl(s(&["create", "namespace", NS])).await?;
 
     let running = crate::operator::start(

@@ -15,7 +15,9 @@ pub mod service;
 pub mod template;
 pub mod template_cache;
 
-pub use cluster_config::{AIMClusterConfig, AIMClusterConfigSpec, CLUSTER_CONFIG_NAME, GatewayRef, RoutingConfig};
+pub use cluster_config::{
+    AIMClusterConfig, AIMClusterConfigSpec, AIMClusterConfigStatus, CLUSTER_CONFIG_NAME, GatewayRef, RoutingConfig,
+};
 pub use common::*;
 pub use image::{AIMImage, AIMImageSpec, AIMImageStatus};
 pub use model_cache::{DownloadStatus, ModelCache, ModelCacheSpec, ModelCacheStatus};

@@ -3,6 +3,7 @@
 //! with server-side apply only when it differs, so a quiet cluster sees no writes.
 
 pub mod apply;
+pub mod catalog;
 pub mod conditions;
 pub mod context;
 pub mod error;
@@ -40,5 +41,6 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         template_cache::run(ctx.clone(), signal()),
         model_cache::run(ctx.clone(), signal()),
         service::run(ctx.clone(), signal()),
+        catalog::run(ctx.clone(), signal(), signal()),
     );
 }

@@ -168,3 +168,50 @@ async fn catalog_packs_apply_with_kubectl_apply_k() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_plugin_is_deployed_as_the_plugin_configmap_with_the_documented_command() {
+    let env = test_env!();
+    let _ = env.kubectl(&["create", "namespace", "aim-system"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("matcher.wasm"), aim_operator::policy::builtin::MATCHER).unwrap();
+    // The README's command, verbatim: render the ConfigMap from the file, then apply it server-side.
+    let rendered = env
+        .kubectl(&[
+            "-n",
+            "aim-system",
+            "create",
+            "configmap",
+            "aim-policy-plugins",
+            &format!("--from-file={}", dir.path().join("matcher.wasm").display()),
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ])
+        .await;
+    assert!(rendered.success, "{}", rendered.stderr);
+    let _cleanup = env.cleanup(&["-n", "aim-system", "configmap/aim-policy-plugins"]);
+    let applied = env
+        .kubectl_with_stdin(
+            &["apply", "--server-side", "--field-manager=aim-tests", "-f", "-"],
+            Some(&rendered.stdout),
+        )
+        .await;
+    assert!(applied.success, "{}", applied.stderr);
+    let stored = env
+        .kubectl(&[
+            "-n",
+            "aim-system",
+            "get",
+            "configmap",
+            "aim-policy-plugins",
+            "-o",
+            "jsonpath={.binaryData.matcher\\.wasm}",
+        ])
+        .await
+        .stdout;
+    assert!(
+        !stored.is_empty(),
+        "the component is stored as binaryData under matcher.wasm"
+    );
+}

@@ -11,12 +11,13 @@ use crate::api::{
     AIMClusterServiceTemplate, AIMServiceTemplate, AIMTemplateCache, AIMTemplateCacheStatus, ModelCache,
     ModelCacheSpec, ModelSource, ResourceState, TemplateKind, TemplateStatus,
 };
-use crate::controller::apply::{has_owner, owner_ref};
+use crate::controller::apply::owner_ref;
 use crate::controller::conditions::{self, reasons, types};
 use crate::controller::context::{Context, FIELD_MANAGER};
 use crate::controller::error::{Error, kube_err};
 use crate::controller::labels;
 use crate::controller::names::{hashed_name, short_hash};
+use crate::controller::sharing;
 use crate::controller::status::{self, WithConditions};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -73,20 +74,11 @@ async fn ensure_model_cache(
         (&a.metadata.creation_timestamp, &a.metadata.name).cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
     });
     if let Some(found) = same_source.first() {
-        if !labels::is_managed(found.labels()) || has_owner(*found, owner) {
-            return Ok((*found).clone());
+        // A user's own cache is used as it is; one the operator made is shared by every cache that uses it.
+        if labels::is_managed(found.labels()) {
+            sharing::join(api, *found, owner).await?;
         }
-        // Join the owners with a field manager of our own, so the other owners' entries stay.
-        let patch = serde_json::json!({
-            "apiVersion": ModelCache::api_version(&()),
-            "kind": "ModelCache",
-            "metadata": { "name": found.name_any(), "ownerReferences": [owner] },
-        });
-        let manager = format!("{FIELD_MANAGER}-{}", owner.uid.chars().take(8).collect::<String>());
-        return api
-            .patch(&found.name_any(), &PatchParams::apply(&manager), &Patch::Apply(&patch))
-            .await
-            .map_err(kube_err(format!("add an owner to ModelCache {}", found.name_any())));
+        return Ok((*found).clone());
     }
     let desired = ModelCache {
         metadata: ObjectMeta {

@@ -4,9 +4,8 @@ use crate::api::ModelCache;
 use crate::controller::labels;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, SecurityContext, Volume,
-    VolumeMount, VolumeResourceRequirements,
+    Container, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -137,14 +136,7 @@ pub fn download_job(cache: &ModelCache, owner: OwnerReference, image: &str, atte
                             mount_path: MOUNT_PATH.into(),
                             ..Default::default()
                         }]),
-                        security_context: Some(SecurityContext {
-                            allow_privilege_escalation: Some(false),
-                            capabilities: Some(Capabilities {
-                                drop: Some(vec!["ALL".into()]),
-                                add: None,
-                            }),
-                            ..Default::default()
-                        }),
+                        security_context: Some(crate::controller::pod_security::restricted_container()),
                         ..Default::default()
                     }],
                     volumes: Some(vec![Volume {

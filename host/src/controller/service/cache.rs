@@ -10,8 +10,9 @@ use crate::controller::conditions::{self, types};
 use crate::controller::context::{Context, FIELD_MANAGER};
 use crate::controller::error::{Error, kube_err};
 use crate::controller::labels;
+use crate::controller::sharing;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams};
 
 /// The component label of caches created for services.
 pub const COMPONENT: &str = "service-cache";
@@ -55,19 +56,9 @@ pub async fn ensure(ctx: &Context, service: &AIMService, template: &TemplateReco
         .items;
     let cache = match all.into_iter().find(|tc| tc.spec.template_ref == template.name) {
         Some(tc) => {
-            let mut owners = tc.metadata.owner_references.clone().unwrap_or_default();
-            if tc.labels().get(labels::COMPONENT).map(String::as_str) == Some(COMPONENT)
-                && !owners.iter().any(|o| o.uid == owner.uid)
-            {
-                owners.push(owner);
-                let patch = serde_json::json!({ "metadata": { "resourceVersion": tc.resource_version(), "ownerReferences": owners } });
-                api.patch(
-                    &tc.name_any(),
-                    &PatchParams::apply(FIELD_MANAGER),
-                    &Patch::Merge(&patch),
-                )
-                .await
-                .map_err(kube_err(format!("share AIMTemplateCache {}", tc.name_any())))?;
+            // Caches made for services are shared by them; a template's own cache or a user's is used as it is.
+            if tc.labels().get(labels::COMPONENT).map(String::as_str) == Some(COMPONENT) {
+                sharing::join(&api, &tc, &owner).await?;
             }
             tc
         }
@@ -146,27 +137,6 @@ pub async fn release_others(ctx: &Context, service: &AIMService, keep: Option<&s
         return Ok(());
     };
     let api: Api<AIMTemplateCache> = Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
-    let list = api
-        .list(&ListParams::default().labels(&format!("{}={COMPONENT}", labels::COMPONENT)))
-        .await
-        .map_err(kube_err("list service caches"))?;
-    for tc in list.items {
-        let owners = tc.metadata.owner_references.clone().unwrap_or_default();
-        if Some(tc.spec.template_ref.as_str()) == keep || !owners.iter().any(|o| o.uid == uid) {
-            continue;
-        }
-        let rest: Vec<_> = owners.into_iter().filter(|o| o.uid != uid).collect();
-        let name = tc.name_any();
-        if rest.is_empty() {
-            api.delete(&name, &DeleteParams::background())
-                .await
-                .map_err(kube_err(format!("delete unused AIMTemplateCache {name}")))?;
-        } else {
-            let patch = serde_json::json!({ "metadata": { "resourceVersion": tc.resource_version(), "ownerReferences": rest } });
-            api.patch(&name, &PatchParams::apply(FIELD_MANAGER), &Patch::Merge(&patch))
-                .await
-                .map_err(kube_err(format!("release AIMTemplateCache {name}")))?;
-        }
-    }
-    Ok(())
+    let selector = format!("{}={COMPONENT}", labels::COMPONENT);
+    sharing::release_all(&api, &selector, uid, |tc| Some(tc.spec.template_ref.as_str()) == keep).await
 }

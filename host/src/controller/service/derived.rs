@@ -10,11 +10,12 @@ use crate::controller::context::{Context, FIELD_MANAGER};
 use crate::controller::error::{Error, kube_err};
 use crate::controller::labels;
 use crate::controller::names::with_suffix;
+use crate::controller::sharing;
 use crate::policy::CallError;
 use crate::policy::bindings::MergeRequest;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
+use kube::api::{Api, ObjectMeta, Patch, PatchParams};
 
 /// The component label of derived templates.
 pub const COMPONENT: &str = "derived-template";
@@ -102,30 +103,13 @@ pub async fn derive(
     Ok((record, decided.provenance))
 }
 
-/// Adds `owner` to a derived template's owners (optimistic: the write fails if someone changed it meanwhile,
-/// and the reconcile retries).
+/// Adds `owner` to a derived template's owners.
 pub async fn adopt(
     api: &Api<AIMServiceTemplate>,
     template: &AIMServiceTemplate,
     owner: &OwnerReference,
 ) -> Result<(), Error> {
-    let mut owners = template.metadata.owner_references.clone().unwrap_or_default();
-    if owners.iter().any(|o| o.uid == owner.uid) {
-        return Ok(());
-    }
-    owners.push(owner.clone());
-    let patch = serde_json::json!({ "metadata": { "resourceVersion": template.resource_version(), "ownerReferences": owners } });
-    api.patch(
-        &template.name_any(),
-        &PatchParams::apply(FIELD_MANAGER),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map_err(kube_err(format!(
-        "add an owner to derived template {}",
-        template.name_any()
-    )))?;
-    Ok(())
+    sharing::join(api, template, owner).await
 }
 
 /// Lets go of every derived template in the namespace `service` owns except `keep`; deletes those nobody
@@ -135,27 +119,6 @@ pub async fn release_others(ctx: &Context, service: &AIMService, keep: Option<&s
         return Ok(());
     };
     let api: Api<AIMServiceTemplate> = Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
-    let derived = api
-        .list(&ListParams::default().labels(&format!("{}={COMPONENT}", labels::COMPONENT)))
-        .await
-        .map_err(kube_err("list derived templates"))?;
-    for template in derived.items {
-        let owners = template.metadata.owner_references.clone().unwrap_or_default();
-        if Some(template.name_any().as_str()) == keep || !owners.iter().any(|o| o.uid == uid) {
-            continue;
-        }
-        let rest: Vec<OwnerReference> = owners.into_iter().filter(|o| o.uid != uid).collect();
-        let name = template.name_any();
-        if rest.is_empty() {
-            api.delete(&name, &DeleteParams::background())
-                .await
-                .map_err(kube_err(format!("delete unused derived template {name}")))?;
-        } else {
-            let patch = serde_json::json!({ "metadata": { "resourceVersion": template.resource_version(), "ownerReferences": rest } });
-            api.patch(&name, &PatchParams::apply(FIELD_MANAGER), &Patch::Merge(&patch))
-                .await
-                .map_err(kube_err(format!("release derived template {name}")))?;
-        }
-    }
-    Ok(())
+    let selector = format!("{}={COMPONENT}", labels::COMPONENT);
+    sharing::release_all(&api, &selector, uid, |t| Some(t.name_any().as_str()) == keep).await
 }

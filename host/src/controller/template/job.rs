@@ -6,8 +6,7 @@ use crate::controller::labels;
 use crate::controller::names::{hashed_name, short_hash};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
-    SeccompProfile, SecurityContext,
+    Container, EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -119,14 +118,7 @@ pub fn build(inputs: &DiscoveryInputs<'_>, hash: &str) -> Job {
             limits: Some(BTreeMap::from([("memory".into(), Quantity("1Gi".into()))])),
             ..Default::default()
         }),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: None,
-            }),
-            ..Default::default()
-        }),
+        security_context: Some(crate::controller::pod_security::restricted_container()),
         ..Default::default()
     };
     Job {

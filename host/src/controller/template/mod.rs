@@ -24,7 +24,7 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::api::Api;
 use kube::core::object::HasStatus;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -300,15 +300,11 @@ pub async fn run_namespaced(
             Api::<crate::api::AIMTemplateCache>::all(client.clone()),
             watcher::Config::default(),
         )
-        .watches(Api::<AIMImage>::all(client), watcher::Config::default(), move |image| {
-            let model = image.spec.model_id.clone();
-            store
-                .state()
-                .into_iter()
-                .filter(move |t| t.spec.profile.model_id == model)
-                .map(|t| ObjectRef::from_obj(t.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            Api::<AIMImage>::all(client.clone()),
+            watcher::Config::default(),
+            templates_of_image(store),
+        )
         .graceful_shutdown_on(shutdown)
         .run(
             crate::controller::metrics::metered("aimservicetemplate", reconcile::<AIMServiceTemplate>),
@@ -337,15 +333,11 @@ pub async fn run_cluster(ctx: Arc<Context>, shutdown: impl std::future::Future<O
                 .map(|o| ObjectRef::<AIMClusterServiceTemplate>::new(&o.name))
                 .collect::<Vec<_>>()
         })
-        .watches(Api::<AIMImage>::all(client), watcher::Config::default(), move |image| {
-            let model = image.spec.model_id.clone();
-            store
-                .state()
-                .into_iter()
-                .filter(move |t| t.spec.profile.model_id == model)
-                .map(|t| ObjectRef::from_obj(t.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            Api::<AIMImage>::all(client.clone()),
+            watcher::Config::default(),
+            templates_of_image(store),
+        )
         .graceful_shutdown_on(shutdown)
         .run(
             crate::controller::metrics::metered("aimclusterservicetemplate", reconcile::<AIMClusterServiceTemplate>),
@@ -354,6 +346,18 @@ pub async fn run_cluster(ctx: Arc<Context>, shutdown: impl std::future::Future<O
         )
         .for_each(|_| async {})
         .await;
+}
+
+/// Maps an AIMImage to the templates of its model (a new image can unblock their discovery).
+fn templates_of_image<T: Template>(store: Store<T>) -> impl Fn(AIMImage) -> Vec<ObjectRef<T>> {
+    move |image| {
+        store
+            .state()
+            .into_iter()
+            .filter(|t| t.profile().model_id == image.spec.model_id)
+            .map(|t| ObjectRef::from_obj(t.as_ref()))
+            .collect()
+    }
 }
 
 /// Watch only what the operator created for `component`.

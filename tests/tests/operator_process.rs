@@ -50,22 +50,18 @@ impl Replica {
         Replica { child, port }
     }
 
+    /// A plain HTTP/1.1 GET (no client tool needed): status code and body.
     async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let out = tokio::process::Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "-",
-                "-w",
-                "\n%{http_code}",
-                &format!("http://127.0.0.1:{}{path}", self.port),
-            ])
-            .output()
-            .await
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n')?;
-        Some((code.trim().parse().ok()?, body.to_string()))
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        let code = head.split_whitespace().nth(1)?.parse().ok()?;
+        let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+        Some((code, if chunked { dechunk(body) } else { body.to_string() }))
     }
 
     async fn leads(&self) -> bool {
@@ -91,6 +87,22 @@ impl Replica {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// The body of a chunked HTTP response.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 impl Drop for Replica {

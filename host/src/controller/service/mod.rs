@@ -149,7 +149,8 @@ pub async fn reconcile(svc: Arc<AIMService>, ctx: Arc<Context>) -> Result<Action
     next.inference_service = runtime.1.clone();
     let (routing, path) = routing_step(&ctx, &svc, &namespace).await?;
     next.route_path = path;
-    if !routing.0 && routing.1 == reasons::ROUTE_FAILED || routing.1 == resolve::reason::POLICY_FAILED {
+    // A rejected route or a failed router plugin is a failure; waiting for the gateway is not.
+    if routing.1 == reasons::ROUTE_FAILED || routing.1 == resolve::reason::POLICY_FAILED {
         failure = failure.or(Some((routing.1, routing.2.clone())));
     }
     finish(

@@ -527,3 +527,57 @@ async fn spec_changes_reach_the_inference_service() {
         .unwrap();
     assert!(list.items.is_empty(), "no derived template without overrides");
 }
+
+#[tokio::test]
+async fn a_derived_template_takes_up_changes_of_its_base_when_a_service_next_resolves_to_it() {
+    let env = env();
+    let ns = env.namespace("svc-rebase").await;
+    let catalog = catalog(env, "rebase", &[MI300X_FP8], None).await;
+    let base = |level: &str| {
+        format!(
+            "{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: base\nspec:\n  modelId: {}\n  precision: fp8\n  env:\n  - name: VLLM_LOGGING_LEVEL\n    value: {level}\n  modelSources:\n  - sourceUri: hf://org/rebase\n    size: 1Gi\n",
+            catalog.model
+        )
+    };
+    apply(env, &ns, &base("INFO")).await;
+    let spec = "  templateRef: base\n  overrides:\n    precision: bf16\n";
+    apply(env, &ns, &service("first", &catalog.model, spec)).await;
+    let derived = wait_for(env, &ns, "first", "resolved", condition("Resolved", "True", "Resolved"))
+        .await
+        .resolved_template
+        .unwrap()
+        .name;
+
+    apply(env, &ns, &base("DEBUG")).await;
+    apply(env, &ns, &service("second", &catalog.model, spec)).await;
+    let second = wait_for(
+        env,
+        &ns,
+        "second",
+        "resolved",
+        condition("Resolved", "True", "Resolved"),
+    )
+    .await;
+    assert_eq!(
+        second.resolved_template.unwrap().name,
+        derived,
+        "the same base and overrides share one template"
+    );
+    let templates: Api<AIMServiceTemplate> = Api::namespaced(env.client().await, &ns);
+    let t = templates.get(&derived).await.unwrap();
+    assert_eq!(
+        t.spec.profile.credentials.env[0].value.as_deref(),
+        Some("DEBUG"),
+        "the base's change was carried over"
+    );
+    assert_eq!(
+        t.spec.profile.parameters.precision,
+        Some(aim_operator::api::Precision::Bf16),
+        "the override still wins"
+    );
+    assert_eq!(
+        t.metadata.owner_references.unwrap().len(),
+        2,
+        "both services still own it"
+    );
+}

@@ -83,15 +83,28 @@ pub fn merged_env(profile: &TemplateProfile, service: &[EnvVar], cache: bool) ->
     env
 }
 
+/// CPU and memory per GPU: an LLM server needs host memory to stage weights and CPU for tokenisation and
+/// scheduling; without requests its pod would run BestEffort next to expensive GPUs.
+pub const CPU_PER_GPU: u64 = 4;
+/// Memory requested per GPU, in GiB.
+pub const MEMORY_REQUEST_GIB_PER_GPU: u64 = 32;
+/// Memory limit per GPU, in GiB.
+pub const MEMORY_LIMIT_GIB_PER_GPU: u64 = 48;
+
+/// Requests and limits for `gpus` GPUs.
+pub fn resources_for(gpus: u64) -> Value {
+    json!({
+        "requests": { gpu::RESOURCE: gpus.to_string(), "cpu": (CPU_PER_GPU * gpus).to_string(), "memory": format!("{}Gi", MEMORY_REQUEST_GIB_PER_GPU * gpus) },
+        "limits": { gpu::RESOURCE: gpus.to_string(), "memory": format!("{}Gi", MEMORY_LIMIT_GIB_PER_GPU * gpus) },
+    })
+}
+
 /// The KServe InferenceService (Standard deployment mode, one `kserve-container`).
 pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
     let service = inputs.service;
     let name = isvc_name(service);
     let gpu = inputs.profile.parameters.gpu_selector.as_ref();
-    let mut resources = json!({});
-    if let Some(gpu) = gpu {
-        resources = json!({ "requests": { gpu::RESOURCE: gpu.count.to_string() }, "limits": { gpu::RESOURCE: gpu.count.to_string() } });
-    }
+    let resources = gpu.map_or(json!({}), |g| resources_for(g.count.max(1) as u64));
     let mut volumes = vec![json!({ "name": "dshm", "emptyDir": { "medium": "Memory", "sizeLimit": "8Gi" } })];
     let mut mounts = vec![json!({ "name": "dshm", "mountPath": "/dev/shm" })];
     for (i, m) in inputs.mounts.iter().enumerate() {
@@ -284,6 +297,9 @@ mod tests {
         assert_eq!(c["name"], "kserve-container");
         assert_eq!(c["image"], "reg/aim:1");
         assert_eq!(c["resources"]["limits"]["amd.com/gpu"], "2");
+        assert_eq!(c["resources"]["requests"]["cpu"], "8");
+        assert_eq!(c["resources"]["requests"]["memory"], "64Gi");
+        assert_eq!(c["resources"]["limits"]["memory"], "96Gi");
         let env: Vec<(String, String)> = c["env"]
             .as_array()
             .unwrap()

@@ -64,7 +64,17 @@ pub async fn derive(
         }
         Some(t) => {
             adopt(&api, &t, &owner).await.map_err(DeriveError::Api)?;
-            t
+            if t.spec.profile == profile {
+                t
+            } else {
+                // The base changed since the template was derived (its name only encodes the base's name and the
+                // overrides): carry the change over. A merge patch of the spec leaves the owner list alone.
+                let patch =
+                    serde_json::json!({ "spec": AIMServiceTemplateSpec { profile: profile.clone(), caching: None } });
+                api.patch(&name, &PatchParams::apply(FIELD_MANAGER), &Patch::Merge(&patch))
+                    .await
+                    .map_err(|e| DeriveError::Api(kube_err(format!("update derived template {name}"))(e)))?
+            }
         }
         None => {
             let mut meta_labels = labels::managed(COMPONENT);

@@ -49,6 +49,13 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
         .unwrap();
     let path = format!("/{ns}/{uid}");
     assert_eq!(ok_route["metadata"]["ownerReferences"][0]["name"], "ok");
+    let decided_by = ok_route["metadata"]["annotations"]["aim.silogen.ai/path-decided-by"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        decided_by.starts_with("builtin:router (sha256:"),
+        "the route names the plugin that chose its path: {decided_by}"
+    );
     assert_eq!(ok_route["spec"]["parentRefs"][0]["name"], "public-gw");
     assert_eq!(ok_route["spec"]["parentRefs"][0]["namespace"], "infra-gw");
     let rule = &ok_route["spec"]["rules"][0];

@@ -155,15 +155,28 @@ pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
     })
 }
 
-/// The HTTPRoute: `path` on the gateway, rewritten to `/`, to the predictor Service on port 80.
-pub fn http_route(service: &AIMService, owner: OwnerReference, gateway: &GatewayRef, path: &str) -> Value {
+/// The HTTPRoute: `path` on the gateway, rewritten to `/`, to the predictor Service on port 80; `decided_by`
+/// names the router plugin (and its digest) that chose the path.
+pub fn http_route(
+    service: &AIMService,
+    owner: OwnerReference,
+    gateway: &GatewayRef,
+    path: &str,
+    decided_by: &str,
+) -> Value {
     let name = isvc_name(service);
     let mut labels = labels::managed("routing");
     labels.insert(labels::SERVICE.into(), service.name_any().chars().take(63).collect());
     json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": { "name": name, "namespace": service.namespace(), "labels": labels, "ownerReferences": [owner] },
+        "metadata": {
+            "name": name,
+            "namespace": service.namespace(),
+            "labels": labels,
+            "annotations": { "aim.silogen.ai/path-decided-by": decided_by },
+            "ownerReferences": [owner],
+        },
         "spec": {
             "parentRefs": [{ "group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gateway.name, "namespace": gateway.namespace }],
             "rules": [{
@@ -349,7 +362,11 @@ mod tests {
             name: "public-gw".into(),
             namespace: "infra-gw".into(),
         };
-        let route = http_route(&service(), owner(), &gw, "/team-a/u1");
+        let route = http_route(&service(), owner(), &gw, "/team-a/u1", "builtin:router (sha256:1)");
+        assert_eq!(
+            route["metadata"]["annotations"]["aim.silogen.ai/path-decided-by"],
+            "builtin:router (sha256:1)"
+        );
         let rule = &route["spec"]["rules"][0];
         assert_eq!(rule["matches"][0]["path"]["value"], "/team-a/u1");
         assert_eq!(rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"], "/");

@@ -275,14 +275,14 @@ async fn routing_step(ctx: &Context, svc: &AIMService, namespace: &str) -> Resul
         gateway_namespace: gateway.namespace.clone(),
         gateway_name: gateway.name.clone(),
     };
-    let path = match ctx.policy.route_path(identity, config).await {
-        Ok(decided) => decided.value,
+    let (path, decided_by) = match ctx.policy.route_path(identity, config).await {
+        Ok(decided) => (decided.value, decided.provenance.to_string()),
         Err(e) => return Ok(((false, resolve::reason::POLICY_FAILED, e.to_string()), None)),
     };
     let route = runtime::ensure(
         &api,
         &name,
-        &build::http_route(svc, owner_ref(svc, true)?, &gateway, &path),
+        &build::http_route(svc, owner_ref(svc, true)?, &gateway, &path, &decided_by),
     )
     .await?;
     let cond = match build::route_accepted(&route, &gateway) {

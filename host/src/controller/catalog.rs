@@ -38,6 +38,22 @@ pub mod reason {
     pub const GATEWAY_NOT_FOUND: &str = "GatewayNotFound";
 }
 
+/// The AIMImage serving `model`. With several for one model, the first by name wins, so the choice is stable
+/// (the others report `DuplicateModelId`).
+pub async fn image_for(client: &kube::Client, model: &str) -> Result<Option<AIMImage>, Error> {
+    let api: Api<AIMImage> = Api::all(client.clone());
+    let mut images: Vec<AIMImage> = api
+        .list(&ListParams::default())
+        .await
+        .map_err(kube_err("list AIMImages"))?
+        .items
+        .into_iter()
+        .filter(|i| i.spec.model_id == model)
+        .collect();
+    images.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    Ok(images.into_iter().next())
+}
+
 impl WithConditions for AIMImageStatus {
     fn conditions(&self) -> &[Condition] {
         &self.conditions

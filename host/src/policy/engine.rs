@@ -307,9 +307,16 @@ impl PolicyEngine {
     fn reload_one(&self, dir: &Path, kind: PolicyKind) -> Option<ReloadEvent> {
         let path = dir.join(kind.file_name());
         let current = self.current(kind);
+        let refused = |error: LoadError| ReloadEvent::Refused {
+            kind,
+            file: path.display().to_string(),
+            error: error.to_string(),
+            keeping: current.provenance.clone(),
+        };
         let bytes = match read_plugin_file(&path, self.limits().component_bytes) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
+                self.remember_refusal(kind, None);
                 if current.provenance.plugin == builtin::name(kind) {
                     return None;
                 }
@@ -321,44 +328,31 @@ impl PolicyEngine {
                 self.install(builtin);
                 return Some(ReloadEvent::Reverted { kind, provenance });
             }
-            Err(error) => return self.refuse(kind, &path, None, error, &current),
+            Err(error) => return Some(refused(error)),
         };
         let digest = digest(&bytes);
-        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
-        if current.provenance.digest == digest || refused[slot(kind)].as_deref() == Some(digest.as_str()) {
+        let already_refused =
+            self.refused.lock().unwrap_or_else(|e| e.into_inner())[slot(kind)].as_deref() == Some(digest.as_str());
+        if current.provenance.digest == digest || already_refused {
             return None;
         }
-        drop(refused);
         match self.loader.load(&bytes, &kind.file_name(), Some(kind)) {
             Ok(plugin) => {
                 let provenance = plugin.provenance.clone();
                 self.install(plugin);
-                self.refused.lock().unwrap_or_else(|e| e.into_inner())[slot(kind)] = None;
+                self.remember_refusal(kind, None);
                 Some(ReloadEvent::Loaded { kind, provenance })
             }
             Err(error) => {
-                refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
-                refused[slot(kind)] = Some(digest.clone());
-                drop(refused);
-                self.refuse(kind, &path, Some(digest), error, &current)
+                self.remember_refusal(kind, Some(digest));
+                Some(refused(error))
             }
         }
     }
 
-    fn refuse(
-        &self,
-        kind: PolicyKind,
-        path: &Path,
-        _digest: Option<String>,
-        error: LoadError,
-        current: &LoadedPlugin,
-    ) -> Option<ReloadEvent> {
-        Some(ReloadEvent::Refused {
-            kind,
-            file: path.display().to_string(),
-            error: error.to_string(),
-            keeping: current.provenance.clone(),
-        })
+    /// Remembers the digest of a refused file (so it is reported once), or forgets it.
+    fn remember_refusal(&self, kind: PolicyKind, digest: Option<String>) {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner())[slot(kind)] = digest;
     }
 }
 

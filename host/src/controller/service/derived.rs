@@ -13,7 +13,6 @@ use crate::controller::names::with_suffix;
 use crate::controller::sharing;
 use crate::policy::CallError;
 use crate::policy::bindings::MergeRequest;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams};
 
@@ -63,7 +62,7 @@ pub async fn derive(
             return Err(DeriveError::NameTaken(name));
         }
         Some(t) => {
-            adopt(&api, &t, &owner).await.map_err(DeriveError::Api)?;
+            sharing::join(&api, &t, &owner).await.map_err(DeriveError::Api)?;
             if t.spec.profile == profile {
                 t
             } else {
@@ -111,15 +110,6 @@ pub async fn derive(
         status: template.status.unwrap_or_default(),
     };
     Ok((record, decided.provenance))
-}
-
-/// Adds `owner` to a derived template's owners.
-pub async fn adopt(
-    api: &Api<AIMServiceTemplate>,
-    template: &AIMServiceTemplate,
-    owner: &OwnerReference,
-) -> Result<(), Error> {
-    sharing::join(api, template, owner).await
 }
 
 /// Lets go of every derived template in the namespace `service` owns except `keep`; deletes those nobody

@@ -100,7 +100,7 @@ pub async fn reconcile(svc: Arc<AIMService>, ctx: Arc<Context>) -> Result<Action
             .await
             .map_err(kube_err("read the derived template"))?
         {
-            derived::adopt(&templates, &t, &owner_ref(svc.as_ref(), false)?).await?;
+            crate::controller::sharing::join(&templates, &t, &owner_ref(svc.as_ref(), false)?).await?;
         }
     }
     derived::release_others(&ctx, &svc, template.derived.then_some(template.name.as_str())).await?;

@@ -14,10 +14,9 @@ use super::derived::{self, DeriveError};
 use crate::api::{AIMImage, AIMService, CandidateVerdict, PolicyDecision, RuntimeParameters, TemplateScope};
 use crate::controller::conditions::reasons;
 use crate::controller::context::Context;
-use crate::controller::error::{Error, kube_err};
+use crate::controller::error::Error;
 use crate::policy::bindings::{Decision, MatchRequest};
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
 
 /// Reasons specific to resolution.
 pub mod reason {
@@ -66,7 +65,7 @@ fn failed(reason: &'static str, message: String) -> Resolution {
 pub async fn resolve(ctx: &Context, service: &AIMService) -> Result<Resolution, Error> {
     let namespace = service.namespace().unwrap_or_default();
     let spec = &service.spec;
-    let Some(image) = find_image(ctx, &spec.aim_model_id).await? else {
+    let Some(image) = crate::controller::catalog::image_for(&ctx.client, &spec.aim_model_id).await? else {
         return Ok(failed(
             reasons::MODEL_NOT_FOUND,
             format!(
@@ -278,18 +277,4 @@ fn scope_word(scope: TemplateScope) -> &'static str {
         TemplateScope::Namespace => "namespace",
         TemplateScope::Cluster => "cluster",
     }
-}
-
-async fn find_image(ctx: &Context, model: &str) -> Result<Option<AIMImage>, Error> {
-    let api: Api<AIMImage> = Api::all(ctx.client.clone());
-    let mut images: Vec<AIMImage> = api
-        .list(&ListParams::default())
-        .await
-        .map_err(kube_err("list AIMImages"))?
-        .items
-        .into_iter()
-        .filter(|i| i.spec.model_id == model)
-        .collect();
-    images.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    Ok(images.into_iter().next())
 }

@@ -5,7 +5,7 @@
 
 use super::dry_run;
 use super::job::{self, CONTAINER, DiscoveryInputs};
-use crate::api::{AIMImage, DiscoveryStatus, ModelSource, TemplateProfile, TemplateStatus};
+use crate::api::{DiscoveryStatus, ModelSource, TemplateProfile, TemplateStatus};
 use crate::controller::apply::create_once;
 use crate::controller::context::{Context, backoff};
 use crate::controller::error::{Error, kube_err};
@@ -71,7 +71,10 @@ pub async fn advance(
     profile: &TemplateProfile,
     status: &TemplateStatus,
 ) -> Result<Progress, Error> {
-    let Some(image) = find_image(ctx, &profile.model_id).await? else {
+    let Some(image) = crate::controller::catalog::image_for(&ctx.client, &profile.model_id)
+        .await?
+        .map(|i| i.spec.image)
+    else {
         return Ok(Progress {
             step: Step::Failed {
                 reason: crate::controller::conditions::reasons::MODEL_NOT_FOUND,
@@ -286,21 +289,6 @@ async fn read_output(ctx: &Context, namespace: &str, job: &str, phase: &str) -> 
     )
     .await
     .map_err(|e| format!("the dry-run left no termination message and its log cannot be read: {e}"))
-}
-
-async fn find_image(ctx: &Context, model_id: &str) -> Result<Option<String>, Error> {
-    let images: Api<AIMImage> = Api::all(ctx.client.clone());
-    let mut matching: Vec<AIMImage> = images
-        .list(&ListParams::default())
-        .await
-        .map_err(kube_err("list AIMImages"))?
-        .items
-        .into_iter()
-        .filter(|i| i.spec.model_id == model_id)
-        .collect();
-    // Several entries for one model: the first by name wins, so the choice is stable.
-    matching.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    Ok(matching.into_iter().next().map(|i| i.spec.image))
 }
 
 async fn running_discovery_jobs(ctx: &Context) -> Result<usize, Error> {

@@ -25,7 +25,7 @@ fn main() {
     );
     println!("matcher component: {} bytes", builtin::MATCHER.len());
 
-    let engine = new_engine().expect("engine");
+    let engine = new_engine(4).expect("engine");
     let compile = sample(5, || {
         wasmtime::component::Component::new(&engine, builtin::MATCHER).expect("compiles");
     });

@@ -6,6 +6,9 @@
 pub mod api;
 pub mod controller;
 pub mod crdgen;
+pub mod index;
+pub mod labels;
 pub mod plugin_cli;
 pub mod policy;
 pub mod runtime;
+pub mod upstream;

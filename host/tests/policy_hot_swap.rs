@@ -94,7 +94,7 @@ async fn a_bad_file_is_refused_and_the_last_good_plugin_keeps_deciding() {
             "the last good plugin still decides"
         );
     }
-    let refused = engine.metrics().reloads_refused[0].load(std::sync::atomic::Ordering::Relaxed);
+    let refused = engine.metrics().reloads(PolicyKind::Matcher, "refused");
     assert_eq!(refused, 4);
 }
 

@@ -199,6 +199,6 @@ async fn concurrent_hostile_calls_do_not_disturb_each_other() {
         let (behaviour, ok) = call.await.unwrap();
         assert_eq!(ok, behaviour == "well-behaved", "{behaviour}");
     }
-    let failures = engine.metrics().failures[0].load(std::sync::atomic::Ordering::Relaxed);
+    let failures = engine.metrics().failures(aim_operator::policy::PolicyKind::Matcher);
     assert_eq!(failures, 5);
 }

@@ -1,7 +1,7 @@
 //! The operator under test, running in the test process: every controller, on a runtime of its own (each
 //! `#[tokio::test]` has a short-lived runtime; the operator must outlive them), started once per test binary.
 
-use aim_operator::controller::{self, Context, OperatorConfig};
+use aim_operator::controller::{Context, Operator, OperatorConfig, ReconcileMetrics};
 use aim_operator::policy::watch::watch;
 use aim_operator::policy::{PolicyEngine, PolicyEngineConfig};
 use std::path::PathBuf;
@@ -17,6 +17,8 @@ pub struct Running {
     pub policy: Arc<PolicyEngine>,
     /// The plugin directory it watches.
     pub plugin_dir: PathBuf,
+    /// Its controllers' context (index, metrics).
+    pub context: Arc<Context>,
 }
 
 /// Settings for tests: short backoffs so retry paths finish in seconds.
@@ -27,6 +29,7 @@ pub fn test_config() -> OperatorConfig {
     config.download.backoff_base = Duration::from_secs(1);
     config.download.backoff_max = Duration::from_secs(2);
     config.download.image = "registry.test/aim-downloader:1".into();
+    config.unused_grace = Duration::from_secs(2);
     config
 }
 
@@ -43,6 +46,7 @@ pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args(["create", "namespace", &config.namespace])
             .output();
+        let (context_tx, context_rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("aim-operator".into())
             .spawn(move || {
@@ -60,10 +64,17 @@ pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &
                     let _watcher = watch(engine.clone(), dir, Duration::from_secs(30))
                         .await
                         .expect("watch plugins");
-                    controller::run(Context::new(client, config, engine), std::future::pending::<()>()).await;
+                    let operator = Operator::new(client, config, engine, Arc::new(ReconcileMetrics::default()));
+                    let _ = context_tx.send(operator.context());
+                    operator.run(std::future::pending::<()>()).await;
                 });
             })
             .expect("spawn the operator thread");
-        Running { policy, plugin_dir }
+        let context = context_rx.recv().expect("the operator starts");
+        Running {
+            policy,
+            plugin_dir,
+            context,
+        }
     })
 }

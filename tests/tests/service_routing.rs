@@ -72,7 +72,19 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     )
     .await;
     assert_eq!(s.route_path.as_deref(), Some(path.as_str()));
-    assert_eq!(s.status, Some(ServiceState::Starting));
+    assert_eq!(
+        s.status,
+        Some(ServiceState::Running),
+        "the runtime serves while the route waits for its gateway"
+    );
+    assert_eq!(
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.reason.as_str()),
+        Some("ConfiguringRoute"),
+        "Ready says what it waits for"
+    );
 
     let gateway = FakeGatewayController::new(env.client().await);
     gateway

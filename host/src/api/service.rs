@@ -93,9 +93,17 @@ pub struct AIMServiceStatus {
     /// The template this service runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_template: Option<ResolvedTemplate>,
-    /// Path of the service on the gateway, when routing is on.
+    /// Path of the service on the gateway, when routing is on. Kept when the router plugin is swapped (clients
+    /// depend on it); annotate the service with `aim.silogen.ai/redecide` to have it decided again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_path: Option<String>,
+    /// The router plugin (and its digest) that chose `routePath`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_decided_by: Option<String>,
+    /// The value of the `aim.silogen.ai/redecide` annotation the current decisions were made for: setting the
+    /// annotation to a new value has the template and the path decided again by the plugins in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redecided: Option<String>,
     /// The KServe InferenceService serving this service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inference_service: Option<String>,

@@ -7,7 +7,7 @@ use super::bindings::{
 use super::error::CallError;
 use super::kind::PolicyKind;
 use super::limits::SandboxLimits;
-use super::loader::{LoadedPlugin, Pre};
+use super::plugin::{LoadedPlugin, Pre};
 use super::sandbox::new_store;
 use super::validate;
 use wasmtime::{Engine, Trap};
@@ -29,7 +29,7 @@ pub fn matcher(
         .and_then(|i| {
             i.aim_policy_matcher()
                 .call_match_template(&mut store, request)
-                .map_err(|e| trap(plugin, limits, e))
+                .map_err(|e| trap(plugin, limits, store.data().memory_denied(), e))
         });
     log_output(plugin, &store.data().log());
     let result = guest_result(plugin, answer?)?;
@@ -61,7 +61,7 @@ pub fn merger(
         .and_then(|i| {
             i.aim_policy_merger()
                 .call_merge(&mut store, request)
-                .map_err(|e| trap(plugin, limits, e))
+                .map_err(|e| trap(plugin, limits, store.data().memory_denied(), e))
         });
     log_output(plugin, &store.data().log());
     let result = guest_result(plugin, answer?)?;
@@ -87,7 +87,7 @@ pub fn router(
         .and_then(|i| {
             i.aim_policy_router()
                 .call_route_path(&mut store, service, config)
-                .map_err(|e| trap(plugin, limits, e))
+                .map_err(|e| trap(plugin, limits, store.data().memory_denied(), e))
         });
     log_output(plugin, &store.data().log());
     let path = guest_result(plugin, answer?)?;
@@ -127,11 +127,12 @@ fn instantiate_error(plugin: &LoadedPlugin, e: wasmtime::Error) -> CallError {
     }
 }
 
-/// Turns a wasmtime error from a call into what happened, in words.
-fn trap(plugin: &LoadedPlugin, limits: &SandboxLimits, e: wasmtime::Error) -> CallError {
+/// Turns a wasmtime error from a call into what happened, in words. `memory_denied` is the limiter's own record
+/// that it refused a memory growth (the trap that follows is that refusal).
+fn trap(plugin: &LoadedPlugin, limits: &SandboxLimits, memory_denied: bool, e: wasmtime::Error) -> CallError {
     let (kind, provenance) = (plugin.kind, plugin.provenance.clone());
     let text = format!("{e:#}");
-    if text.contains("forcing trap when growing memory") {
+    if memory_denied {
         return CallError::MemoryExhausted {
             kind,
             plugin: provenance,

@@ -1,7 +1,9 @@
-//! The policy engine: the current plugin of each policy, calls on blocking threads behind a concurrency limit,
-//! and atomic swaps.
+//! The policy engine: the current plugin of each policy, the memo of its decisions, calls on blocking threads
+//! behind a concurrency limit, and atomic swaps.
 //!
-//! Each policy starts with its built-in default. [`PolicyEngine::reload_dir`] compiles and smoke-tests the
+//! A decision is looked up in the policy's [`Memo`] first (plugins are pure: same plugin, same request, same
+//! answer); only a miss runs WebAssembly. The instance pool is sized from the call limit, so the calls allowed to
+//! run at once always find a free instance. Each policy starts with its built-in default. [`PolicyEngine::reload_dir`] compiles and smoke-tests the
 //! files of a plugin directory off the decision path; a plugin that passes replaces the current one in a single
 //! pointer swap (calls already running finish on the old one), one that fails is refused and the last good one
 //! stays. Every outcome is logged, counted and broadcast as a [`ReloadEvent`].
@@ -13,12 +15,19 @@ use super::call;
 use super::error::{CallError, LoadError};
 use super::kind::{PolicyKind, Provenance};
 use super::limits::SandboxLimits;
-use super::loader::{LoadedPlugin, Loader};
+use super::loader::Loader;
+use super::memo::{self, Memo};
+use super::metrics::PolicyMetrics;
+use super::plugin::LoadedPlugin;
 use super::sandbox::new_engine;
+use std::fmt::Debug;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Semaphore, broadcast};
+
+/// Pool slots beyond the call limit: plugin loads (reloads, `plugin check`) instantiate for their smoke test
+/// outside the call semaphore.
+pub const LOAD_SLOTS: usize = 4;
 
 /// How the engine runs plugins.
 #[derive(Debug, Clone)]
@@ -80,21 +89,6 @@ pub enum ReloadEvent {
     },
 }
 
-/// Counters for `/metrics`, per policy in [`PolicyKind::ALL`] order.
-#[derive(Debug, Default)]
-pub struct PolicyMetrics {
-    /// Decisions asked for.
-    pub calls: [AtomicU64; 3],
-    /// Decisions that failed.
-    pub failures: [AtomicU64; 3],
-    /// Plugins loaded by a reload.
-    pub reloads_loaded: [AtomicU64; 3],
-    /// Plugin files refused by a reload.
-    pub reloads_refused: [AtomicU64; 3],
-    /// Total time spent in decisions, in microseconds.
-    pub call_micros: [AtomicU64; 3],
-}
-
 fn slot(kind: PolicyKind) -> usize {
     kind as usize
 }
@@ -108,6 +102,9 @@ pub struct PolicyEngine {
     permits: Semaphore,
     events: broadcast::Sender<ReloadEvent>,
     metrics: PolicyMetrics,
+    matches: Memo<MatchResult>,
+    merges: Memo<MergeResult>,
+    routes: Memo<String>,
 }
 
 /// The engine could not start: the built-in plugins failed to load (a build defect, not an input problem).
@@ -129,7 +126,9 @@ pub enum StartError {
 impl PolicyEngine {
     /// An engine running the built-in default of every policy.
     pub fn new(config: PolicyEngineConfig) -> Result<Arc<Self>, StartError> {
-        let engine = new_engine().map_err(|e| StartError::Wasmtime(format!("{e:#}")))?;
+        let calls = config.max_concurrent_calls.max(1);
+        let slots = u32::try_from(calls + LOAD_SLOTS).unwrap_or(u32::MAX);
+        let engine = new_engine(slots).map_err(|e| StartError::Wasmtime(format!("{e:#}")))?;
         let loader =
             Loader::new(engine, config.cache, config.limits).map_err(|e| StartError::Wasmtime(format!("{e:#}")))?;
         let load = |kind| {
@@ -143,13 +142,20 @@ impl PolicyEngine {
             load(PolicyKind::Merger)?,
             load(PolicyKind::Router)?,
         ];
+        let metrics = PolicyMetrics::default();
+        for plugin in &current {
+            metrics.in_use(plugin.kind, None, &plugin.provenance);
+        }
         Ok(Arc::new(PolicyEngine {
             loader,
             current: RwLock::new(current),
             refused: Mutex::new([None, None, None]),
-            permits: Semaphore::new(config.max_concurrent_calls.max(1)),
+            permits: Semaphore::new(calls),
             events: broadcast::channel(64).0,
-            metrics: PolicyMetrics::default(),
+            metrics,
+            matches: Memo::default(),
+            merges: Memo::default(),
+            routes: Memo::default(),
         }))
     }
 
@@ -163,10 +169,20 @@ impl PolicyEngine {
         self.loader.load(bytes, name, kind)
     }
 
-    /// Makes `plugin` the current one of its policy, atomically.
+    /// Makes `plugin` the current one of its policy, atomically, and forgets that policy's remembered decisions.
     pub fn install(&self, plugin: LoadedPlugin) {
         let kind = plugin.kind;
-        self.current.write().unwrap_or_else(|e| e.into_inner())[slot(kind)] = Arc::new(plugin);
+        let now = plugin.provenance.clone();
+        let before = std::mem::replace(
+            &mut self.current.write().unwrap_or_else(|e| e.into_inner())[slot(kind)],
+            Arc::new(plugin),
+        );
+        match kind {
+            PolicyKind::Matcher => self.matches.clear(),
+            PolicyKind::Merger => self.merges.clear(),
+            PolicyKind::Router => self.routes.clear(),
+        }
+        self.metrics.in_use(kind, Some(&before.provenance), &now);
     }
 
     /// Reload outcomes as they happen.
@@ -186,16 +202,24 @@ impl PolicyEngine {
 
     /// Chooses a template.
     pub async fn match_template(self: &Arc<Self>, request: MatchRequest) -> Result<Decided<MatchResult>, CallError> {
-        self.run(PolicyKind::Matcher, move |engine| {
-            engine.match_template_blocking(&request)
-        })
+        self.decide(
+            PolicyKind::Matcher,
+            request,
+            |e| &e.matches,
+            |engine, plugin, request| call::matcher(engine.loader.engine(), plugin, engine.limits(), request),
+        )
         .await
     }
 
     /// Merges overrides into a template.
     pub async fn merge(self: &Arc<Self>, request: MergeRequest) -> Result<Decided<MergeResult>, CallError> {
-        self.run(PolicyKind::Merger, move |engine| engine.merge_blocking(&request))
-            .await
+        self.decide(
+            PolicyKind::Merger,
+            request,
+            |e| &e.merges,
+            |engine, plugin, request| call::merger(engine.loader.engine(), plugin, engine.limits(), request),
+        )
+        .await
     }
 
     /// Chooses a service's path.
@@ -204,75 +228,118 @@ impl PolicyEngine {
         service: ServiceIdentity,
         config: RoutingConfig,
     ) -> Result<Decided<String>, CallError> {
-        self.run(PolicyKind::Router, move |engine| {
-            engine.route_path_blocking(&service, &config)
-        })
+        self.decide(
+            PolicyKind::Router,
+            (service, config),
+            |e| &e.routes,
+            |engine, plugin, (service, config)| {
+                call::router(engine.loader.engine(), plugin, engine.limits(), service, config)
+            },
+        )
         .await
     }
 
-    /// [`Self::match_template`] on the calling thread.
+    /// [`Self::match_template`] on the calling thread, without the memo.
     pub fn match_template_blocking(&self, request: &MatchRequest) -> Result<Decided<MatchResult>, CallError> {
-        let plugin = self.current(PolicyKind::Matcher);
-        let start = std::time::Instant::now();
-        let result = call::matcher(self.loader.engine(), &plugin, self.limits(), request);
-        self.count(PolicyKind::Matcher, result, &plugin, start)
+        self.run_blocking(PolicyKind::Matcher, request, |engine, plugin, request| {
+            call::matcher(engine.loader.engine(), plugin, engine.limits(), request)
+        })
     }
 
-    /// [`Self::merge`] on the calling thread.
+    /// [`Self::merge`] on the calling thread, without the memo.
     pub fn merge_blocking(&self, request: &MergeRequest) -> Result<Decided<MergeResult>, CallError> {
-        let plugin = self.current(PolicyKind::Merger);
-        let start = std::time::Instant::now();
-        let result = call::merger(self.loader.engine(), &plugin, self.limits(), request);
-        self.count(PolicyKind::Merger, result, &plugin, start)
+        self.run_blocking(PolicyKind::Merger, request, |engine, plugin, request| {
+            call::merger(engine.loader.engine(), plugin, engine.limits(), request)
+        })
     }
 
-    /// [`Self::route_path`] on the calling thread.
+    /// [`Self::route_path`] on the calling thread, without the memo.
     pub fn route_path_blocking(
         &self,
         service: &ServiceIdentity,
         config: &RoutingConfig,
     ) -> Result<Decided<String>, CallError> {
-        let plugin = self.current(PolicyKind::Router);
-        let start = std::time::Instant::now();
-        let result = call::router(self.loader.engine(), &plugin, self.limits(), service, config);
-        self.count(PolicyKind::Router, result, &plugin, start)
+        self.run_blocking(
+            PolicyKind::Router,
+            &(service.clone(), config.clone()),
+            |engine, plugin, (s, c)| call::router(engine.loader.engine(), plugin, engine.limits(), s, c),
+        )
     }
 
-    fn count<T>(
+    /// Decisions remembered per policy: (matcher, merger, router).
+    pub fn memo_sizes(&self) -> (usize, usize, usize) {
+        (self.matches.len(), self.merges.len(), self.routes.len())
+    }
+
+    /// Answers from the memo, or runs the plugin on a blocking thread (at most `max_concurrent_calls` at once)
+    /// and remembers the outcome.
+    async fn decide<R, T>(
+        self: &Arc<Self>,
+        kind: PolicyKind,
+        request: R,
+        memo: fn(&PolicyEngine) -> &Memo<T>,
+        run: fn(&PolicyEngine, &LoadedPlugin, &R) -> Result<T, CallError>,
+    ) -> Result<Decided<T>, CallError>
+    where
+        R: Debug + Send + Sync + 'static,
+        T: Clone + Send + 'static,
+    {
+        let plugin = self.current(kind);
+        let key = memo::key(&plugin.provenance.digest, &request);
+        if let Some(outcome) = memo(self).get(&key) {
+            self.metrics.memo(kind, true);
+            return outcome.map(|value| Decided {
+                value,
+                provenance: plugin.provenance.clone(),
+            });
+        }
+        self.metrics.memo(kind, false);
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let engine = self.clone();
+        let for_call = plugin.clone();
+        let outcome = match tokio::task::spawn_blocking(move || {
+            let start = std::time::Instant::now();
+            let result = run(&engine, &for_call, &request);
+            engine.count(kind, &result, start);
+            result
+        })
+        .await
+        {
+            Ok(result) => result,
+            // Only a bug in the host itself panics here; report it as that policy's failure rather than unwind.
+            Err(join) => Err(CallError::Host {
+                kind,
+                plugin: plugin.provenance.clone(),
+                detail: join.to_string(),
+            }),
+        };
+        memo(self).put(key, &outcome);
+        outcome.map(|value| Decided {
+            value,
+            provenance: plugin.provenance.clone(),
+        })
+    }
+
+    fn run_blocking<R, T>(
         &self,
         kind: PolicyKind,
-        result: Result<T, CallError>,
-        plugin: &LoadedPlugin,
-        start: std::time::Instant,
+        request: &R,
+        run: fn(&PolicyEngine, &LoadedPlugin, &R) -> Result<T, CallError>,
     ) -> Result<Decided<T>, CallError> {
-        self.metrics.calls[slot(kind)].fetch_add(1, Ordering::Relaxed);
-        self.metrics.call_micros[slot(kind)].fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-        if let Err(e) = &result {
-            self.metrics.failures[slot(kind)].fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(policy = %kind, error = %e, "policy decision failed");
-        }
+        let plugin = self.current(kind);
+        let start = std::time::Instant::now();
+        let result = run(self, &plugin, request);
+        self.count(kind, &result, start);
         result.map(|value| Decided {
             value,
             provenance: plugin.provenance.clone(),
         })
     }
 
-    /// Runs a blocking call on tokio's blocking pool, at most `max_concurrent_calls` at once.
-    async fn run<T: Send + 'static>(
-        self: &Arc<Self>,
-        kind: PolicyKind,
-        f: impl FnOnce(&PolicyEngine) -> Result<T, CallError> + Send + 'static,
-    ) -> Result<T, CallError> {
-        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
-        let engine = self.clone();
-        match tokio::task::spawn_blocking(move || f(&engine)).await {
-            Ok(result) => result,
-            // Only a bug in the host itself panics here; report it as that policy's failure rather than unwind.
-            Err(join) => Err(CallError::Trap {
-                kind,
-                plugin: self.current(kind).provenance.clone(),
-                detail: format!("the host failed while running it: {join}"),
-            }),
+    fn count<T>(&self, kind: PolicyKind, result: &Result<T, CallError>, start: std::time::Instant) {
+        self.metrics.called(kind, start.elapsed(), result.is_err());
+        if let Err(e) = result {
+            tracing::warn!(policy = %kind, error = %e, "policy decision failed");
         }
     }
 
@@ -284,16 +351,17 @@ impl PolicyEngine {
             if let Some(event) = self.reload_one(dir, kind) {
                 match &event {
                     ReloadEvent::Loaded { provenance, .. } => {
-                        self.metrics.reloads_loaded[slot(kind)].fetch_add(1, Ordering::Relaxed);
+                        self.metrics.reload(kind, "loaded");
                         tracing::info!(policy = %kind, plugin = %provenance, "policy plugin loaded");
                     }
                     ReloadEvent::Refused {
                         file, error, keeping, ..
                     } => {
-                        self.metrics.reloads_refused[slot(kind)].fetch_add(1, Ordering::Relaxed);
+                        self.metrics.reload(kind, "refused");
                         tracing::warn!(policy = %kind, file, error, keeping = %keeping, "policy plugin refused; keeping the last good one");
                     }
                     ReloadEvent::Reverted { provenance, .. } => {
+                        self.metrics.reload(kind, "reverted");
                         tracing::info!(policy = %kind, plugin = %provenance, "policy plugin file removed; using the built-in default");
                     }
                 }

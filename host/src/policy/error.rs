@@ -79,7 +79,7 @@ pub enum LoadError {
 }
 
 /// Why a decision failed. The operator keeps serving; the object that needed the decision reports it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     /// Ran past its CPU deadline.
     #[error("{kind} plugin {plugin} ran past its {budget_ms} ms deadline and was stopped")]
@@ -130,6 +130,16 @@ pub enum CallError {
         plugin: Provenance,
         /// What is wrong with it.
         problem: String,
+    },
+    /// The host itself failed while running the plugin (a bug in the operator, not in the plugin).
+    #[error("the operator failed while running {kind} plugin {plugin}: {detail}")]
+    Host {
+        /// The policy.
+        kind: PolicyKind,
+        /// Which plugin.
+        plugin: Provenance,
+        /// What happened.
+        detail: String,
     },
     /// Could not be instantiated.
     #[error("{kind} plugin {plugin} could not start: {detail}")]

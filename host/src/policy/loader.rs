@@ -14,29 +14,10 @@ use super::call;
 use super::error::LoadError;
 use super::kind::{PolicyKind, Provenance};
 use super::limits::SandboxLimits;
+use super::plugin::{LoadedPlugin, Pre};
 use super::sandbox::HostState;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
-
-/// The type-checked, ready-to-instantiate form of a plugin.
-pub(crate) enum Pre {
-    Matcher(matcher::MatcherPolicyPre<HostState>),
-    Merger(merger::MergerPolicyPre<HostState>),
-    Router(router::RouterPolicyPre<HostState>),
-}
-
-/// A plugin that passed every check.
-pub struct LoadedPlugin {
-    /// Its policy.
-    pub kind: PolicyKind,
-    /// Its name and digest, recorded with each decision.
-    pub provenance: Provenance,
-    /// The contract it was built against, e.g. `aim:policy@0.1.0`.
-    pub contract: String,
-    /// What it imports (all within the allowlist).
-    pub imports: Vec<String>,
-    pub(crate) pre: Pre,
-}
 
 /// Imports a plugin may have. Rust's std pulls in these WASI interfaces even for pure code; the sandbox
 /// gives them nothing to reach (no preopens, no environment, frozen clocks, seeded randomness).

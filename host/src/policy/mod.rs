@@ -2,10 +2,11 @@
 //!
 //! - [`bindings`]: the host side of `wit/aim-policy.wit`.
 //! - [`loader`]: checks and compiles a component (header, contract version, import allowlist, type check,
-//!   smoke test) into a [`loader::LoadedPlugin`].
+//!   smoke test) into a [`plugin::LoadedPlugin`].
 //! - [`sandbox`]: the shared engine and the per-call store (CPU deadline, memory cap, WASI granting nothing).
 //! - [`call`] + [`validate`]: one decision, and the checks on its answer.
-//! - [`engine`]: the current plugin of each policy, built-in defaults, atomic swaps, concurrency limit.
+//! - [`engine`]: the current plugin of each policy, built-in defaults, atomic swaps, concurrency limit; its
+//!   [`memo`] of decisions and its [`metrics`].
 //! - [`watch`]: hot reload from a plugin directory.
 //!
 //! A broken or hostile plugin never takes the operator down: every failure is a [`error::LoadError`] (the
@@ -20,6 +21,9 @@ pub mod error;
 pub mod kind;
 pub mod limits;
 pub mod loader;
+pub mod memo;
+pub mod metrics;
+pub mod plugin;
 pub mod sandbox;
 pub mod validate;
 pub mod watch;

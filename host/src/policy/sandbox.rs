@@ -9,15 +9,15 @@ use super::limits::{EPOCH_TICK, SandboxLimits};
 use rand::SeedableRng;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store};
 
-/// Plugin instances alive at once across all calls (the engine's call semaphore stays well below this).
-const POOLED_INSTANCES: u32 = 64;
 /// The largest linear memory a pooled slot can hold; the per-store cap ([`SandboxLimits::memory_bytes`]) is
 /// what plugins actually get.
 const MAX_POOLED_MEMORY: usize = 256 << 20;
+/// Core instances, tables and memories one call may create (a component instantiates several core modules).
+const INSTANCES_PER_CALL: u32 = 32;
+const TABLES_PER_CALL: u32 = 32;
+const MEMORIES_PER_CALL: u32 = 8;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
@@ -25,8 +25,45 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    cap: Cap,
     log: MemoryOutputPipe,
+}
+
+/// The store's limiter: a memory cap, and a record of whether it refused a growth, so a trap that follows is
+/// known to be the cap (not guessed from wasmtime's error text).
+struct Cap {
+    memory_bytes: usize,
+    memory_denied: bool,
+}
+
+impl ResourceLimiter for Cap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.memory_denied = true;
+            // An error (not `Ok(false)`) makes `memory.grow` trap, so the plugin stops here.
+            return Err(wasmtime::Error::msg(format!(
+                "memory growth to {desired} bytes refused; the cap is {} bytes",
+                self.memory_bytes
+            )));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        INSTANCES_PER_CALL as usize
+    }
+
+    fn tables(&self) -> usize {
+        TABLES_PER_CALL as usize
+    }
+
+    fn memories(&self) -> usize {
+        MEMORIES_PER_CALL as usize
+    }
 }
 
 impl WasiView for HostState {
@@ -42,6 +79,11 @@ impl HostState {
     /// What the plugin wrote to stdout and stderr (bounded).
     pub fn log(&self) -> String {
         String::from_utf8_lossy(&self.log.contents()).into_owned()
+    }
+
+    /// True when the limiter refused a memory growth during this call.
+    pub fn memory_denied(&self) -> bool {
+        self.cap.memory_denied
     }
 }
 
@@ -70,8 +112,9 @@ impl HostMonotonicClock for FrozenMonotonicClock {
 }
 
 /// Builds the engine every plugin shares and starts the thread that advances its epoch every [`EPOCH_TICK`].
-/// The thread holds only a weak reference and ends when the engine is dropped.
-pub fn new_engine() -> wasmtime::Result<Engine> {
+/// The thread holds only a weak reference and ends when the engine is dropped. The pool holds `slots` plugin
+/// instances at once: callers size it from the calls they let run at once, so it cannot run out.
+pub fn new_engine(slots: u32) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     // Policies are synchronous pure functions; without component-model concurrency calls and instantiation
@@ -81,10 +124,10 @@ pub fn new_engine() -> wasmtime::Result<Engine> {
     // Pooling: instances reuse pre-reserved memory slots instead of mapping fresh ones on every call. Where
     // the address space cannot be reserved (tight ulimits), fall back to on-demand allocation.
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(POOLED_INSTANCES)
-        .total_core_instances(POOLED_INSTANCES * 4)
-        .total_memories(POOLED_INSTANCES * 2)
-        .total_tables(POOLED_INSTANCES * 2)
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * INSTANCES_PER_CALL)
+        .total_memories(slots * MEMORIES_PER_CALL)
+        .total_tables(slots * TABLES_PER_CALL)
         .max_memory_size(MAX_POOLED_MEMORY);
     let mut pooled = config.clone();
     pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -124,23 +167,19 @@ pub fn new_store(engine: &Engine, limits: &SandboxLimits) -> Store<HostState> {
         .insecure_random(rand::rngs::StdRng::seed_from_u64(0))
         .insecure_random_seed(0)
         .build();
-    let store_limits = StoreLimitsBuilder::new()
-        .memory_size(limits.memory_bytes)
-        .instances(32)
-        .tables(32)
-        .memories(8)
-        .trap_on_grow_failure(true)
-        .build();
     let mut store = Store::new(
         engine,
         HostState {
             wasi,
             table: ResourceTable::new(),
-            limits: store_limits,
+            cap: Cap {
+                memory_bytes: limits.memory_bytes,
+                memory_denied: false,
+            },
             log,
         },
     );
-    store.limiter(|state| &mut state.limits);
+    store.limiter(|state| &mut state.cap);
     store.set_epoch_deadline(limits.deadline_ticks());
     store
 }

@@ -6,11 +6,13 @@
 pub mod http;
 pub mod leader;
 
-use crate::controller::{self, Context, OperatorConfig};
+use crate::controller::{Operator, OperatorConfig, ReconcileMetrics};
 use crate::policy::artifact_cache::ArtifactCache;
 use crate::policy::watch::watch;
 use crate::policy::{PolicyEngine, PolicyEngineConfig};
 use anyhow::Context as _;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,7 +38,34 @@ pub struct RunConfig {
 
 /// Runs the operator until a shutdown signal, or until leadership is lost (an error).
 pub async fn run(config: RunConfig) -> anyhow::Result<()> {
-    let health = Arc::new(http::Health::default());
+    let client = kube::Client::try_default()
+        .await
+        .context("connect to the Kubernetes API (kubeconfig or in-cluster)")?;
+    let cache = config
+        .plugin_cache_dir
+        .clone()
+        .map_or_else(ArtifactCache::disabled, ArtifactCache::in_dir);
+    let policy = PolicyEngine::new(PolicyEngineConfig {
+        cache,
+        ..PolicyEngineConfig::default()
+    })
+    .context("load the built-in policy plugins")?;
+    let reconcile_metrics = Arc::new(ReconcileMetrics::default());
+    let leader_gauge = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+    let mut registry = Registry::default();
+    registry.register(
+        "aim_leader",
+        "Whether this replica holds the leader lease",
+        leader_gauge.clone(),
+    );
+    reconcile_metrics.register(&mut registry);
+    policy.metrics().register(&mut registry);
+    let health = Arc::new(http::Health {
+        ready: Default::default(),
+        leader: Default::default(),
+        context: Default::default(),
+        registry,
+    });
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("listen on {}", config.http_addr))?;
@@ -52,23 +81,10 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
             .await;
     });
 
-    let client = kube::Client::try_default()
-        .await
-        .context("connect to the Kubernetes API (kubeconfig or in-cluster)")?;
     client
         .apiserver_version()
         .await
         .context("reach the Kubernetes API server")?;
-    let cache = config
-        .plugin_cache_dir
-        .clone()
-        .map_or_else(ArtifactCache::disabled, ArtifactCache::in_dir);
-    let policy = PolicyEngine::new(PolicyEngineConfig {
-        cache,
-        ..PolicyEngineConfig::default()
-    })
-    .context("load the built-in policy plugins")?;
-    let _ = health.policy.set(policy.clone());
     let _watcher = match &config.plugin_dir {
         Some(dir) => Some(
             watch(policy.clone(), dir.clone(), Duration::from_secs(60))
@@ -96,10 +112,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         tracing::info!(identity = %config.identity, "leading");
     }
     health.leader.store(true, Ordering::Relaxed);
-    let ctx = Context::new(client, config.operator.clone(), policy);
-    let _ = health.context.set(ctx.clone());
+    leader_gauge.set(1);
+    let operator = Operator::new(client, config.operator.clone(), policy, reconcile_metrics);
+    let _ = health.context.set(operator.context());
     let mut controllers_stop = stop_rx.clone();
-    let controllers = tokio::spawn(controller::run(ctx, async move {
+    let controllers = tokio::spawn(operator.run(async move {
         let _ = controllers_stop.wait_for(|s| *s).await;
     }));
     let lost = async {
@@ -114,6 +131,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         _ = lost => Err(anyhow::anyhow!("lost the leader lease; exiting so a fresh start competes for it again")),
     };
     health.leader.store(false, Ordering::Relaxed);
+    leader_gauge.set(0);
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(20), controllers).await;
     if config.leader_elect && result.is_ok() {

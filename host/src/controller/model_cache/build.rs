@@ -1,49 +1,25 @@
 //! The children of a `ModelCache`, as pure builders: its ReadWriteMany volume claim and its download Job.
 
 use crate::api::ModelCache;
-use crate::controller::labels;
-use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use crate::controller::kit::jobs::{self, JobInputs};
+use crate::labels::{self, Component};
+use crate::upstream::aim::var;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    Container, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Volume,
+    VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 
-const GIB: u64 = 1 << 30;
 /// Where the volume is mounted in the download Job (and in inference pods).
 pub const MOUNT_PATH: &str = "/cache";
 /// The download container's name.
 pub const CONTAINER: &str = "download";
-
-/// Bytes of a quantity such as `16Gi`, `8704Mi`, `20G` or `1073741824`.
-pub fn bytes(q: &Quantity) -> Option<u64> {
-    let s = q.0.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let factor: f64 = match suffix {
-        "" => 1.0,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => GIB as f64,
-        "Ti" => (GIB as f64) * 1024.0,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        _ => return None,
-    };
-    Some((number * factor).ceil() as u64)
-}
-
-/// Volume size for a model of `model_bytes`: `headroom_percent` more, rounded up to whole GiB.
-pub fn volume_size(model_bytes: u64, headroom_percent: u64) -> Quantity {
-    let with_headroom = model_bytes.saturating_mul(100 + headroom_percent) / 100;
-    Quantity(format!("{}Gi", with_headroom.div_ceil(GIB).max(1)))
-}
+/// Pod annotation a downloader sets to report progress: `<downloaded bytes>/<total bytes>`.
+pub const PROGRESS_ANNOTATION: &str = "aim.silogen.ai/download-progress";
 
 /// The volume claim's name.
 pub fn pvc_name(cache: &str) -> String {
@@ -54,12 +30,12 @@ pub fn pvc_name(cache: &str) -> String {
 
 /// The download Job's name for attempt `attempt` (counting failed attempts from 0).
 pub fn job_name(cache: &str, attempt: i32) -> String {
-    crate::controller::names::hashed_name(&format!("{cache}-download"), &format!("a{attempt}"), 63)
+    crate::controller::kit::names::hashed_name(&format!("{cache}-download"), &format!("a{attempt}"), 63)
 }
 
-fn child_labels(cache: &ModelCache, component: &str) -> BTreeMap<String, String> {
+fn child_labels(cache: &ModelCache, component: Component) -> BTreeMap<String, String> {
     let mut labels = labels::managed(component);
-    labels.insert(labels::MODEL_CACHE.into(), cache.name_any().chars().take(63).collect());
+    labels.insert(labels::MODEL_CACHE.into(), labels::value(&cache.name_any()));
     labels
 }
 
@@ -74,7 +50,7 @@ pub fn pvc(
         metadata: ObjectMeta {
             name: Some(pvc_name(&cache.name_any())),
             namespace: cache.namespace(),
-            labels: Some(child_labels(cache, "model-cache")),
+            labels: Some(child_labels(cache, Component::CacheVolume)),
             owner_references: Some(vec![owner]),
             ..Default::default()
         },
@@ -93,75 +69,41 @@ pub fn pvc(
 
 /// The download Job: `image` gets the source URI as its argument and writes into the volume at `/cache`.
 pub fn download_job(cache: &ModelCache, owner: OwnerReference, image: &str, attempt: i32, expected_bytes: u64) -> Job {
-    let labels = child_labels(cache, "download");
-    let var = |name: &str, value: String| EnvVar {
-        name: name.into(),
-        value: Some(value),
-        value_from: None,
-    };
     let mut env = vec![
         var("SOURCE_URI", cache.spec.source_uri.clone()),
-        var("TARGET_DIR", MOUNT_PATH.into()),
+        var("TARGET_DIR", MOUNT_PATH),
         var("EXPECTED_SIZE_BYTES", expected_bytes.to_string()),
-        var("HF_HOME", "/tmp/.hf".into()),
+        var("HF_HOME", "/tmp/.hf"),
     ];
     env.extend(cache.spec.credentials.env.iter().cloned());
-    Job {
-        metadata: ObjectMeta {
-            name: Some(job_name(&cache.name_any(), attempt)),
-            namespace: cache.namespace(),
-            labels: Some(labels.clone()),
-            owner_references: Some(vec![owner]),
+    jobs::build(JobInputs {
+        name: job_name(&cache.name_any(), attempt),
+        namespace: cache.namespace().unwrap_or_default(),
+        labels: child_labels(cache, Component::Download),
+        owner,
+        container: Container {
+            name: CONTAINER.into(),
+            image: Some(image.into()),
+            args: Some(vec![cache.spec.source_uri.clone()]),
+            env: Some(env),
+            volume_mounts: Some(vec![VolumeMount {
+                name: "cache".into(),
+                mount_path: MOUNT_PATH.into(),
+                ..Default::default()
+            }]),
             ..Default::default()
         },
-        spec: Some(JobSpec {
-            // The operator retries with its own backoff and keeps count in the ModelCache's status.
-            backoff_limit: Some(0),
-            ttl_seconds_after_finished: Some(3600),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels),
-                    ..Default::default()
-                }),
-                spec: Some(PodSpec {
-                    restart_policy: Some("Never".into()),
-                    containers: vec![Container {
-                        name: CONTAINER.into(),
-                        image: Some(image.into()),
-                        args: Some(vec![cache.spec.source_uri.clone()]),
-                        env: Some(env),
-                        termination_message_policy: Some("FallbackToLogsOnError".into()),
-                        volume_mounts: Some(vec![VolumeMount {
-                            name: "cache".into(),
-                            mount_path: MOUNT_PATH.into(),
-                            ..Default::default()
-                        }]),
-                        security_context: Some(crate::controller::pod_security::restricted_container()),
-                        ..Default::default()
-                    }],
-                    volumes: Some(vec![Volume {
-                        name: "cache".into(),
-                        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                            claim_name: pvc_name(&cache.name_any()),
-                            read_only: None,
-                        }),
-                        ..Default::default()
-                    }]),
-                    image_pull_secrets: Some(cache.spec.credentials.image_pull_secrets.clone())
-                        .filter(|s| !s.is_empty()),
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(1000),
-                        fs_group: Some(1000),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-            },
+        volumes: vec![Volume {
+            name: "cache".into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: pvc_name(&cache.name_any()),
+                read_only: None,
+            }),
             ..Default::default()
-        }),
-        status: None,
-    }
+        }],
+        image_pull_secrets: cache.spec.credentials.image_pull_secrets.clone(),
+        active_deadline_seconds: None,
+    })
 }
 
 /// Reads the downloader's progress annotation, `<downloaded bytes>/<total bytes>`.
@@ -179,6 +121,7 @@ pub fn parse_progress(value: &str) -> Option<(i64, i64, i32)> {
 mod tests {
     use super::*;
     use crate::api::{Credentials, ModelCacheSpec};
+    use k8s_openapi::api::core::v1::EnvVar;
 
     fn cache() -> ModelCache {
         let mut mc = ModelCache::new(
@@ -210,22 +153,6 @@ mod tests {
             controller: Some(true),
             block_owner_deletion: Some(true),
         }
-    }
-
-    #[test]
-    fn quantities_are_read_in_bytes() {
-        assert_eq!(bytes(&Quantity("16Gi".into())), Some(16 * GIB));
-        assert_eq!(bytes(&Quantity("8704Mi".into())), Some(8704 << 20));
-        assert_eq!(bytes(&Quantity("20G".into())), Some(20_000_000_000));
-        assert_eq!(bytes(&Quantity("1.5Gi".into())), Some(3 * GIB / 2));
-        assert_eq!(bytes(&Quantity("12parsecs".into())), None);
-    }
-
-    #[test]
-    fn volumes_get_headroom_rounded_up_to_whole_gib() {
-        assert_eq!(volume_size(15 * GIB, 10).0, "17Gi");
-        assert_eq!(volume_size(10 * GIB, 0).0, "10Gi");
-        assert_eq!(volume_size(1, 10).0, "1Gi");
     }
 
     #[test]

@@ -1,33 +1,19 @@
 //! The runtime children of an `AIMService`, as pure builders: the KServe `InferenceService` and the Gateway
 //! API `HTTPRoute`, plus reading their readiness back.
 
+use super::cache::merged_credentials;
 use crate::api::{AIMService, GatewayRef, TemplateProfile};
-use crate::controller::gpu;
-use crate::controller::labels;
-use crate::controller::names::{hashed_name, short_hash};
-use crate::controller::template::job::aim_env;
+use crate::controller::kit::names::{hashed_name, short_hash};
+use crate::labels::{self, Component};
+use crate::upstream::aim::{profile_env, var};
+use crate::upstream::gpu;
 use k8s_openapi::api::core::v1::EnvVar;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
-use kube::api::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
 /// Where cached model sources are mounted in the runtime container.
 pub const CACHE_ROOT: &str = "/workspace/model-cache";
-
-/// The InferenceService API resource.
-pub fn isvc_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "serving.kserve.io",
-        "v1beta1",
-        "InferenceService",
-    ))
-}
-
-/// The HTTPRoute API resource.
-pub fn route_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"))
-}
 
 /// The InferenceService's name: the service's, when it leaves room for KServe's `-predictor` suffix within a
 /// DNS label and starts with a letter; otherwise a stable shortened form.
@@ -41,6 +27,7 @@ pub fn isvc_name(service: &AIMService) -> String {
 }
 
 /// A mounted model cache: its claim and where it appears in the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheMount {
     /// The ModelCache's name (the directory under [`CACHE_ROOT`]).
     pub cache: String,
@@ -66,13 +53,9 @@ pub struct RuntimeInputs<'a> {
 
 /// Template variables first, then the service's, which win by name.
 pub fn merged_env(profile: &TemplateProfile, service: &[EnvVar], cache: bool) -> Vec<EnvVar> {
-    let mut env = aim_env(profile);
+    let mut env = profile_env(profile);
     if cache {
-        env.push(EnvVar {
-            name: "AIM_CACHE_PATH".into(),
-            value: Some(CACHE_ROOT.into()),
-            value_from: None,
-        });
+        env.push(var("AIM_CACHE_PATH", CACHE_ROOT));
     }
     for var in profile.credentials.env.iter().chain(service) {
         match env.iter_mut().find(|e| e.name == var.name) {
@@ -111,12 +94,7 @@ pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
         volumes.push(json!({ "name": format!("model-cache-{i}"), "persistentVolumeClaim": { "claimName": m.claim, "readOnly": true } }));
         mounts.push(json!({ "name": format!("model-cache-{i}"), "mountPath": format!("{CACHE_ROOT}/{}", m.cache), "readOnly": true }));
     }
-    let mut pull_secrets = inputs.profile.credentials.image_pull_secrets.clone();
-    for secret in &service.spec.credentials.image_pull_secrets {
-        if !pull_secrets.contains(secret) {
-            pull_secrets.push(secret.clone());
-        }
-    }
+    let pull_secrets = merged_credentials(&inputs.profile.credentials, &service.spec.credentials).image_pull_secrets;
     let mut predictor = json!({
         "minReplicas": service.spec.replicas,
         "maxReplicas": service.spec.replicas,
@@ -138,9 +116,9 @@ pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
             "matchExpressions": [{ "key": gpu::PRODUCT_LABEL, "operator": "In", "values": gpu::product_names(&gpu.model) }]
         }] } } });
     }
-    let mut labels = labels::managed("runtime");
-    labels.insert(labels::SERVICE.into(), service.name_any().chars().take(63).collect());
-    labels.insert(labels::TEMPLATE.into(), inputs.template.chars().take(63).collect());
+    let mut labels = labels::managed(Component::Runtime);
+    labels.insert(labels::SERVICE.into(), labels::value(&service.name_any()));
+    labels.insert(labels::TEMPLATE.into(), labels::value(inputs.template));
     json!({
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -165,8 +143,8 @@ pub fn http_route(
     decided_by: &str,
 ) -> Value {
     let name = isvc_name(service);
-    let mut labels = labels::managed("routing");
-    labels.insert(labels::SERVICE.into(), service.name_any().chars().take(63).collect());
+    let mut labels = labels::managed(Component::Routing);
+    labels.insert(labels::SERVICE.into(), labels::value(&service.name_any()));
     json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
@@ -174,7 +152,7 @@ pub fn http_route(
             "name": name,
             "namespace": service.namespace(),
             "labels": labels,
-            "annotations": { "aim.silogen.ai/path-decided-by": decided_by },
+            "annotations": { labels::PATH_DECIDED_BY: decided_by },
             "ownerReferences": [owner],
         },
         "spec": {
@@ -352,7 +330,8 @@ mod tests {
         );
         assert_eq!(
             p["imagePullSecrets"],
-            json!([{ "name": "tpl-pull" }, { "name": "svc-pull" }])
+            json!([{ "name": "svc-pull" }]),
+            "the service's pull secrets replace the template's"
         );
     }
 

@@ -1,20 +1,14 @@
 //! What the matcher is shown: the templates of a model (namespace first, then cluster, each by name) and the
-//! cluster's AMD GPUs, converted to the WIT records.
+//! cluster's AMD GPUs, converted to the WIT records. Pure conversions.
 
-use crate::api::{
-    AIMClusterServiceTemplate, AIMServiceTemplate, Metric, Precision, ResourceState, RuntimeParameters,
-    TemplateProfile, TemplateScope, TemplateStatus,
-};
-use crate::controller::error::{Error, kube_err};
-use crate::controller::gpu;
-use crate::controller::model_cache::build::bytes;
+use crate::api::{Metric, Precision, ResourceState, RuntimeParameters, TemplateProfile, TemplateScope, TemplateStatus};
+use crate::controller::kit::quantity::bytes;
+use crate::index::Template;
 use crate::policy::bindings as wit;
-use k8s_openapi::api::core::v1::Node;
-use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use crate::upstream::gpu::GpuPool;
 
 /// A template as resolution sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TemplateRecord {
     /// Name.
     pub name: String,
@@ -24,108 +18,33 @@ pub struct TemplateRecord {
     pub profile: TemplateProfile,
     /// Its status.
     pub status: TemplateStatus,
-    /// Whether the operator derived it (and services own it).
+    /// Whether the operator derived it.
     pub derived: bool,
 }
 
-fn is_derived(labels: &std::collections::BTreeMap<String, String>) -> bool {
-    labels
-        .get(crate::controller::labels::COMPONENT)
-        .is_some_and(|c| c == super::derived::COMPONENT)
-}
-
-/// The namespace template `name`, else the cluster template `name`.
-pub async fn lookup(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<TemplateRecord>, Error> {
-    let ns: Api<AIMServiceTemplate> = Api::namespaced(client.clone(), namespace);
-    if let Some(t) = ns
-        .get_opt(name)
-        .await
-        .map_err(kube_err(format!("read AIMServiceTemplate {name}")))?
-    {
-        return Ok(Some(TemplateRecord {
-            name: name.into(),
-            scope: TemplateScope::Namespace,
-            derived: is_derived(t.labels()),
-            profile: t.spec.profile,
-            status: t.status.unwrap_or_default(),
-        }));
+impl From<&Template> for TemplateRecord {
+    fn from(t: &Template) -> Self {
+        TemplateRecord {
+            name: t.name(),
+            scope: t.scope(),
+            profile: t.profile().clone(),
+            status: t.status(),
+            derived: t.derived(),
+        }
     }
-    let cluster: Api<AIMClusterServiceTemplate> = Api::all(client.clone());
-    Ok(cluster
-        .get_opt(name)
-        .await
-        .map_err(kube_err(format!("read AIMClusterServiceTemplate {name}")))?
-        .map(|t| TemplateRecord {
-            name: name.into(),
-            scope: TemplateScope::Cluster,
-            derived: false,
-            profile: t.spec.profile,
-            status: t.status.unwrap_or_default(),
-        }))
 }
 
-/// Every template of `model`: the namespace's first, then the cluster's, each sorted by name.
-pub async fn of_model(client: &kube::Client, namespace: &str, model: &str) -> Result<Vec<TemplateRecord>, Error> {
-    let ns: Api<AIMServiceTemplate> = Api::namespaced(client.clone(), namespace);
-    let mut local: Vec<TemplateRecord> = ns
-        .list(&ListParams::default())
-        .await
-        .map_err(kube_err("list AIMServiceTemplates"))?
-        .items
-        .into_iter()
-        .filter(|t| t.spec.profile.model_id == model)
-        .map(|t| TemplateRecord {
-            name: t.name_any(),
-            scope: TemplateScope::Namespace,
-            derived: is_derived(t.labels()),
-            profile: t.spec.profile,
-            status: t.status.unwrap_or_default(),
+/// The WIT form of the GPU inventory.
+pub fn inventory_to_wit(pools: &[GpuPool]) -> Vec<wit::GpuPool> {
+    pools
+        .iter()
+        .map(|p| wit::GpuPool {
+            model: p.model.clone(),
+            nodes: p.nodes,
+            allocatable: p.allocatable,
+            max_per_node: p.max_per_node,
         })
-        .collect();
-    let cluster: Api<AIMClusterServiceTemplate> = Api::all(client.clone());
-    let mut global: Vec<TemplateRecord> = cluster
-        .list(&ListParams::default())
-        .await
-        .map_err(kube_err("list AIMClusterServiceTemplates"))?
-        .items
-        .into_iter()
-        .filter(|t| t.spec.profile.model_id == model)
-        .map(|t| TemplateRecord {
-            name: t.name_any(),
-            scope: TemplateScope::Cluster,
-            derived: false,
-            profile: t.spec.profile,
-            status: t.status.unwrap_or_default(),
-        })
-        .collect();
-    local.sort_by(|a, b| a.name.cmp(&b.name));
-    global.sort_by(|a, b| a.name.cmp(&b.name));
-    local.extend(global);
-    Ok(local)
-}
-
-/// The cluster's AMD GPUs, or `None` when the cluster has no nodes to look at (then it is not checked).
-pub async fn inventory(client: &kube::Client) -> Result<Option<Vec<wit::GpuPool>>, Error> {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let list = nodes
-        .list(&ListParams::default())
-        .await
-        .map_err(kube_err("list Nodes"))?
-        .items;
-    if list.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(
-        gpu::inventory(&list)
-            .into_iter()
-            .map(|(model, (nodes, allocatable, max_per_node))| wit::GpuPool {
-                model,
-                nodes,
-                allocatable,
-                max_per_node,
-            })
-            .collect(),
-    ))
+        .collect()
 }
 
 /// The WIT form of runtime parameters.

@@ -7,31 +7,23 @@
 //! 4. `templateRef` + `overrides`: the merger derives a namespace template from the referenced one.
 //!
 //! A resolved service keeps its template while its spec is unchanged and the template exists, so swapping a
-//! policy plugin changes later decisions, not running services.
+//! policy plugin changes later decisions, not running services; the `aim.silogen.ai/redecide` annotation asks
+//! for a new decision. Reads come from the index; the only awaits are policy calls (memoised by the engine).
 
 use super::candidates::{self, TemplateRecord, to_candidate, to_wit};
-use super::derived::{self, DeriveError};
-use crate::api::{AIMImage, AIMService, CandidateVerdict, PolicyDecision, RuntimeParameters, TemplateScope};
-use crate::controller::conditions::reasons;
-use crate::controller::context::Context;
-use crate::controller::error::Error;
-use crate::policy::bindings::{Decision, MatchRequest};
+use super::derived::{self, Fit};
+use crate::api::{
+    AIMImage, AIMService, AIMServiceTemplate, CandidateVerdict, PolicyDecision, RuntimeParameters, TemplateScope,
+};
+use crate::controller::kit::Context;
+use crate::controller::kit::reasons;
+use crate::labels;
+use crate::policy::bindings::{Decision, MatchRequest, MergeRequest};
 use kube::ResourceExt;
-
-/// Reasons specific to resolution.
-pub mod reason {
-    /// A policy plugin failed; the message names it.
-    pub const POLICY_FAILED: &str = "PolicyFailed";
-    /// The matcher found nothing that can serve the service.
-    pub const NO_MATCHING_TEMPLATE: &str = "NoMatchingTemplate";
-    /// The named template serves another model.
-    pub const TEMPLATE_MODEL_MISMATCH: &str = "TemplateModelMismatch";
-    /// A derived template's name is taken by a template the operator did not derive.
-    pub const DERIVED_NAME_TAKEN: &str = "DerivedNameTaken";
-}
 
 /// The outcome of resolution. (A short-lived return value: boxing the larger variant would buy nothing.)
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
 pub enum Resolution {
     /// The service runs `template` from `image`.
     Resolved {
@@ -41,6 +33,8 @@ pub enum Resolution {
         image: String,
         /// The matcher's decision, when the matcher chose.
         decision: Option<PolicyDecision>,
+        /// The derived template to create or update, when the service derives one that is not (yet) as wanted.
+        derive: Option<AIMServiceTemplate>,
     },
     /// It cannot be resolved; the reason says why.
     Failed {
@@ -53,6 +47,17 @@ pub enum Resolution {
     },
 }
 
+impl Resolution {
+    fn resolved(template: TemplateRecord, image: &AIMImage, decision: Option<PolicyDecision>) -> Self {
+        Resolution::Resolved {
+            template,
+            image: image.spec.image.clone(),
+            decision,
+            derive: None,
+        }
+    }
+}
+
 fn failed(reason: &'static str, message: String) -> Resolution {
     Resolution::Failed {
         reason,
@@ -61,50 +66,44 @@ fn failed(reason: &'static str, message: String) -> Resolution {
     }
 }
 
+/// True when the user asked for a new decision (set `aim.silogen.ai/redecide` to a value not yet acted on).
+pub fn redecide_requested(service: &AIMService) -> bool {
+    let asked = service.annotations().get(labels::REDECIDE);
+    let done = service.status.as_ref().and_then(|s| s.redecided.as_ref());
+    asked.is_some() && asked != done
+}
+
 /// Resolves `service`.
-pub async fn resolve(ctx: &Context, service: &AIMService) -> Result<Resolution, Error> {
+pub async fn resolve(ctx: &Context, service: &AIMService) -> Resolution {
     let namespace = service.namespace().unwrap_or_default();
     let spec = &service.spec;
-    let Some(image) = crate::controller::catalog::image_for(&ctx.client, &spec.aim_model_id).await? else {
-        return Ok(failed(
+    let Some(image) = ctx.index.image_for_model(&spec.aim_model_id) else {
+        return failed(
             reasons::MODEL_NOT_FOUND,
             format!(
                 "no AIMImage has modelId '{}': install the model's catalog pack, or fix spec.aimModelId",
                 spec.aim_model_id
             ),
-        ));
+        );
     };
-    if let Some(kept) = sticky(ctx, service, &namespace).await? {
+    if let Some(kept) = sticky(ctx, service, &namespace) {
         let decision = service.status.as_ref().and_then(|s| s.decision.clone());
-        return Ok(Resolution::Resolved {
-            template: kept,
-            image: image.spec.image,
-            decision,
-        });
+        return Resolution::resolved(kept, &image, decision);
     }
     let overrides = spec.overrides.clone().filter(|o| *o != RuntimeParameters::default());
-    let client = &ctx.client;
-    let resolution = match (&spec.template_ref, &overrides) {
-        (Some(name), None) => match named(client, &namespace, name, &spec.aim_model_id).await? {
-            Ok(template) => Resolution::Resolved {
-                template,
-                image: image.spec.image.clone(),
-                decision: None,
-            },
-            Err(f) => f,
+    match (&spec.template_ref, &overrides) {
+        (Some(name), None) => match named(ctx, &namespace, name, &spec.aim_model_id) {
+            Ok(template) => Resolution::resolved(template, &image, None),
+            Err((reason, message)) => failed(reason, message),
         },
-        (Some(name), Some(o)) => match named(client, &namespace, name, &spec.aim_model_id).await? {
-            Ok(base) => derive(ctx, service, &base, o, &image.spec.image, None).await?,
-            Err(f) => f,
+        (Some(name), Some(o)) => match named(ctx, &namespace, name, &spec.aim_model_id) {
+            Ok(base) => derive(ctx, &namespace, &base, o, &image, None).await,
+            Err((reason, message)) => failed(reason, message),
         },
-        (None, Some(o)) => choose(ctx, service, &image, o).await?,
+        (None, Some(o)) => choose(ctx, service, &image, o).await,
         (None, None) => match &image.spec.default_service_template {
-            Some(default) => match candidates::lookup(client, &namespace, default).await? {
-                Some(template) => Resolution::Resolved {
-                    template,
-                    image: image.spec.image.clone(),
-                    decision: None,
-                },
+            Some(default) => match ctx.index.template(&namespace, default) {
+                Some(t) => Resolution::resolved(TemplateRecord::from(&t), &image, None),
                 None => failed(
                     reasons::TEMPLATE_NOT_FOUND,
                     format!(
@@ -113,70 +112,69 @@ pub async fn resolve(ctx: &Context, service: &AIMService) -> Result<Resolution, 
                     ),
                 ),
             },
-            None => choose(ctx, service, &image, &RuntimeParameters::default()).await?,
+            None => choose(ctx, service, &image, &RuntimeParameters::default()).await,
         },
-    };
-    Ok(resolution)
-}
-
-/// The template resolved before, if the spec is unchanged since and it still exists.
-async fn sticky(ctx: &Context, service: &AIMService, namespace: &str) -> Result<Option<TemplateRecord>, Error> {
-    let Some(status) = &service.status else {
-        return Ok(None);
-    };
-    let (Some(resolved), Some(observed)) = (&status.resolved_template, status.observed_generation) else {
-        return Ok(None);
-    };
-    if Some(observed) != service.metadata.generation {
-        return Ok(None);
     }
-    let found = candidates::lookup(&ctx.client, namespace, &resolved.name).await?;
-    Ok(found.filter(|t| t.scope == resolved.scope && t.profile.model_id == service.spec.aim_model_id))
 }
 
-/// Pattern 2: the namespace template `name`, else the cluster template.
-async fn named(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-    model: &str,
-) -> Result<Result<TemplateRecord, Resolution>, Error> {
-    match candidates::lookup(client, namespace, name).await? {
-        None => Ok(Err(failed(
+/// The template resolved before, if the spec is unchanged since, no new decision was asked for, and it still
+/// exists.
+fn sticky(ctx: &Context, service: &AIMService, namespace: &str) -> Option<TemplateRecord> {
+    let status = service.status.as_ref()?;
+    let resolved = status.resolved_template.as_ref()?;
+    if status.observed_generation != service.metadata.generation || redecide_requested(service) {
+        return None;
+    }
+    let found = ctx.index.template(namespace, &resolved.name)?;
+    let record = TemplateRecord::from(&found);
+    (record.scope == resolved.scope && record.profile.model_id == service.spec.aim_model_id).then_some(record)
+}
+
+/// Pattern 2: the namespace template `name`, else the cluster template; or why not (reason, message).
+fn named(ctx: &Context, namespace: &str, name: &str, model: &str) -> Result<TemplateRecord, (&'static str, String)> {
+    match ctx.index.template(namespace, name) {
+        None => Err((
             reasons::TEMPLATE_NOT_FOUND,
             format!(
                 "no AIMServiceTemplate '{name}' in namespace {namespace} and no AIMClusterServiceTemplate '{name}'"
             ),
-        ))),
-        Some(t) if t.profile.model_id != model => Ok(Err(failed(
-            reason::TEMPLATE_MODEL_MISMATCH,
+        )),
+        Some(t) if t.profile().model_id != model => Err((
+            reasons::TEMPLATE_MODEL_MISMATCH,
             format!(
                 "template '{name}' serves model '{}', but the service asks for '{model}'",
-                t.profile.model_id
+                t.profile().model_id
             ),
-        ))),
-        Some(t) => Ok(Ok(t)),
+        )),
+        Some(t) => Ok(TemplateRecord::from(&t)),
+    }
+}
+
+fn scope_word(scope: TemplateScope) -> &'static str {
+    match scope {
+        TemplateScope::Namespace => "namespace",
+        TemplateScope::Cluster => "cluster",
     }
 }
 
 /// Patterns 1 (no default) and 3: ask the matcher.
-async fn choose(
-    ctx: &Context,
-    service: &AIMService,
-    image: &AIMImage,
-    wanted: &RuntimeParameters,
-) -> Result<Resolution, Error> {
+async fn choose(ctx: &Context, service: &AIMService, image: &AIMImage, wanted: &RuntimeParameters) -> Resolution {
     let namespace = service.namespace().unwrap_or_default();
-    let templates = candidates::of_model(&ctx.client, &namespace, &service.spec.aim_model_id).await?;
+    let templates: Vec<TemplateRecord> = ctx
+        .index
+        .templates_of_model(&namespace, &service.spec.aim_model_id)
+        .iter()
+        .map(TemplateRecord::from)
+        .collect();
     let request = MatchRequest {
         model_id: service.spec.aim_model_id.clone(),
         wanted: to_wit(wanted),
         candidates: templates.iter().map(to_candidate).collect(),
-        inventory: candidates::inventory(&ctx.client).await?,
+        inventory: ctx.index.inventory().map(|pools| candidates::inventory_to_wit(&pools)),
     };
     let decided = match ctx.policy.match_template(request).await {
         Ok(d) => d,
-        Err(e) => return Ok(failed(reason::POLICY_FAILED, e.to_string())),
+        Err(e) => return failed(reasons::POLICY_FAILED, e.to_string()),
     };
     let result = &decided.value;
     let mut decision = PolicyDecision {
@@ -203,78 +201,100 @@ async fn choose(
         Decision::UseCandidate(i) => {
             let template = templates[*i as usize].clone();
             decision.outcome = format!("use {} template {}", scope_word(template.scope), template.name);
-            Ok(Resolution::Resolved {
-                template,
-                image: image.spec.image.clone(),
-                decision: Some(decision),
-            })
+            Resolution::resolved(template, image, Some(decision))
         }
         Decision::Derive(params) => {
             let params = candidates::from_wit(params);
             decision.outcome = "derive a template from the model's default".into();
             let Some(default) = &image.spec.default_service_template else {
-                return Ok(Resolution::Failed {
-                    reason: reason::NO_MATCHING_TEMPLATE,
+                return Resolution::Failed {
+                    reason: reasons::NO_MATCHING_TEMPLATE,
                     message: format!(
                         "no template matches the overrides and AIMImage {} names no defaultServiceTemplate to derive one from",
                         image.name_any()
                     ),
                     decision: Some(decision),
-                });
+                };
             };
-            match candidates::lookup(&ctx.client, &namespace, default).await? {
-                Some(base) => derive(ctx, service, &base, &params, &image.spec.image, Some(decision)).await,
-                None => Ok(Resolution::Failed {
+            match ctx.index.template(&namespace, default) {
+                Some(base) => {
+                    derive(
+                        ctx,
+                        &namespace,
+                        &TemplateRecord::from(&base),
+                        &params,
+                        image,
+                        Some(decision),
+                    )
+                    .await
+                }
+                None => Resolution::Failed {
                     reason: reasons::TEMPLATE_NOT_FOUND,
                     message: format!("the default template '{default}' to derive from does not exist"),
                     decision: Some(decision),
-                }),
+                },
             }
         }
         Decision::None => {
             decision.outcome = "none".into();
-            Ok(Resolution::Failed {
-                reason: reason::NO_MATCHING_TEMPLATE,
+            Resolution::Failed {
+                reason: reasons::NO_MATCHING_TEMPLATE,
                 message: result.reason.clone(),
                 decision: Some(decision),
-            })
+            }
         }
     }
 }
 
+/// Patterns 3 (derive) and 4: the merger's template, as the index has it or as it is to be made.
 async fn derive(
     ctx: &Context,
-    service: &AIMService,
+    namespace: &str,
     base: &TemplateRecord,
     overrides: &RuntimeParameters,
-    image: &str,
+    image: &AIMImage,
     decision: Option<PolicyDecision>,
-) -> Result<Resolution, Error> {
-    match derived::derive(ctx, service, base, overrides).await {
-        Ok((template, _)) => Ok(Resolution::Resolved {
-            template,
-            image: image.to_string(),
-            decision,
-        }),
-        Err(DeriveError::Policy(e)) => Ok(Resolution::Failed {
-            reason: reason::POLICY_FAILED,
-            message: e.to_string(),
-            decision,
-        }),
-        Err(DeriveError::NameTaken(name)) => Ok(Resolution::Failed {
-            reason: reason::DERIVED_NAME_TAKEN,
+) -> Resolution {
+    let request = MergeRequest {
+        base_name: base.name.clone(),
+        model_id: base.profile.model_id.clone(),
+        base: to_wit(&base.profile.parameters),
+        overrides: to_wit(overrides),
+    };
+    let merged = match ctx.policy.merge(request).await {
+        Ok(m) => m,
+        Err(e) => {
+            return Resolution::Failed {
+                reason: reasons::POLICY_FAILED,
+                message: e.to_string(),
+                decision,
+            };
+        }
+    };
+    let desired = derived::desired(namespace, base, &merged.value, &merged.provenance);
+    let name = desired.name_any();
+    let existing = ctx.index.namespace_template(namespace, &name);
+    let fit = derived::compare(existing.as_deref(), &desired);
+    if fit == Fit::Foreign {
+        return Resolution::Failed {
+            reason: reasons::DERIVED_NAME_TAKEN,
             message: format!(
                 "the derived template would be named '{name}', but a template of that name exists and was not derived by the operator"
             ),
             decision,
-        }),
-        Err(DeriveError::Api(e)) => Err(e),
+        };
     }
-}
-
-fn scope_word(scope: TemplateScope) -> &'static str {
-    match scope {
-        TemplateScope::Namespace => "namespace",
-        TemplateScope::Cluster => "cluster",
+    let template = TemplateRecord {
+        name,
+        scope: TemplateScope::Namespace,
+        profile: desired.spec.profile.clone(),
+        status: existing.as_ref().and_then(|t| t.status.clone()).unwrap_or_default(),
+        derived: true,
+    };
+    Resolution::Resolved {
+        template,
+        image: image.spec.image.clone(),
+        decision,
+        derive: (fit != Fit::Same).then_some(desired),
     }
 }

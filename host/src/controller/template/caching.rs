@@ -1,17 +1,16 @@
 //! A namespace template with `caching.enabled` owns an `AIMTemplateCache` of the same name; the template's
-//! `CacheWarm` follows it. Turning caching off removes that cache (and, through ownership, what it created).
+//! `CacheWarm` follows it. Turning caching off removes that cache (and, through ownership, nothing else: the
+//! model caches it made are shared and go when unused). Pure: what the template wants, from what the index
+//! shows.
 
-use super::Template;
-use crate::api::{AIMTemplateCache, AIMTemplateCacheSpec, ResourceState};
-use crate::controller::apply::{ensure, has_owner, owner_ref};
-use crate::controller::conditions::{self, reasons, types};
-use crate::controller::context::Context;
-use crate::controller::error::{Error, kube_err};
-use crate::controller::labels;
-use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ObjectMeta};
+use crate::api::{AIMTemplateCache, AIMTemplateCacheSpec, Credentials, ResourceState};
+use crate::controller::kit::conditions::{self, reasons, types, with_detail};
+use crate::labels::{self, Component};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::ObjectMeta;
 
 /// The template cache's state, as the template reports it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CacheState {
     /// Every model source is cached.
     pub warm: bool,
@@ -23,61 +22,81 @@ pub struct CacheState {
     pub message: String,
 }
 
-/// Ensures (or removes) the template's own cache. `None` when caching is off.
-pub async fn reconcile<T: Template>(
-    ctx: &Context,
-    template: &T,
+/// What to do about the template's own cache.
+#[derive(Debug, Clone)]
+pub enum CacheAction {
+    /// Nothing.
+    Keep,
+    /// Create or update it.
+    Apply(Box<AIMTemplateCache>),
+    /// Delete it (caching was turned off).
+    Delete,
+}
+
+/// The template whose cache is planned.
+pub struct Owner<'a> {
+    /// Template name (also the cache's name).
+    pub name: &'a str,
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// The template as owner.
+    pub owner: OwnerReference,
+    /// Its credentials (the cache downloads with them).
+    pub credentials: &'a Credentials,
+    /// Whether `spec.caching.enabled`.
+    pub enabled: bool,
+}
+
+/// The desired cache and the state the template reports (`None`: caching is off).
+pub fn plan(
+    template: &Owner<'_>,
     discovered: bool,
-) -> Result<Option<CacheState>, Error> {
-    let namespace = template.namespace().unwrap_or_default();
-    let api: Api<AIMTemplateCache> = Api::namespaced(ctx.client.clone(), &namespace);
-    let name = template.name_any();
-    let owner = owner_ref(template, true)?;
-    if !template.caching_enabled() {
-        if let Some(existing) = api
-            .get_opt(&name)
-            .await
-            .map_err(kube_err(format!("read AIMTemplateCache {name}")))?
-            && has_owner(&existing, &owner)
-        {
-            api.delete(&name, &DeleteParams::background())
-                .await
-                .map_err(kube_err(format!("delete AIMTemplateCache {name}")))?;
-        }
-        return Ok(None);
+    existing: Option<&AIMTemplateCache>,
+) -> (Option<CacheState>, CacheAction) {
+    let owned = existing.is_some_and(|tc| {
+        tc.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == template.owner.uid)
+    });
+    if !template.enabled {
+        return (None, if owned { CacheAction::Delete } else { CacheAction::Keep });
     }
     if !discovered {
-        return Ok(Some(CacheState {
+        let state = CacheState {
             warm: false,
             failed: false,
             reason: reasons::AWAITING_DISCOVERY,
             message: "the cache starts once the model sources are known".into(),
-        }));
+        };
+        return (Some(state), CacheAction::Keep);
     }
     let desired = AIMTemplateCache {
         metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(namespace),
-            labels: Some(labels::managed("template-cache")),
-            owner_references: Some(vec![owner.clone()]),
+            name: Some(template.name.to_string()),
+            namespace: Some(template.namespace.to_string()),
+            labels: Some(labels::managed(Component::TemplateCache)),
+            owner_references: Some(vec![template.owner.clone()]),
             ..Default::default()
         },
         spec: AIMTemplateCacheSpec {
-            template_ref: name.clone(),
+            template_ref: template.name.to_string(),
             storage_class_name: None,
-            credentials: template.profile().credentials.clone(),
+            credentials: template.credentials.clone(),
         },
         status: None,
     };
-    let cache = ensure(&api, &desired, |existing| {
-        existing.spec == desired.spec && has_owner(existing, &owner)
-    })
-    .await?;
-    let status = cache.status.unwrap_or_default();
+    let action = match existing {
+        Some(tc) if tc.spec == desired.spec && owned => CacheAction::Keep,
+        _ => CacheAction::Apply(Box::new(desired)),
+    };
+    let status = existing.and_then(|tc| tc.status.clone()).unwrap_or_default();
     let detail = conditions::get(&status.conditions, types::READY)
         .map(|c| c.message.clone())
         .unwrap_or_default();
-    Ok(Some(match status.status {
+    let name = template.name;
+    let state = match status.status {
         Some(ResourceState::Available) => CacheState {
             warm: true,
             failed: false,
@@ -88,20 +107,14 @@ pub async fn reconcile<T: Template>(
             warm: false,
             failed: true,
             reason: reasons::WARM_FAILED,
-            message: format!("AIMTemplateCache {name} failed: {detail}"),
+            message: with_detail(format!("AIMTemplateCache {name} failed"), &detail),
         },
         _ => CacheState {
             warm: false,
             failed: false,
             reason: reasons::WARMING,
-            message: format!(
-                "AIMTemplateCache {name} is warming{}",
-                if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {detail}")
-                }
-            ),
+            message: with_detail(format!("AIMTemplateCache {name} is warming"), &detail),
         },
-    }))
+    };
+    (Some(state), action)
 }

@@ -1,21 +1,59 @@
-//! Where discovery stands for a template, and moving it one step: find the image, reuse a finished result,
-//! wait out a backoff, wait for a free slot, start the Job, read a finished Job's output.
-//!
-//! May touch: discovery Jobs (create, delete after a failure) and read Pods and their logs.
+//! Where discovery stands for a template and its next step, as a pure function of what the index shows: the
+//! model's image, the Job for the current spec and what its pod printed, whether a discovery slot is free, and
+//! the time. The reconcile carries out the step's [`JobAction`].
 
 use super::dry_run;
-use super::job::{self, CONTAINER, DiscoveryInputs};
-use crate::api::{DiscoveryStatus, ModelSource, TemplateProfile, TemplateStatus};
-use crate::controller::apply::create_once;
-use crate::controller::context::{Context, backoff};
-use crate::controller::error::{Error, kube_err};
-use crate::controller::labels;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use crate::api::{DiscoveryStatus, ModelSource, TemplateStatus};
+use crate::controller::kit::context::{DiscoveryConfig, backoff};
+use crate::controller::kit::reasons;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, LogParams, PropagationPolicy};
 use std::time::Duration;
+
+/// How long a template waits quietly for its model's AIMImage before reporting `ModelNotFound`: a catalog pack
+/// applies images and templates together, and the image may land a moment after its templates.
+pub const IMAGE_GRACE: Duration = Duration::from_secs(30);
+
+/// The discovery Job of the current spec, as the index shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobState {
+    /// There is none.
+    Absent,
+    /// It runs (or waits to).
+    Running,
+    /// It succeeded; its output, or why the output cannot be read.
+    Succeeded(Result<String, String>),
+    /// It failed, at `at`, for `detail`.
+    Failed {
+        /// What the container or the Job said.
+        detail: String,
+        /// When it failed.
+        at: Option<Timestamp>,
+    },
+}
+
+/// What the discovery step reads.
+#[derive(Debug, Clone)]
+pub struct Observed<'a> {
+    /// The template's status now.
+    pub status: &'a TemplateStatus,
+    /// The model's image, if an AIMImage serves the model.
+    pub image: Option<&'a str>,
+    /// The model, for messages.
+    pub model: &'a str,
+    /// When the template was created.
+    pub created: Option<Timestamp>,
+    /// Hash of the inputs discovery depends on (with the image).
+    pub hash: String,
+    /// `<namespace>/<name>` of the Job for that hash.
+    pub job_name: String,
+    /// That Job.
+    pub job: JobState,
+    /// Discovery Jobs running cluster-wide, and the cap.
+    pub running: (usize, usize),
+    /// The time.
+    pub now: Timestamp,
+}
 
 /// The outcome of one discovery step.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,17 +62,15 @@ pub enum Step {
     Done {
         /// The sources.
         sources: Vec<ModelSource>,
-        /// The profile discovery chose (none for inline sources).
+        /// The profile discovery chose.
         profile: Option<String>,
-        /// Given inline rather than discovered.
-        inline: bool,
     },
-    /// A Job is running, or was just started.
+    /// A Job is running, or is being started.
     Running {
         /// The Job's name.
         job: String,
     },
-    /// Not started yet: waiting for a slot or a backoff.
+    /// Not started yet: waiting for the image, a slot or a backoff. Not a failure.
     Waiting {
         /// Condition reason.
         reason: &'static str,
@@ -54,191 +90,176 @@ pub enum Step {
     },
 }
 
-/// What the template's status says about discovery after this step.
-pub struct Progress {
-    /// The step.
-    pub step: Step,
-    /// The discovery block to store.
-    pub record: Option<DiscoveryStatus>,
+/// What to do with the discovery Job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobAction {
+    /// Nothing.
+    Keep,
+    /// Start it.
+    Create,
+    /// Remove the finished, failed one (its name is the spec hash; the retry creates it again).
+    Delete,
 }
 
-/// Moves discovery one step for a template whose model sources are not given inline.
-pub async fn advance(
-    ctx: &Context,
-    template: &str,
-    job_namespace: &str,
-    owner: OwnerReference,
-    profile: &TemplateProfile,
-    status: &TemplateStatus,
-) -> Result<Progress, Error> {
-    let Some(image) = crate::controller::catalog::image_for(&ctx.client, &profile.model_id)
-        .await?
-        .map(|i| i.spec.image)
-    else {
-        return Ok(Progress {
-            step: Step::Failed {
-                reason: crate::controller::conditions::reasons::MODEL_NOT_FOUND,
+/// The step, the discovery record to store, and what to do with the Job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Where discovery stands.
+    pub step: Step,
+    /// `status.discovery`.
+    pub record: Option<DiscoveryStatus>,
+    /// The Job action.
+    pub job: JobAction,
+}
+
+fn since(t: &Time, now: Timestamp) -> Duration {
+    Duration::from_millis((now.as_millisecond() - t.0.as_millisecond()).max(0) as u64)
+}
+
+/// The next discovery step for a template whose model sources are not given inline.
+pub fn plan(o: &Observed<'_>, config: &DiscoveryConfig) -> Plan {
+    let keep = |step| Plan {
+        step,
+        record: o.status.discovery.clone(),
+        job: JobAction::Keep,
+    };
+    if o.image.is_none() {
+        let age = o
+            .created
+            .map(|c| Duration::from_millis((o.now.as_millisecond() - c.as_millisecond()).max(0) as u64))
+            .unwrap_or(Duration::MAX);
+        return keep(match IMAGE_GRACE.checked_sub(age) {
+            Some(left) if !left.is_zero() => Step::Waiting {
+                reason: reasons::WAITING_FOR_IMAGE,
+                message: format!("waiting for an AIMImage with modelId '{}' to run discovery", o.model),
+                retry: left,
+            },
+            _ => Step::Failed {
+                reason: reasons::MODEL_NOT_FOUND,
                 message: format!(
                     "no AIMImage has modelId '{}': install the model's catalog pack or create an AIMImage for it",
-                    profile.model_id
+                    o.model
                 ),
                 retry: None,
             },
-            record: status.discovery.clone(),
         });
-    };
-    let hash = job::spec_hash(&image, profile);
-    let mut record = match &status.discovery {
-        Some(d) if d.spec_hash == hash => d.clone(),
+    }
+    let mut record = match &o.status.discovery {
+        Some(d) if d.spec_hash == o.hash => d.clone(),
         _ => DiscoveryStatus {
-            spec_hash: hash.clone(),
+            spec_hash: o.hash.clone(),
             ..Default::default()
         },
     };
-    let discovered_now =
-        status.discovery.as_ref().is_some_and(|d| d.spec_hash == hash) && !status.model_sources.is_empty();
-    if discovered_now {
-        let step = Step::Done {
-            sources: status.model_sources.clone(),
-            profile: record.profile.clone(),
-            inline: false,
-        };
-        return Ok(Progress {
-            step,
-            record: Some(record),
-        });
-    }
-
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), job_namespace);
-    let name = job::job_name(template, &hash);
-    record.job = Some(format!("{job_namespace}/{name}"));
-    if let Some(existing) = jobs
-        .get_opt(&name)
-        .await
-        .map_err(kube_err(format!("read Job {name}")))?
-    {
-        return finished_or_running(ctx, &jobs, &existing, &name, job_namespace, record).await;
-    }
-
-    if record.failed_attempts > 0 {
-        let wait = backoff(
-            ctx.config.discovery.backoff_base,
-            ctx.config.discovery.backoff_max,
-            record.failed_attempts as u32,
-        );
-        let since = record.last_attempt_time.as_ref().map_or(Duration::MAX, elapsed);
-        if since < wait {
-            return Ok(Progress {
-                step: Step::Waiting {
-                    reason: crate::controller::conditions::reasons::DISCOVERY_BACKOFF,
-                    message: format!(
-                        "attempt {} failed; the next starts in {}s",
-                        record.failed_attempts,
-                        (wait - since).as_secs().max(1)
-                    ),
-                    retry: wait - since,
-                },
-                record: Some(record),
-            });
-        }
-    }
-    let _slot = ctx.discovery_slots.lock().await;
-    let running = running_discovery_jobs(ctx).await?;
-    if running >= ctx.config.discovery.max_concurrent_jobs {
-        return Ok(Progress {
-            step: Step::Waiting {
-                reason: crate::controller::conditions::reasons::WAITING_FOR_DISCOVERY_SLOT,
-                message: format!(
-                    "{running} discovery Jobs are running, the most allowed at once; this one starts when one finishes"
-                ),
-                retry: Duration::from_secs(5),
+    let current = o.status.discovery.as_ref().is_some_and(|d| d.spec_hash == o.hash);
+    if current && !o.status.model_sources.is_empty() {
+        return Plan {
+            step: Step::Done {
+                sources: o.status.model_sources.clone(),
+                profile: record.profile.clone(),
             },
             record: Some(record),
-        });
+            job: JobAction::Keep,
+        };
     }
-    let inputs = DiscoveryInputs {
-        template,
-        namespace: job_namespace,
-        owner,
-        image: &image,
-        profile,
-    };
-    create_once(&jobs, &job::build(&inputs, &hash)).await?;
-    Ok(Progress {
-        step: Step::Running { job: name },
-        record: Some(record),
-    })
-}
-
-async fn finished_or_running(
-    ctx: &Context,
-    jobs: &Api<Job>,
-    job: &Job,
-    name: &str,
-    namespace: &str,
-    mut record: DiscoveryStatus,
-) -> Result<Progress, Error> {
-    let status = job.status.clone().unwrap_or_default();
-    let failed_condition = status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "Failed" && c.status == "True");
-    let outcome = if status.succeeded.unwrap_or(0) > 0 {
-        match read_output(ctx, namespace, name, "Succeeded").await {
-            Ok(output) => dry_run::parse(&output),
-            Err(why) => Err(why),
+    record.job = Some(o.job_name.clone());
+    let job_short = o.job_name.rsplit('/').next().unwrap_or_default().to_string();
+    let outcome = match &o.job {
+        JobState::Running => {
+            return Plan {
+                step: Step::Running { job: job_short },
+                record: Some(record),
+                job: JobAction::Keep,
+            };
         }
-    } else if let Some(condition) = failed_condition {
-        let detail = read_output(ctx, namespace, name, "Failed")
-            .await
-            .ok()
-            .filter(|m| !m.trim().is_empty());
-        Err(match detail {
-            Some(message) => format!("the dry-run container failed: {}", last_lines(&message, 5)),
-            None => format!(
-                "the discovery Job failed: {}",
-                condition.message.clone().unwrap_or_default()
-            ),
-        })
-    } else {
-        return Ok(Progress {
-            step: Step::Running { job: name.to_string() },
-            record: Some(record),
-        });
+        JobState::Succeeded(output) => output.clone().and_then(|text| dry_run::parse(&text)),
+        JobState::Failed { detail, at } => {
+            // The failure was counted already when the record's last attempt is not older than it: the Job is
+            // still in the index only because its deletion has not arrived yet.
+            let counted = match (&record.last_attempt_time, at) {
+                (Some(last), Some(at)) => last.0 >= *at,
+                _ => false,
+            };
+            if counted {
+                let message = format!("attempt {} failed: {detail}", record.failed_attempts);
+                return Plan {
+                    step: Step::Failed {
+                        reason: reasons::DISCOVERY_FAILED,
+                        message,
+                        retry: Some(Duration::from_secs(1)),
+                    },
+                    record: Some(record),
+                    job: JobAction::Delete,
+                };
+            }
+            Err(detail.clone())
+        }
+        JobState::Absent => {
+            if record.failed_attempts > 0 {
+                let wait = backoff(config.backoff_base, config.backoff_max, record.failed_attempts as u32);
+                let elapsed = record
+                    .last_attempt_time
+                    .as_ref()
+                    .map_or(Duration::MAX, |t| since(t, o.now));
+                if elapsed < wait {
+                    let left = wait - elapsed;
+                    return Plan {
+                        step: Step::Waiting {
+                            reason: reasons::DISCOVERY_BACKOFF,
+                            message: format!(
+                                "attempt {} failed; the next starts in {}s",
+                                record.failed_attempts,
+                                left.as_secs().max(1)
+                            ),
+                            retry: left,
+                        },
+                        record: Some(record),
+                        job: JobAction::Keep,
+                    };
+                }
+            }
+            let (running, cap) = o.running;
+            if running >= cap {
+                return Plan {
+                    step: Step::Waiting {
+                        reason: reasons::WAITING_FOR_DISCOVERY_SLOT,
+                        message: format!(
+                            "{running} discovery Jobs are running, the most allowed at once; this one starts when one finishes"
+                        ),
+                        // A finishing Job wakes the waiting templates; this is only a safety net.
+                        retry: Duration::from_secs(60),
+                    },
+                    record: Some(record),
+                    job: JobAction::Keep,
+                };
+            }
+            return Plan {
+                step: Step::Running { job: job_short },
+                record: Some(record),
+                job: JobAction::Create,
+            };
+        }
     };
-    record.last_attempt_time = Some(Time(Timestamp::now()));
+    record.last_attempt_time = Some(Time(o.now));
     match outcome {
         Ok(found) => {
             record.failed_attempts = 0;
             record.profile = Some(found.profile.clone());
-            Ok(Progress {
+            Plan {
                 step: Step::Done {
                     sources: found.sources,
                     profile: Some(found.profile),
-                    inline: false,
                 },
                 record: Some(record),
-            })
+                job: JobAction::Keep,
+            }
         }
         Err(message) => {
             record.failed_attempts += 1;
-            // The Job's name is the spec hash; removing it lets the retry create it again.
-            let delete = DeleteParams {
-                propagation_policy: Some(PropagationPolicy::Background),
-                ..Default::default()
-            };
-            jobs.delete(name, &delete)
-                .await
-                .map_err(kube_err(format!("delete failed Job {name}")))?;
-            let wait = backoff(
-                ctx.config.discovery.backoff_base,
-                ctx.config.discovery.backoff_max,
-                record.failed_attempts as u32,
-            );
-            Ok(Progress {
+            let wait = backoff(config.backoff_base, config.backoff_max, record.failed_attempts as u32);
+            Plan {
                 step: Step::Failed {
-                    reason: crate::controller::conditions::reasons::DISCOVERY_FAILED,
+                    reason: reasons::DISCOVERY_FAILED,
                     message: format!(
                         "attempt {}: {message}; retrying in {}s",
                         record.failed_attempts,
@@ -247,83 +268,158 @@ async fn finished_or_running(
                     retry: Some(wait),
                 },
                 record: Some(record),
-            })
+                job: JobAction::Delete,
+            }
         }
     }
 }
 
-/// The dry-run's output: the termination message of the Job's pod in `phase`, else its log.
-async fn read_output(ctx: &Context, namespace: &str, job: &str, phase: &str) -> Result<String, String> {
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let list = pods
-        .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
-        .await
-        .map_err(|e| format!("cannot list the discovery pod: {e}"))?;
-    let pod = list
-        .items
-        .iter()
-        .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some(phase))
-        .ok_or_else(|| {
-            format!(
-                "the discovery Job's {} pod is gone, so its output cannot be read",
-                phase.to_lowercase()
-            )
-        })?;
-    let message = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.name == CONTAINER))
-        .and_then(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
-        .filter(|m| !m.trim().is_empty());
-    if let Some(message) = message {
-        return Ok(message);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUTPUT: &str = r#"[{"filename": "p.yaml", "models": [{"name": "m", "source": "hf://org/m", "size_gb": 1}]}]"#;
+
+    fn config() -> DiscoveryConfig {
+        DiscoveryConfig {
+            max_concurrent_jobs: 2,
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(60),
+        }
     }
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    pods.logs(
-        &name,
-        &LogParams {
-            container: Some(CONTAINER.into()),
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + seconds).unwrap()
+    }
+
+    fn observed<'a>(status: &'a TemplateStatus, job: JobState) -> Observed<'a> {
+        Observed {
+            status,
+            image: Some("reg/aim:1"),
+            model: "m/x",
+            created: Some(at(0)),
+            hash: "h1".into(),
+            job_name: "ns/discover-t-h1".into(),
+            job,
+            running: (0, 2),
+            now: at(100),
+        }
+    }
+
+    #[test]
+    fn a_template_without_a_job_starts_one_when_a_slot_is_free_and_waits_when_none_is() {
+        let status = TemplateStatus::default();
+        let p = plan(&observed(&status, JobState::Absent), &config());
+        assert_eq!(p.job, JobAction::Create);
+        assert_eq!(
+            p.step,
+            Step::Running {
+                job: "discover-t-h1".into()
+            }
+        );
+        let mut full = observed(&status, JobState::Absent);
+        full.running = (2, 2);
+        let p = plan(&full, &config());
+        assert_eq!(p.job, JobAction::Keep);
+        assert!(matches!(
+            p.step,
+            Step::Waiting {
+                reason: reasons::WAITING_FOR_DISCOVERY_SLOT,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_succeeded_job_gives_the_sources_and_a_current_result_is_kept_without_a_job() {
+        let status = TemplateStatus::default();
+        let p = plan(&observed(&status, JobState::Succeeded(Ok(OUTPUT.into()))), &config());
+        let Step::Done { sources, profile } = &p.step else {
+            panic!("{:?}", p.step)
+        };
+        assert_eq!(
+            (sources[0].source_uri.as_str(), profile.as_deref()),
+            ("hf://org/m", Some("p.yaml"))
+        );
+        let done = TemplateStatus {
+            model_sources: sources.clone(),
+            discovery: p.record.clone(),
             ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| format!("the dry-run left no termination message and its log cannot be read: {e}"))
-}
+        };
+        let again = plan(&observed(&done, JobState::Absent), &config());
+        assert!(
+            matches!(again.step, Step::Done { .. }) && again.job == JobAction::Keep,
+            "{again:?}"
+        );
+    }
 
-async fn running_discovery_jobs(ctx: &Context) -> Result<usize, Error> {
-    let jobs: Api<Job> = Api::all(ctx.client.clone());
-    let selector = format!(
-        "{}=discovery,{}={}",
-        labels::COMPONENT,
-        labels::MANAGED_BY,
-        labels::MANAGED_BY_VALUE
-    );
-    let list = jobs
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(kube_err("list discovery Jobs"))?;
-    Ok(list
-        .items
-        .iter()
-        .filter(|j| {
-            let s = j.status.clone().unwrap_or_default();
-            s.succeeded.unwrap_or(0) == 0
-                && !s
-                    .conditions
-                    .iter()
-                    .flatten()
-                    .any(|c| (c.type_ == "Failed" || c.type_ == "Complete") && c.status == "True")
-        })
-        .count())
-}
+    #[test]
+    fn a_failure_is_counted_once_backs_off_and_then_retries() {
+        let status = TemplateStatus::default();
+        let failed = JobState::Failed {
+            detail: "boom".into(),
+            at: Some(at(90)),
+        };
+        let p = plan(&observed(&status, failed.clone()), &config());
+        assert_eq!(p.job, JobAction::Delete);
+        assert!(
+            matches!(&p.step, Step::Failed { message, .. } if message.contains("attempt 1: boom")),
+            "{p:?}"
+        );
+        let after = TemplateStatus {
+            discovery: p.record.clone(),
+            ..Default::default()
+        };
+        // The Job is still in the index until its deletion arrives: not a second failure.
+        let again = plan(&observed(&after, failed), &config());
+        assert_eq!(again.record.as_ref().unwrap().failed_attempts, 1);
+        assert_eq!(again.job, JobAction::Delete);
+        // Gone, within the backoff: wait.
+        let mut waiting = observed(&after, JobState::Absent);
+        waiting.now = at(105);
+        assert!(matches!(
+            plan(&waiting, &config()).step,
+            Step::Waiting {
+                reason: reasons::DISCOVERY_BACKOFF,
+                ..
+            }
+        ));
+        // After it: start again.
+        waiting.now = at(111);
+        assert_eq!(plan(&waiting, &config()).job, JobAction::Create);
+    }
 
-fn elapsed(t: &Time) -> Duration {
-    let ms = Timestamp::now().as_millisecond() - t.0.as_millisecond();
-    Duration::from_millis(ms.max(0) as u64)
-}
+    #[test]
+    fn bad_output_is_a_failure_that_says_what_was_wrong() {
+        let status = TemplateStatus::default();
+        let p = plan(&observed(&status, JobState::Succeeded(Ok("[]".into()))), &config());
+        assert!(
+            matches!(&p.step, Step::Failed { reason: reasons::DISCOVERY_FAILED, message, .. }
+            if message.contains("found no matching profile")),
+            "{p:?}"
+        );
+    }
 
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.trim().lines().collect();
-    lines[lines.len().saturating_sub(n)..].join(" | ")
+    #[test]
+    fn a_missing_image_is_waited_for_quietly_then_reported() {
+        let status = TemplateStatus::default();
+        let mut o = observed(&status, JobState::Absent);
+        o.image = None;
+        o.now = at(5);
+        assert!(matches!(
+            plan(&o, &config()).step,
+            Step::Waiting {
+                reason: reasons::WAITING_FOR_IMAGE,
+                ..
+            }
+        ));
+        o.now = at(31);
+        assert!(matches!(
+            plan(&o, &config()).step,
+            Step::Failed {
+                reason: reasons::MODEL_NOT_FOUND,
+                ..
+            }
+        ));
+    }
 }

@@ -32,10 +32,26 @@ pub fn model_of(product: &str) -> Option<String> {
         .map(str::to_uppercase)
 }
 
-/// GPUs per model across `nodes`: (nodes with it, allocatable in total, most allocatable on one node).
-pub fn inventory(nodes: &[Node]) -> BTreeMap<String, (u32, u32, u32)> {
-    let mut pools: BTreeMap<String, (u32, u32, u32)> = BTreeMap::new();
+/// The GPUs of one model in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuPool {
+    /// Short model name, e.g. `MI300X`.
+    pub model: String,
+    /// Nodes that have it.
+    pub nodes: u32,
+    /// Allocatable GPUs over all those nodes.
+    pub allocatable: u32,
+    /// Most allocatable GPUs on any one node (a replica runs on one node).
+    pub max_per_node: u32,
+}
+
+/// GPUs per model across `nodes`, by model name. Nodes that are not schedulable (cordoned) do not count.
+pub fn inventory<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> Vec<GpuPool> {
+    let mut pools: BTreeMap<String, GpuPool> = BTreeMap::new();
     for node in nodes {
+        if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
+            continue;
+        }
         let Some(model) = node
             .metadata
             .labels
@@ -51,12 +67,17 @@ pub fn inventory(nodes: &[Node]) -> BTreeMap<String, (u32, u32, u32)> {
             .and_then(|s| s.allocatable.as_ref()?.get(RESOURCE))
             .and_then(|q| q.0.parse::<u32>().ok())
             .unwrap_or(0);
-        let pool = pools.entry(model).or_default();
-        pool.0 += 1;
-        pool.1 += allocatable;
-        pool.2 = pool.2.max(allocatable);
+        let pool = pools.entry(model.clone()).or_insert_with(|| GpuPool {
+            model,
+            nodes: 0,
+            allocatable: 0,
+            max_per_node: 0,
+        });
+        pool.nodes += 1;
+        pool.allocatable += allocatable;
+        pool.max_per_node = pool.max_per_node.max(allocatable);
     }
-    pools
+    pools.into_values().collect()
 }
 
 #[cfg(test)]

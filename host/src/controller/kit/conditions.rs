@@ -1,7 +1,8 @@
-//! Condition types, reasons and the helper that sets a condition without touching an unchanged one.
+//! Conditions: their types and reasons (named once, here), a [`Cond`] a plan fills in, and setting one without
+//! touching an unchanged one.
 //!
-//! `lastTransitionTime` moves only when the status flips, so re-deriving the same conditions yields an
-//! identical status and the status writer skips the write.
+//! `lastTransitionTime` moves only when the status flips, so re-deriving the same conditions yields an identical
+//! status and the status writer skips the write. Plans take the time as an input, so they stay pure.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -33,6 +34,7 @@ pub mod types {
 /// Condition reasons (CamelCase, stable: people and alerts match on them).
 pub mod reasons {
     #![allow(missing_docs)]
+    // Templates and discovery.
     pub const INLINE_MODEL_SOURCES: &str = "InlineModelSources";
     pub const PROFILES_DISCOVERED: &str = "ProfilesDiscovered";
     pub const AWAITING_DISCOVERY: &str = "AwaitingDiscovery";
@@ -40,17 +42,15 @@ pub mod reasons {
     pub const WAITING_FOR_DISCOVERY_SLOT: &str = "WaitingForDiscoverySlot";
     pub const DISCOVERY_BACKOFF: &str = "DiscoveryBackoff";
     pub const DISCOVERY_FAILED: &str = "DiscoveryFailed";
+    pub const WAITING_FOR_IMAGE: &str = "WaitingForImage";
     pub const MODEL_NOT_FOUND: &str = "ModelNotFound";
     pub const TEMPLATE_NOT_FOUND: &str = "TemplateNotFound";
     pub const RESOLVED: &str = "Resolved";
+    // Caching.
     pub const CACHING_DISABLED: &str = "CachingDisabled";
     pub const WARMING: &str = "Warming";
     pub const WARM: &str = "Warm";
     pub const WARM_FAILED: &str = "WarmFailed";
-    pub const READY: &str = "Ready";
-    pub const NOT_READY: &str = "NotReady";
-    pub const NO_FAILURE: &str = "NoFailure";
-    pub const IDLE: &str = "Idle";
     pub const PVC_BOUND: &str = "PVCBound";
     pub const PVC_PENDING: &str = "PVCPending";
     pub const PVC_LOST: &str = "PVCLost";
@@ -60,6 +60,12 @@ pub mod reasons {
     pub const DOWNLOADING: &str = "Downloading";
     pub const DOWNLOAD_FAILED: &str = "DownloadFailed";
     pub const DUPLICATE_SOURCE: &str = "DuplicateSourceUri";
+    // Generic.
+    pub const READY: &str = "Ready";
+    pub const NOT_READY: &str = "NotReady";
+    pub const NO_FAILURE: &str = "NoFailure";
+    pub const IDLE: &str = "Idle";
+    // Services.
     pub const NOT_RESOLVED: &str = "NotResolved";
     pub const NOT_REQUESTED: &str = "NotRequested";
     pub const CACHE_WARMING: &str = "CacheWarming";
@@ -74,41 +80,76 @@ pub mod reasons {
     pub const CONFIGURING_ROUTE: &str = "ConfiguringRoute";
     pub const ROUTE_READY: &str = "RouteReady";
     pub const ROUTE_FAILED: &str = "RouteFailed";
+    pub const POLICY_FAILED: &str = "PolicyFailed";
+    pub const NO_MATCHING_TEMPLATE: &str = "NoMatchingTemplate";
+    pub const TEMPLATE_MODEL_MISMATCH: &str = "TemplateModelMismatch";
+    pub const DERIVED_NAME_TAKEN: &str = "DerivedNameTaken";
+    // Catalog kinds.
+    pub const DEFAULT_TEMPLATE_FOUND: &str = "DefaultTemplateFound";
+    pub const NO_DEFAULT_TEMPLATE: &str = "NoDefaultTemplate";
+    pub const DEFAULT_TEMPLATE_MISSING: &str = "DefaultTemplateMissing";
+    pub const DUPLICATE_MODEL: &str = "DuplicateModelId";
+    pub const IN_USE: &str = "InUse";
+    pub const IGNORED: &str = "Ignored";
+    pub const GATEWAY_NOT_FOUND: &str = "GatewayNotFound";
 }
 
-/// `True`, `False` or `Unknown`.
+/// One condition as a plan decides it: whether it holds, why (a reason constant) and what a person should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cond {
+    /// `True` or `False`.
+    pub ok: bool,
+    /// CamelCase reason.
+    pub reason: &'static str,
+    /// A sentence for the person reading `kubectl describe`.
+    pub message: String,
+}
+
+impl Cond {
+    /// A condition that holds.
+    pub fn yes(reason: &'static str, message: impl Into<String>) -> Self {
+        Cond {
+            ok: true,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// A condition that does not hold.
+    pub fn no(reason: &'static str, message: impl Into<String>) -> Self {
+        Cond {
+            ok: false,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// `True` or `False`.
 pub fn status_word(value: bool) -> &'static str {
     if value { "True" } else { "False" }
 }
 
-/// Sets condition `type_` in `conditions`. The transition time is kept when the status is unchanged.
-pub fn set(
-    conditions: &mut Vec<Condition>,
-    type_: &str,
-    status: bool,
-    reason: &str,
-    message: impl Into<String>,
-    generation: Option<i64>,
-) {
-    let status = status_word(status).to_string();
-    let message = message.into();
+/// Sets condition `type_` to `cond` at `now`. The transition time is kept when the status is unchanged.
+pub fn set(conditions: &mut Vec<Condition>, type_: &str, cond: &Cond, generation: Option<i64>, now: Timestamp) {
+    let status = status_word(cond.ok).to_string();
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(existing) => {
             if existing.status != status {
-                existing.last_transition_time = Time(Timestamp::now());
+                existing.last_transition_time = Time(now);
             }
             existing.status = status;
-            existing.reason = reason.to_string();
-            existing.message = message;
+            existing.reason = cond.reason.to_string();
+            existing.message = cond.message.clone();
             existing.observed_generation = generation;
         }
         None => conditions.push(Condition {
             type_: type_.to_string(),
             status,
-            reason: reason.to_string(),
-            message,
+            reason: cond.reason.to_string(),
+            message: cond.message.clone(),
             observed_generation: generation,
-            last_transition_time: Time(Timestamp::now()),
+            last_transition_time: Time(now),
         }),
     }
 }
@@ -123,35 +164,57 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     get(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
+/// `head: detail`, or just `head` when there is no detail: a message never ends in a dangling colon.
+pub fn with_detail(head: impl Into<String>, detail: &str) -> String {
+    let head = head.into();
+    let detail = detail.trim();
+    if detail.is_empty() {
+        head
+    } else {
+        format!("{head}: {detail}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_transition_time_moves_only_when_the_status_flips() {
+        let t0 = Timestamp::from_second(1_000).unwrap();
+        let t1 = Timestamp::from_second(2_000).unwrap();
+        let t2 = Timestamp::from_second(3_000).unwrap();
         let mut conditions = Vec::new();
         set(
             &mut conditions,
             types::READY,
-            false,
-            reasons::NOT_READY,
-            "waiting",
+            &Cond::no(reasons::NOT_READY, "waiting"),
             Some(1),
+            t0,
         );
-        let first = conditions[0].last_transition_time.clone();
         set(
             &mut conditions,
             types::READY,
-            false,
-            reasons::NOT_READY,
-            "still waiting",
+            &Cond::no(reasons::NOT_READY, "still waiting"),
             Some(2),
+            t1,
         );
-        assert_eq!(conditions[0].last_transition_time, first);
+        assert_eq!(conditions[0].last_transition_time, Time(t0));
         assert_eq!(conditions[0].message, "still waiting");
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        set(&mut conditions, types::READY, true, reasons::READY, "ready", Some(2));
-        assert_ne!(conditions[0].last_transition_time, first);
+        set(
+            &mut conditions,
+            types::READY,
+            &Cond::yes(reasons::READY, "ready"),
+            Some(2),
+            t2,
+        );
+        assert_eq!(conditions[0].last_transition_time, Time(t2));
         assert_eq!(conditions.len(), 1);
+    }
+
+    #[test]
+    fn messages_without_detail_end_cleanly() {
+        assert_eq!(with_detail("warming", ""), "warming");
+        assert_eq!(with_detail("warming", " 1/2 ready "), "warming: 1/2 ready");
     }
 }

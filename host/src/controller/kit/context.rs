@@ -1,5 +1,9 @@
-//! What every reconciler shares: the client, the operator's settings and the Event recorder.
+//! What every reconcile shares: the client, the index it reads from (with the writes it has not seen yet), the
+//! operator's settings, the policy engine, the tracker of unused shared objects, the Event recorder and the metrics.
 
+use super::metrics::ReconcileMetrics;
+use super::sharing::UnusedSince;
+use crate::index::Index;
 use crate::policy::PolicyEngine;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
@@ -42,6 +46,11 @@ pub struct OperatorConfig {
     pub discovery: DiscoveryConfig,
     /// Downloads.
     pub download: DownloadConfig,
+    /// How long a shared object (derived template, template cache, model cache the operator made) stays after
+    /// the index last showed a user, so a service created just as the last user goes away still finds it.
+    pub unused_grace: Duration,
+    /// Reconciles of one controller running at once.
+    pub concurrency: u16,
 }
 
 impl Default for OperatorConfig {
@@ -59,30 +68,39 @@ impl Default for OperatorConfig {
                 backoff_max: Duration::from_secs(30 * 60),
                 headroom_percent: 10,
             },
+            unused_grace: Duration::from_secs(60),
+            concurrency: 16,
         }
     }
 }
 
 /// Shared by every reconcile.
 pub struct Context {
-    /// The API client.
+    /// The API client (writes only: reads come from [`Context::index`]).
     pub client: Client,
+    /// The cluster as the watches show it.
+    pub index: Arc<Index>,
     /// Settings.
     pub config: OperatorConfig,
     /// Publishes Kubernetes Events.
     pub recorder: Recorder,
     /// The policy plugins (matching, merging, routing).
     pub policy: Arc<PolicyEngine>,
-    /// Reconcile counters.
-    pub metrics: super::metrics::ReconcileMetrics,
-    /// Held while counting running discovery Jobs and starting one, so concurrent reconciles cannot exceed
-    /// the cap between the count and the create.
-    pub discovery_slots: tokio::sync::Mutex<()>,
+    /// When each shared object was first seen without users.
+    pub unused: UnusedSince,
+    /// Reconcile and write counters.
+    pub metrics: Arc<ReconcileMetrics>,
 }
 
 impl Context {
     /// A context reporting Events as `aim-operator`.
-    pub fn new(client: Client, config: OperatorConfig, policy: Arc<PolicyEngine>) -> Arc<Self> {
+    pub fn new(
+        client: Client,
+        index: Arc<Index>,
+        config: OperatorConfig,
+        policy: Arc<PolicyEngine>,
+        metrics: Arc<ReconcileMetrics>,
+    ) -> Arc<Self> {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -90,10 +108,11 @@ impl Context {
         Arc::new(Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            index,
             config,
             policy,
-            discovery_slots: tokio::sync::Mutex::new(()),
-            metrics: Default::default(),
+            unused: UnusedSince::default(),
+            metrics,
         })
     }
 }

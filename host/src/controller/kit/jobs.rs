@@ -1,0 +1,101 @@
+//! The one Job skeleton the operator runs (template discovery and model downloads): one container, no
+//! retries of its own (the operator retries with its own backoff and keeps count in status), the container's
+//! last log lines as its termination message when it fails, and the Pod Security "restricted" profile.
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, LocalObjectReference, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile,
+    SecurityContext, Volume,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use std::collections::BTreeMap;
+
+/// The user and group every Job container runs as (the operator image's non-root user).
+pub const RUN_AS: i64 = 65532;
+
+/// What differs between the operator's Jobs.
+pub struct JobInputs {
+    /// Job name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Labels of the Job and its pod.
+    pub labels: BTreeMap<String, String>,
+    /// The owner (deleting it deletes the Job).
+    pub owner: OwnerReference,
+    /// The one container; its security context is set here.
+    pub container: Container,
+    /// Volumes of the pod.
+    pub volumes: Vec<Volume>,
+    /// Pull secrets for the container image.
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// The longest the pod may run.
+    pub active_deadline_seconds: Option<i64>,
+}
+
+/// No privilege escalation and no capabilities.
+pub fn restricted_container() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// Non-root with the runtime's default seccomp profile; volumes writable by the group.
+pub fn restricted_pod() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS),
+        run_as_group: Some(RUN_AS),
+        fs_group: Some(RUN_AS),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The Job.
+pub fn build(inputs: JobInputs) -> Job {
+    let container = Container {
+        // When the container fails, its last log lines become the termination message the operator reports.
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        security_context: Some(restricted_container()),
+        ..inputs.container
+    };
+    Job {
+        metadata: ObjectMeta {
+            name: Some(inputs.name),
+            namespace: Some(inputs.namespace),
+            labels: Some(inputs.labels.clone()),
+            owner_references: Some(vec![inputs.owner]),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            active_deadline_seconds: inputs.active_deadline_seconds,
+            ttl_seconds_after_finished: Some(3600),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(inputs.labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    containers: vec![container],
+                    volumes: Some(inputs.volumes).filter(|v| !v.is_empty()),
+                    image_pull_secrets: Some(inputs.image_pull_secrets).filter(|s| !s.is_empty()),
+                    security_context: Some(restricted_pod()),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}

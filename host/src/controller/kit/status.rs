@@ -1,0 +1,218 @@
+//! Writing status: only when the plan's status differs from the index's copy (and from a write still on its way
+//! to the index), with server-side apply under the operator's field manager, and an Event when something a
+//! person should notice happened: the overall state changed, or a failure appeared.
+
+use super::conditions::types;
+use super::context::{Context, FIELD_MANAGER};
+use super::error::Error;
+use crate::index::pending::{Key, What};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Patch, PatchParams};
+use kube::core::object::HasStatus;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+/// A status with an overall state and standard conditions.
+pub trait WithConditions {
+    /// The conditions.
+    fn conditions(&self) -> &[Condition];
+    /// The overall state (`status.status`) as written, e.g. `Running`.
+    fn state(&self) -> Option<String>;
+}
+
+/// Most an Event's note may hold (the API server's limit is 1 KiB).
+const NOTE_LIMIT: usize = 1000;
+
+/// Applies `next` as `obj`'s status unless it already has it; returns whether it wrote.
+pub async fn write<K>(ctx: &Context, obj: &K, next: K::Status) -> Result<bool, Error>
+where
+    K: Resource<DynamicType = ()> + HasStatus + Clone + Debug + DeserializeOwned + Serialize,
+    K::Status: PartialEq + Serialize + WithConditions,
+{
+    let old = obj.status();
+    if old == Some(&next) {
+        return Ok(false);
+    }
+    let name = obj.name_any();
+    let kind = K::kind(&()).into_owned();
+    let key = Key {
+        kind: kind.clone(),
+        namespace: obj.namespace().unwrap_or_default(),
+        name: name.clone(),
+        what: What::Status,
+    };
+    let current = obj.resource_version();
+    let print = super::apply::fingerprint(&next);
+    if ctx.index.pending.in_flight(&key, current.as_deref(), print) {
+        return Ok(false);
+    }
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": kind,
+        "status": next,
+    });
+    let api = super::apply::api_for::<K>(ctx, obj.namespace().as_deref());
+    let result = api
+        .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await;
+    ctx.metrics
+        .write(&format!("{kind}/status"), "apply", result.as_ref().err());
+    result.map_err(|source| Error::Status {
+        what: format!("{kind} {name}"),
+        source,
+    })?;
+    ctx.index.pending.record(key, current, print);
+    for event in notable(old, &next) {
+        ctx.metrics.write("Event", "create", None);
+        if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, "failed to publish an event");
+        }
+    }
+    Ok(true)
+}
+
+/// The Events a status change is worth: a Warning when a failure appears (or its reason changes), otherwise a
+/// Normal one (Warning for `Degraded`) when the overall state changes. Progress within a state is not an Event:
+/// the conditions show it.
+pub fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event> {
+    let failure = |s: &S| {
+        s.conditions()
+            .iter()
+            .find(|c| c.type_ == types::FAILURE && c.status == "True")
+            .cloned()
+    };
+    let new_failure = failure(new);
+    let old_failure = old.and_then(failure);
+    if let Some(f) = &new_failure
+        && old_failure.as_ref().is_none_or(|o| o.reason != f.reason)
+    {
+        return vec![Event {
+            type_: EventType::Warning,
+            reason: f.reason.clone(),
+            note: Some(note(&f.message)),
+            action: "Reconcile".into(),
+            secondary: None,
+        }];
+    }
+    let (old_state, new_state) = (old.and_then(WithConditions::state), new.state());
+    match new_state {
+        Some(state) if old_state.as_ref() != Some(&state) && new_failure.is_none() => {
+            let ready = new.conditions().iter().find(|c| c.type_ == types::READY);
+            let detail = ready.map(|c| c.message.clone()).unwrap_or_default();
+            vec![Event {
+                type_: if state == "Degraded" {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: state.clone(),
+                note: Some(note(&super::conditions::with_detail(state, &detail))),
+                action: "Reconcile".into(),
+                secondary: None,
+            }]
+        }
+        _ => vec![],
+    }
+}
+
+/// An Event note: the whole message when it fits; otherwise cut at the last sentence or clause boundary that
+/// fits, saying where the rest is, never mid-word.
+pub fn note(message: &str) -> String {
+    if message.len() <= NOTE_LIMIT {
+        return message.to_string();
+    }
+    const MORE: &str = " … (the full message is in the object's conditions)";
+    let mut end = NOTE_LIMIT - MORE.len();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &message[..end];
+    let cut = head
+        .rfind("; ")
+        .or_else(|| head.rfind(". "))
+        .or_else(|| head.rfind(", "))
+        .or_else(|| head.rfind(' '))
+        .unwrap_or(end);
+    format!("{}{MORE}", head[..cut].trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::kit::conditions::{Cond, reasons, set};
+    use k8s_openapi::jiff::Timestamp;
+
+    #[derive(Default)]
+    struct S {
+        state: Option<String>,
+        conditions: Vec<Condition>,
+    }
+
+    impl WithConditions for S {
+        fn conditions(&self) -> &[Condition] {
+            &self.conditions
+        }
+        fn state(&self) -> Option<String> {
+            self.state.clone()
+        }
+    }
+
+    fn status(state: &str, ready: Cond, failure: Option<Cond>) -> S {
+        let mut s = S {
+            state: Some(state.into()),
+            ..Default::default()
+        };
+        let now = Timestamp::now();
+        set(&mut s.conditions, types::READY, &ready, None, now);
+        let failure = failure.unwrap_or(Cond::no(reasons::NO_FAILURE, ""));
+        set(&mut s.conditions, types::FAILURE, &failure, None, now);
+        s
+    }
+
+    #[test]
+    fn a_state_change_is_one_event_and_progress_within_a_state_is_none() {
+        let starting = status(
+            "Starting",
+            Cond::no(reasons::CREATING_RUNTIME, "waiting for KServe"),
+            None,
+        );
+        let events = notable(None, &starting);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].reason, "Starting");
+        assert_eq!(events[0].note.as_deref(), Some("Starting: waiting for KServe"));
+        let still = status(
+            "Starting",
+            Cond::no(reasons::CONFIGURING_ROUTE, "waiting for the gateway"),
+            None,
+        );
+        assert!(notable(Some(&starting), &still).is_empty());
+    }
+
+    #[test]
+    fn a_failure_is_a_warning_once() {
+        let failed = status(
+            "Failed",
+            Cond::no(reasons::TEMPLATE_NOT_FOUND, "no template"),
+            Some(Cond::yes(reasons::TEMPLATE_NOT_FOUND, "no template t")),
+        );
+        let events = notable(None, &failed);
+        assert_eq!(
+            (events[0].type_, events[0].reason.as_str()),
+            (EventType::Warning, "TemplateNotFound")
+        );
+        assert!(notable(Some(&failed), &failed).is_empty());
+    }
+
+    #[test]
+    fn long_notes_are_cut_at_a_boundary_and_say_so() {
+        let long = format!("{}; tail", "word ".repeat(300));
+        let n = note(&long);
+        assert!(n.len() <= NOTE_LIMIT, "{}", n.len());
+        assert!(n.ends_with("(the full message is in the object's conditions)"), "{n}");
+        assert!(!n.contains("wor …"), "never mid-word: {n}");
+        assert_eq!(note("short"), "short");
+    }
+}

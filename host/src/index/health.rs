@@ -1,0 +1,99 @@
+//! Whether the index can be trusted: every watch has listed its kind once, and none is failing right now. The
+//! operator reports not-ready (`/readyz`) while a watch cannot reach the API server, and controllers start only
+//! once every kind has been listed (deciding from a half-filled index would recreate or collect objects that
+//! are merely not listed yet).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// The state of every watch of the index.
+#[derive(Debug)]
+pub struct WatchHealth {
+    kinds: Mutex<BTreeMap<&'static str, KindState>>,
+    synced_tx: watch::Sender<usize>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct KindState {
+    synced: bool,
+    failing_since: Option<Instant>,
+    last_error: Option<String>,
+}
+
+impl WatchHealth {
+    /// Health for the given kinds, none listed yet.
+    pub fn new(kinds: &[&'static str]) -> Self {
+        WatchHealth {
+            kinds: Mutex::new(kinds.iter().map(|k| (*k, KindState::default())).collect()),
+            synced_tx: watch::channel(0).0,
+        }
+    }
+
+    fn update(&self, kind: &'static str, f: impl FnOnce(&mut KindState)) {
+        let mut kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        f(kinds.entry(kind).or_default());
+        let synced = kinds.values().filter(|k| k.synced).count();
+        self.synced_tx
+            .send_if_modified(|n| std::mem::replace(n, synced) != synced);
+    }
+
+    /// The watch delivered an event: it is connected.
+    pub fn seen(&self, kind: &'static str) {
+        self.update(kind, |k| {
+            if k.failing_since.take().is_some() {
+                tracing::info!(kind, "watch recovered");
+            }
+        });
+    }
+
+    /// The watch finished a full list.
+    pub fn synced(&self, kind: &'static str) {
+        self.update(kind, |k| {
+            k.synced = true;
+            k.failing_since = None;
+        });
+    }
+
+    /// The watch failed; it retries with backoff. Logged once per outage, not once per retry.
+    pub fn failed(&self, kind: &'static str, error: &dyn std::fmt::Display) {
+        self.update(kind, |k| {
+            if k.failing_since.is_none() {
+                tracing::warn!(kind, %error, "watch failed; retrying with backoff");
+                k.failing_since = Some(Instant::now());
+            }
+            k.last_error = Some(error.to_string());
+        });
+    }
+
+    /// True when every kind has been listed and no watch is failing.
+    pub fn is_ready(&self) -> bool {
+        let kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        kinds.values().all(|k| k.synced && k.failing_since.is_none())
+    }
+
+    /// Why the index is not ready, in words (empty when it is).
+    pub fn problems(&self) -> Vec<String> {
+        let kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        kinds
+            .iter()
+            .filter_map(|(kind, k)| match (&k.failing_since, k.synced) {
+                (Some(since), _) => Some(format!(
+                    "watch of {kind} failing for {}s: {}",
+                    since.elapsed().as_secs(),
+                    k.last_error.clone().unwrap_or_default()
+                )),
+                (None, false) => Some(format!("{kind} not listed yet")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Waits until every kind has been listed once.
+    pub async fn wait_synced(&self) {
+        let total = self.kinds.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let mut rx = self.synced_tx.subscribe();
+        let _ = rx.wait_for(|n| *n >= total).await;
+    }
+}

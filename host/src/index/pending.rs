@@ -1,0 +1,132 @@
+//! Writes the operator made that the index has not seen yet. The index lags the API server by one watch event:
+//! a reconcile that runs between a write and its event would read the old object and write the same thing
+//! again. Each write is remembered here until the index stores an event of that object (or, if that never
+//! comes, for a short while), and a write of the same content on top of the same version is skipped meanwhile.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a write is assumed to be on its way to the index. Watch events arrive in milliseconds; after this,
+/// a write the index never showed is written again rather than trusted.
+const IN_FLIGHT: Duration = Duration::from_secs(30);
+
+/// What was written to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum What {
+    /// The object itself (create or update).
+    Object,
+    /// Its status.
+    Status,
+    /// Its deletion.
+    Delete,
+}
+
+/// A written object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// Its kind.
+    pub kind: String,
+    /// Its namespace (empty for cluster-scoped objects).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// What was written.
+    pub what: What,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// The object's resourceVersion in the index when it was written (`None`: it did not exist).
+    based_on: Option<String>,
+    /// What was written.
+    fingerprint: u64,
+    at: Instant,
+}
+
+/// Writes made but not yet seen in the index.
+#[derive(Debug, Default)]
+pub struct PendingWrites {
+    entries: Mutex<HashMap<Key, Entry>>,
+}
+
+impl PendingWrites {
+    /// True when the same content was written on top of the version the index still shows and the index has
+    /// not seen the object change since: the write is on its way, and writing it again would change nothing.
+    pub fn in_flight(&self, key: &Key, current: Option<&str>, fingerprint: u64) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(key).is_some_and(|e| {
+            e.fingerprint == fingerprint && e.based_on.as_deref() == current && e.at.elapsed() < IN_FLIGHT
+        })
+    }
+
+    /// Remembers a write of `fingerprint` over version `based_on`.
+    pub fn record(&self, key: Key, based_on: Option<String>, fingerprint: u64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() > 4096 {
+            entries.retain(|_, e| e.at.elapsed() < IN_FLIGHT);
+        }
+        entries.insert(
+            key,
+            Entry {
+                based_on,
+                fingerprint,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    /// The index stored an event of this object: whatever was written to it is no longer on its way.
+    pub fn seen(&self, kind: &str, namespace: &str, name: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.is_empty() {
+            return;
+        }
+        for what in [What::Object, What::Status, What::Delete] {
+            entries.remove(&Key {
+                kind: kind.to_string(),
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                what,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Key {
+        Key {
+            kind: "Job".into(),
+            namespace: "ns".into(),
+            name: "j".into(),
+            what: What::Object,
+        }
+    }
+
+    #[test]
+    fn a_write_is_in_flight_until_the_index_sees_the_object_or_the_content_changes() {
+        let pending = PendingWrites::default();
+        assert!(!pending.in_flight(&key(), None, 7));
+        pending.record(key(), None, 7);
+        assert!(
+            pending.in_flight(&key(), None, 7),
+            "the index has not shown the created object yet"
+        );
+        assert!(
+            !pending.in_flight(&key(), None, 8),
+            "different content is a different write"
+        );
+        assert!(
+            !pending.in_flight(&key(), Some("12"), 7),
+            "the index shows another version: compare against it"
+        );
+        pending.seen("Job", "ns", "j");
+        assert!(
+            !pending.in_flight(&key(), None, 7),
+            "once seen (even if deleted again since), the same write is a new write"
+        );
+    }
+}

@@ -101,7 +101,7 @@ async fn a_bad_file_is_refused_and_the_last_good_plugin_keeps_deciding() {
 #[tokio::test]
 async fn a_file_that_stays_broken_is_reported_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (_engine, _watcher, mut events) = watched(dir.path(), Duration::from_millis(100)).await;
+    let (engine, _watcher, mut events) = watched(dir.path(), Duration::from_millis(100)).await;
     put(dir.path(), "router.wasm", b"garbage");
     assert!(matches!(
         next_event(&mut events).await,
@@ -111,8 +111,14 @@ async fn a_file_that_stays_broken_is_reported_once() {
         }
     ));
     // Several periodic rescans pass; the same broken file is not refused again.
+    let scans = engine.metrics().scans();
     let again = tokio::time::timeout(Duration::from_millis(800), events.recv()).await;
     assert!(again.is_err(), "reported again: {again:?}");
+    let rescans = engine.metrics().scans() - scans;
+    assert!(
+        rescans >= 3,
+        "the directory was rescanned {rescans} times in 800 ms with a 100 ms resync"
+    );
 }
 
 #[tokio::test]

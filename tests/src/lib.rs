@@ -6,10 +6,12 @@
 //!   process exits. Each test gets its own namespace.
 //! - [`seed`]: the YAML examples of the product overview.
 
+pub mod bench;
 pub mod controlplane;
 pub mod demo;
 pub mod fake_cluster;
 pub mod fake_kserve;
+pub mod identity;
 pub mod kubelet;
 pub mod operator;
 pub mod provisioner;
@@ -167,6 +169,14 @@ impl TestEnv {
     /// The kubeconfig path.
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
+    }
+
+    /// The API server's audit log of the operator's requests (see [`controlplane::ControlPlane::audit_log`]).
+    pub fn audit_log(&self) -> PathBuf {
+        self.kubeconfig
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(controlplane::AUDIT_LOG)
     }
 
     /// Creates a fresh namespace named after `prefix` for one test; it is deleted when the guard drops.

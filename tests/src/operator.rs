@@ -33,8 +33,9 @@ pub fn test_config() -> OperatorConfig {
     config
 }
 
-/// Starts the operator against `kubeconfig` with `config` (the first call's config wins), creates the
-/// operator's namespace, and watches a fresh plugin directory.
+/// Starts the operator against the API server of `kubeconfig` with `config` (the first call's config wins), as
+/// the `aim-operator` ServiceAccount of `deploy/base` (namespace, ServiceAccount and RBAC applied here), and
+/// watches a fresh plugin directory.
 pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &'static Running {
     STARTED.get_or_init(|| {
         let plugin_dir = std::env::temp_dir().join(format!("aim-test-plugins-{}", std::process::id()));
@@ -42,10 +43,12 @@ pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &
         std::fs::create_dir_all(&plugin_dir).expect("plugin directory");
         let policy = PolicyEngine::new(PolicyEngineConfig::default()).expect("policy engine");
         let (engine, dir) = (policy.clone(), plugin_dir.clone());
-        let _ = std::process::Command::new(&kubectl)
-            .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .args(["create", "namespace", &config.namespace])
-            .output();
+        if config.namespace != "aim-system" {
+            let _ = std::process::Command::new(&kubectl)
+                .arg(format!("--kubeconfig={}", kubeconfig.display()))
+                .args(["create", "namespace", &config.namespace])
+                .output();
+        }
         let (context_tx, context_rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("aim-operator".into())
@@ -56,7 +59,16 @@ pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &
                     .build()
                     .expect("runtime");
                 runtime.block_on(async move {
-                    let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
+                    // The operator runs as its ServiceAccount with the RBAC deploy/base ships, so a permission it
+                    // lacks fails a test with a 403.
+                    let identity = crate::identity::operator_kubeconfig(
+                        &kubectl,
+                        &kubeconfig,
+                        &std::env::temp_dir().join(format!("aim-test-operator-{}.kubeconfig", std::process::id())),
+                    )
+                    .await
+                    .expect("the operator's identity");
+                    let kubeconfig = kube::config::Kubeconfig::read_from(&identity).expect("kubeconfig");
                     let client_config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
                         .await
                         .expect("config");

@@ -63,7 +63,6 @@ async fn the_rbac_grants_what_the_operator_does_and_nothing_else() {
         "no wildcards in RBAC"
     );
     let _ = env.kubectl(&["create", "namespace", "aim-system"]).await;
-    let _cleanup = env.cleanup(&["clusterrole/aim-operator", "clusterrolebinding/aim-operator"]);
     let out = env
         .kubectl(&[
             "apply",
@@ -89,6 +88,8 @@ async fn the_rbac_grants_what_the_operator_does_and_nothing_else() {
         ("create", "httproutes.gateway.networking.k8s.io", "team-a"),
         ("patch", "aimservices.aim.silogen.ai/status", "team-a"),
         ("list", "nodes", "default"),
+        ("watch", "events", "team-a"),
+        ("watch", "gateways.gateway.networking.k8s.io", "infra"),
         ("create", "events.events.k8s.io", "team-a"),
         ("update", "leases.coordination.k8s.io", "aim-system"),
     ] {

@@ -1,6 +1,8 @@
-//! A quiet steady state writes nothing: with a service running (cache, runtime and route ready), reconciles
-//! triggered by an unrelated change must not write to the API server. In a test binary of its own, since it
-//! counts writes cluster-wide from the API server's own metrics.
+//! A quiet steady state asks nothing of the API server: with a service running (cache, runtime and route
+//! ready), reconciles triggered by an unrelated change must neither write nor read (the operator reads from its
+//! index; the API server sees its watches only). Counted twice: writes cluster-wide from the API server's own
+//! metrics, and every request of the operator's ServiceAccount from the API server's audit log. In a test
+//! binary of its own, since it counts cluster-wide.
 
 mod service_support;
 
@@ -52,7 +54,7 @@ async fn writes(env: &TestEnv) -> BTreeMap<String, u64> {
 #[tokio::test]
 async fn a_running_service_writes_nothing_while_nothing_changes() {
     let env = test_env!();
-    env.start_operator(operator::test_config());
+    let operator = env.start_operator(operator::test_config());
     // Let namespaces of earlier test binaries finish terminating.
     wait::until("no terminating namespaces", || async {
         let out = env
@@ -111,7 +113,9 @@ async fn a_running_service_writes_nothing_while_nothing_changes() {
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
 
     let before = writes(env).await;
-    // Every controller that watches AIMImages reconciles on this, and must find nothing to do.
+    let reconciles_before = operator.context.metrics.runs("aimservice");
+    let audit_from = aim_tests::bench::audit::offset(&env.audit_log());
+    // An AIMImage change wakes the templates and services of its model: they reconcile and find nothing to do.
     for i in 0..3 {
         let patch = format!("{{\"metadata\":{{\"annotations\":{{\"poke\":\"{i}\"}}}}}}");
         let image = catalog.template("").trim_end_matches('-').to_string();
@@ -128,8 +132,27 @@ async fn a_running_service_writes_nothing_while_nothing_changes() {
         .map(|(k, v)| (k, v - before.get(k).copied().unwrap_or(0)))
         .filter(|(_, d)| *d > 0)
         .collect();
-    println!("writes during 9 quiet seconds with 3 forced reconciles: {delta:?}");
+    let requests = aim_tests::bench::audit::count(
+        &env.audit_log(),
+        audit_from,
+        aim_tests::bench::audit::offset(&env.audit_log()),
+    );
+    let reconciles = operator.context.metrics.runs("aimservice") - reconciles_before;
+    println!(
+        "during 9 quiet seconds with {reconciles} service reconciles: writes {delta:?}; operator requests {:?}",
+        requests.by_verb
+    );
+    assert!(
+        reconciles >= 3,
+        "each poke reconciled the service ({reconciles} reconciles)"
+    );
     assert!(delta.is_empty(), "the operator wrote during a quiet period: {delta:?}");
+    assert_eq!(
+        (requests.reads(), requests.writes()),
+        (0, 0),
+        "the operator asked the API server for something during a quiet period: {:?}",
+        requests.by_verb
+    );
 }
 
 use kube::api::Api;

@@ -96,24 +96,41 @@ pub struct Index {
     pub pending: Arc<pending::PendingWrites>,
 }
 
-/// The write ends of the index's stores, one per watch; [`start`] consumes them.
+/// The write ends of the index's stores, one per watch; [`start`] consumes them (tests of what reads the index
+/// fill them directly).
 pub struct Writers {
-    images: Writer<AIMImage>,
-    cluster_templates: Writer<AIMClusterServiceTemplate>,
-    templates: Writer<AIMServiceTemplate>,
-    template_caches: Writer<AIMTemplateCache>,
-    model_caches: Writer<ModelCache>,
-    configs: Writer<AIMClusterConfig>,
-    services: Writer<AIMService>,
-    inference_services: Writer<DynamicObject>,
-    routes: Writer<DynamicObject>,
-    gateways: Writer<DynamicObject>,
-    jobs: Writer<Job>,
-    pods: Writer<Pod>,
-    claims: Writer<PersistentVolumeClaim>,
-    claim_warnings: Writer<CoreEvent>,
-    storage_classes: Writer<StorageClass>,
-    nodes: Writer<Node>,
+    /// Fills [`Index::images`].
+    pub images: Writer<AIMImage>,
+    /// Fills [`Index::cluster_templates`].
+    pub cluster_templates: Writer<AIMClusterServiceTemplate>,
+    /// Fills [`Index::templates`].
+    pub templates: Writer<AIMServiceTemplate>,
+    /// Fills [`Index::template_caches`].
+    pub template_caches: Writer<AIMTemplateCache>,
+    /// Fills [`Index::model_caches`].
+    pub model_caches: Writer<ModelCache>,
+    /// Fills [`Index::configs`].
+    pub configs: Writer<AIMClusterConfig>,
+    /// Fills [`Index::services`].
+    pub services: Writer<AIMService>,
+    /// Fills [`Index::inference_services`].
+    pub inference_services: Writer<DynamicObject>,
+    /// Fills [`Index::routes`].
+    pub routes: Writer<DynamicObject>,
+    /// Fills [`Index::gateways`].
+    pub gateways: Writer<DynamicObject>,
+    /// Fills [`Index::jobs`].
+    pub jobs: Writer<Job>,
+    /// Fills [`Index::pods`].
+    pub pods: Writer<Pod>,
+    /// Fills [`Index::claims`].
+    pub claims: Writer<PersistentVolumeClaim>,
+    /// Fills [`Index::claim_warnings`].
+    pub claim_warnings: Writer<CoreEvent>,
+    /// Fills [`Index::storage_classes`].
+    pub storage_classes: Writer<StorageClass>,
+    /// Fills [`Index::nodes`].
+    pub nodes: Writer<Node>,
 }
 
 /// A namespace or a cluster template, as the controllers see either.

@@ -346,6 +346,7 @@ impl PolicyEngine {
     /// Loads `<dir>/matcher.wasm`, `merger.wasm` and `router.wasm` where they changed, reverts a policy whose
     /// file is gone to its built-in default, and returns what happened. Blocking: compiles components.
     pub fn reload_dir(&self, dir: &Path) -> Vec<ReloadEvent> {
+        self.metrics.scanned();
         let mut events = Vec::new();
         for kind in PolicyKind::ALL {
             if let Some(event) = self.reload_one(dir, kind) {

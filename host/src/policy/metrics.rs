@@ -37,6 +37,7 @@ pub struct PolicyMetrics {
     duration: Family<PolicyLabel, Histogram>,
     reloads: Family<ResultLabels, Counter>,
     plugin: Family<PluginLabels, Gauge>,
+    scans: Counter,
 }
 
 impl Default for PolicyMetrics {
@@ -48,6 +49,7 @@ impl Default for PolicyMetrics {
             duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.00001, 2.0, 20))),
             reloads: Family::default(),
             plugin: Family::default(),
+            scans: Counter::default(),
         };
         // Every series exists from the start (at zero), so dashboards and alerts see them before the first event.
         for kind in PolicyKind::ALL {
@@ -106,6 +108,11 @@ impl PolicyMetrics {
             self.reloads.clone(),
         );
         registry.register(
+            "aim_policy_directory_scans",
+            "Scans of the plugin directory (on a change, and periodically)",
+            self.scans.clone(),
+        );
+        registry.register(
             "aim_policy_plugin_info",
             "The plugin in use per policy (1 for the current one)",
             self.plugin.clone(),
@@ -126,6 +133,16 @@ impl PolicyMetrics {
         self.memo
             .get_or_create(&with_result(kind, if hit { "hit" } else { "miss" }))
             .inc();
+    }
+
+    /// The plugin directory was scanned.
+    pub fn scanned(&self) {
+        self.scans.inc();
+    }
+
+    /// Scans of the plugin directory so far.
+    pub fn scans(&self) -> u64 {
+        self.scans.get()
     }
 
     /// A reload of `kind` ended with `result`.

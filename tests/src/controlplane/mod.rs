@@ -6,6 +6,10 @@
 //! the processes in reverse order (SIGTERM, then SIGKILL after a grace period) and waits for them, so nothing is
 //! left running; dropping a `ControlPlane` without `stop` still kills the processes.
 //! No kubelet, scheduler or KServe controller runs: tests play those roles with named helpers.
+//!
+//! The API server keeps an audit log ([`ControlPlane::audit_log`]) of the requests made as the operator's
+//! ServiceAccount (`system:serviceaccount:aim-system:aim-operator`) and nobody else, so tests and benchmarks
+//! count exactly what the operator asked of it.
 
 pub mod binaries;
 pub mod pki;
@@ -20,6 +24,23 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
+
+/// The audit log's file name in the state directory.
+pub const AUDIT_LOG: &str = "audit.log";
+
+/// The operator's identity when it runs with its ServiceAccount (`deploy/base`).
+pub const OPERATOR_USER: &str = "system:serviceaccount:aim-system:aim-operator";
+
+/// Audit only what the operator's ServiceAccount asks (at Metadata level, once per request when it completes;
+/// watches once when they start); nothing else.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  users: [\"system:serviceaccount:aim-system:aim-operator\"]
+- level: None
+";
 
 /// Directory of our generated CRDs.
 pub const OUR_CRDS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds");
@@ -102,6 +123,8 @@ impl ControlPlane {
         let server = format!("https://127.0.0.1:{api_port}");
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(&kubeconfig, kubeconfig_yaml(&server, &pki)).map_err(io("writing the kubeconfig"))?;
+        let audit_policy = dir.join("audit-policy.yaml");
+        std::fs::write(&audit_policy, AUDIT_POLICY).map_err(io("writing the audit policy"))?;
 
         let mut cp = ControlPlane {
             dir: dir.clone(),
@@ -156,6 +179,10 @@ impl ControlPlane {
                 // default ServiceAccount.
                 "--disable-admission-plugins=ServiceAccount",
                 "--enable-priority-and-fairness=false",
+                &format!("--audit-policy-file={}", audit_policy.display()),
+                &format!("--audit-log-path={}", dir.join(AUDIT_LOG).display()),
+                "--audit-log-format=json",
+                "--audit-log-maxsize=0",
                 "--v=0",
             ],
         )?;
@@ -282,6 +309,11 @@ impl ControlPlane {
     /// The state directory (PKI, etcd data, logs).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The API server's audit log of the operator's requests (JSON lines).
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join(AUDIT_LOG)
     }
 
     /// Stops every process, newest first: SIGTERM, then SIGKILL for any still running after 10 seconds.

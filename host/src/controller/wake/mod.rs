@@ -384,3 +384,6 @@ impl OnChange for Queues {
         self.services_of(index, unsettled);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -356,3 +356,6 @@ impl Ladder {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+//! Table tests of a service's plan: the service, its resolution and what the index shows in; the children to
+//! write and the status out. No API server.
+
+use super::*;
+use crate::api::{AIMServiceSpec, Credentials, TemplateProfile, TemplateStatus};
+use crate::controller::kit::conditions::{Cond, set};
+use serde_json::json;
+
+fn now() -> Timestamp {
+    Timestamp::from_second(1_700_000_000).unwrap()
+}
+
+fn svc() -> AIMService {
+    let mut s = AIMService::new(
+        "chat",
+        AIMServiceSpec {
+            aim_model_id: "m/x".into(),
+            template_ref: Some("t".into()),
+            overrides: None,
+            cache_model: false,
+            replicas: 1,
+            credentials: Credentials::default(),
+        },
+    );
+    s.metadata.namespace = Some("team".into());
+    s.metadata.uid = Some("uid-1".into());
+    s.metadata.generation = Some(1);
+    s
+}
+
+fn template(state: ResourceState) -> TemplateRecord {
+    let mut status = TemplateStatus {
+        status: Some(state),
+        ..Default::default()
+    };
+    set(
+        &mut status.conditions,
+        types::READY,
+        &Cond::no(reasons::DISCOVERY_RUNNING, "discovery Job d is running"),
+        None,
+        now(),
+    );
+    TemplateRecord {
+        name: "t".into(),
+        scope: TemplateScope::Cluster,
+        profile: TemplateProfile {
+            model_id: "m/x".into(),
+            parameters: Default::default(),
+            credentials: Default::default(),
+            model_sources: None,
+        },
+        status,
+        derived: false,
+    }
+}
+
+fn resolved(state: ResourceState) -> Resolution {
+    Resolution::Resolved {
+        template: template(state),
+        image: "reg/x:1".into(),
+        decision: None,
+        derive: None,
+    }
+}
+
+fn owner() -> OwnerReference {
+    OwnerReference {
+        kind: "AIMService".into(),
+        name: "chat".into(),
+        uid: "uid-1".into(),
+        ..Default::default()
+    }
+}
+
+fn gateway() -> GatewayRef {
+    GatewayRef {
+        name: "gw".into(),
+        namespace: "infra".into(),
+    }
+}
+
+fn with_status(value: serde_json::Value) -> DynamicObject {
+    serde_json::from_value(value).unwrap()
+}
+
+fn isvc(ready: &str) -> DynamicObject {
+    with_status(json!({
+        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+        "metadata": { "name": "chat", "namespace": "team" },
+        "status": { "conditions": [{ "type": "Ready", "status": ready, "reason": "R", "message": "m" }] }
+    }))
+}
+
+fn route(accepted: Option<&str>) -> DynamicObject {
+    let parents = match accepted {
+        None => json!([]),
+        Some(s) => json!([{ "parentRef": { "name": "gw", "namespace": "infra" },
+            "conditions": [{ "type": "Accepted", "status": s, "reason": "NotAllowedByListeners", "message": "no" }] }]),
+    };
+    with_status(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": { "name": "chat", "namespace": "team" },
+        "status": { "parents": parents }
+    }))
+}
+
+fn routed() -> Routing {
+    Routing::On {
+        gateway: gateway(),
+        path: "/team/uid-1".into(),
+        decided_by: "builtin:router (sha256:1)".into(),
+    }
+}
+
+struct Case<'a> {
+    resolution: Resolution,
+    cache: Option<CacheState>,
+    isvc: Option<&'a DynamicObject>,
+    routing: Routing,
+    route: Option<&'a DynamicObject>,
+    was: Option<ServiceState>,
+}
+
+fn run(case: Case<'_>) -> Plan {
+    let mut s = svc();
+    s.status = case.was.map(|state| AIMServiceStatus {
+        status: Some(state),
+        ..Default::default()
+    });
+    plan(
+        &s,
+        &Observed {
+            resolution: &case.resolution,
+            cache: case.cache,
+            service_cache: None,
+            isvc: case.isvc,
+            routing: case.routing,
+            route: case.route,
+            owner: owner(),
+            now: now(),
+        },
+    )
+}
+
+fn cond(p: &Plan, t: &str) -> (String, String) {
+    let c = conditions::get(&p.status.conditions, t).unwrap_or_else(|| panic!("no {t}"));
+    (c.status.clone(), c.reason.clone())
+}
+
+fn case(resolution: Resolution) -> Case<'static> {
+    Case {
+        resolution,
+        cache: None,
+        isvc: None,
+        routing: Routing::Off,
+        route: None,
+        was: None,
+    }
+}
+
+#[test]
+fn a_failed_resolution_is_failed_with_its_reason_and_makes_nothing() {
+    let p = run(case(Resolution::Failed {
+        reason: reasons::TEMPLATE_NOT_FOUND,
+        message: "no template t".into(),
+        decision: None,
+    }));
+    assert_eq!(p.status.status, Some(ServiceState::Failed));
+    assert_eq!(
+        cond(&p, types::RESOLVED),
+        ("False".into(), reasons::TEMPLATE_NOT_FOUND.into())
+    );
+    assert_eq!(
+        cond(&p, types::FAILURE),
+        ("True".into(), reasons::TEMPLATE_NOT_FOUND.into())
+    );
+    assert!(p.isvc.is_none() && p.derive.is_none() && p.route == RouteAction::Keep);
+}
+
+#[test]
+fn a_ready_template_gets_its_inference_service_and_the_service_is_starting() {
+    let p = run(case(resolved(ResourceState::Available)));
+    let isvc = p.isvc.clone().expect("the InferenceService is planned");
+    assert_eq!(isvc["metadata"]["name"], "chat");
+    assert_eq!(isvc["spec"]["predictor"]["containers"][0]["image"], "reg/x:1");
+    assert_eq!(p.status.status, Some(ServiceState::Starting));
+    assert_eq!(
+        cond(&p, types::RUNTIME_READY),
+        ("False".into(), reasons::CREATING_RUNTIME.into())
+    );
+    assert_eq!(
+        cond(&p, types::ROUTING_READY),
+        ("True".into(), reasons::ROUTING_DISABLED.into())
+    );
+    assert_eq!(p.status.inference_service.as_deref(), Some("chat"));
+}
+
+#[test]
+fn a_template_not_ready_yet_holds_the_runtime_back_and_says_why() {
+    let p = run(case(resolved(ResourceState::Progressing)));
+    assert!(p.isvc.is_none());
+    let c = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    assert_eq!(c.reason, reasons::WAITING_FOR_TEMPLATE);
+    assert_eq!(
+        c.message,
+        "waiting for template t to be ready: discovery Job d is running"
+    );
+    assert_eq!(p.status.status, Some(ServiceState::Starting));
+}
+
+#[test]
+fn a_warming_cache_holds_the_runtime_back_and_a_failed_one_fails_the_service() {
+    let mut c = case(resolved(ResourceState::Available));
+    c.cache = Some(CacheState::Warming("AIMTemplateCache t is warming".into()));
+    let p = run(c);
+    assert!(p.isvc.is_none());
+    assert_eq!(
+        cond(&p, types::CACHE_READY),
+        ("False".into(), reasons::CACHE_WARMING.into())
+    );
+    assert_eq!(
+        cond(&p, types::RUNTIME_READY),
+        ("False".into(), reasons::WAITING_FOR_CACHE.into())
+    );
+    let mut c = case(resolved(ResourceState::Available));
+    c.cache = Some(CacheState::Failed("AIMTemplateCache t failed".into()));
+    let p = run(c);
+    assert_eq!(p.status.status, Some(ServiceState::Failed));
+    assert_eq!(cond(&p, types::FAILURE), ("True".into(), reasons::CACHE_FAILED.into()));
+}
+
+#[test]
+fn a_warm_cache_is_mounted() {
+    let mut c = case(resolved(ResourceState::Available));
+    c.cache = Some(CacheState::Warm(vec![CacheMount {
+        cache: "hf-x".into(),
+        claim: "hf-x-cache".into(),
+    }]));
+    let p = run(c);
+    let isvc = p.isvc.clone().unwrap();
+    assert_eq!(
+        isvc["spec"]["predictor"]["volumes"][1]["persistentVolumeClaim"]["claimName"],
+        "hf-x-cache"
+    );
+    assert_eq!(
+        cond(&p, types::CACHE_READY),
+        ("True".into(), reasons::CACHE_READY.into())
+    );
+}
+
+#[test]
+fn a_ready_runtime_with_an_accepted_route_is_running_and_ready() {
+    let (i, r) = (isvc("True"), route(Some("True")));
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = Some(&i);
+    c.routing = routed();
+    c.route = Some(&r);
+    let p = run(c);
+    assert_eq!(p.status.status, Some(ServiceState::Running));
+    assert_eq!(cond(&p, types::READY), ("True".into(), reasons::READY.into()));
+    assert_eq!(p.status.route_path.as_deref(), Some("/team/uid-1"));
+    assert!(
+        matches!(&p.route, RouteAction::Apply(r) if r["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/team/uid-1")
+    );
+}
+
+#[test]
+fn a_route_waiting_for_its_gateway_leaves_a_serving_service_running() {
+    let (i, r) = (isvc("True"), route(None));
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = Some(&i);
+    c.routing = routed();
+    c.route = Some(&r);
+    c.was = Some(ServiceState::Running);
+    let p = run(c);
+    assert_eq!(p.status.status, Some(ServiceState::Running));
+    assert_eq!(
+        cond(&p, types::ROUTING_READY),
+        ("False".into(), reasons::CONFIGURING_ROUTE.into())
+    );
+    assert_eq!(
+        cond(&p, types::READY),
+        ("False".into(), reasons::CONFIGURING_ROUTE.into())
+    );
+    assert_eq!(cond(&p, types::FAILURE), ("False".into(), reasons::NO_FAILURE.into()));
+}
+
+#[test]
+fn a_rejected_route_degrades_a_serving_service() {
+    let (i, r) = (isvc("True"), route(Some("False")));
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = Some(&i);
+    c.routing = routed();
+    c.route = Some(&r);
+    let p = run(c);
+    assert_eq!(p.status.status, Some(ServiceState::Degraded));
+    assert_eq!(cond(&p, types::FAILURE), ("True".into(), reasons::ROUTE_FAILED.into()));
+}
+
+#[test]
+fn a_runtime_lost_after_running_is_degraded_and_routing_off_removes_the_route() {
+    let (i, r) = (isvc("False"), route(Some("True")));
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = Some(&i);
+    c.route = Some(&r);
+    c.was = Some(ServiceState::Running);
+    let p = run(c);
+    assert_eq!(p.status.status, Some(ServiceState::Degraded));
+    assert_eq!(
+        cond(&p, types::RUNTIME_READY),
+        ("False".into(), reasons::RUNTIME_NOT_READY.into())
+    );
+    assert_eq!(p.route, RouteAction::Delete);
+    assert_eq!(p.status.route_path, None);
+}
+
+#[test]
+fn a_router_failure_is_policy_failed() {
+    let i = isvc("True");
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = Some(&i);
+    c.routing = Routing::PolicyFailed {
+        gateway: gateway(),
+        message: "router plugin r crashed".into(),
+    };
+    let p = run(c);
+    assert_eq!(cond(&p, types::FAILURE), ("True".into(), reasons::POLICY_FAILED.into()));
+    assert_eq!(p.status.status, Some(ServiceState::Degraded));
+}

@@ -1,0 +1,269 @@
+//! The rollout benchmark: how the operator copes with N services created in one request. Figures, not pass/fail.
+//!
+//! Each run gets a fresh local control plane (so runs do not disturb each other), the catalog of [`workload`],
+//! and the operator as a release-built process running as its ServiceAccount with the RBAC `deploy/base` ships,
+//! so the API server's audit log ([`audit`]) holds exactly the operator's requests. A run measures:
+//! - how long `kubectl create` of the N services takes, with no operator running (in a namespace of its own)
+//!   and with the operator running;
+//! - the time from that create to all InferenceServices and to all HTTPRoutes existing (and, with caching,
+//!   to the model cache turning Ready, and from then to the last InferenceService);
+//! - the operator's CPU seconds and peak RSS, its requests by verb and its 409 conflicts during convergence,
+//!   and its requests during a quiet period after it.
+//!
+//! Until a kubelet and a provisioner run in the local cluster, [`helper`] plays both for the cache's volume and
+//! download Job, and says so.
+
+pub mod audit;
+pub mod helper;
+pub mod process;
+pub mod workload;
+
+use crate::controlplane::ControlPlane;
+use crate::identity::operator_kubeconfig;
+use crate::provisioner::FakeProvisioner;
+use audit::Requests;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use process::OperatorProcess;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use workload::Workload;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// The operator binary (a release build).
+    pub operator: PathBuf,
+    /// Where control planes and logs go.
+    pub work_dir: PathBuf,
+    /// How long a run may take to converge before it is reported as not converged.
+    pub timeout: Duration,
+    /// The quiet period measured after convergence.
+    pub quiet: Duration,
+}
+
+/// The figures of one run.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    /// The workload.
+    pub workload: String,
+    /// Services created.
+    pub n: usize,
+    /// `kubectl create` of N services with no operator running, seconds.
+    pub create_alone: f64,
+    /// The same with the operator running, seconds.
+    pub create: f64,
+    /// From the create to every InferenceService existing (`None`: not within the timeout), seconds.
+    pub to_isvcs: Option<f64>,
+    /// From the create to every HTTPRoute existing, seconds.
+    pub to_routes: Option<f64>,
+    /// With caching: from the create to the model cache turning Ready, seconds.
+    pub cache_ready: Option<f64>,
+    /// InferenceServices and HTTPRoutes that existed at the end.
+    pub isvcs: usize,
+    /// HTTPRoutes at the end.
+    pub routes: usize,
+    /// Operator CPU seconds from the create to convergence (or the timeout).
+    pub cpu: f64,
+    /// Operator peak RSS, MiB.
+    pub peak_rss_mib: f64,
+    /// The operator's requests during convergence.
+    pub converging: Requests,
+    /// The operator's requests during the quiet period.
+    pub quiet: Requests,
+    /// Operator CPU seconds during the quiet period.
+    pub quiet_cpu: f64,
+}
+
+fn resource(group: &str, version: &str, kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
+}
+
+async fn count(client: &kube::Client, namespace: &str, resource: &ApiResource) -> usize {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
+    api.list_metadata(&ListParams::default())
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0)
+}
+
+async fn cache_ready(client: &kube::Client, namespace: &str) -> bool {
+    let api: Api<aim_operator::api::ModelCache> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default()).await.is_ok_and(|l| {
+        !l.items.is_empty()
+            && l.items
+                .iter()
+                .all(|m| m.status.as_ref().and_then(|s| s.status) == Some(aim_operator::api::ResourceState::Available))
+    })
+}
+
+async fn kubectl_create(cp: &ControlPlane, yaml: &str) -> anyhow::Result<f64> {
+    let file = cp.dir().join("services.yaml");
+    std::fs::write(&file, yaml)?;
+    let start = Instant::now();
+    cp.kubectl(&["create", "-f", &file.display().to_string()]).await?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080)
+}
+
+/// Runs `workload` with `n` services on a fresh control plane.
+pub async fn run(config: &BenchConfig, workload: Workload, n: usize) -> anyhow::Result<Figures> {
+    let dir = config
+        .work_dir
+        .join(format!("{}-{n}", workload.name().replace('+', "-")));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cp = ControlPlane::start(&dir).await?;
+    let result = measure(config, &cp, workload, n).await;
+    cp.stop().await;
+    result
+}
+
+async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n: usize) -> anyhow::Result<Figures> {
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(cp.kubeconfig())?,
+            &Default::default(),
+        )
+        .await?,
+    )?;
+    let identity = operator_kubeconfig(
+        cp.kubectl_path(),
+        cp.kubeconfig(),
+        &cp.dir().join("operator.kubeconfig"),
+    )
+    .await?;
+    FakeProvisioner::new(client.clone())
+        .storage_class(workload::STORAGE_CLASS)
+        .await;
+    let catalog = cp.dir().join("catalog.yaml");
+    std::fs::write(&catalog, workload::catalog())?;
+    cp.kubectl(&["apply", "--server-side", "-f", &catalog.display().to_string()])
+        .await?;
+
+    // The create alone, in a namespace the operator never sees (it is not running yet).
+    cp.kubectl(&["create", "namespace", "bench-alone"]).await?;
+    let create_alone = kubectl_create(cp, &workload::services(workload, n, "bench-alone")).await?;
+    cp.kubectl(&["delete", "namespace", "bench-alone", "--wait=true", "--timeout=300s"])
+        .await?;
+
+    let ns = "bench";
+    cp.kubectl(&["create", "namespace", ns]).await?;
+    let port = free_port();
+    let mut operator = OperatorProcess::start(&config.operator, &identity, port, &cp.dir().join("operator.log"))?;
+    wait_ready(port, Duration::from_secs(60)).await;
+    // Let the start-up (the watches' first lists) settle before the window opens.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let helper = workload
+        .eq(&Workload::TemplateRefCached)
+        .then(|| helper::CacheHelper::start(client.clone(), ns.to_string()));
+
+    let log = cp.audit_log();
+    let from = audit::offset(&log);
+    let cpu_before = operator.cpu_seconds();
+    let start = Instant::now();
+    let create = kubectl_create(cp, &workload::services(workload, n, ns)).await?;
+    let (isvc, route) = (
+        resource("serving.kserve.io", "v1beta1", "InferenceService"),
+        resource("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+    );
+    let mut figures = Figures {
+        workload: workload.name().into(),
+        n,
+        create_alone,
+        create,
+        ..Default::default()
+    };
+    while start.elapsed() < config.timeout && operator.alive() {
+        let elapsed = start.elapsed().as_secs_f64();
+        if figures.isvcs < n {
+            figures.isvcs = count(&client, ns, &isvc).await;
+            if figures.isvcs >= n {
+                figures.to_isvcs = Some(elapsed);
+            }
+        }
+        if figures.routes < n {
+            figures.routes = count(&client, ns, &route).await;
+            if figures.routes >= n {
+                figures.to_routes = Some(elapsed);
+            }
+        }
+        if workload == Workload::TemplateRefCached && figures.cache_ready.is_none() && cache_ready(&client, ns).await {
+            figures.cache_ready = Some(elapsed);
+        }
+        if figures.to_isvcs.is_some() && figures.to_routes.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    figures.cpu = operator.cpu_seconds() - cpu_before;
+    // Writes of the last reconciles (status, Events) land just after the children; let them finish.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let converged_at = audit::offset(&log);
+    figures.converging = audit::count(&log, from, converged_at);
+    drop(helper);
+
+    let quiet_cpu_before = operator.cpu_seconds();
+    tokio::time::sleep(config.quiet).await;
+    figures.quiet = audit::count(&log, converged_at, audit::offset(&log));
+    figures.quiet_cpu = operator.cpu_seconds() - quiet_cpu_before;
+    figures.peak_rss_mib = operator.peak_rss_mib();
+    Ok(figures)
+}
+
+async fn wait_ready(port: u16, timeout: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = stream
+                .write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .await;
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer).await;
+            if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A table row: `| workload | N | create alone | create | to ISVCs | to routes | cache | CPU | RSS | reads/svc |
+/// writes/svc | 409s | quiet reads | quiet writes |`.
+pub fn row(f: &Figures) -> String {
+    let secs = |v: Option<f64>| v.map_or("—".to_string(), |s| format!("{s:.1} s"));
+    let per = |v: u64| format!("{:.2}", v as f64 / f.n.max(1) as f64);
+    let not = if f.to_isvcs.is_none() || f.to_routes.is_none() {
+        format!(" (not converged: {} ISVCs, {} routes)", f.isvcs, f.routes)
+    } else {
+        String::new()
+    };
+    format!(
+        "| {}{not} | {} | {:.1} s | {:.1} s ({:.2}×) | {} | {} | {} | {:.1} s | {:.0} MiB | {} ({}) | {} ({}) | {} | {} / {} |",
+        f.workload,
+        f.n,
+        f.create_alone,
+        f.create,
+        f.create / f.create_alone.max(0.001),
+        secs(f.to_isvcs),
+        secs(f.to_routes),
+        secs(f.cache_ready),
+        f.cpu,
+        f.peak_rss_mib,
+        per(f.converging.reads()),
+        f.converging.reads(),
+        per(f.converging.writes()),
+        f.converging.writes(),
+        f.converging.conflicts,
+        f.quiet.reads(),
+        f.quiet.writes(),
+    )
+}
+
+/// The table header matching [`row`].
+pub const HEADER: &str = "| workload | N | create, no operator | create, operator running | to all ISVCs | to all routes | cache Ready | operator CPU | peak RSS | reads/svc (total) | writes/svc (total) | 409s | quiet: reads / writes |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|";

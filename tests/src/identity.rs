@@ -1,0 +1,71 @@
+//! The operator's own identity: the `aim-operator` ServiceAccount with exactly the RBAC `deploy/base` ships,
+//! and a kubeconfig holding a token for it. What runs with it can do exactly what an installed operator can:
+//! a permission the shipped RBAC lacks fails with 403.
+
+use crate::controlplane::{ControlPlaneError, run_kubectl};
+use std::path::{Path, PathBuf};
+
+/// The files of `deploy/base` that make the identity: its namespace, ServiceAccount and RBAC.
+const IDENTITY_MANIFESTS: [&str; 3] = ["namespace.yaml", "serviceaccount.yaml", "rbac.yaml"];
+
+fn deploy_base() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/base")
+}
+
+/// Applies the operator's namespace, ServiceAccount and RBAC from `deploy/base` with the admin `kubeconfig`,
+/// and writes `out`: a kubeconfig for the same API server authenticating as the ServiceAccount.
+pub async fn operator_kubeconfig(kubectl: &Path, kubeconfig: &Path, out: &Path) -> Result<PathBuf, ControlPlaneError> {
+    let base = deploy_base();
+    let mut args = vec!["apply".to_string(), "--server-side".into(), "--force-conflicts".into()];
+    for file in IDENTITY_MANIFESTS {
+        args.extend(["-f".into(), base.join(file).display().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_kubectl(kubectl, kubeconfig, &args).await?;
+    let token = run_kubectl(
+        kubectl,
+        kubeconfig,
+        &["create", "token", "aim-operator", "-n", "aim-system", "--duration=48h"],
+    )
+    .await?;
+    let field = |path: &str| {
+        let path = path.to_string();
+        async move {
+            run_kubectl(
+                kubectl,
+                kubeconfig,
+                &["config", "view", "--minify", "--raw", "-o", &format!("jsonpath={path}")],
+            )
+            .await
+        }
+    };
+    let server = field("{.clusters[0].cluster.server}").await?;
+    let ca = field("{.clusters[0].cluster.certificate-authority}").await?;
+    let yaml = format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: aim-local
+  cluster:
+    server: {server}
+    certificate-authority: {ca}
+users:
+- name: aim-operator
+  user:
+    token: {token}
+contexts:
+- name: aim-operator
+  context:
+    cluster: aim-local
+    user: aim-operator
+    namespace: aim-system
+current-context: aim-operator
+",
+        token = token.trim()
+    );
+    std::fs::write(out, yaml).map_err(|source| ControlPlaneError::Io {
+        context: format!("writing {}", out.display()),
+        source,
+    })?;
+    Ok(out.to_path_buf())
+}

@@ -75,8 +75,8 @@ where
 }
 
 /// The Events a status change is worth: a Warning when a failure appears (or its reason changes), otherwise a
-/// Normal one (Warning for `Degraded`) when the overall state changes. Progress within a state is not an Event:
-/// the conditions show it.
+/// Normal one (Warning for `Degraded`) when the overall state changes, except into the first steps of a new
+/// object. Progress within a state is not an Event: the conditions show it.
 pub fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event> {
     let failure = |s: &S| {
         s.conditions()
@@ -98,7 +98,10 @@ pub fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event> {
         }];
     }
     let (old_state, new_state) = (old.and_then(WithConditions::state), new.state());
+    // An object's first steps (Pending, Starting, Progressing) are its normal start, not news.
+    let first_steps = ["Pending", "Starting", "Progressing"];
     match new_state {
+        Some(state) if old_state.is_none() && first_steps.contains(&state.as_str()) => vec![],
         Some(state) if old_state.as_ref() != Some(&state) && new_failure.is_none() => {
             let ready = new.conditions().iter().find(|c| c.type_ == types::READY);
             let detail = ready.map(|c| c.message.clone()).unwrap_or_default();
@@ -179,16 +182,18 @@ mod tests {
             Cond::no(reasons::CREATING_RUNTIME, "waiting for KServe"),
             None,
         );
-        let events = notable(None, &starting);
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].reason, "Starting");
-        assert_eq!(events[0].note.as_deref(), Some("Starting: waiting for KServe"));
+        assert!(notable(None, &starting).is_empty(), "a new object starting is not news");
         let still = status(
             "Starting",
             Cond::no(reasons::CONFIGURING_ROUTE, "waiting for the gateway"),
             None,
         );
         assert!(notable(Some(&starting), &still).is_empty());
+        let running = status("Running", Cond::yes(reasons::READY, "serving"), None);
+        let events = notable(Some(&still), &running);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].reason, "Running");
+        assert_eq!(events[0].note.as_deref(), Some("Running: serving"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The runtime children of an `AIMService`, as pure builders: the KServe `InferenceService` and the Gateway
 //! API `HTTPRoute`, plus reading their readiness back.
 
-use super::cache::merged_credentials;
+use super::cache::{CacheMount, merged_credentials};
 use crate::api::{AIMService, GatewayRef, TemplateProfile};
 use crate::controller::kit::names::{hashed_name, short_hash};
 use crate::labels::{self, Component};
@@ -24,15 +24,6 @@ pub fn isvc_name(service: &AIMService) -> String {
     }
     let hash = short_hash(&[&service.namespace().unwrap_or_default(), &name]);
     format!("s{}", hashed_name(&name, &hash, 52))
-}
-
-/// A mounted model cache: its claim and where it appears in the container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheMount {
-    /// The ModelCache's name (the directory under [`CACHE_ROOT`]).
-    pub cache: String,
-    /// Its volume claim.
-    pub claim: String,
 }
 
 /// Everything the InferenceService is built from.
@@ -262,7 +253,7 @@ mod tests {
     #[test]
     fn the_inference_service_carries_image_env_gpus_affinity_mounts_and_replicas() {
         let (svc, profile) = (service(), profile());
-        let mounts = [CacheMount {
+        let mounts = [super::CacheMount {
             cache: "hf-llama-1a2b".into(),
             claim: "hf-llama-1a2b-cache".into(),
         }];

@@ -2,7 +2,6 @@
 //! namespace (an existing one is shared, whoever made it; otherwise one is created, recording no users on
 //! itself), and the cache volumes to mount once it is warm. Pure: the index's objects in, the plan out.
 
-use super::build::CacheMount;
 use super::candidates::TemplateRecord;
 use crate::api::{AIMService, AIMTemplateCache, AIMTemplateCacheSpec, Credentials, ModelCache, ResourceState};
 use crate::controller::kit::conditions::{self, types, with_detail};
@@ -10,6 +9,15 @@ use crate::labels::{self, Component};
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
 use std::sync::Arc;
+
+/// A mounted model cache: its claim and where it appears in the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheMount {
+    /// The ModelCache's name (the directory under [`super::build::CACHE_ROOT`]).
+    pub cache: String,
+    /// Its volume claim.
+    pub claim: String,
+}
 
 /// Where the service's cache stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,9 +106,11 @@ pub fn state(
             format!("AIMTemplateCache {} failed", cache.name_any()),
             &detail(types::FAILURE),
         )),
-        _ => CacheState::Warming(with_detail(
-            format!("AIMTemplateCache {} is warming", cache.name_any()),
-            &detail(types::CACHE_WARM),
+        // Not the cache's progress: it changes with every download step, and every service waiting for the cache
+        // would write its status each time. The cache's own status has the details.
+        _ => CacheState::Warming(format!(
+            "AIMTemplateCache {} is warming (its status shows the progress)",
+            cache.name_any()
         )),
     }
 }

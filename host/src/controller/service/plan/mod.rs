@@ -5,8 +5,8 @@
 //! Running means the runtime serves: a route still waiting for its gateway leaves the service Running with
 //! `RoutingReady=False` saying what it waits for; a rejected route makes it Degraded.
 
-use super::build::{self, CacheMount, RuntimeInputs};
-use super::cache::CacheState;
+use super::build::{self, RuntimeInputs};
+use super::cache::{CacheMount, CacheState};
 use super::candidates::TemplateRecord;
 use super::resolve::Resolution;
 use crate::api::{

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries the tests and the local demo run (etcd, kube-apiserver,
-# kube-controller-manager, kubectl) from their pinned upstream Go modules, once per machine.
+# kube-controller-manager, kube-scheduler, kubectl) from their pinned upstream Go modules, once per machine.
 #
 # Output: $AIM_CACHE_DIR/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION/bin/ (outside any clone, keyed by version,
 # so every clone and every CI run on this machine reuses it). Prints that bin directory on stdout.
@@ -13,7 +13,7 @@ source "$here/versions.env"
 
 cache=${AIM_CACHE_DIR:-$HOME/.cache/aim-operator}
 out="$cache/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION"
-bins=(etcd kube-apiserver kube-controller-manager kubectl)
+bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
 complete() { for b in "${bins[@]}"; do [ -x "$out/bin/$b" ] || return 1; done; }
 if complete; then echo "$out/bin"; exit 0; fi
@@ -51,6 +51,7 @@ done
 go build -trimpath -ldflags "-s -w$stamp" -o bin/ \
   k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager \
+  k8s.io/kubernetes/cmd/kube-scheduler \
   k8s.io/kubernetes/cmd/kubectl
 
 # etcd is its own module tree; build it in a module of its own so its dependency versions win.

@@ -1,13 +1,13 @@
-//! The embedded demo (`scripts/demo`): a local control plane, the CRDs, a catalog pack, `AIMClusterConfig`,
-//! the operator with its default plugins, one service for each of the four patterns, the `kubectl get`
-//! tables and one line per service; then a plugin swap that changes a decision.
+//! The embedded demo (`scripts/demo`): the local cluster (control plane, scheduler, kwok's fake MI300X and MI325X
+//! nodes, the KServe controller), the CRDs, a catalog pack, `AIMClusterConfig`, the operator with its default
+//! plugins running as its ServiceAccount, one service for each of the four patterns, the `kubectl get` tables,
+//! the node each replica landed on and one line per service; then a plugin swap that changes a decision.
 //!
-//! No kubelet, storage provisioner, KServe or gateway controller runs here: `FakeCluster` writes the status
-//! they would write (discovery results, bound volumes, ready InferenceServices, accepted routes), and the demo
-//! says so.
+//! Everything from the operator to a Ready InferenceService runs for real; kwok plays the kubelet (no container
+//! runs: a discovery pod prints what an AIM image's dry run prints) and a storage provisioner, and a helper plays
+//! the gateway accepting routes. The demo says so.
 
 use crate::controlplane::ControlPlane;
-use crate::fake_cluster::FakeCluster;
 use aim_operator::api::{AIMService, ServiceState};
 use aim_operator::policy::PolicyKind;
 use anyhow::Context as _;
@@ -60,9 +60,11 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
     );
     let config = "apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  routing:\n    gateway:\n      name: public-gw\n      namespace: infra-gw\n  cacheStorageClassName: aim-local-rwx\n";
     apply(cp, config).await?;
-    // The Gateway the config names (a gateway controller would program it; here it is only the object).
+    let client = client(cp.kubeconfig()).await?;
+    crate::storage::ensure_class(&client, "aim-local-rwx", true).await;
+    // The Gateway the config names; the local gateway accepts routes attached to it.
     kubectl(s(&["create", "namespace", "infra-gw"])).await?;
-    apply(cp, "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: public-gw\n  namespace: infra-gw\nspec:\n  gatewayClassName: example\n  listeners:\n  - name: http\n    port: 80\n    protocol: HTTP\n    allowedRoutes:\n      namespaces:\n        from: All\n").await?;
+    apply(cp, &crate::gateway::gateway_yaml("infra-gw", "public-gw")).await?;
     kubectl(s(&["create", "namespace", NS])).await?;
 
     let running = crate::operator::start(
@@ -70,11 +72,10 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
         cp.kubectl_path().to_path_buf(),
         crate::operator::test_config(),
     );
-    let client = client(cp.kubeconfig()).await?;
+    println!("== operator running as its ServiceAccount with the built-in plugins");
     println!(
-        "== operator running with the built-in plugins; FakeCluster plays kubelet, storage provisioner, KServe and the gateway"
+        "   (real: scheduler, KServe, Jobs, garbage collection; kwok plays the kubelet of 4 MI300X and 4 MI325X nodes and the\n   storage provisioner; a helper plays the gateway accepting routes)"
     );
-    let _fake = FakeCluster::start(client.clone(), vec![NS.into(), "aim-system".into()], &["aim-local-rwx"]);
 
     println!("\n== the four service patterns");
     apply(cp, &services()).await?;
@@ -107,20 +108,32 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
         "aimclusterconfigs",
         "aimservices",
         "inferenceservices",
+        "deployments",
         "httproutes",
     ] {
         println!("\n$ kubectl get {kind} -A");
         print!("{}", kubectl(s(&["get", kind, "-A"])).await?);
     }
-    println!("\n== where each service stands");
-    for name in names {
-        println!("{}", summary(&api, name).await?);
-    }
+    println!("\n$ kubectl get pods -n {NS} -l serving.kserve.io/inferenceservice  (where each replica landed)");
+    print!(
+        "{}",
+        kubectl(s(&[
+            "get",
+            "pods",
+            "-n",
+            NS,
+            "-l",
+            "serving.kserve.io/inferenceservice",
+            "-o",
+            "custom-columns=POD:.metadata.name,SERVICE:.metadata.labels.aim\\.silogen\\.ai/service,NODE:.spec.nodeName,GPUS:.spec.containers[0].resources.limits.amd\\.com/gpu,PHASE:.status.phase",
+        ]))
+        .await?
+    );
 
     println!("\n== swapping the matcher plugin");
     let before = "llama3-throughput";
     apply(cp, &format!("apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMService\nmetadata:\n  name: {before}\n  namespace: {NS}\nspec:\n  aimModelId: {MODEL}\n  overrides:\n    metric: throughput\n")).await?;
-    wait_resolved(&api, before).await;
+    wait_running(&api, before).await;
     println!("{}", summary(&api, before).await?);
     let plugin = running.plugin_dir.join("matcher.wasm");
     std::fs::write(
@@ -144,17 +157,22 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
     );
     let after = "llama3-throughput-2";
     apply(cp, &format!("apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMService\nmetadata:\n  name: {after}\n  namespace: {NS}\nspec:\n  aimModelId: {MODEL}\n  overrides:\n    metric: throughput\n")).await?;
-    wait_resolved(&api, after).await;
+    wait_running(&api, after).await;
     println!("{}", summary(&api, after).await?);
     println!("(the same request, decided by the new plugin; {before} keeps the template it resolved to)");
+
+    println!("\n== where each service stands");
+    for name in names.into_iter().chain([before, after]) {
+        println!("{}", summary(&api, name).await?);
+    }
     Ok(())
 }
 
-async fn wait_resolved(api: &Api<AIMService>, name: &str) {
+async fn wait_running(api: &Api<AIMService>, name: &str) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
         if let Ok(s) = api.get(name).await
-            && s.status.as_ref().is_some_and(|s| s.resolved_template.is_some())
+            && s.status.as_ref().and_then(|s| s.status) == Some(ServiceState::Running)
         {
             return;
         }

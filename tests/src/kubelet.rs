@@ -1,11 +1,16 @@
-//! `FakeKubelet`: plays the kubelet, which this control plane does not run. Job pods are created by the real
-//! Job controller and stay Pending; these helpers write the pod status a kubelet would write when the
-//! container ends, and the real Job controller then completes or fails the Job.
+//! `FakeKubelet`: for the few pods a test decides the fate of itself. kwok plays the kubelet of the local cluster's
+//! nodes and ends Job pods on its own (`controlplane/kwok/pod-stages.yaml`); a pod whose container has
+//! `AIM_TEST_MANUAL=true` in its environment is only started, and the test ends it here, writing the status a
+//! kubelet writes when a container ends (the real Job controller then completes or fails the Job). It can also
+//! report a running pod as no longer ready, as a kubelet does when a readiness probe fails.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
+
+/// The environment variable that keeps kwok from ending a pod: the test ends it.
+pub const MANUAL: &str = "AIM_TEST_MANUAL";
 
 /// How a container ended.
 pub enum Exit<'a> {
@@ -15,9 +20,16 @@ pub enum Exit<'a> {
     Failed(&'a str),
 }
 
-/// Plays the kubelet for one namespace.
+/// Ends containers for one namespace.
 pub struct FakeKubelet {
     pods: Api<Pod>,
+}
+
+fn running(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_none_or(|ph| ph == "Pending" || ph == "Running")
 }
 
 impl FakeKubelet {
@@ -28,7 +40,7 @@ impl FakeKubelet {
         }
     }
 
-    /// Waits for the pod of Job `job` to exist and returns its name.
+    /// Waits for a pod of Job `job` that has not ended and returns its name.
     pub async fn pod_of(&self, job: &str) -> String {
         let start = Instant::now();
         loop {
@@ -37,12 +49,7 @@ impl FakeKubelet {
                 .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
                 .await
                 .expect("list pods");
-            if let Some(pod) = list.items.into_iter().find(|p| {
-                p.status
-                    .as_ref()
-                    .and_then(|s| s.phase.as_deref())
-                    .is_none_or(|ph| ph == "Pending")
-            }) {
+            if let Some(pod) = list.items.into_iter().find(running) {
                 return pod.metadata.name.expect("pod name");
             }
             assert!(
@@ -57,24 +64,6 @@ impl FakeKubelet {
     pub async fn finish(&self, job: &str, exit: Exit<'_>) {
         let pod = self.pod_of(job).await;
         self.end(&pod, exit).await.expect("write pod status");
-    }
-
-    /// Like [`Self::finish`], without waiting: false when the Job has no pending pod right now.
-    pub async fn finish_if_pending(&self, job: &str, exit: Exit<'_>) -> Result<bool, kube::Error> {
-        let list = self
-            .pods
-            .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
-            .await?;
-        let pending = list.items.into_iter().find(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.phase.as_deref())
-                .is_none_or(|ph| ph == "Pending")
-        });
-        match pending.and_then(|p| p.metadata.name) {
-            Some(pod) => self.end(&pod, exit).await.map(|_| true),
-            None => Ok(false),
-        }
     }
 
     async fn end(&self, pod: &str, exit: Exit<'_>) -> Result<(), kube::Error> {
@@ -117,5 +106,32 @@ impl FakeKubelet {
             .patch(&pod, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .expect("annotate pod");
+    }
+
+    /// Reports every pod matching `selector` as running but not ready, as a kubelet does when a readiness probe
+    /// fails.
+    pub async fn fail_readiness(&self, selector: &str) {
+        let now = k8s_openapi::jiff::Timestamp::now().to_string();
+        for pod in self
+            .pods
+            .list(&ListParams::default().labels(selector))
+            .await
+            .expect("list pods")
+            .items
+        {
+            let status = json!({ "status": { "conditions": [
+                { "type": "Ready", "status": "False", "reason": "ReadinessProbeFailed", "lastTransitionTime": now },
+                { "type": "ContainersReady", "status": "False", "reason": "ReadinessProbeFailed", "lastTransitionTime": now },
+            ] } });
+            // Strategic merge: conditions merge by type, so the others (PodScheduled, Initialized) stay.
+            self.pods
+                .patch_status(
+                    pod.metadata.name.as_deref().unwrap_or_default(),
+                    &PatchParams::default(),
+                    &Patch::Strategic(&status),
+                )
+                .await
+                .expect("write pod status");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Local Kubernetes control plane and test harness for the AIM operator.
 //!
-//! - [`controlplane`]: etcd + kube-apiserver + kube-controller-manager from pinned upstream sources.
+//! - [`controlplane`]: the local cluster: etcd, kube-apiserver, kube-controller-manager and kube-scheduler from
+//!   pinned upstream sources, kwok's fake GPU nodes, the KServe controller, and [`gateway`] accepting routes.
 //! - [`TestEnv`]: what integration tests use. It reuses the control plane named by `AIM_TEST_KUBECONFIG` (the
 //!   README's test command starts one for the whole run) or starts a private one that stops when the test
 //!   process exits. Each test gets its own namespace.
@@ -9,13 +10,12 @@
 pub mod bench;
 pub mod controlplane;
 pub mod demo;
-pub mod fake_cluster;
-pub mod fake_kserve;
+pub mod gateway;
 pub mod identity;
 pub mod kubelet;
 pub mod operator;
-pub mod provisioner;
 pub mod seed;
+pub mod storage;
 pub mod wait;
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,18 @@ pub struct Running {
     pub plugin_dir: PathBuf,
     /// Its controllers' context (index, metrics).
     pub context: Arc<Context>,
+    stop: tokio::sync::watch::Sender<bool>,
+    stopped: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Running {
+    /// Stops the operator (running reconciles finish, watches end) and waits up to 20 seconds for it: before
+    /// the control plane goes, so it does not outlive it.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+        let stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = stopped.recv_timeout(Duration::from_secs(20));
+    }
 }
 
 /// Settings for tests: short backoffs so retry paths finish in seconds.
@@ -26,11 +38,19 @@ pub fn test_config() -> OperatorConfig {
     let mut config = OperatorConfig::default();
     config.discovery.backoff_base = Duration::from_secs(1);
     config.discovery.backoff_max = Duration::from_secs(2);
+    config.discovery.image_grace = Duration::from_secs(2);
     config.download.backoff_base = Duration::from_secs(1);
     config.download.backoff_max = Duration::from_secs(2);
     config.download.image = "registry.test/aim-downloader:1".into();
     config.unused_grace = Duration::from_secs(2);
     config
+}
+
+/// Stops the operator of this process if one was started (see [`Running::stop`]); blocking.
+pub fn stop_if_started() {
+    if let Some(running) = STARTED.get() {
+        running.stop();
+    }
 }
 
 /// Starts the operator against the API server of `kubeconfig` with `config` (the first call's config wins), as
@@ -50,6 +70,8 @@ pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &
                 .output();
         }
         let (context_tx, context_rx) = std::sync::mpsc::channel();
+        let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
+        let (stopped_tx, stopped) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("aim-operator".into())
             .spawn(move || {
@@ -78,8 +100,13 @@ pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &
                         .expect("watch plugins");
                     let operator = Operator::new(client, config, engine, Arc::new(ReconcileMetrics::default()));
                     let _ = context_tx.send(operator.context());
-                    operator.run(std::future::pending::<()>()).await;
+                    operator
+                        .run(async move {
+                            let _ = stop_rx.wait_for(|s| *s).await;
+                        })
+                        .await;
                 });
+                let _ = stopped_tx.send(());
             })
             .expect("spawn the operator thread");
         let context = context_rx.recv().expect("the operator starts");
@@ -87,6 +114,8 @@ pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &
             policy,
             plugin_dir,
             context,
+            stop,
+            stopped: std::sync::Mutex::new(stopped),
         }
     })
 }

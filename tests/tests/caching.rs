@@ -1,24 +1,38 @@
-//! Template caches and model caches against the real API server. `FakeProvisioner` creates the volume a
-//! storage provisioner would (the real PV controller binds it); `FakeKubelet` ends download pods and reports
+//! Template caches and model caches on the local cluster: kwok provisions the volumes of the test storage class
+//! (the real PV controller binds them) and ends download pods; where a test decides a download's fate itself
+//! (`AIM_TEST_MANUAL` in the cache's env), `FakeKubelet` ends the pod and reports
 //! progress the way the downloader does.
 
 use aim_operator::api::{AIMServiceTemplate, AIMTemplateCache, ModelCache, ResourceState, TemplateKind};
 use aim_operator::controller::model_cache::build::{job_name, pvc_name};
 use aim_operator::controller::template_cache::model_cache_name;
-use aim_tests::kubelet::{Exit, FakeKubelet};
-use aim_tests::provisioner::FakeProvisioner;
+use aim_tests::kubelet::{Exit, FakeKubelet, MANUAL};
 use aim_tests::{TestEnv, operator, test_env, wait};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::Api;
 
 const API: &str = "apiVersion: aim.silogen.ai/v1alpha1";
+/// A storage class kwok provisions.
 const CLASS: &str = "aim-test-rwx";
+/// A storage class no provisioner serves: its claims stay pending.
+const UNSERVED: &str = "aim-test-unserved";
 
 fn env() -> &'static TestEnv {
     let env = test_env!();
     env.start_operator(operator::test_config());
     env
+}
+
+async fn classes(env: &TestEnv) {
+    let client = env.client().await;
+    aim_tests::storage::ensure_class(&client, CLASS, true).await;
+    aim_tests::storage::ensure_class(&client, UNSERVED, false).await;
+}
+
+/// Env that keeps the download of a cache running until the test ends it.
+fn manual() -> String {
+    format!("  env:\n  - name: {MANUAL}\n    value: \"true\"\n")
 }
 
 fn uri(tag: &str) -> String {
@@ -34,6 +48,10 @@ fn inline_template(name: &str, source: &str, caching: bool) -> String {
     format!(
         "{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: m/cache\n  metric: latency\n  modelSources:\n  - sourceUri: {source}\n    size: 4Gi\n  caching:\n    enabled: {caching}\n"
     )
+}
+
+fn inline_template_manual(name: &str, source: &str) -> String {
+    format!("{}{}", inline_template(name, source, true), manual())
 }
 
 fn template_cache(name: &str, template: &str, extra: &str) -> String {
@@ -87,8 +105,9 @@ async fn tc_state(env: &TestEnv, ns: &str, name: &str, state: ResourceState) -> 
 async fn a_template_with_caching_enabled_warms_its_own_cache_with_progress_on_the_way() {
     let env = env();
     let ns = env.namespace("warm").await;
+    classes(env).await;
     let source = uri("warm");
-    apply(env, &ns, &inline_template("t", &source, true)).await;
+    apply(env, &ns, &inline_template_manual("t", &source)).await;
 
     let tc = tc_state(env, &ns, "t", ResourceState::Progressing).await;
     assert_eq!(tc.metadata.owner_references.unwrap()[0].kind, "AIMServiceTemplate");
@@ -102,11 +121,7 @@ async fn a_template_with_caching_enabled_warms_its_own_cache_with_progress_on_th
             .ok_or("no claim".to_string())
     })
     .await;
-    let pending = mc_condition(env, &ns, &cache, "StorageReady", "False", "PVCPending").await;
-    assert!(pending.contains("is waiting for a volume"), "{pending}");
-    FakeProvisioner::new(client.clone())
-        .provision(&ns, &pvc_name(&cache))
-        .await;
+    // The cluster's default class: kwok provisions it, and the PV controller binds the claim.
     mc_condition(env, &ns, &cache, "StorageReady", "True", "PVCBound").await;
     let claim = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns)
         .get(&pvc_name(&cache))
@@ -234,6 +249,7 @@ async fn a_template_cache_resolves_the_namespace_template_before_the_cluster_tem
 async fn a_template_cache_for_a_missing_template_reports_template_not_found() {
     let env = env();
     let ns = env.namespace("tc-missing").await;
+    classes(env).await;
     apply(env, &ns, &template_cache("tc", "no-such-template", "")).await;
     let tc = tc_state(env, &ns, "tc", ResourceState::Failed).await;
     let resolved = tc
@@ -258,6 +274,7 @@ async fn a_template_cache_for_a_missing_template_reports_template_not_found() {
 async fn caches_of_one_source_share_a_model_cache_that_lives_while_one_of_them_uses_it() {
     let env = env();
     let ns = env.namespace("share").await;
+    classes(env).await;
     let source = uri("shared");
     apply(env, &ns, &inline_template("a", &source, false)).await;
     apply(env, &ns, &inline_template("b", &source, false)).await;
@@ -329,6 +346,7 @@ async fn caches_of_one_source_share_a_model_cache_that_lives_while_one_of_them_u
 async fn a_users_own_model_cache_is_used_as_it_is_and_outlives_the_template_cache() {
     let env = env();
     let ns = env.namespace("own-cache").await;
+    classes(env).await;
     let source = uri("own");
     apply(
         env,
@@ -370,6 +388,7 @@ async fn a_users_own_model_cache_is_used_as_it_is_and_outlives_the_template_cach
 async fn credentials_of_the_template_cache_reach_the_model_cache_and_its_download_job() {
     let env = env();
     let ns = env.namespace("creds").await;
+    classes(env).await;
     let source = uri("creds");
     apply(env, &ns, &inline_template("t", &source, false)).await;
     let secret_env = "  env:\n  - name: HF_TOKEN\n    valueFrom:\n      secretKeyRef: {name: hf, key: token}\n  imagePullSecrets:\n  - name: registry\n";
@@ -410,7 +429,7 @@ async fn credentials_of_the_template_cache_reach_the_model_cache_and_its_downloa
 #[tokio::test]
 async fn the_storage_class_comes_from_the_cluster_config_when_the_cache_names_none() {
     let env = env();
-    FakeProvisioner::new(env.client().await).storage_class(CLASS).await;
+    classes(env).await;
     let _config = env.cleanup(&["aimclusterconfig", "default"]);
     assert!(
         env.apply(
@@ -423,6 +442,7 @@ async fn the_storage_class_comes_from_the_cluster_config_when_the_cache_names_no
         .success
     );
     let ns = env.namespace("config-class").await;
+    classes(env).await;
     apply(env, &ns, &model_cache("weights", &uri("config-class"), "  size: 2Gi\n")).await;
     let claim = wait::until("the claim", || async {
         Api::<PersistentVolumeClaim>::namespaced(env.client().await, &ns)
@@ -453,6 +473,7 @@ async fn the_storage_class_comes_from_the_cluster_config_when_the_cache_names_no
 async fn a_missing_storage_class_is_storage_class_missing() {
     let env = env();
     let ns = env.namespace("no-class").await;
+    classes(env).await;
     apply(
         env,
         &ns,
@@ -478,6 +499,7 @@ async fn a_missing_storage_class_is_storage_class_missing() {
 async fn a_storage_quota_too_small_is_insufficient_capacity() {
     let env = env();
     let ns = env.namespace("quota").await;
+    classes(env).await;
     let quota =
         "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: storage\nspec:\n  hard:\n    requests.storage: 1Gi\n";
     apply(env, &ns, quota).await;
@@ -504,14 +526,14 @@ async fn a_storage_quota_too_small_is_insufficient_capacity() {
 async fn a_failed_download_is_download_failed_and_the_retry_can_succeed() {
     let env = env();
     let ns = env.namespace("dl-fail").await;
-    FakeProvisioner::new(env.client().await).storage_class(CLASS).await;
+    classes(env).await;
     apply(
         env,
         &ns,
         &model_cache(
             "weights",
             &uri("dl-fail"),
-            &format!("  size: 1Gi\n  storageClassName: {CLASS}\n"),
+            &format!("  size: 1Gi\n  storageClassName: {CLASS}\n{}", manual()),
         ),
     )
     .await;
@@ -529,9 +551,6 @@ async fn a_failed_download_is_download_failed_and_the_retry_can_succeed() {
     );
     // The next attempt is a new Job; the failure stays visible while it runs.
     kubelet.finish(&job_name("weights", 1), Exit::Succeeded("ok")).await;
-    FakeProvisioner::new(env.client().await)
-        .provision(&ns, &pvc_name("weights"))
-        .await;
     mc_condition(env, &ns, "weights", "Ready", "True", "Ready").await;
     mc_condition(env, &ns, "weights", "Failure", "False", "NoFailure").await;
     assert_eq!(
@@ -551,10 +570,11 @@ async fn a_failed_download_is_download_failed_and_the_retry_can_succeed() {
 async fn a_second_cache_of_the_same_source_fails_and_names_the_first() {
     let env = env();
     let ns = env.namespace("duplicate").await;
+    classes(env).await;
     let source = uri("dup");
     let spec = format!("  size: 1Gi\n  storageClassName: {CLASS}\n");
     apply(env, &ns, &model_cache("first", &source, &spec)).await;
-    mc_condition(env, &ns, "first", "Progressing", "True", "PVCPending").await;
+    mc_condition(env, &ns, "first", "StorageReady", "True", "PVCBound").await;
     apply(env, &ns, &model_cache("second", &source, &spec)).await;
     let message = mc_condition(env, &ns, "second", "Failure", "True", "DuplicateSourceUri").await;
     assert!(
@@ -572,6 +592,7 @@ async fn a_second_cache_of_the_same_source_fails_and_names_the_first() {
 async fn a_cache_of_unknown_size_asks_for_one() {
     let env = env();
     let ns = env.namespace("no-size").await;
+    classes(env).await;
     apply(env, &ns, &model_cache("weights", &uri("no-size"), "")).await;
     let message = mc_condition(env, &ns, "weights", "Failure", "True", "SizeUnknown").await;
     assert!(message.contains("set spec.size"), "{message}");
@@ -581,6 +602,7 @@ async fn a_cache_of_unknown_size_asks_for_one() {
 async fn turning_template_caching_off_removes_its_template_cache() {
     let env = env();
     let ns = env.namespace("cache-off").await;
+    classes(env).await;
     let source = uri("off");
     apply(env, &ns, &inline_template("t", &source, true)).await;
     tc_state(env, &ns, "t", ResourceState::Progressing).await;
@@ -594,4 +616,32 @@ async fn turning_template_caching_off_removes_its_template_cache() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_claim_no_provisioner_serves_is_pvc_pending_and_says_so_rather_than_downloading() {
+    let env = env();
+    let ns = env.namespace("pvc-pending").await;
+    classes(env).await;
+    apply(
+        env,
+        &ns,
+        &model_cache(
+            "weights",
+            &uri("pending"),
+            &format!("  size: 1Gi\n  storageClassName: {UNSERVED}\n"),
+        ),
+    )
+    .await;
+    let message = mc_condition(env, &ns, "weights", "StorageReady", "False", "PVCPending").await;
+    assert!(
+        message.contains(&format!("is waiting for a volume from storage class {UNSERVED}")),
+        "{message}"
+    );
+    // The download Job may start (a WaitForFirstConsumer class binds only then), but the headline is the storage.
+    let ready = mc_condition(env, &ns, "weights", "Ready", "False", "PVCPending").await;
+    assert!(
+        !ready.contains("Downloading") && !ready.contains("download Job"),
+        "{ready}"
+    );
 }

@@ -1,5 +1,8 @@
-//! The manifests in `deploy/`, against the real API server: the Kustomize base passes a server-side dry run,
-//! its RBAC grants what the operator does and nothing else, and the catalog packs apply with `kubectl apply -k`.
+//! The manifests in `deploy/` on the local cluster: the Kustomize base installs for real (the operator's own
+//! Deployment is scheduled onto a node and reported available; kwok runs no container, so the in-process operator
+//! of other tests is not disturbed), its RBAC grants nothing the operator must not have (what it needs is shown
+//! by every integration test, whose operator runs with exactly this RBAC), and the catalog packs apply with
+//! `kubectl apply -k`.
 
 use aim_tests::test_env;
 use std::path::PathBuf;
@@ -13,22 +16,18 @@ fn deploy(path: &str) -> String {
 }
 
 #[tokio::test]
-async fn the_kustomize_base_passes_a_server_side_dry_run() {
+async fn the_kustomize_base_installs_and_the_operator_deployment_becomes_available() {
     let env = test_env!();
-    let rendered = env.kubectl(&["kustomize", &deploy("base")]).await;
-    assert!(rendered.success, "{}", rendered.stderr);
+    let _deployment = env.cleanup(&["deployment/aim-operator", "-n", "aim-system"]);
     let out = env
-        .kubectl_with_stdin(
-            &[
-                "apply",
-                "--server-side",
-                "--dry-run=server",
-                "--field-manager=aim-tests",
-                "-f",
-                "-",
-            ],
-            Some(&rendered.stdout),
-        )
+        .kubectl(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=aim-tests",
+            "-k",
+            &deploy("base"),
+        ])
         .await;
     assert!(out.success, "{}", out.stderr);
     for object in [
@@ -42,6 +41,40 @@ async fn the_kustomize_base_passes_a_server_side_dry_run() {
     ] {
         assert!(out.stdout.contains(object), "{object} missing from:\n{}", out.stdout);
     }
+    let available = env
+        .kubectl(&[
+            "wait",
+            "--for=condition=Available",
+            "--timeout=60s",
+            "deployment/aim-operator",
+            "-n",
+            "aim-system",
+        ])
+        .await;
+    assert!(
+        available.success,
+        "the Deployment did not become available: {}",
+        available.stderr
+    );
+    let nodes = env
+        .kubectl(&[
+            "get",
+            "pods",
+            "-n",
+            "aim-system",
+            "-l",
+            "app.kubernetes.io/name=aim-operator",
+            "-o",
+            "jsonpath={.items[*].spec.nodeName}",
+        ])
+        .await
+        .stdout;
+    assert_eq!(
+        nodes.split_whitespace().count(),
+        2,
+        "two replicas, each on a node: {nodes}"
+    );
+    assert!(nodes.split_whitespace().all(|n| n.starts_with("gpu-")), "{nodes}");
     let deployment = std::fs::read_to_string(deploy("base/deployment.yaml")).unwrap();
     for hardening in [
         "runAsNonRoot: true",
@@ -55,7 +88,7 @@ async fn the_kustomize_base_passes_a_server_side_dry_run() {
 }
 
 #[tokio::test]
-async fn the_rbac_grants_what_the_operator_does_and_nothing_else() {
+async fn the_rbac_grants_nothing_the_operator_must_not_have() {
     let env = test_env!();
     let rbac = std::fs::read_to_string(deploy("base/rbac.yaml")).unwrap();
     assert!(
@@ -80,21 +113,6 @@ async fn the_rbac_grants_what_the_operator_does_and_nothing_else() {
             .await;
         out.stdout.trim() == "yes"
     };
-    for (verb, resource, ns) in [
-        ("create", "jobs.batch", "team-a"),
-        ("get", "pods/log", "team-a"),
-        ("create", "persistentvolumeclaims", "team-a"),
-        ("patch", "inferenceservices.serving.kserve.io", "team-a"),
-        ("create", "httproutes.gateway.networking.k8s.io", "team-a"),
-        ("patch", "aimservices.aim.silogen.ai/status", "team-a"),
-        ("list", "nodes", "default"),
-        ("watch", "events", "team-a"),
-        ("watch", "gateways.gateway.networking.k8s.io", "infra"),
-        ("create", "events.events.k8s.io", "team-a"),
-        ("update", "leases.coordination.k8s.io", "aim-system"),
-    ] {
-        assert!(can(verb, resource, ns).await, "the operator needs to {verb} {resource}");
-    }
     for (verb, resource, ns) in [
         ("get", "secrets", "team-a"),
         ("delete", "nodes", "default"),

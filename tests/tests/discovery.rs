@@ -1,9 +1,10 @@
-//! Template discovery against the real API server: the operator runs in this process, the Job controller in
-//! kube-controller-manager creates the discovery pods, and `FakeKubelet` ends them with the output an AIM
-//! image's `dry-run --format=json` prints.
+//! Template discovery on the local cluster: the operator runs in this process, the Job controller creates the
+//! discovery pods, the scheduler places them and kwok runs them. kwok ends a dry run with what an AIM image's
+//! `dry-run --format=json` prints for the pod's `AIM_*` variables; the tests that need a particular answer mark
+//! their template `AIM_TEST_MANUAL` and end the pod themselves with `FakeKubelet`.
 
 use aim_operator::api::{AIMClusterServiceTemplate, AIMServiceTemplate, TemplateStatus};
-use aim_tests::kubelet::{Exit, FakeKubelet};
+use aim_tests::kubelet::{Exit, FakeKubelet, MANUAL};
 use aim_tests::{TestEnv, operator, test_env, wait};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, ListParams};
@@ -34,9 +35,10 @@ async fn image(env: &TestEnv, model: &str) -> aim_tests::Cleanup {
     env.cleanup(&["aimimage", &name])
 }
 
+/// A template whose dry run the test ends itself.
 fn template(name: &str, model: &str, extra: &str) -> String {
     format!(
-        "{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  metric: latency\n  precision: fp8\n  gpuSelector: {{count: 1, model: MI300X}}\n{extra}"
+        "{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  metric: latency\n  precision: fp8\n  gpuSelector: {{count: 1, model: MI300X}}\n  env:\n  - name: {MANUAL}\n    value: \"true\"\n{extra}"
     )
 }
 
@@ -158,7 +160,7 @@ async fn a_cluster_template_is_discovered_in_the_operator_namespace() {
     let name = format!("cluster-tpl-{}", std::process::id());
     let _template = env.cleanup(&["aimclusterservicetemplate", &name]);
     let yaml = format!(
-        "{API}\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  metric: throughput\n"
+        "{API}\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  metric: throughput\n  env:\n  - name: {MANUAL}\n    value: \"true\"\n"
     );
     assert!(env.apply(&yaml, None).await.success);
 
@@ -240,11 +242,12 @@ async fn bad_output_is_discovery_failed_with_what_was_wrong_and_a_retry_succeeds
             .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
             .await
             .map_err(|e| e.to_string())?;
-        if list
-            .items
-            .iter()
-            .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"))
-        {
+        if list.items.iter().any(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .is_none_or(|phase| phase == "Pending" || phase == "Running")
+        }) {
             Ok(())
         } else {
             Err("no new pod".into())
@@ -384,4 +387,36 @@ async fn deleting_a_template_removes_its_discovery_job() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_dry_run_runs_on_a_node_and_prints_the_profile_for_the_templates_gpu_and_precision() {
+    let env = env();
+    let ns = env.namespace("dry-run").await;
+    let model = format!("m/dry-run-{}", std::process::id());
+    let _image = image(env, &model).await;
+    let yaml = format!(
+        "{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: t\nspec:\n  modelId: {model}\n  metric: throughput\n  precision: fp16\n  gpuSelector: {{count: 2, model: MI325X}}\n"
+    );
+    assert!(env.apply(&yaml, Some(&ns)).await.success);
+    let message = wait_condition(env, &ns, "t", "Discovered", "True", "ProfilesDiscovered").await;
+    assert!(message.contains("vllm-mi325x-fp16-tp2-throughput.yaml"), "{message}");
+    let status = template_status(env, &ns, "t").await;
+    assert_eq!(
+        status.model_sources[0].source_uri,
+        "hf://meta-llama/Llama-3.1-8B-Instruct-fp16"
+    );
+    assert_eq!(status.model_sources[0].size.as_ref().unwrap().0, "15360Mi");
+    // The pod ran on a node: the scheduler bound it, kwok ran it to completion.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(env.client().await, &ns);
+    let pod = pods
+        .list(&ListParams::default().labels("aim.silogen.ai/component=discovery"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .next()
+        .expect("the discovery pod");
+    assert!(pod.spec.unwrap().node_name.is_some_and(|n| n.starts_with("gpu-")));
+    assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Succeeded"));
 }

@@ -1,7 +1,8 @@
-//! The cap on concurrent discovery Jobs, with an operator of its own (cap 2) in this test binary.
+//! The cap on concurrent discovery Jobs, with an operator of its own (cap 2) in this test binary. The templates are
+//! marked `AIM_TEST_MANUAL`, so their dry runs run until the test ends them.
 
 use aim_operator::api::{AIMServiceTemplate, ResourceState};
-use aim_tests::kubelet::{Exit, FakeKubelet};
+use aim_tests::kubelet::{Exit, FakeKubelet, MANUAL};
 use aim_tests::{operator, test_env, wait};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, ListParams};
@@ -33,7 +34,7 @@ async fn no_more_than_the_cap_of_discovery_jobs_run_at_once_and_the_rest_wait_th
     let _image = env.cleanup(&["aimimage", &format!("cap-{}", std::process::id())]);
     for i in 0..5 {
         let t = format!(
-            "apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMServiceTemplate\nmetadata:\n  name: t{i}\nspec:\n  modelId: {model}\n  precision: fp{}\n",
+            "apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMServiceTemplate\nmetadata:\n  name: t{i}\nspec:\n  modelId: {model}\n  precision: fp{}\n  env:\n  - name: {MANUAL}\n    value: \"true\"\n",
             [8, 16, 32, 8, 16][i]
         );
         assert!(

@@ -1,6 +1,7 @@
-//! `aim-operator run` as a process against the real API server: two replicas, exactly one leads; both serve
-//! /healthz and /readyz; the leader's /metrics carries reconcile and plugin figures; on SIGTERM the leader
-//! stops cleanly and hands the Lease over at once.
+//! `aim-operator run` as a process on the local cluster, as the `aim-operator` ServiceAccount with `deploy/base`'s
+//! RBAC (the Lease included): two replicas, exactly one leads; both serve /healthz and /readyz; the leader's
+//! /metrics carries reconcile and plugin figures; on SIGTERM the leader stops cleanly and hands the Lease over at
+//! once.
 
 use aim_tests::{test_env, wait};
 use std::process::{Child, Command, Stdio};
@@ -115,9 +116,15 @@ impl Drop for Replica {
 #[tokio::test]
 async fn two_replicas_elect_one_leader_serve_health_and_metrics_and_hand_over_on_sigterm() {
     let env = test_env!();
-    let _ = env.kubectl(&["create", "namespace", "aim-system"]).await;
-    let mut a = Replica::start(env.kubeconfig(), "replica-a");
-    let mut b = Replica::start(env.kubeconfig(), "replica-b");
+    let identity = aim_tests::identity::operator_kubeconfig(
+        env.kubectl_path(),
+        env.kubeconfig(),
+        &std::env::temp_dir().join(format!("aim-process-{}.kubeconfig", std::process::id())),
+    )
+    .await
+    .expect("the operator's identity");
+    let mut a = Replica::start(&identity, "replica-a");
+    let mut b = Replica::start(&identity, "replica-b");
     for r in [&a, &b] {
         wait::until("readyz", || async {
             if r.get("/readyz").await.map(|(c, _)| c) == Some(200) {

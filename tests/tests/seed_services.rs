@@ -1,10 +1,10 @@
 //! The product overview's own examples, applied as written (the `spec.modelId` slip corrected), run end to
-//! end under the operator: all four service patterns reach Running. `FakeCluster` plays the kubelet, a
-//! storage provisioner, KServe and the gateway. In a binary of its own: the examples include the cluster-wide
-//! `AIMClusterConfig default`.
+//! end on the local cluster: discovery, caches, KServe, the scheduler placing replicas on GPU nodes, and the
+//! local gateway accepting routes; all four service patterns reach Running. The cluster admin's part is done
+//! first, as in a real cluster: the storage class and the Gateway the overview's `AIMClusterConfig` names. In a
+//! binary of its own: the examples include the cluster-wide `AIMClusterConfig default`.
 
 use aim_operator::api::{AIMService, ServiceState};
-use aim_tests::fake_cluster::FakeCluster;
 use aim_tests::seed::seed_examples;
 use aim_tests::{operator, test_env, wait};
 use kube::api::Api;
@@ -19,11 +19,13 @@ async fn every_service_pattern_of_the_overview_reaches_running() {
         "aimclusterservicetemplate/llama3-8b-latency-gpu1",
         "aimclusterconfig/default",
     ]);
-    let _fake = FakeCluster::start(
-        env.client().await,
-        vec![ns.to_string(), "aim-system".into()],
-        &["fast-rwx"],
-    );
+    let client = env.client().await;
+    aim_tests::storage::ensure_class(&client, "fast-rwx", true).await;
+    let _ = env.kubectl(&["create", "namespace", "infra-gw"]).await;
+    let gateway = env
+        .apply(&aim_tests::gateway::gateway_yaml("infra-gw", "public-gw"), None)
+        .await;
+    assert!(gateway.success, "{}", gateway.stderr);
     for example in seed_examples() {
         let yaml = example
             .corrected()

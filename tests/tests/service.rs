@@ -1,12 +1,11 @@
 //! `AIMService` end to end against the real API server, in each of the product's four patterns, with
-//! caching on and off, and the failure reasons a person sees. `FakeKServe` plays the KServe controller.
+//! caching on and off, and the failure reasons a person sees. The local cluster's KServe controller, scheduler and
+//! kwok nodes run each InferenceService; `FakeKubelet` only ends what a test decides itself.
 
 mod service_support;
 
 use aim_operator::api::{AIMServiceTemplate, ServiceState, TemplateScope};
-use aim_tests::fake_kserve::FakeKServe;
-use aim_tests::kubelet::{Exit, FakeKubelet};
-use aim_tests::provisioner::FakeProvisioner;
+use aim_tests::kubelet::{Exit, FakeKubelet, MANUAL};
 use aim_tests::{TestEnv, operator, test_env, wait};
 use kube::api::{Api, ListParams};
 use service_support::*;
@@ -92,22 +91,8 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
         "{values}"
     );
 
-    let s = wait_for(env, &ns, "llama3-svc", "Starting", |s| {
-        if s.status == Some(ServiceState::Starting) {
-            Ok(())
-        } else {
-            Err(format!("{:?}", s.status))
-        }
-    })
-    .await;
-    assert!(
-        message(&s, "RuntimeReady").contains("waiting for KServe"),
-        "{}",
-        message(&s, "RuntimeReady")
-    );
-    FakeKServe::new(env.client().await)
-        .set_ready(&ns, "llama3-svc", true)
-        .await;
+    // KServe makes the predictor Deployment; the scheduler places both replicas on MI325X nodes (node affinity,
+    // two GPUs each); kwok runs them; KServe reports the InferenceService Ready.
     let s = wait_for(env, &ns, "llama3-svc", "Running", condition("Ready", "True", "Ready")).await;
     assert_eq!(s.status, Some(ServiceState::Running));
     assert_eq!(s.inference_service.as_deref(), Some("llama3-svc"));
@@ -123,10 +108,24 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
             s.conditions
         );
     }
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(env.client().await, &ns);
+    let replicas = pods
+        .list(&ListParams::default().labels("serving.kserve.io/inferenceservice=llama3-svc"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(replicas.len(), 2, "two replicas");
+    for pod in &replicas {
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+        assert!(
+            node.starts_with("gpu-mi325x-"),
+            "a replica ran on {node}, not an MI325X node"
+        );
+    }
 
-    // Losing the runtime after running is Degraded, not Failed.
-    FakeKServe::new(env.client().await)
-        .set_ready(&ns, "llama3-svc", false)
+    // Losing the runtime after running is Degraded, not Failed: the replicas fail their readiness probes.
+    FakeKubelet::new(env.client().await, &ns)
+        .fail_readiness("serving.kserve.io/inferenceservice=llama3-svc")
         .await;
     wait_for(env, &ns, "llama3-svc", "Degraded", |s| {
         if s.status == Some(ServiceState::Degraded) {
@@ -401,7 +400,7 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
         &service(
             "svc",
             &catalog.model,
-            "  cacheModel: true\n  env:\n  - name: HF_TOKEN\n    value: from-service\n",
+            &format!("  cacheModel: true\n  env:\n  - name: HF_TOKEN\n    value: from-service\n  - name: {MANUAL}\n    value: \"true\"\n"),
         ),
     )
     .await;
@@ -446,7 +445,7 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
             .ok_or("none".to_string())
     })
     .await;
-    FakeProvisioner::new(env.client().await).provision(&ns, &claim).await;
+    // The download runs until the test ends it (the service's env reaches the download Job: AIM_TEST_MANUAL).
     FakeKubelet::new(env.client().await, &ns)
         .finish(
             &aim_operator::controller::model_cache::build::job_name(&cache, 0),

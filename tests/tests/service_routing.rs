@@ -1,10 +1,9 @@
 //! Routing, in a test binary of its own: `AIMClusterConfig default` is cluster-wide, and turning routing on
-//! would change every other service test's expectations. `FakeGatewayController` plays the gateway.
+//! would change every other service test's expectations. The local gateway (the control plane's `GatewayAcceptance`) accepts routes once their Gateway exists.
 
 mod service_support;
 
 use aim_operator::api::ServiceState;
-use aim_tests::fake_kserve::{FakeGatewayController, FakeKServe};
 use aim_tests::{operator, test_env, wait};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use service_support::*;
@@ -14,9 +13,12 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     let env = test_env!();
     env.start_operator(operator::test_config());
     let _config = env.cleanup(&["aimclusterconfig", "default"]);
+    // A Gateway namespace of this run's own: the Gateway does not exist until the test creates it.
+    let gw_ns = format!("gw-{}", std::process::id());
+    let _gw_ns = env.cleanup(&["namespace", &gw_ns]);
     let config = |auto: bool| {
         format!(
-            "{API}\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  routing:\n    gateway:\n      name: public-gw\n      namespace: infra-gw\n    autoCreateRoute: {auto}\n"
+            "{API}\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  routing:\n    gateway:\n      name: public-gw\n      namespace: {gw_ns}\n    autoCreateRoute: {auto}\n"
         )
     };
     assert!(env.apply(&config(true), None).await.success);
@@ -36,7 +38,6 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     for name in ["ok", "rejected"] {
         assert!(env.apply(&service(name, &catalog.model, ""), Some(&ns)).await.success);
         isvc(env, &ns, name).await;
-        FakeKServe::new(env.client().await).set_ready(&ns, name, true).await;
     }
 
     let ok_route = route(env, &ns, "ok").await;
@@ -57,7 +58,7 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
         "the route names the plugin that chose its path: {decided_by}"
     );
     assert_eq!(ok_route["spec"]["parentRefs"][0]["name"], "public-gw");
-    assert_eq!(ok_route["spec"]["parentRefs"][0]["namespace"], "infra-gw");
+    assert_eq!(ok_route["spec"]["parentRefs"][0]["namespace"], gw_ns.as_str());
     let rule = &ok_route["spec"]["rules"][0];
     assert_eq!(rule["matches"][0]["path"]["value"], path.as_str());
     assert_eq!(rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"], "/");
@@ -86,10 +87,12 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
         "Ready says what it waits for"
     );
 
-    let gateway = FakeGatewayController::new(env.client().await);
-    gateway
-        .set_accepted(&ns, "ok", "infra-gw", "public-gw", true, "Accepted")
+    // The Gateway appears; the local gateway accepts the routes attached to it.
+    assert!(env.kubectl(&["create", "namespace", &gw_ns]).await.success);
+    let gw = env
+        .apply(&aim_tests::gateway::gateway_yaml(&gw_ns, "public-gw"), None)
         .await;
+    assert!(gw.success, "{}", gw.stderr);
     let s = wait_for(
         env,
         &ns,
@@ -102,9 +105,22 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     wait_for(env, &ns, "ok", "Running", condition("Ready", "True", "Ready")).await;
 
     route(env, &ns, "rejected").await;
-    gateway
-        .set_accepted(&ns, "rejected", "infra-gw", "public-gw", false, "NotAllowedByListeners")
-        .await;
+    wait_for(
+        env,
+        &ns,
+        "rejected",
+        "routed",
+        condition("RoutingReady", "True", "RouteReady"),
+    )
+    .await;
+    aim_tests::gateway::reject(
+        &env.client().await,
+        &ns,
+        "rejected",
+        (&gw_ns, "public-gw"),
+        "NotAllowedByListeners",
+    )
+    .await;
     let s = wait_for(
         env,
         &ns,

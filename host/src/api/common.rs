@@ -136,7 +136,8 @@ pub enum ResourceState {
 #[allow(missing_docs)]
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ServiceState {
-    /// Accepted, resolution not finished.
+    /// Accepted, not started: resolution not finished, or no node can run a replica yet (`RuntimeReady` says
+    /// which GPUs it asks for and what the scheduler found).
     #[default]
     Pending,
     /// Resolved; caches, runtime or route are still starting.

@@ -407,6 +407,14 @@ impl Index {
         self.jobs.state_filter(|j| Component::of(j.labels()) == Some(component))
     }
 
+    /// The pods of InferenceService `isvc` in `namespace` (KServe labels them), by name.
+    pub fn pods_of_inference_service(&self, namespace: &str, isvc: &str) -> Vec<Arc<Pod>> {
+        by_name(self.pods.state_filter(|p| {
+            p.metadata.namespace.as_deref() == Some(namespace)
+                && p.labels().get(upstream::INFERENCE_SERVICE_LABEL).map(String::as_str) == Some(isvc)
+        }))
+    }
+
     /// The pods of Job `job` in `namespace`, newest first.
     pub fn pods_of_job(&self, namespace: &str, job: &str) -> Vec<Arc<Pod>> {
         let mut pods = self.pods.state_filter(|p| {

@@ -18,6 +18,9 @@ pub fn inference_service() -> ApiResource {
     ))
 }
 
+/// The label KServe puts on an InferenceService's pods, naming the InferenceService.
+pub const INFERENCE_SERVICE_LABEL: &str = "serving.kserve.io/inferenceservice";
+
 /// `gateway.networking.k8s.io/v1 HTTPRoute`.
 pub fn http_route() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"))

@@ -10,17 +10,15 @@
 //! - the operator's CPU seconds and peak RSS, its requests by verb and its 409 conflicts during convergence,
 //!   and its requests during a quiet period after it.
 //!
-//! Until a kubelet and a provisioner run in the local cluster, [`helper`] plays both for the cache's volume and
-//! download Job, and says so.
+//! The cluster is the real local one: the scheduler places every replica on a fake GPU node (kwok), KServe
+//! reconciles every InferenceService, kwok binds the cache's volume and ends its download pod.
 
 pub mod audit;
-pub mod helper;
 pub mod process;
 pub mod workload;
 
 use crate::controlplane::ControlPlane;
 use crate::identity::operator_kubeconfig;
-use crate::provisioner::FakeProvisioner;
 use audit::Requests;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use process::OperatorProcess;
@@ -62,6 +60,8 @@ pub struct Figures {
     pub isvcs: usize,
     /// HTTPRoutes at the end.
     pub routes: usize,
+    /// From the create to every service Running (KServe reports every InferenceService Ready), seconds.
+    pub to_running: Option<f64>,
     /// Operator CPU seconds from the create to convergence (or the timeout).
     pub cpu: f64,
     /// Operator peak RSS, MiB.
@@ -84,6 +84,16 @@ async fn count(client: &kube::Client, namespace: &str, resource: &ApiResource) -
         .await
         .map(|l| l.items.len())
         .unwrap_or(0)
+}
+
+async fn running(client: &kube::Client, namespace: &str) -> usize {
+    let api: Api<aim_operator::api::AIMService> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default()).await.map_or(0, |l| {
+        l.items
+            .iter()
+            .filter(|s| s.status.as_ref().and_then(|s| s.status) == Some(aim_operator::api::ServiceState::Running))
+            .count()
+    })
 }
 
 async fn cache_ready(client: &kube::Client, namespace: &str) -> bool {
@@ -117,7 +127,12 @@ pub async fn run(config: &BenchConfig, workload: Workload, n: usize) -> anyhow::
         .work_dir
         .join(format!("{}-{n}", workload.name().replace('+', "-")));
     let _ = std::fs::remove_dir_all(&dir);
-    let cp = ControlPlane::start(&dir).await?;
+    // Room for every replica: up to two MI300X GPUs per service, eight per node.
+    let nodes = crate::controlplane::nodes::GpuNodes {
+        mi300x: n.div_ceil(4) + 2,
+        mi325x: 1,
+    };
+    let cp = ControlPlane::start_with(&dir, nodes).await?;
     let result = measure(config, &cp, workload, n).await;
     cp.stop().await;
     result
@@ -137,9 +152,7 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
         &cp.dir().join("operator.kubeconfig"),
     )
     .await?;
-    FakeProvisioner::new(client.clone())
-        .storage_class(workload::STORAGE_CLASS)
-        .await;
+    crate::storage::ensure_class(&client, workload::STORAGE_CLASS, true).await;
     let catalog = cp.dir().join("catalog.yaml");
     std::fs::write(&catalog, workload::catalog())?;
     cp.kubectl(&["apply", "--server-side", "-f", &catalog.display().to_string()])
@@ -158,9 +171,6 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
     wait_ready(port, Duration::from_secs(60)).await;
     // Let the start-up (the watches' first lists) settle before the window opens.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let helper = workload
-        .eq(&Workload::TemplateRefCached)
-        .then(|| helper::CacheHelper::start(client.clone(), ns.to_string()));
 
     let log = cp.audit_log();
     let from = audit::offset(&log);
@@ -195,7 +205,10 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
         if workload == Workload::TemplateRefCached && figures.cache_ready.is_none() && cache_ready(&client, ns).await {
             figures.cache_ready = Some(elapsed);
         }
-        if figures.to_isvcs.is_some() && figures.to_routes.is_some() {
+        if figures.to_isvcs.is_some() && figures.to_running.is_none() && running(&client, ns).await >= n {
+            figures.to_running = Some(elapsed);
+        }
+        if figures.to_isvcs.is_some() && figures.to_routes.is_some() && figures.to_running.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -205,7 +218,6 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
     tokio::time::sleep(Duration::from_secs(5)).await;
     let converged_at = audit::offset(&log);
     figures.converging = audit::count(&log, from, converged_at);
-    drop(helper);
 
     let quiet_cpu_before = operator.cpu_seconds();
     tokio::time::sleep(config.quiet).await;
@@ -238,13 +250,13 @@ async fn wait_ready(port: u16, timeout: Duration) {
 pub fn row(f: &Figures) -> String {
     let secs = |v: Option<f64>| v.map_or("—".to_string(), |s| format!("{s:.1} s"));
     let per = |v: u64| format!("{:.2}", v as f64 / f.n.max(1) as f64);
-    let not = if f.to_isvcs.is_none() || f.to_routes.is_none() {
+    let not = if f.to_isvcs.is_none() || f.to_routes.is_none() || f.to_running.is_none() {
         format!(" (not converged: {} ISVCs, {} routes)", f.isvcs, f.routes)
     } else {
         String::new()
     };
     format!(
-        "| {}{not} | {} | {:.1} s | {:.1} s ({:.2}×) | {} | {} | {} | {:.1} s | {:.0} MiB | {} ({}) | {} ({}) | {} | {} / {} |",
+        "| {}{not} | {} | {:.1} s | {:.1} s ({:.2}×) | {} | {} | {} | {} | {:.1} s | {:.0} MiB | {} ({}) | {} ({}) | {} | {} / {} |",
         f.workload,
         f.n,
         f.create_alone,
@@ -253,6 +265,7 @@ pub fn row(f: &Figures) -> String {
         secs(f.to_isvcs),
         secs(f.to_routes),
         secs(f.cache_ready),
+        secs(f.to_running),
         f.cpu,
         f.peak_rss_mib,
         per(f.converging.reads()),
@@ -266,4 +279,4 @@ pub fn row(f: &Figures) -> String {
 }
 
 /// The table header matching [`row`].
-pub const HEADER: &str = "| workload | N | create, no operator | create, operator running | to all ISVCs | to all routes | cache Ready | operator CPU | peak RSS | reads/svc (total) | writes/svc (total) | 409s | quiet: reads / writes |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+pub const HEADER: &str = "| workload | N | create, no operator | create, operator running | to all ISVCs | to all routes | cache Ready | to all Running | operator CPU | peak RSS | reads/svc (total) | writes/svc (total) | 409s | quiet: reads / writes |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";

@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn up(dir: &Path, exit_with: Option<u32>) -> anyhow::Result<()> {
     let started = Instant::now();
-    let cp = ControlPlane::start(dir).await.context("starting the control plane")?;
+    let mut cp = ControlPlane::start(dir).await.context("starting the control plane")?;
     std::fs::write(
         cp.dir().join(READY_FILE),
         format!("{}\n{}\n", cp.kubeconfig().display(), cp.kubectl_path().display()),
@@ -66,14 +66,27 @@ async fn up(dir: &Path, exit_with: Option<u32>) -> anyhow::Result<()> {
             None => std::future::pending().await,
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        _ = parent_gone => {}
-    }
+    tokio::pin!(parent_gone);
+    // A part of the cluster that dies takes the whole of it down, loudly: tests would otherwise wait for what
+    // it no longer does.
+    let died = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break None,
+            _ = term.recv() => break None,
+            _ = &mut parent_gone => break None,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                if let Some(why) = cp.exited() {
+                    break Some(why);
+                }
+            }
+        }
+    };
     cp.stop().await;
     eprintln!("control plane stopped");
-    Ok(())
+    match died {
+        Some(why) => anyhow::bail!("{why}"),
+        None => Ok(()),
+    }
 }
 
 async fn demo() -> anyhow::Result<()> {
@@ -86,6 +99,8 @@ async fn demo() -> anyhow::Result<()> {
         dir.display()
     );
     let result = aim_tests::demo::run(&cp).await;
+    // The operator goes first, so it never outlives the control plane it watches.
+    let _ = tokio::task::spawn_blocking(aim_tests::operator::stop_if_started).await;
     cp.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     println!("\n== control plane stopped");

@@ -1,14 +1,16 @@
-//! Locates the control-plane binaries, building them once per machine with `controlplane/build-binaries.sh`.
+//! Locates the local cluster's binaries, building them once per machine: Kubernetes and etcd
+//! (`controlplane/build-binaries.sh`), kwok (`build-kwok.sh`) and the KServe controller manager
+//! (`build-kserve.sh`).
 //!
-//! The build lands in a cache directory outside any clone (`$AIM_CACHE_DIR`, default
-//! `~/.cache/aim-operator`), keyed by the pinned versions, so every clone and CI run on the machine reuses it.
+//! Each build lands in a cache directory outside any clone (`$AIM_CACHE_DIR`, default `~/.cache/aim-operator`),
+//! keyed by its pinned version, so every clone and CI run on the machine reuses it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/controlplane/build-binaries.sh");
+const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/controlplane");
 
-/// Paths of the four binaries.
+/// Paths of the binaries.
 #[derive(Debug, Clone)]
 pub struct Binaries {
     /// `etcd`.
@@ -17,46 +19,67 @@ pub struct Binaries {
     pub kube_apiserver: PathBuf,
     /// `kube-controller-manager`.
     pub kube_controller_manager: PathBuf,
+    /// `kube-scheduler`.
+    pub kube_scheduler: PathBuf,
     /// `kubectl`.
     pub kubectl: PathBuf,
+    /// `kwok`.
+    pub kwok: PathBuf,
+    /// The KServe controller manager.
+    pub kserve_manager: PathBuf,
 }
 
-/// The build failed or printed no directory.
+/// A build failed or printed no directory.
 #[derive(Debug, thiserror::Error)]
-#[error("building the control-plane binaries failed ({BUILD_SCRIPT}): {0}")]
-pub struct BuildError(String);
+#[error("building the local cluster's binaries failed ({script}): {detail}")]
+pub struct BuildError {
+    script: String,
+    detail: String,
+}
+
+/// Runs `controlplane/<script>` and returns the binary directory it prints last.
+fn build(script: &str) -> Result<PathBuf, BuildError> {
+    let path = Path::new(SCRIPTS).join(script);
+    let fail = |detail: String| BuildError {
+        script: path.display().to_string(),
+        detail,
+    };
+    let out = Command::new("bash")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Err(fail(format!("exit status {}", out.status)));
+    }
+    let dir = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if dir.is_empty() {
+        return Err(fail("the script printed no binary directory".into()));
+    }
+    Ok(PathBuf::from(dir))
+}
 
 impl Binaries {
-    fn in_dir(dir: &Path) -> Self {
-        Binaries {
-            etcd: dir.join("etcd"),
-            kube_apiserver: dir.join("kube-apiserver"),
-            kube_controller_manager: dir.join("kube-controller-manager"),
-            kubectl: dir.join("kubectl"),
-        }
-    }
-
-    /// Returns the cached binaries, building them first if this machine has none (which takes a while; the
-    /// build script's progress goes to stderr).
+    /// Returns the cached binaries, building what this machine lacks first (which takes a while; the build
+    /// scripts' progress goes to stderr).
     pub fn ensure() -> Result<Self, BuildError> {
-        let out = Command::new("bash")
-            .arg(BUILD_SCRIPT)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| BuildError(e.to_string()))?;
-        if !out.status.success() {
-            return Err(BuildError(format!("exit status {}", out.status)));
-        }
-        let dir = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        if dir.is_empty() {
-            return Err(BuildError("the script printed no binary directory".into()));
-        }
-        Ok(Self::in_dir(Path::new(&dir)))
+        let k8s = build("build-binaries.sh")?;
+        let kwok = build("build-kwok.sh")?;
+        let kserve = build("build-kserve.sh")?;
+        Ok(Binaries {
+            etcd: k8s.join("etcd"),
+            kube_apiserver: k8s.join("kube-apiserver"),
+            kube_controller_manager: k8s.join("kube-controller-manager"),
+            kube_scheduler: k8s.join("kube-scheduler"),
+            kubectl: k8s.join("kubectl"),
+            kwok: kwok.join("kwok"),
+            kserve_manager: kserve.join("kserve-manager"),
+        })
     }
 }

@@ -1,17 +1,25 @@
-//! A real, local Kubernetes control plane: etcd, kube-apiserver and kube-controller-manager built from the pinned
-//! upstream sources, listening on loopback only, with a fresh PKI and an admin kubeconfig.
+//! A real, local Kubernetes cluster around the operator: etcd, kube-apiserver, kube-controller-manager and
+//! kube-scheduler built from the pinned upstream sources; kwok as the kubelet and volume provisioner of fake
+//! MI300X and MI325X GPU nodes ([`nodes`]); and the KServe controller manager in Standard mode ([`kserve`]). All
+//! listen on loopback only, with a fresh PKI and an admin kubeconfig.
 //!
-//! Contract: [`ControlPlane::start`] returns once the API server answers `/readyz` and every CRD (ours from
-//! `crds/`, KServe's and the Gateway API's from their Go modules) is established. [`ControlPlane::stop`] stops
-//! the processes in reverse order (SIGTERM, then SIGKILL after a grace period) and waits for them, so nothing is
-//! left running; dropping a `ControlPlane` without `stop` still kills the processes.
-//! No kubelet, scheduler or KServe controller runs: tests play those roles with named helpers.
+//! Contract: [`ControlPlane::start`] returns once the API server answers `/readyz`, every CRD (ours from `crds/`,
+//! KServe's and the Gateway API's from their Go modules) is established, the GPU nodes are Ready and KServe
+//! answers its readiness probe. [`ControlPlane::stop`] stops the processes in reverse order (SIGTERM, then
+//! SIGKILL after a grace period) and waits for them, so nothing is left running; dropping a `ControlPlane`
+//! without `stop` still kills the processes.
+//!
+//! What no upstream component here does is played by [`crate::gateway::GatewayAcceptance`] (a gateway accepting
+//! routes), which the control plane runs too; a container's output is written by kwok's stages
+//! (`controlplane/kwok/pod-stages.yaml`).
 //!
 //! The API server keeps an audit log ([`ControlPlane::audit_log`]) of the requests made as the operator's
 //! ServiceAccount (`system:serviceaccount:aim-system:aim-operator`) and nobody else, so tests and benchmarks
 //! count exactly what the operator asked of it.
 
 pub mod binaries;
+pub mod kserve;
+pub mod nodes;
 pub mod pki;
 pub mod upstream_crds;
 pub mod versions;
@@ -45,6 +53,18 @@ rules:
 /// Directory of our generated CRDs.
 pub const OUR_CRDS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds");
 
+/// How kwok plays the kubelet for pods and the storage provisioner (ours; node stages come from kwok's module).
+pub const KWOK_STAGES: [&str; 2] = [
+    concat!(env!("CARGO_MANIFEST_DIR"), "/controlplane/kwok/pod-stages.yaml"),
+    concat!(env!("CARGO_MANIFEST_DIR"), "/controlplane/kwok/volume-stages.yaml"),
+];
+
+/// The storage provisioner kwok plays (`controlplane/kwok/volume-stages.yaml`).
+pub const KWOK_PROVISIONER: &str = "kwok.x-k8s.io/volume";
+
+/// The cluster's default StorageClass, provisioned by kwok.
+pub const DEFAULT_STORAGE_CLASS: &str = "local-rwx";
+
 /// Errors while starting or using the control plane.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlPlaneError {
@@ -75,6 +95,9 @@ pub enum ControlPlaneError {
         /// Its log's end.
         log_tail: String,
     },
+    /// KServe's configuration could not be prepared.
+    #[error(transparent)]
+    KServe(#[from] kserve::KServeConfigError),
     /// A kubectl command failed.
     #[error("kubectl {args} failed: {stderr}")]
     Kubectl {
@@ -97,11 +120,47 @@ pub struct ControlPlane {
     kubeconfig: PathBuf,
     /// Started processes, in start order.
     processes: Vec<(&'static str, Child)>,
+    /// The gateway that accepts routes.
+    gateway: Option<crate::gateway::GatewayAcceptance>,
 }
 
 fn free_port() -> Result<u16, ControlPlaneError> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free loopback port"))?;
     Ok(listener.local_addr().map_err(io("reading a bound port"))?.port())
+}
+
+/// A StorageClass (ReadWriteMany-capable, bound at once) that kwok provisions volumes for; `default` makes it the
+/// cluster's default class.
+pub fn storage_class(name: &str, default: bool) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": name,
+            "annotations": { "storageclass.kubernetes.io/is-default-class": default.to_string() },
+        },
+        "provisioner": KWOK_PROVISIONER,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+    })
+}
+
+/// True when `127.0.0.1:port/readyz` answers 200.
+async fn probe_ok(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if stream
+        .write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer).await;
+    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
 }
 
 fn log_tail(path: &Path) -> String {
@@ -111,8 +170,13 @@ fn log_tail(path: &Path) -> String {
 }
 
 impl ControlPlane {
-    /// Builds (once) and starts a control plane whose state lives in `dir`, then installs all CRDs.
+    /// Builds (once) and starts a cluster with the default GPU nodes whose state lives in `dir`.
     pub async fn start(dir: &Path) -> Result<Self, ControlPlaneError> {
+        Self::start_with(dir, nodes::GpuNodes::default()).await
+    }
+
+    /// Builds (once) and starts a cluster with `gpu_nodes` whose state lives in `dir`.
+    pub async fn start_with(dir: &Path, gpu_nodes: nodes::GpuNodes) -> Result<Self, ControlPlaneError> {
         let binaries = tokio::task::spawn_blocking(Binaries::ensure)
             .await
             .expect("build task panicked")?;
@@ -131,6 +195,7 @@ impl ControlPlane {
             binaries: binaries.clone(),
             kubeconfig,
             processes: Vec::new(),
+            gateway: None,
         };
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         cp.spawn(
@@ -205,11 +270,161 @@ impl ControlPlane {
                 &format!("--root-ca-file={}", pki.ca_cert.display()),
                 &format!("--cluster-signing-cert-file={}", pki.ca_cert.display()),
                 &format!("--cluster-signing-key-file={}", pki.ca_key.display()),
+                // A loaded two-core machine can delay kwok's lease renewals; a node is not lost that quickly.
+                "--node-monitor-grace-period=2m",
+                "--v=0",
+            ],
+        )?;
+        cp.spawn(
+            "kube-scheduler",
+            &binaries.kube_scheduler,
+            &[
+                &format!("--kubeconfig={}", cp.kubeconfig.display()),
+                &format!("--authentication-kubeconfig={}", cp.kubeconfig.display()),
+                &format!("--authorization-kubeconfig={}", cp.kubeconfig.display()),
+                "--bind-address=127.0.0.1",
+                &format!("--secure-port={}", free_port()?),
+                "--leader-elect=false",
                 "--v=0",
             ],
         )?;
         cp.install_crds().await?;
+        cp.start_kwok(gpu_nodes).await?;
+        cp.start_kserve(&pki).await?;
+        cp.gateway = Some(crate::gateway::GatewayAcceptance::start(cp.client().await?));
         Ok(cp)
+    }
+
+    /// A process of the cluster that has exited, with its status and the end of its log.
+    pub fn exited(&mut self) -> Option<String> {
+        let (name, status) = self
+            .processes
+            .iter_mut()
+            .find_map(|(name, child)| child.try_wait().ok().flatten().map(|status| (*name, status)))?;
+        Some(format!(
+            "{name} exited with {status}; the end of its log:\n{}",
+            log_tail(&self.dir.join(format!("{name}.log")))
+        ))
+    }
+
+    /// A client with the admin kubeconfig.
+    pub async fn client(&self) -> Result<kube::Client, ControlPlaneError> {
+        let fail = |e: &dyn std::fmt::Display| ControlPlaneError::Kubectl {
+            args: "client".into(),
+            stderr: e.to_string(),
+        };
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).map_err(|e| fail(&e))?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .map_err(|e| fail(&e))?;
+        kube::Client::try_from(config).map_err(|e| fail(&e))
+    }
+
+    /// kwok with its stages, its storage class and the fake GPU nodes; returns once the nodes are Ready.
+    async fn start_kwok(&mut self, gpu_nodes: nodes::GpuNodes) -> Result<(), ControlPlaneError> {
+        let versions = versions::Versions::pinned();
+        let stages = tokio::task::spawn_blocking(move || upstream_crds::kwok_stage_files(&versions))
+            .await
+            .expect("download task panicked")?;
+        let class = self.dir.join("default-storage-class.json");
+        std::fs::write(&class, storage_class(DEFAULT_STORAGE_CLASS, true).to_string())
+            .map_err(io("writing the default storage class"))?;
+        self.kubectl(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &class.display().to_string(),
+        ])
+        .await?;
+        let mut args = vec![
+            format!("--kubeconfig={}", self.kubeconfig.display()),
+            "--manage-all-nodes=false".into(),
+            format!(
+                "--manage-nodes-with-annotation-selector={}=fake",
+                nodes::KWOK_ANNOTATION
+            ),
+            format!("--server-address=127.0.0.1:{}", free_port()?),
+            // Node health through Leases (renewed every few seconds), as real kubelets do: the controller-manager
+            // would otherwise mark a node NotReady, and its pods unready, whenever kwok is slow to heartbeat.
+            "--node-lease-duration-seconds=40".into(),
+        ];
+        args.extend(KWOK_STAGES.iter().map(|s| format!("--config={s}")));
+        args.extend(stages.iter().map(|s| format!("--config={}", s.display())));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let kwok = self.binaries.kwok.clone();
+        self.spawn("kwok", &kwok, &args)?;
+        let list = self.dir.join("gpu-nodes.json");
+        std::fs::write(&list, nodes::list(gpu_nodes).to_string()).map_err(io("writing the GPU nodes"))?;
+        self.kubectl(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &list.display().to_string(),
+        ])
+        .await?;
+        self.kubectl(&["wait", "--for=condition=Ready", "--timeout=90s", "node", "--all"])
+            .await?;
+        Ok(())
+    }
+
+    /// The KServe controller manager, configured for Standard mode; returns once it answers its readiness probe.
+    async fn start_kserve(&mut self, pki: &pki::PkiFiles) -> Result<(), ControlPlaneError> {
+        let versions = versions::Versions::pinned();
+        let upstream = tokio::task::spawn_blocking(move || upstream_crds::kserve_config(&versions))
+            .await
+            .expect("download task panicked")?;
+        let config = kserve::config(&upstream)?;
+        let file = self.dir.join("kserve-config.json");
+        std::fs::write(&file, config.to_string()).map_err(io("writing KServe's config"))?;
+        let _ = self.kubectl(&["create", "namespace", kserve::NAMESPACE]).await;
+        self.kubectl(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &file.display().to_string(),
+        ])
+        .await?;
+        let tmp = kserve::webhook_certs(&self.dir, &pki.server_cert, &pki.server_key)?;
+        let probe = free_port()?;
+        let log = std::fs::File::create(self.dir.join("kserve.log")).map_err(io("creating kserve.log"))?;
+        let log_err = log.try_clone().map_err(io("cloning a log handle"))?;
+        let child = Command::new(&self.binaries.kserve_manager)
+            .args([
+                "--metrics-addr=0".to_string(),
+                format!("--health-probe-addr=127.0.0.1:{probe}"),
+                format!("--webhook-port={}", free_port()?),
+                "--leader-elect=false".into(),
+            ])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("POD_NAMESPACE", kserve::NAMESPACE)
+            .env("TMPDIR", &tmp)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(io("starting the KServe controller manager"))?;
+        self.processes.push(("kserve", child));
+        let start = Instant::now();
+        loop {
+            if probe_ok(probe).await {
+                return Ok(());
+            }
+            let exited = self
+                .processes
+                .iter_mut()
+                .find_map(|(name, child)| child.try_wait().ok().flatten().map(|status| (*name, status)));
+            if let Some((name, status)) = exited {
+                return Err(self.not_ready(name, start, &format!("exited with {status}")));
+            }
+            if start.elapsed() > Duration::from_secs(120) {
+                return Err(self.not_ready("kserve", start, "timed out"));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     fn spawn(&mut self, name: &'static str, binary: &Path, args: &[&str]) -> Result<(), ControlPlaneError> {
@@ -318,6 +533,7 @@ impl ControlPlane {
 
     /// Stops every process, newest first: SIGTERM, then SIGKILL for any still running after 10 seconds.
     pub async fn stop(mut self) {
+        self.gateway = None;
         while let Some((name, mut child)) = self.processes.pop() {
             if let Some(pid) = child.id() {
                 let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);

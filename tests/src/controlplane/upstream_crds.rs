@@ -1,5 +1,6 @@
-//! The third-party CRDs the operator writes to: KServe's `InferenceService` and the Gateway API's `GatewayClass`,
-//! `Gateway` and `HTTPRoute`.
+//! What the local cluster installs from other projects: KServe's CRDs (every one its controller manager watches)
+//! and its `inferenceservice-config`, the Gateway API's `GatewayClass`, `Gateway` and `HTTPRoute` CRDs, and
+//! kwok's node and volume stages.
 //!
 //! They are read from the pinned upstream Go modules (`go mod download` puts the module, YAML included, in the
 //! Go module cache), so the tests run against exactly what upstream publishes and nothing of theirs is committed.
@@ -30,7 +31,7 @@ pub enum UpstreamCrdError {
 }
 
 /// Downloads (or finds in the module cache) `module@version` and returns its directory.
-fn module_dir(module: &str, version: &str) -> Result<PathBuf, UpstreamCrdError> {
+pub fn module_dir(module: &str, version: &str) -> Result<PathBuf, UpstreamCrdError> {
     let spec = format!("{module}@{version}");
     let err = |detail: String| UpstreamCrdError::Download {
         module: spec.clone(),
@@ -59,37 +60,77 @@ fn module_dir(module: &str, version: &str) -> Result<PathBuf, UpstreamCrdError> 
         .ok_or_else(|| err("no Dir in output".into()))
 }
 
-/// Paths of the upstream CRD files, in install order.
+/// The KServe module's directory.
+pub fn kserve_dir(versions: &Versions) -> Result<PathBuf, UpstreamCrdError> {
+    module_dir("github.com/kserve/kserve", &versions.kserve)
+}
+
+/// The kwok module's directory.
+pub fn kwok_dir(versions: &Versions) -> Result<PathBuf, UpstreamCrdError> {
+    module_dir("sigs.k8s.io/kwok", &versions.kwok)
+}
+
+fn existing(dir: &std::path::Path, module: &str, path: &str) -> Result<PathBuf, UpstreamCrdError> {
+    let file = dir.join(path);
+    if file.is_file() {
+        Ok(file)
+    } else {
+        Err(UpstreamCrdError::Missing {
+            module: module.to_string(),
+            path: path.to_string(),
+        })
+    }
+}
+
+/// Paths of the upstream CRD files, in install order: every KServe CRD (its manager watches them all), then the
+/// Gateway API's.
 pub fn upstream_crd_files(versions: &Versions) -> Result<Vec<PathBuf>, UpstreamCrdError> {
-    let wanted: [(&str, &str, &[&str]); 2] = [
-        (
-            "github.com/kserve/kserve",
-            &versions.kserve,
-            &["config/crd/full/serving.kserve.io_inferenceservices.yaml"],
-        ),
-        (
-            "sigs.k8s.io/gateway-api",
-            &versions.gateway_api,
-            &[
-                "config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml",
-                "config/crd/standard/gateway.networking.k8s.io_gateways.yaml",
-                "config/crd/standard/gateway.networking.k8s.io_httproutes.yaml",
-            ],
-        ),
-    ];
-    let mut files = Vec::new();
-    for (module, version, paths) in wanted {
-        let dir = module_dir(module, version)?;
-        for path in paths {
-            let file = dir.join(path);
-            if !file.is_file() {
-                return Err(UpstreamCrdError::Missing {
-                    module: format!("{module}@{version}"),
-                    path: path.to_string(),
-                });
-            }
-            files.push(file);
-        }
+    let kserve = kserve_dir(versions)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(kserve.join("config/crd/full"))
+        .map_err(|e| UpstreamCrdError::Download {
+            module: format!("github.com/kserve/kserve@{}", versions.kserve),
+            detail: format!("config/crd/full: {e}"),
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "yaml")
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("serving.kserve.io_"))
+        })
+        .collect();
+    files.sort();
+    let gateway = module_dir("sigs.k8s.io/gateway-api", &versions.gateway_api)?;
+    let module = format!("sigs.k8s.io/gateway-api@{}", versions.gateway_api);
+    for path in [
+        "config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml",
+        "config/crd/standard/gateway.networking.k8s.io_gateways.yaml",
+        "config/crd/standard/gateway.networking.k8s.io_httproutes.yaml",
+    ] {
+        files.push(existing(&gateway, &module, path)?);
     }
     Ok(files)
+}
+
+/// KServe's `inferenceservice-config` ConfigMap file.
+pub fn kserve_config(versions: &Versions) -> Result<PathBuf, UpstreamCrdError> {
+    let dir = kserve_dir(versions)?;
+    existing(
+        &dir,
+        &format!("github.com/kserve/kserve@{}", versions.kserve),
+        "config/configmap/inferenceservice.yaml",
+    )
+}
+
+/// kwok's stages for nodes: Ready at once, heartbeats through Leases.
+pub fn kwok_stage_files(versions: &Versions) -> Result<Vec<PathBuf>, UpstreamCrdError> {
+    let dir = kwok_dir(versions)?;
+    let module = format!("sigs.k8s.io/kwok@{}", versions.kwok);
+    [
+        "kustomize/stage/node/fast/node-initialize.yaml",
+        "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    ]
+    .into_iter()
+    .map(|p| existing(&dir, &module, p))
+    .collect()
 }

@@ -7,8 +7,10 @@ pub struct Versions {
     pub kubernetes: String,
     /// `go.etcd.io/etcd/server/v3` tag.
     pub etcd: String,
-    /// `github.com/kserve/kserve` tag; its InferenceService CRD is installed.
+    /// `github.com/kserve/kserve` tag; its CRDs are installed and its controller manager runs.
     pub kserve: String,
+    /// `sigs.k8s.io/kwok` tag: the kubelet of the fake GPU nodes.
+    pub kwok: String,
     /// `sigs.k8s.io/gateway-api` tag; its Gateway, GatewayClass and HTTPRoute CRDs are installed.
     pub gateway_api: String,
 }
@@ -30,6 +32,7 @@ impl Versions {
             kubernetes: get("KUBE_VERSION"),
             etcd: get("ETCD_VERSION"),
             kserve: get("KSERVE_VERSION"),
+            kwok: get("KWOK_VERSION"),
             gateway_api: get("GATEWAY_API_VERSION"),
         }
     }
@@ -42,7 +45,7 @@ mod tests {
     #[test]
     fn every_pinned_version_is_an_exact_tag() {
         let v = Versions::pinned();
-        for tag in [&v.kubernetes, &v.etcd, &v.kserve, &v.gateway_api] {
+        for tag in [&v.kubernetes, &v.etcd, &v.kserve, &v.gateway_api, &v.kwok] {
             assert!(
                 tag.starts_with('v') && tag.split('.').count() == 3,
                 "not an exact tag: {tag}"

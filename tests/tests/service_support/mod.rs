@@ -172,3 +172,15 @@ pub async fn route(env: &TestEnv, ns: &str, name: &str) -> Value {
 pub fn service(name: &str, model: &str, extra: &str) -> String {
     format!("{API}\nkind: AIMService\nmetadata:\n  name: {name}\nspec:\n  aimModelId: {model}\n{extra}")
 }
+
+/// Waits until no namespace is terminating: what earlier test binaries left (their pods holding GPUs) is gone.
+pub async fn settled(env: &TestEnv) {
+    wait::until("no terminating namespaces", || async {
+        let out = env
+            .kubectl(&["get", "namespaces", "-o", "jsonpath={.items[*].status.phase}"])
+            .await
+            .stdout;
+        if out.contains("Terminating") { Err(out) } else { Ok(()) }
+    })
+    .await;
+}

@@ -76,6 +76,7 @@ pub mod reasons {
     pub const CREATING_RUNTIME: &str = "CreatingRuntime";
     pub const RUNTIME_READY: &str = "RuntimeReady";
     pub const RUNTIME_NOT_READY: &str = "RuntimeNotReady";
+    pub const UNSCHEDULABLE: &str = "Unschedulable";
     pub const ROUTING_DISABLED: &str = "RoutingDisabled";
     pub const CONFIGURING_ROUTE: &str = "ConfiguringRoute";
     pub const ROUTE_READY: &str = "RouteReady";

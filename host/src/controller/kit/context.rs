@@ -22,6 +22,9 @@ pub struct DiscoveryConfig {
     pub backoff_base: Duration,
     /// Longest wait between attempts.
     pub backoff_max: Duration,
+    /// How long a template waits quietly for its model's AIMImage before reporting `ModelNotFound`: a catalog
+    /// pack applies images and templates together, and the image may land a moment after its templates.
+    pub image_grace: Duration,
 }
 
 /// Settings of the model download Jobs.
@@ -61,6 +64,7 @@ impl Default for OperatorConfig {
                 max_concurrent_jobs: 10,
                 backoff_base: Duration::from_secs(30),
                 backoff_max: Duration::from_secs(30 * 60),
+                image_grace: Duration::from_secs(30),
             },
             download: DownloadConfig {
                 image: "ghcr.io/silogen/aim-artifact-downloader:0.2.0".into(),

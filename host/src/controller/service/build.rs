@@ -86,7 +86,12 @@ pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
         mounts.push(json!({ "name": format!("model-cache-{i}"), "mountPath": format!("{CACHE_ROOT}/{}", m.cache), "readOnly": true }));
     }
     let pull_secrets = merged_credentials(&inputs.profile.credentials, &service.spec.credentials).image_pull_secrets;
+    // The predictor's pods carry the operator's labels, so its index watches them and can say why one does not
+    // run (the scheduler found no node with the GPUs it asks for).
+    let mut pod_labels = labels::managed(Component::Runtime);
+    pod_labels.insert(labels::SERVICE.into(), labels::value(&service.name_any()));
     let mut predictor = json!({
+        "labels": pod_labels,
         "minReplicas": service.spec.replicas,
         "maxReplicas": service.spec.replicas,
         "containers": [{
@@ -117,7 +122,8 @@ pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
             "name": name,
             "namespace": service.namespace(),
             "labels": labels,
-            "annotations": { "serving.kserve.io/deploymentMode": "Standard" },
+            // Fixed replicas (the service's): no autoscaler, which KServe would otherwise create and drive by CPU.
+            "annotations": { "serving.kserve.io/deploymentMode": "Standard", "serving.kserve.io/autoscalerClass": "none" },
             "ownerReferences": [inputs.owner],
         },
         "spec": { "predictor": predictor },
@@ -270,6 +276,10 @@ mod tests {
             isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"],
             "Standard"
         );
+        assert_eq!(
+            isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"],
+            "none"
+        );
         let p = &isvc["spec"]["predictor"];
         assert_eq!(
             (p["minReplicas"].clone(), p["maxReplicas"].clone()),
@@ -278,6 +288,10 @@ mod tests {
         let c = &p["containers"][0];
         assert_eq!(c["name"], "kserve-container");
         assert_eq!(c["image"], "reg/aim:1");
+        assert_eq!(
+            p["labels"]["app.kubernetes.io/managed-by"], "aim-operator",
+            "the predictor's pods are the operator's to watch"
+        );
         assert_eq!(c["resources"]["limits"]["amd.com/gpu"], "2");
         assert_eq!(c["resources"]["requests"]["cpu"], "8");
         assert_eq!(c["resources"]["requests"]["memory"], "64Gi");

@@ -68,12 +68,14 @@ pub async fn reconcile(svc: Arc<AIMService>, ctx: Arc<Context>) -> Result<Action
     };
     let name = build::isvc_name(&svc);
     let isvc = index.inference_service(&namespace, &name);
+    let runtime_pods = index.pods_of_inference_service(&namespace, &name);
     let route = index.route(&namespace, &name);
     let observed = plan::Observed {
         resolution: &resolution,
         cache,
         service_cache,
         isvc: isvc.as_deref(),
+        runtime_pods: &runtime_pods,
         routing,
         route: route.as_deref(),
         owner: owner_ref(svc.as_ref(), true)?,

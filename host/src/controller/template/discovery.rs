@@ -10,10 +10,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use std::time::Duration;
 
-/// How long a template waits quietly for its model's AIMImage before reporting `ModelNotFound`: a catalog pack
-/// applies images and templates together, and the image may land a moment after its templates.
-pub const IMAGE_GRACE: Duration = Duration::from_secs(30);
-
 /// The discovery Job of the current spec, as the index shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobState {
@@ -128,7 +124,7 @@ pub fn plan(o: &Observed<'_>, config: &DiscoveryConfig) -> Plan {
             .created
             .map(|c| Duration::from_millis((o.now.as_millisecond() - c.as_millisecond()).max(0) as u64))
             .unwrap_or(Duration::MAX);
-        return keep(match IMAGE_GRACE.checked_sub(age) {
+        return keep(match config.image_grace.checked_sub(age) {
             Some(left) if !left.is_zero() => Step::Waiting {
                 reason: reasons::WAITING_FOR_IMAGE,
                 message: format!("waiting for an AIMImage with modelId '{}' to run discovery", o.model),
@@ -285,6 +281,7 @@ mod tests {
             max_concurrent_jobs: 2,
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(60),
+            image_grace: Duration::from_secs(30),
         }
     }
 

@@ -338,6 +338,21 @@ impl OnChange for Queues {
     fn pod(&self, index: &Index, change: &Change<Pod>) {
         let pod = change.latest();
         let ns = ns_of(pod.as_ref());
+        // A predictor pod: its InferenceService's service learns whether it was scheduled.
+        if let Some(isvc) = pod
+            .labels()
+            .get(crate::upstream::INFERENCE_SERVICE_LABEL)
+            .and_then(|name| index.inference_service(&ns, name))
+        {
+            self.runtime_child(
+                index,
+                &Change {
+                    old: None,
+                    new: Some(isvc),
+                },
+            );
+            return;
+        }
         if let Some(job) = pod
             .labels()
             .get("batch.kubernetes.io/job-name")

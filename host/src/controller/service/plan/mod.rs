@@ -14,6 +14,7 @@ use crate::api::{
     ServiceState, TemplateScope,
 };
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::DynamicObject;
@@ -52,6 +53,8 @@ pub struct Observed<'a> {
     pub service_cache: Option<AIMTemplateCache>,
     /// The InferenceService, if it exists.
     pub isvc: Option<&'a DynamicObject>,
+    /// Its pods (KServe's predictor replicas).
+    pub runtime_pods: &'a [std::sync::Arc<Pod>],
     /// The route decision.
     pub routing: Routing,
     /// The HTTPRoute, if it exists.
@@ -216,10 +219,16 @@ pub fn plan(svc: &AIMService, o: &Observed<'_>) -> Plan {
             .isvc
             .map(|i| serde_json::to_value(i).unwrap_or_default())
             .unwrap_or_default();
+        let ready = matches!(build::isvc_condition(&existing, "Ready"), Some((s, _, _)) if s == "True");
+        let unplaced = if ready { None } else { unschedulable(o.runtime_pods) };
         match build::isvc_condition(&existing, "Ready") {
             Some((s, _, _)) if s == "True" => {
                 Cond::yes(reasons::RUNTIME_READY, format!("InferenceService {name} is ready"))
             }
+            _ if unplaced.is_some() => Cond::no(
+                reasons::UNSCHEDULABLE,
+                unschedulable_message(&name, template, unplaced.as_deref().unwrap_or_default()),
+            ),
             Some((_, reason, message)) => Cond::no(
                 reasons::RUNTIME_NOT_READY,
                 format!("InferenceService {name} is not ready: {reason} {message}")
@@ -300,6 +309,40 @@ pub fn plan(svc: &AIMService, o: &Observed<'_>) -> Plan {
     plan
 }
 
+/// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
+fn unschedulable(pods: &[std::sync::Arc<Pod>]) -> Option<String> {
+    pods.iter().find_map(|p| {
+        let scheduled = p
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "PodScheduled")?;
+        (scheduled.status == "False" && scheduled.reason.as_deref() == Some("Unschedulable"))
+            .then(|| scheduled.message.clone().unwrap_or_default())
+    })
+}
+
+/// Why a replica does not run, in words: what it asks for, and where none fit.
+fn unschedulable_message(isvc: &str, template: &TemplateRecord, scheduler: &str) -> String {
+    let asks = match &template.profile.parameters.gpu_selector {
+        Some(gpu) => format!(
+            "{} × {} GPU{} per replica",
+            gpu.count,
+            gpu.model,
+            if gpu.count == 1 { "" } else { "s" }
+        ),
+        None => "its resources".to_string(),
+    };
+    conditions::with_detail(
+        format!(
+            "no node can run a replica of InferenceService {isvc}: it asks for {asks}, and the scheduler found none free; it starts when GPUs are freed or nodes added"
+        ),
+        scheduler.trim(),
+    )
+}
+
 /// The four step conditions and a failure, turned into `Ready`, `Progressing`, `Failure` and the state.
 struct Ladder {
     resolved: Cond,
@@ -339,10 +382,13 @@ impl Ladder {
             current.status,
             Some(ServiceState::Running) | Some(ServiceState::Degraded)
         );
+        let unschedulable = self.runtime.reason == reasons::UNSCHEDULABLE;
         next.status = Some(if ready || (serving && self.failure.is_none()) {
             ServiceState::Running
         } else if serving {
             ServiceState::Degraded
+        } else if unschedulable && !was_running {
+            ServiceState::Pending
         } else if self.failure.is_some() && !self.resolved.ok {
             ServiceState::Failed
         } else if was_running && self.resolved.ok {

@@ -4,6 +4,7 @@
 use super::*;
 use crate::api::{AIMServiceSpec, Credentials, TemplateProfile, TemplateStatus};
 use crate::controller::kit::conditions::{Cond, set};
+use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
 fn now() -> Timestamp {
@@ -119,6 +120,7 @@ struct Case<'a> {
     routing: Routing,
     route: Option<&'a DynamicObject>,
     was: Option<ServiceState>,
+    pods: Vec<std::sync::Arc<Pod>>,
 }
 
 fn run(case: Case<'_>) -> Plan {
@@ -134,6 +136,7 @@ fn run(case: Case<'_>) -> Plan {
             cache: case.cache,
             service_cache: None,
             isvc: case.isvc,
+            runtime_pods: &case.pods,
             routing: case.routing,
             route: case.route,
             owner: owner(),
@@ -155,6 +158,7 @@ fn case(resolution: Resolution) -> Case<'static> {
         routing: Routing::Off,
         route: None,
         was: None,
+        pods: vec![],
     }
 }
 
@@ -326,4 +330,42 @@ fn a_router_failure_is_policy_failed() {
     let p = run(c);
     assert_eq!(cond(&p, types::FAILURE), ("True".into(), reasons::POLICY_FAILED.into()));
     assert_eq!(p.status.status, Some(ServiceState::Degraded));
+}
+
+#[test]
+fn a_replica_no_node_can_take_says_what_it_asks_for_and_the_service_is_pending() {
+    let i = isvc("False");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "chat-predictor-1" },
+        "status": { "phase": "Pending", "conditions": [{ "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/8 nodes are available: 4 Insufficient amd.com/gpu, 4 node(s) didn't match Pod's node affinity/selector." }] }
+    }))
+    .unwrap();
+    let mut resolution = resolved(ResourceState::Available);
+    if let Resolution::Resolved { template, .. } = &mut resolution {
+        template.profile.parameters.gpu_selector = Some(crate::api::GpuSelector {
+            count: 8,
+            model: "MI300X".into(),
+        });
+    }
+    let mut c = case(resolution);
+    c.isvc = Some(&i);
+    c.pods = vec![std::sync::Arc::new(pod)];
+    let p = run(c);
+    let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    assert_eq!(runtime.reason, reasons::UNSCHEDULABLE, "{}", runtime.message);
+    assert_eq!(p.status.status, Some(ServiceState::Pending));
+    let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    assert_eq!(runtime.reason, reasons::UNSCHEDULABLE);
+    assert!(
+        runtime.message.contains("asks for 8 × MI300X GPUs per replica"),
+        "{}",
+        runtime.message
+    );
+    assert!(
+        runtime.message.contains("4 Insufficient amd.com/gpu"),
+        "{}",
+        runtime.message
+    );
+    assert_eq!(cond(&p, types::READY), ("False".into(), reasons::UNSCHEDULABLE.into()));
 }

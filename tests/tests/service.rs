@@ -339,6 +339,73 @@ async fn a_template_ref_with_overrides_derives_from_the_referenced_template() {
 }
 
 #[tokio::test]
+async fn a_template_too_small_for_the_weights_fails_with_the_numbers_and_derives_nothing() {
+    let env = env();
+    let ns = env.namespace("svc-no-fit").await;
+    // A 405B model in fp16: about 754 GiB of weights, served on 8 × MI300X by default.
+    const EIGHT_MI300X: Profile = Profile {
+        name: "mi300x-fp16",
+        precision: "fp16",
+        gpus: 8,
+        gpu: "MI300X",
+    };
+    const TWO_MI300X: Profile = Profile {
+        name: "mi300x-fp16-small",
+        precision: "fp16",
+        gpus: 2,
+        gpu: "MI300X",
+    };
+    let catalog = sized_catalog(env, "nofit", &[EIGHT_MI300X, TWO_MI300X], Some("mi300x-fp16"), "754Gi").await;
+    let small = catalog.template("mi300x-fp16-small");
+    apply(
+        env,
+        &ns,
+        &service(
+            "derived",
+            &catalog.model,
+            "  overrides:\n    precision: bf16\n    gpuSelector: {count: 2, model: MI300X}\n",
+        ),
+    )
+    .await;
+    apply(env, &ns, &service("named", &catalog.model, &format!("  templateRef: {small}\n"))).await;
+
+    let derived = wait_for(
+        env,
+        &ns,
+        "derived",
+        "TemplateDoesNotFit",
+        condition("Resolved", "False", "TemplateDoesNotFit"),
+    )
+    .await;
+    assert_eq!(derived.status, Some(ServiceState::Failed));
+    let why = message(&derived, "Resolved");
+    for part in ["the derived template", "754.0 GiB", "345.6 GiB usable", "2 × MI300X"] {
+        assert!(why.contains(part), "'{part}' missing from: {why}");
+    }
+    let templates: Api<AIMServiceTemplate> = Api::namespaced(env.client().await, &ns);
+    assert!(
+        templates.list(&ListParams::default()).await.unwrap().items.is_empty(),
+        "no template is derived for what cannot run"
+    );
+    assert!(isvc_now(env, &ns, "derived").await.is_none());
+
+    let named = wait_for(
+        env,
+        &ns,
+        "named",
+        "TemplateDoesNotFit",
+        condition("Resolved", "False", "TemplateDoesNotFit"),
+    )
+    .await;
+    let why = message(&named, "Resolved");
+    assert!(
+        why.contains(&format!("cluster template '{small}'")) && why.contains("754.0 GiB"),
+        "{why}"
+    );
+    assert!(isvc_now(env, &ns, "named").await.is_none());
+}
+
+#[tokio::test]
 async fn a_missing_template_is_template_not_found() {
     let env = env();
     let ns = env.namespace("svc-no-tpl").await;

@@ -33,9 +33,20 @@ impl Catalog {
     }
 }
 
-/// Creates an AIMImage for a model unique to `tag`, its cluster templates, and names `default` (a short
-/// name) as the default template.
+/// Creates an AIMImage for a model unique to `tag`, its cluster templates (16 GiB of weights), and names
+/// `default` (a short name) as the default template.
 pub async fn catalog(env: &TestEnv, tag: &str, profiles: &[Profile], default: Option<&str>) -> Catalog {
+    sized_catalog(env, tag, profiles, default, "16Gi").await
+}
+
+/// [`catalog`] for a model whose weights are `size`.
+pub async fn sized_catalog(
+    env: &TestEnv,
+    tag: &str,
+    profiles: &[Profile],
+    default: Option<&str>,
+    size: &str,
+) -> Catalog {
     let prefix = format!("{tag}-{}", std::process::id());
     let model = format!("org/{prefix}:1.0");
     let image = format!("registry.test/aim/{prefix}:1.0");
@@ -51,7 +62,7 @@ pub async fn catalog(env: &TestEnv, tag: &str, profiles: &[Profile], default: Op
         let name = format!("{prefix}-{}", p.name);
         guards.push(env.cleanup(&["aimclusterservicetemplate", &name]));
         let yaml = format!(
-            "{API}\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  metric: latency\n  precision: {}\n  gpuSelector: {{count: {}, model: {}}}\n  modelSources:\n  - sourceUri: hf://org/{prefix}-{}\n    size: 16Gi\n",
+            "{API}\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  metric: latency\n  precision: {}\n  gpuSelector: {{count: {}, model: {}}}\n  modelSources:\n  - sourceUri: hf://org/{prefix}-{}\n    size: {size}\n",
             p.precision, p.gpus, p.gpu, p.precision
         );
         let out = env.apply(&yaml, None).await;

@@ -85,6 +85,7 @@ pub mod reasons {
     pub const NO_MATCHING_TEMPLATE: &str = "NoMatchingTemplate";
     pub const TEMPLATE_MODEL_MISMATCH: &str = "TemplateModelMismatch";
     pub const DERIVED_NAME_TAKEN: &str = "DerivedNameTaken";
+    pub const TEMPLATE_DOES_NOT_FIT: &str = "TemplateDoesNotFit";
     // Catalog kinds.
     pub const DEFAULT_TEMPLATE_FOUND: &str = "DefaultTemplateFound";
     pub const NO_DEFAULT_TEMPLATE: &str = "NoDefaultTemplate";

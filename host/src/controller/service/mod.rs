@@ -10,6 +10,7 @@ pub mod build;
 pub mod cache;
 pub mod candidates;
 pub mod derived;
+pub mod fit;
 pub mod plan;
 pub mod resolve;
 pub mod routing;

@@ -12,6 +12,7 @@
 
 use super::candidates::{self, TemplateRecord, to_candidate, to_wit};
 use super::derived::{self, Fit};
+use super::fit;
 use crate::api::{
     AIMImage, AIMService, AIMServiceTemplate, CandidateVerdict, PolicyDecision, RuntimeParameters, TemplateScope,
 };
@@ -93,7 +94,7 @@ pub async fn resolve(ctx: &Context, service: &AIMService) -> Resolution {
     let overrides = spec.overrides.clone().filter(|o| *o != RuntimeParameters::default());
     match (&spec.template_ref, &overrides) {
         (Some(name), None) => match named(ctx, &namespace, name, &spec.aim_model_id) {
-            Ok(template) => Resolution::resolved(template, &image, None),
+            Ok(template) => fitted(ctx, service, template, &image).await,
             Err((reason, message)) => failed(reason, message),
         },
         (Some(name), Some(o)) => match named(ctx, &namespace, name, &spec.aim_model_id) {
@@ -103,7 +104,7 @@ pub async fn resolve(ctx: &Context, service: &AIMService) -> Resolution {
         (None, Some(o)) => choose(ctx, service, &image, o).await,
         (None, None) => match &image.spec.default_service_template {
             Some(default) => match ctx.index.template(&namespace, default) {
-                Some(t) => Resolution::resolved(TemplateRecord::from(&t), &image, None),
+                Some(t) => fitted(ctx, service, TemplateRecord::from(&t), &image).await,
                 None => failed(
                     reasons::TEMPLATE_NOT_FOUND,
                     format!(
@@ -114,6 +115,14 @@ pub async fn resolve(ctx: &Context, service: &AIMService) -> Resolution {
             },
             None => choose(ctx, service, &image, &RuntimeParameters::default()).await,
         },
+    }
+}
+
+/// `template`, chosen without the matcher, if it can run (see [`fit`]).
+async fn fitted(ctx: &Context, service: &AIMService, template: TemplateRecord, image: &AIMImage) -> Resolution {
+    match fit::check(ctx, &service.spec.aim_model_id, &template, None).await {
+        Ok(()) => Resolution::resolved(template, image, None),
+        Err((reason, message)) => failed(reason, message),
     }
 }
 
@@ -291,6 +300,13 @@ async fn derive(
         status: existing.as_ref().and_then(|t| t.status.clone()).unwrap_or_default(),
         derived: true,
     };
+    if let Err((reason, message)) = fit::check(ctx, &base.profile.model_id, &template, Some(base)).await {
+        return Resolution::Failed {
+            reason,
+            message,
+            decision,
+        };
+    }
     Resolution::Resolved {
         template,
         image: image.spec.image.clone(),

@@ -177,3 +177,19 @@ async fn kubectl_explain_aimservice_spec_overrides_prints_the_field_docs() {
         .await;
     assert!(count.stdout.contains("GPUs per replica"), "{}", count.stdout);
 }
+
+#[tokio::test]
+async fn kubectl_explain_says_how_a_services_env_and_pull_secrets_combine_with_the_templates() {
+    let env = test_env!();
+    for (field, text) in [
+        ("aimservice.spec.imagePullSecrets", "non-empty list replaces its"),
+        ("aimservice.spec.imagePullSecrets", "an empty one inherits"),
+        ("aimservice.spec.env", "merged with its template's by name"),
+        ("aimclusterservicetemplate.spec.imagePullSecrets", "non-empty list replaces its"),
+    ] {
+        let out = env.kubectl(&["explain", field]).await;
+        assert!(out.success, "{}", out.stderr);
+        let flat = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(text), "explain {field} lacks {text:?}:\n{}", out.stdout);
+    }
+}

@@ -406,6 +406,56 @@ async fn a_template_too_small_for_the_weights_fails_with_the_numbers_and_derives
 }
 
 #[tokio::test]
+async fn service_pull_secrets_replace_the_templates_and_env_merges_by_name_the_service_winning() {
+    let env = env();
+    let ns = env.namespace("svc-secrets").await;
+    let catalog = catalog(env, "secrets", &[], None).await;
+    let template = format!(
+        "{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: private\nspec:\n  modelId: {}\n  metric: latency\n  precision: fp8\n  gpuSelector: {{count: 1, model: MI300X}}\n  imagePullSecrets: [{{name: from-template}}]\n  env:\n  - {{name: LOG_LEVEL, value: template}}\n  - {{name: ONLY_TEMPLATE, value: kept}}\n  modelSources:\n  - sourceUri: hf://org/secrets-{}\n    size: 16Gi\n",
+        catalog.model,
+        std::process::id()
+    );
+    apply(env, &ns, &template).await;
+    apply(
+        env,
+        &ns,
+        &service(
+            "own",
+            &catalog.model,
+            "  templateRef: private\n  imagePullSecrets: [{name: from-service}]\n  env:\n  - {name: LOG_LEVEL, value: service}\n",
+        ),
+    )
+    .await;
+    apply(env, &ns, &service("inherits", &catalog.model, "  templateRef: private\n")).await;
+
+    let own = isvc(env, &ns, "own").await;
+    let predictor = &own["spec"]["predictor"];
+    assert_eq!(
+        predictor["imagePullSecrets"],
+        serde_json::json!([{ "name": "from-service" }]),
+        "a service's non-empty list replaces the template's"
+    );
+    let container_env = &predictor["containers"][0]["env"];
+    let value_of = |name: &str| {
+        container_env
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(value_of("LOG_LEVEL"), Some("service".into()), "{container_env}");
+    assert_eq!(value_of("ONLY_TEMPLATE"), Some("kept".into()), "{container_env}");
+
+    let inherits = isvc(env, &ns, "inherits").await;
+    assert_eq!(
+        inherits["spec"]["predictor"]["imagePullSecrets"],
+        serde_json::json!([{ "name": "from-template" }]),
+        "an empty list inherits the template's"
+    );
+}
+
+#[tokio::test]
 async fn a_missing_template_is_template_not_found() {
     let env = env();
     let ns = env.namespace("svc-no-tpl").await;
@@ -467,7 +517,7 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
         &service(
             "svc",
             &catalog.model,
-            &format!("  cacheModel: true\n  env:\n  - name: HF_TOKEN\n    value: from-service\n  - name: {MANUAL}\n    value: \"true\"\n"),
+            &format!("  cacheModel: true\n  imagePullSecrets: [{{name: from-service}}]\n  env:\n  - name: HF_TOKEN\n    value: from-service\n  - name: {MANUAL}\n    value: \"true\"\n"),
         ),
     )
     .await;
@@ -502,6 +552,10 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
         created.spec.credentials.env[0].value.as_deref(),
         Some("from-service"),
         "the service's credentials reach the cache"
+    );
+    assert_eq!(
+        created.spec.credentials.image_pull_secrets[0].name, "from-service",
+        "the service's pull secrets reach the cache"
     );
     let claim = aim_operator::controller::model_cache::build::pvc_name(&cache);
     wait::until("the claim", || async {

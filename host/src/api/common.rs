@@ -105,10 +105,14 @@ pub fn source_uri_rule() -> kube::core::Rule {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Credentials {
-    /// Environment variables for the containers this object starts, for example `HF_TOKEN` from a Secret.
+    /// Environment variables for the containers this object starts, for example `HF_TOKEN` from a Secret. A
+    /// service's variables are merged with its template's by name, the service's value winning; the merged list
+    /// also reaches the caches the operator creates for the service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
-    /// Secrets used to pull the AIM container image from a private registry.
+    /// Secrets used to pull images from a private registry. A service's non-empty list replaces its
+    /// template's; an empty one inherits the template's. The result also reaches the caches the operator creates
+    /// for the service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub image_pull_secrets: Vec<LocalObjectReference>,
 }

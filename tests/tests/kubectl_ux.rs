@@ -185,7 +185,10 @@ async fn kubectl_explain_says_how_a_services_env_and_pull_secrets_combine_with_t
         ("aimservice.spec.imagePullSecrets", "non-empty list replaces its"),
         ("aimservice.spec.imagePullSecrets", "an empty one inherits"),
         ("aimservice.spec.env", "merged with its template's by name"),
-        ("aimclusterservicetemplate.spec.imagePullSecrets", "non-empty list replaces its"),
+        (
+            "aimclusterservicetemplate.spec.imagePullSecrets",
+            "non-empty list replaces its",
+        ),
     ] {
         let out = env.kubectl(&["explain", field]).await;
         assert!(out.success, "{}", out.stderr);

@@ -367,7 +367,12 @@ async fn a_template_too_small_for_the_weights_fails_with_the_numbers_and_derives
         ),
     )
     .await;
-    apply(env, &ns, &service("named", &catalog.model, &format!("  templateRef: {small}\n"))).await;
+    apply(
+        env,
+        &ns,
+        &service("named", &catalog.model, &format!("  templateRef: {small}\n")),
+    )
+    .await;
 
     let derived = wait_for(
         env,
@@ -426,7 +431,12 @@ async fn service_pull_secrets_replace_the_templates_and_env_merges_by_name_the_s
         ),
     )
     .await;
-    apply(env, &ns, &service("inherits", &catalog.model, "  templateRef: private\n")).await;
+    apply(
+        env,
+        &ns,
+        &service("inherits", &catalog.model, "  templateRef: private\n"),
+    )
+    .await;
 
     let own = isvc(env, &ns, "own").await;
     let predictor = &own["spec"]["predictor"];

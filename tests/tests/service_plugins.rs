@@ -1,6 +1,7 @@
 //! Policy plugins under a running operator, in a test binary of its own (it swaps the operator's matcher): a
-//! failing plugin fails only its own decision, and a hot-swapped matcher changes later decisions while
-//! resolved services keep theirs.
+//! failing plugin fails only its own decision, a hot-swapped matcher changes later decisions while resolved
+//! services keep theirs, a swap decides failed services again at once, and the `aim.silogen.ai/redecide`
+//! annotation asks for a new decision for one service.
 
 mod service_support;
 
@@ -138,5 +139,54 @@ async fn a_swapped_matcher_changes_later_decisions_and_a_failing_one_fails_only_
         condition("Resolved", "True", "Resolved"),
     )
     .await;
+
+    // Back to the built-in matcher: the failed decision is made again at once (not on its 60 s retry timer);
+    // with the built-in matcher, model "panic" simply has no template.
+    let swapped = std::time::Instant::now();
     std::fs::remove_file(running.plugin_dir.join("matcher.wasm")).unwrap();
+    let redone = wait_for(
+        env,
+        &ns,
+        "doomed",
+        "decided again by the built-in matcher",
+        condition("Resolved", "False", "NoMatchingTemplate"),
+    )
+    .await;
+    let waited = swapped.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(30),
+        "re-decided {waited:?} after the swap: that is the retry timer, not the swap"
+    );
+    assert_eq!(redone.decision.unwrap().plugin, "builtin:matcher");
+    assert_eq!(
+        status(env, &ns, "after").await.resolved_template.unwrap().name,
+        catalog.template("a-big"),
+        "a successful decision stays after a swap"
+    );
+
+    // A user asks for a new decision for one service with the annotation.
+    let asked = env
+        .kubectl(&[
+            "annotate",
+            "aimservice",
+            "after",
+            "-n",
+            &ns,
+            "aim.silogen.ai/redecide=1",
+        ])
+        .await;
+    assert!(asked.success, "{}", asked.stderr);
+    let redecided = wait::until("the asked-for decision", || async {
+        let s = status(env, &ns, "after").await;
+        match (&s.redecided, &s.resolved_template) {
+            (Some(v), Some(t)) if v == "1" => Ok(t.name.clone()),
+            _ => Err(format!("{:?} {:?}", s.redecided, s.resolved_template)),
+        }
+    })
+    .await;
+    assert_eq!(
+        redecided,
+        catalog.template("b-small"),
+        "the built-in matcher decided again"
+    );
 }

@@ -160,4 +160,21 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     )
     .await;
     wait_for(env, &ns, "rejected", "Running", condition("Ready", "True", "Ready")).await;
+
+    // The config gains a gateway that does not exist yet: a serving service stays Running, and RoutingReady
+    // says what it waits for.
+    let later = format!(
+        "{API}\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  routing:\n    gateway:\n      name: later-gw\n      namespace: {gw_ns}\n    autoCreateRoute: true\n"
+    );
+    assert!(env.apply(&later, None).await.success);
+    let s = wait_for(
+        env,
+        &ns,
+        "rejected",
+        "waiting for the new gateway",
+        condition("RoutingReady", "False", "ConfiguringRoute"),
+    )
+    .await;
+    assert_eq!(s.status, Some(ServiceState::Running), "it still serves");
+    assert!(message(&s, "RoutingReady").contains("later-gw"), "{}", message(&s, "RoutingReady"));
 }

@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod identity;
 pub mod kubelet;
 pub mod operator;
+pub mod replica;
 pub mod seed;
 pub mod storage;
 pub mod wait;

@@ -176,5 +176,9 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     )
     .await;
     assert_eq!(s.status, Some(ServiceState::Running), "it still serves");
-    assert!(message(&s, "RoutingReady").contains("later-gw"), "{}", message(&s, "RoutingReady"));
+    assert!(
+        message(&s, "RoutingReady").contains("later-gw"),
+        "{}",
+        message(&s, "RoutingReady")
+    );
 }

@@ -85,6 +85,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         .apiserver_version()
         .await
         .context("reach the Kubernetes API server")?;
+    check_namespace(&client, &config.operator.namespace, config.leader_elect).await;
     let _watcher = match &config.plugin_dir {
         Some(dir) => Some(
             watch(policy.clone(), dir.clone(), Duration::from_secs(60))
@@ -139,6 +140,28 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     }
     let _ = http.await;
     result
+}
+
+/// Says at start-up, once, when the operator's own namespace is missing: discovery of cluster templates (and
+/// the leader Lease) need it, and otherwise the admin would only find raw API errors later.
+async fn check_namespace(client: &kube::Client, namespace: &str, leader_elect: bool) {
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    match namespaces.get_opt(namespace).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            let lease = if leader_elect {
+                "; the leader Lease lives there too, so this operator cannot lead until it exists"
+            } else {
+                ""
+            };
+            tracing::error!(
+                "the operator's namespace '{namespace}' does not exist: discovery Jobs of cluster templates run \
+                 there and will fail (each template says so in its conditions){lease}. Create it (kubectl \
+                 create namespace {namespace}) or start the operator with --namespace naming one that exists"
+            );
+        }
+        Err(e) => tracing::warn!(%e, "could not check that the operator's namespace '{namespace}' exists"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -43,6 +43,7 @@ pub mod reasons {
     pub const DISCOVERY_BACKOFF: &str = "DiscoveryBackoff";
     pub const DISCOVERY_FAILED: &str = "DiscoveryFailed";
     pub const WAITING_FOR_IMAGE: &str = "WaitingForImage";
+    pub const NAMESPACE_MISSING: &str = "NamespaceMissing";
     pub const MODEL_NOT_FOUND: &str = "ModelNotFound";
     pub const TEMPLATE_NOT_FOUND: &str = "TemplateNotFound";
     pub const RESOLVED: &str = "Resolved";

@@ -20,7 +20,7 @@ use crate::controller::kit::apply::{self, owner_ref};
 use crate::controller::kit::conditions::{self, types};
 use crate::controller::kit::sharing::Usage;
 use crate::controller::kit::status::{self, WithConditions};
-use crate::controller::kit::{Context, Error};
+use crate::controller::kit::{Context, Error, reasons};
 use crate::labels::Component;
 use caching::CacheAction;
 use discovery::{JobAction, JobState, Step};
@@ -257,12 +257,40 @@ async fn discover<T: TemplateKind>(
                 profile,
             };
             let desired = job::build(&inputs, &hash);
-            apply::create_once(ctx, None, &desired).await?;
-            slots.started(&job_namespace, &job_name);
+            match apply::create_once(ctx, None, &desired).await {
+                Ok(()) => slots.started(&job_namespace, &job_name),
+                // Creating in a namespace that does not exist is a 404: say so on the template, where the
+                // admin looks, instead of failing the reconcile with a raw API error in the operator's log.
+                Err(e) if e.code() == Some(404) => {
+                    planned.step = Step::Failed {
+                        reason: reasons::NAMESPACE_MISSING,
+                        message: missing_namespace(obj, ctx, &job_namespace),
+                        retry: Some(NAMESPACE_RETRY),
+                    };
+                    planned.job = JobAction::Keep;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     let delete = (planned.job == JobAction::Delete).then_some((job_namespace, job_name));
     Ok((planned, delete))
+}
+
+/// How soon discovery tries again after finding its namespace missing (namespaces are not watched).
+const NAMESPACE_RETRY: Duration = Duration::from_secs(30);
+
+/// What to do when the discovery Job's namespace does not exist.
+fn missing_namespace<T: TemplateKind>(obj: &T, ctx: &Context, namespace: &str) -> String {
+    if namespace == ctx.config.namespace && obj.namespace().is_none() {
+        format!(
+            "discovery Jobs of cluster templates run in the operator's namespace '{namespace}', which does not \
+             exist: create it (kubectl create namespace {namespace}) or start the operator with --namespace \
+             naming one that exists"
+        )
+    } else {
+        format!("the discovery Job's namespace '{namespace}' does not exist")
+    }
 }
 
 /// The discovery Job's state, with the dry run's output: the pod's termination message, else its log (the only

@@ -1,0 +1,127 @@
+//! `aim-operator run` as a child process of a test: started with the arguments a test gives (as an identity's
+//! kubeconfig), its `/healthz`, `/readyz` and `/metrics` read over plain HTTP, stopped by signal, killed when
+//! dropped. The binary is the one built with the workspace next to the test executable.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/aim-operator`, built with the workspace (the test runs from `target/<profile>/deps`).
+pub fn operator_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("aim-operator")
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One operator process.
+pub struct Replica {
+    child: Child,
+    port: u16,
+}
+
+impl Replica {
+    /// Starts `aim-operator run` with `args` (plus its own `--http-addr`) against `kubeconfig`; its output goes
+    /// to `log`, or nowhere.
+    pub fn start(kubeconfig: &Path, args: &[&str], log: Option<&Path>) -> Replica {
+        let port = free_port();
+        let (stdout, stderr) = match log {
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("operator log file");
+                (Stdio::from(file.try_clone().expect("log handle")), Stdio::from(file))
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
+        let child = Command::new(operator_binary())
+            .arg("run")
+            .args(args)
+            .arg(format!("--http-addr=127.0.0.1:{port}"))
+            .env("KUBECONFIG", kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("start aim-operator run");
+        Replica { child, port }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A plain HTTP/1.1 GET (no client tool needed): status code and body.
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        let code = head.split_whitespace().nth(1)?.parse().ok()?;
+        let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+        Some((code, if chunked { dechunk(body) } else { body.to_string() }))
+    }
+
+    /// True when its `/metrics` says it leads.
+    pub async fn leads(&self) -> bool {
+        self.get("/metrics")
+            .await
+            .is_some_and(|(_, body)| body.lines().any(|l| l == "aim_leader 1"))
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal);
+    }
+
+    /// SIGTERM, then waits (at most 30 s, else panics) for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the operator did not stop within 30s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The body of a chunked HTTP response.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

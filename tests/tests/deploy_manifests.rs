@@ -141,6 +141,11 @@ async fn catalog_packs_apply_with_kubectl_apply_k() {
             .kubectl(&["apply", "--server-side", "--field-manager=aim-tests", "-k", &dir])
             .await;
         assert!(out.success, "{pack}: {}", out.stderr);
+        assert!(
+            out.stdout.starts_with("aimimage.aim.silogen.ai/"),
+            "the image goes first, so no template waits for it:\n{}",
+            out.stdout
+        );
         assert_eq!(
             out.stdout.matches("aimclusterservicetemplate.aim.silogen.ai/").count(),
             4,

@@ -190,3 +190,73 @@ async fn a_swapped_matcher_changes_later_decisions_and_a_failing_one_fails_only_
         "the built-in matcher decided again"
     );
 }
+
+#[tokio::test]
+async fn the_config_in_use_lists_each_policys_plugin_and_a_refused_file_with_a_warning() {
+    let env = test_env!();
+    let running = env.start_operator(operator::test_config());
+    let _config = env.cleanup(&["aimclusterconfig", "default"]);
+    let config = format!("{API}\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec: {{}}\n");
+    assert!(env.apply(&config, None).await.success);
+
+    // Not a component at all: refused, and the built-in merger stays.
+    let file = running.plugin_dir.join("merger.wasm");
+    std::fs::write(&file, b"not a wasm component").unwrap();
+    let configs: kube::Api<aim_operator::api::AIMClusterConfig> = kube::Api::all(env.client().await);
+    let plugins = wait::until("the refusal in the config's status", || async {
+        let status = configs.get("default").await.map_err(|e| e.to_string())?.status;
+        let plugins = status.map(|s| s.plugins).unwrap_or_default();
+        let merger = plugins.iter().find(|p| p.policy == "merger");
+        match merger.and_then(|m| m.last_refusal.as_ref()) {
+            Some(_) => Ok(plugins),
+            None => Err(format!("{plugins:?}")),
+        }
+    })
+    .await;
+    let policies: Vec<&str> = plugins.iter().map(|p| p.policy.as_str()).collect();
+    assert_eq!(policies, ["matcher", "merger", "router"]);
+    let merger = plugins.iter().find(|p| p.policy == "merger").unwrap();
+    assert_eq!(
+        merger.plugin, "builtin:merger",
+        "a refused file does not replace the plugin"
+    );
+    assert_eq!(
+        merger.digest,
+        digest(aim_operator::policy::builtin::component(PolicyKind::Merger))
+    );
+    let refusal = merger.last_refusal.as_ref().unwrap();
+    assert!(refusal.file.ends_with("merger.wasm"), "{refusal:?}");
+    assert!(!refusal.reason.is_empty(), "{refusal:?}");
+    let router = plugins.iter().find(|p| p.policy == "router").unwrap();
+    assert!(
+        router.plugin == "builtin:router" && router.last_refusal.is_none(),
+        "{router:?}"
+    );
+
+    let events = wait::until("the PluginRefused Warning", || async {
+        let out = env
+            .kubectl(&[
+                "get",
+                "events",
+                "-n",
+                "default",
+                "--field-selector",
+                "involvedObject.kind=AIMClusterConfig,involvedObject.name=default,reason=PluginRefused",
+                "-o",
+                "jsonpath={range .items[*]}{.type}|{.message};{end}",
+            ])
+            .await
+            .stdout;
+        if out.is_empty() {
+            Err("none yet".to_string())
+        } else {
+            Ok(out)
+        }
+    })
+    .await;
+    assert!(
+        events.starts_with("Warning|merger plugin file") && events.contains("still using builtin:merger"),
+        "{events}"
+    );
+    std::fs::remove_file(&file).unwrap();
+}

@@ -1,6 +1,7 @@
 //! `AIMClusterConfig`: cluster-wide routing and cache storage defaults. Only the object named `default` is used.
 
 use super::common::{Conditions, ResourceState};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -86,4 +87,39 @@ pub struct AIMClusterConfigStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Conditions,
+    /// The policy plugins the operator runs (in the config in use only): one entry per policy, with the last
+    /// plugin file refused for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["policy".into()]))]
+    pub plugins: Vec<PolicyPluginStatus>,
+}
+
+/// The plugin deciding one policy.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyPluginStatus {
+    /// The policy: matcher, merger or router.
+    pub policy: String,
+    /// The plugin: `builtin:<policy>` for the default shipped in the operator, else the file name in the plugin
+    /// directory.
+    pub plugin: String,
+    /// `sha256:<hex>` of the component in use.
+    pub digest: String,
+    /// When the operator started using it.
+    pub since: Time,
+    /// The last plugin file refused for this policy (a refused file never replaces the plugin in use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refusal: Option<PluginRefusal>,
+}
+
+/// A plugin file the operator refused.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginRefusal {
+    /// The file.
+    pub file: String,
+    /// Why it was refused (contract version, imports, size, smoke test, ...).
+    pub reason: String,
+    /// When.
+    pub at: Time,
 }

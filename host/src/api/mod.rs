@@ -16,7 +16,8 @@ pub mod template;
 pub mod template_cache;
 
 pub use cluster_config::{
-    AIMClusterConfig, AIMClusterConfigSpec, AIMClusterConfigStatus, CLUSTER_CONFIG_NAME, GatewayRef, RoutingConfig,
+    AIMClusterConfig, AIMClusterConfigSpec, AIMClusterConfigStatus, CLUSTER_CONFIG_NAME, GatewayRef, PluginRefusal,
+    PolicyPluginStatus, RoutingConfig,
 };
 pub use common::*;
 pub use image::{AIMImage, AIMImageSpec, AIMImageStatus};

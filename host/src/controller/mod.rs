@@ -18,7 +18,8 @@ pub use kit::metrics::ReconcileMetrics;
 pub use kit::{Context, Error, OperatorConfig};
 
 use crate::api::{
-    AIMClusterConfig, AIMClusterServiceTemplate, AIMImage, AIMService, AIMServiceTemplate, AIMTemplateCache, ModelCache,
+    AIMClusterConfig, AIMClusterServiceTemplate, AIMImage, AIMService, AIMServiceTemplate, AIMTemplateCache,
+    CLUSTER_CONFIG_NAME, ModelCache,
 };
 use crate::index::{Index, Writers};
 use crate::policy::{PolicyEngine, ReloadEvent};
@@ -191,7 +192,8 @@ impl<T: template::TemplateKind> ControllerName for T {
 }
 
 /// When a plugin is swapped in (or the built-in one is back), the services whose decision failed or found
-/// nothing are decided again at once. Successful decisions stay as they are.
+/// nothing are decided again at once; successful decisions stay as they are. Every reload outcome, refusals
+/// included, updates the plugin list of the config in use.
 async fn redecide_on_swap(policy: Arc<PolicyEngine>, index: Arc<Index>, queues: Queues) {
     let mut events = policy.subscribe();
     loop {
@@ -200,8 +202,10 @@ async fn redecide_on_swap(policy: Arc<PolicyEngine>, index: Arc<Index>, queues: 
                 for svc in index.services_where(wake::needs_decision) {
                     queues.services.wake(ObjectRef::from_obj(svc.as_ref()));
                 }
+                queues.configs.wake(ObjectRef::new(CLUSTER_CONFIG_NAME));
             }
-            Ok(ReloadEvent::Refused { .. }) => {}
+            // The config in use lists the refusal and records its Event.
+            Ok(ReloadEvent::Refused { .. }) => queues.configs.wake(ObjectRef::new(CLUSTER_CONFIG_NAME)),
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }

@@ -14,6 +14,7 @@ use super::builtin;
 use super::call;
 use super::error::{CallError, LoadError};
 use super::kind::{PolicyKind, Provenance};
+use super::ledger::{Ledger, PluginState};
 use super::limits::SandboxLimits;
 use super::loader::Loader;
 use super::memo::{self, Memo};
@@ -99,6 +100,8 @@ pub struct PolicyEngine {
     current: RwLock<[Arc<LoadedPlugin>; 3]>,
     /// Digest of the last refused file per policy, so a file that stays broken is reported once.
     refused: Mutex<[Option<String>; 3]>,
+    /// Since when each plugin is in use, and each policy's last refusal.
+    ledger: Ledger,
     permits: Semaphore,
     events: broadcast::Sender<ReloadEvent>,
     metrics: PolicyMetrics,
@@ -150,6 +153,7 @@ impl PolicyEngine {
             loader,
             current: RwLock::new(current),
             refused: Mutex::new([None, None, None]),
+            ledger: Ledger::default(),
             permits: Semaphore::new(calls),
             events: broadcast::channel(64).0,
             metrics,
@@ -183,6 +187,12 @@ impl PolicyEngine {
             PolicyKind::Router => self.routes.clear(),
         }
         self.metrics.in_use(kind, Some(&before.provenance), &now);
+        self.ledger.installed(kind);
+    }
+
+    /// Each policy's plugin in use, since when, and its last refusal.
+    pub fn plugin_states(&self) -> Vec<PluginState> {
+        self.ledger.snapshot(|kind| self.current(kind).provenance.clone())
     }
 
     /// Reload outcomes as they happen.
@@ -359,6 +369,7 @@ impl PolicyEngine {
                         file, error, keeping, ..
                     } => {
                         self.metrics.reload(kind, "refused");
+                        self.ledger.refused(kind, file, error);
                         tracing::warn!(policy = %kind, file, error, keeping = %keeping, "policy plugin refused; keeping the last good one");
                     }
                     ReloadEvent::Reverted { provenance, .. } => {

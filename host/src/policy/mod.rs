@@ -7,7 +7,8 @@
 //! - [`call`] + [`validate`]: one decision, and the checks on its answer.
 //! - [`engine`]: the current plugin of each policy, built-in defaults, atomic swaps, concurrency limit; its
 //!   [`memo`] of decisions and its [`metrics`].
-//! - [`watch`]: hot reload from a plugin directory.
+//! - [`watch`]: hot reload from a plugin directory; [`ledger`]: which plugin is in use since when, and the last
+//!   refusal, for the admin.
 //!
 //! A broken or hostile plugin never takes the operator down: every failure is a [`error::LoadError`] (the
 //! last good plugin stays) or a [`error::CallError`] (that decision fails, the next call starts clean).
@@ -19,6 +20,7 @@ pub mod call;
 pub mod engine;
 pub mod error;
 pub mod kind;
+pub mod ledger;
 pub mod limits;
 pub mod loader;
 pub mod memo;

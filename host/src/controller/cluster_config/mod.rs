@@ -1,15 +1,23 @@
 //! The `AIMClusterConfig` status controller: a config reports whether it is the one in use (only `default` is
-//! read) and whether the gateway it names exists.
+//! read) and whether the gateway it names exists; the one in use also lists the policy plugins the operator
+//! runs (each policy's plugin, digest and since when, and the last file refused), and records a Warning Event
+//! `PluginRefused` when a refusal appears there. Plugin reloads wake it.
 
-use crate::api::{AIMClusterConfig, AIMClusterConfigStatus, CLUSTER_CONFIG_NAME, ResourceState};
+use crate::api::{
+    AIMClusterConfig, AIMClusterConfigStatus, CLUSTER_CONFIG_NAME, PluginRefusal, PolicyPluginStatus, ResourceState,
+};
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
 use crate::controller::kit::status::{self, WithConditions};
 use crate::controller::kit::{Context, Error};
+use crate::policy::ledger::PluginState;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 impl WithConditions for AIMClusterConfigStatus {
     fn conditions(&self) -> &[Condition] {
@@ -20,14 +28,21 @@ impl WithConditions for AIMClusterConfigStatus {
     }
 }
 
-/// The config's status, given whether the gateway it names exists.
-pub fn plan(config: &AIMClusterConfig, gateway_exists: bool, now: Timestamp) -> AIMClusterConfigStatus {
+/// The config's status, given whether the gateway it names exists and the plugins in use.
+pub fn plan(
+    config: &AIMClusterConfig,
+    gateway_exists: bool,
+    plugins: &[PolicyPluginStatus],
+    now: Timestamp,
+) -> AIMClusterConfigStatus {
     let generation = config.metadata.generation;
     let mut next = AIMClusterConfigStatus {
         observed_generation: generation,
         ..config.status.clone().unwrap_or_default()
     };
-    let (state, verdict) = if config.name_any() != CLUSTER_CONFIG_NAME {
+    let in_use = config.name_any() == CLUSTER_CONFIG_NAME;
+    next.plugins = if in_use { plugins.to_vec() } else { Vec::new() };
+    let (state, verdict) = if !in_use {
         (
             ResourceState::Failed,
             Cond::no(
@@ -83,9 +98,66 @@ pub async fn reconcile(config: Arc<AIMClusterConfig>, ctx: Arc<Context>) -> Resu
         .as_ref()
         .and_then(|r| r.gateway.as_ref())
         .is_some_and(|gw| ctx.index.gateway(&gw.namespace, &gw.name).is_some());
-    let next = plan(&config, gateway_exists, Timestamp::now());
-    status::write(&ctx, config.as_ref(), next).await?;
+    let plugins = plugin_statuses(&ctx.policy.plugin_states());
+    let next = plan(&config, gateway_exists, &plugins, Timestamp::now());
+    let events = refusal_events(
+        config.status.as_ref().map(|s| s.plugins.as_slice()).unwrap_or_default(),
+        &next.plugins,
+    );
+    if status::write(&ctx, config.as_ref(), next).await? {
+        status::publish(&ctx, config.as_ref(), events).await;
+    }
     Ok(Action::await_change())
+}
+
+/// The engine's plugin states as status entries (times to the second, as the API server stores them, so an
+/// unchanged state compares equal).
+pub fn plugin_statuses(states: &[PluginState]) -> Vec<PolicyPluginStatus> {
+    states
+        .iter()
+        .map(|s| PolicyPluginStatus {
+            policy: s.kind.name().to_string(),
+            plugin: s.provenance.plugin.clone(),
+            digest: s.provenance.digest.clone(),
+            since: to_time(s.since),
+            last_refusal: s.last_refusal.as_ref().map(|r| PluginRefusal {
+                file: r.file.clone(),
+                reason: r.error.clone(),
+                at: to_time(r.at),
+            }),
+        })
+        .collect()
+}
+
+fn to_time(t: SystemTime) -> Time {
+    let seconds = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    Time(Timestamp::from_second(seconds).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+/// A Warning for each refusal in `new` that `old` did not show.
+pub fn refusal_events(old: &[PolicyPluginStatus], new: &[PolicyPluginStatus]) -> Vec<Event> {
+    new.iter()
+        .filter_map(|p| {
+            let refusal = p.last_refusal.as_ref()?;
+            let before = old.iter().find(|o| o.policy == p.policy);
+            if before.and_then(|o| o.last_refusal.as_ref()) == Some(refusal) {
+                return None;
+            }
+            Some(Event {
+                type_: EventType::Warning,
+                reason: "PluginRefused".into(),
+                note: Some(status::note(&format!(
+                    "{} plugin file {} refused; still using {} ({}): {}",
+                    p.policy, refusal.file, p.plugin, p.digest, refusal.reason
+                ))),
+                action: "Reload".into(),
+                secondary: None,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -109,22 +181,61 @@ mod tests {
         )
     }
 
+    fn plugins(refusal: Option<&str>) -> Vec<PolicyPluginStatus> {
+        let at = Time(Timestamp::from_second(1_800_000_000).unwrap());
+        vec![PolicyPluginStatus {
+            policy: "merger".into(),
+            plugin: "builtin:merger".into(),
+            digest: "sha256:ab".into(),
+            since: at.clone(),
+            last_refusal: refusal.map(|reason| PluginRefusal {
+                file: "/plugins/merger.wasm".into(),
+                reason: reason.into(),
+                at,
+            }),
+        }]
+    }
+
+    #[test]
+    fn a_new_refusal_is_one_warning_and_an_unchanged_one_is_none() {
+        let events = refusal_events(&plugins(None), &plugins(Some("imports wasi:sockets")));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].reason, "PluginRefused");
+        assert_eq!(events[0].type_, EventType::Warning);
+        let note = events[0].note.clone().unwrap();
+        assert!(
+            note.contains("/plugins/merger.wasm refused; still using builtin:merger")
+                && note.ends_with("imports wasi:sockets"),
+            "{note}"
+        );
+        let again = plugins(Some("imports wasi:sockets"));
+        assert!(refusal_events(&again, &again).is_empty());
+        assert_eq!(refusal_events(&again, &plugins(Some("too big"))).len(), 1);
+    }
+
     #[test]
     fn only_default_is_used_and_a_missing_gateway_degrades_it() {
         let now = Timestamp::now();
         assert_eq!(
-            plan(&config("default", true), true, now).status,
+            plan(&config("default", true), true, &[], now).status,
             Some(ResourceState::Available)
         );
         assert_eq!(
-            plan(&config("default", true), false, now).status,
+            plan(&config("default", true), false, &[], now).status,
             Some(ResourceState::Degraded)
         );
         assert_eq!(
-            plan(&config("default", false), false, now).status,
+            plan(&config("default", false), false, &[], now).status,
             Some(ResourceState::Available)
         );
-        let ignored = plan(&config("other", false), false, now);
+        let ignored = plan(&config("other", false), false, &plugins(None), now);
+        assert!(ignored.plugins.is_empty(), "only the config in use lists the plugins");
+        assert_eq!(
+            plan(&config("default", false), false, &plugins(None), now)
+                .plugins
+                .len(),
+            1
+        );
         assert_eq!(ignored.status, Some(ResourceState::Failed));
         assert_eq!(
             conditions::get(&ignored.conditions, types::READY).unwrap().reason,

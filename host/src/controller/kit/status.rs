@@ -65,13 +65,18 @@ where
         source,
     })?;
     ctx.index.pending.record(key, current, print);
-    for event in notable(old, &next) {
+    publish(ctx, obj, notable(old, &next)).await;
+    Ok(true)
+}
+
+/// Records `events` about `obj`; a failure to record is logged, not returned (an Event is a courtesy).
+pub async fn publish<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, events: Vec<Event>) {
+    for event in events {
         ctx.metrics.write("Event", "create", None);
         if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
             tracing::warn!(error = %e, "failed to publish an event");
         }
     }
-    Ok(true)
 }
 
 /// The Events a status change is worth: a Warning when a failure appears (or its reason changes), otherwise a

@@ -30,6 +30,32 @@ enum Command {
     /// Tools for policy plugin authors.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Download a model source into a cache volume (what a ModelCache's Job runs), or print its size.
+    Download(DownloadArgs),
+}
+
+#[derive(clap::Args)]
+struct DownloadArgs {
+    /// hf://<org>/<model>[@<revision>] or s3://<bucket>/<prefix>.
+    source_uri: String,
+    /// Print the source's total size and exit, writing nothing.
+    #[arg(long)]
+    size_only: bool,
+    /// The cache volume's mount point.
+    #[arg(long, env = "AIM_CACHE_DIR", default_value = "/cache")]
+    dir: PathBuf,
+    /// Files downloaded at once.
+    #[arg(long, env = "AIM_DOWNLOAD_PARALLEL", default_value_t = 4)]
+    parallel: usize,
+    /// Seconds without a byte after which a transfer counts as stalled.
+    #[arg(long, env = "AIM_DOWNLOAD_STALL_SECONDS", default_value_t = 120)]
+    stall_timeout: u64,
+    /// Seconds between progress reports.
+    #[arg(long, env = "AIM_PROGRESS_SECONDS", default_value_t = 5)]
+    progress_seconds: u64,
+    /// The Job to report progress on, as <namespace>/<name> (the operator sets it).
+    #[arg(long, env = "AIM_PROGRESS_JOB")]
+    progress_job: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -107,6 +133,40 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs the downloader; its last line (and termination message) says how it ended, so errors are not returned
+/// to `main`'s generic printer.
+fn download(args: DownloadArgs) -> anyhow::Result<()> {
+    use aim_operator::download;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let outcome = if args.size_only {
+        runtime
+            .block_on(download::size(&args.source_uri))
+            .map(|(bytes, files)| serde_json::json!({ "result": "size", "bytes": bytes, "files": files }).to_string())
+    } else {
+        let options = download::Options {
+            source_uri: args.source_uri,
+            dir: args.dir,
+            parallel: args.parallel,
+            stall_timeout: std::time::Duration::from_secs(args.stall_timeout.max(1)),
+            progress_every: std::time::Duration::from_secs(args.progress_seconds.max(1)),
+            progress_job: args
+                .progress_job
+                .and_then(|j| j.split_once('/').map(|(ns, name)| (ns.to_string(), name.to_string()))),
+        };
+        runtime.block_on(download::run(&options)).map(|done| done.to_line())
+    };
+    let line = match &outcome {
+        Ok(line) => line.clone(),
+        Err(failure) => failure.to_line(),
+    };
+    println!("{line}");
+    download::write_termination_message(&line);
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(_) => std::process::exit(1),
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Crdgen { out_dir: Some(dir) } => {
@@ -143,6 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             tokio::runtime::Runtime::new()?.block_on(aim_operator::runtime::run(config))?;
         }
+        Command::Download(args) => return download(args),
         Command::Plugin(PluginCommand::Check { file, policy }) => {
             print!("{}", plugin_cli::check(&file, policy)?)
         }

@@ -1,6 +1,6 @@
 //! Locates the local cluster's binaries, building them once per machine: Kubernetes and etcd
 //! (`controlplane/build-binaries.sh`), kwok (`build-kwok.sh`) and the KServe controller manager
-//! (`build-kserve.sh`).
+//! (`build-kserve.sh`); moto for the downloader's tests (`build-moto.sh`, through [`build`]).
 //!
 //! Each build lands in a cache directory outside any clone (`$AIM_CACHE_DIR`, default `~/.cache/aim-operator`),
 //! keyed by its pinned version, so every clone and CI run on the machine reuses it.
@@ -38,7 +38,7 @@ pub struct BuildError {
 }
 
 /// Runs `controlplane/<script>` and returns the binary directory it prints last.
-fn build(script: &str) -> Result<PathBuf, BuildError> {
+pub fn build(script: &str) -> Result<PathBuf, BuildError> {
     let path = Path::new(SCRIPTS).join(script);
     let fail = |detail: String| BuildError {
         script: path.display().to_string(),

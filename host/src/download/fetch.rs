@@ -1,0 +1,266 @@
+//! One file into the volume: resumed from its partial file (`<name>.aim-part`) when one is there, hashed as it is
+//! written, cut off when no bytes arrive for the stall timeout, checked against the size and checksum the source
+//! published, and renamed to its name only then, so a file under its own name is always complete and verified.
+
+use super::failure::{Failure, FailureKind};
+use super::progress::Progress;
+use super::remote::{Checksum, Remote, RemoteFile};
+use futures::StreamExt;
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Suffix of a file still being downloaded.
+pub const PART_SUFFIX: &str = ".aim-part";
+
+/// Write buffer: large writes keep the volume's throughput, and a kill loses at most this much.
+const BUFFER: usize = 1 << 20;
+
+/// `relative` under `root`, refusing absolute paths and `..` (a hostile listing must not write elsewhere).
+pub fn inside(root: &Path, relative: &str) -> Result<PathBuf, Failure> {
+    let path = Path::new(relative);
+    let clean = !relative.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if !clean {
+        return Err(Failure::new(
+            FailureKind::Other,
+            format!("the source lists a file named '{relative}', which would land outside the cache; refusing it"),
+        ));
+    }
+    Ok(root.join(path))
+}
+
+/// The partial file of `path`.
+pub fn part_of(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(PART_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// The hash a checksum is computed with, fed as bytes arrive.
+enum Hasher {
+    Sha256(Sha256),
+    GitSha1(Sha1),
+    Md5(Md5),
+    None,
+}
+
+impl Hasher {
+    fn for_file(file: &RemoteFile) -> Hasher {
+        match &file.checksum {
+            Checksum::Sha256(_) => Hasher::Sha256(Sha256::new()),
+            Checksum::GitSha1(_) => {
+                let mut h = Sha1::new();
+                h.update(format!("blob {}\0", file.size).as_bytes());
+                Hasher::GitSha1(h)
+            }
+            Checksum::Md5(_) => Hasher::Md5(Md5::new()),
+            Checksum::SizeOnly => Hasher::None,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::GitSha1(h) => h.update(bytes),
+            Hasher::Md5(h) => h.update(bytes),
+            Hasher::None => {}
+        }
+    }
+
+    fn finish(self) -> Option<String> {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        match self {
+            Hasher::Sha256(h) => Some(hex(&h.finalize())),
+            Hasher::GitSha1(h) => Some(hex(&h.finalize())),
+            Hasher::Md5(h) => Some(hex(&h.finalize())),
+            Hasher::None => None,
+        }
+    }
+}
+
+fn expected(checksum: &Checksum) -> Option<&str> {
+    match checksum {
+        Checksum::Sha256(s) | Checksum::GitSha1(s) | Checksum::Md5(s) => Some(s),
+        Checksum::SizeOnly => None,
+    }
+}
+
+fn io_failure(e: &std::io::Error, path: &Path) -> Failure {
+    if e.raw_os_error() == Some(nix::libc::ENOSPC) {
+        Failure::new(
+            FailureKind::DiskFull,
+            format!(
+                "the cache volume is full while writing {}: raise the ModelCache's spec.size (or the volume's size) \
+                 so the whole model fits",
+                path.display()
+            ),
+        )
+    } else {
+        Failure::new(FailureKind::Other, format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+/// Hashes the first bytes of a file that are already on disk (a resumed part, or a file to re-check).
+async fn hash_existing(path: &Path, hasher: &mut Hasher) -> Result<u64, Failure> {
+    let mut file = tokio::fs::File::open(path).await.map_err(|e| io_failure(&e, path))?;
+    let mut buf = vec![0u8; BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf).await.map_err(|e| io_failure(&e, path))?;
+        if n == 0 {
+            return Ok(total);
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+}
+
+/// True when `path` holds exactly `file` (size and checksum).
+pub async fn is_complete(path: &Path, file: &RemoteFile) -> bool {
+    let Ok(meta) = tokio::fs::metadata(path).await else {
+        return false;
+    };
+    if meta.len() != file.size {
+        return false;
+    }
+    let mut hasher = Hasher::for_file(file);
+    if hash_existing(path, &mut hasher).await.is_err() {
+        return false;
+    }
+    hasher.finish().as_deref() == expected(&file.checksum)
+}
+
+/// Downloads `file` into `root`, counting bytes into `progress`.
+pub async fn fetch(
+    remote: &Remote,
+    file: &RemoteFile,
+    root: &Path,
+    progress: &Progress,
+    stall: Duration,
+) -> Result<(), Failure> {
+    let path = inside(root, &file.path)?;
+    if is_complete(&path, file).await {
+        progress.add(file.size);
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(|e| io_failure(&e, parent))?;
+    }
+    let part = part_of(&path);
+    let mut hasher = Hasher::for_file(file);
+    let mut have = match tokio::fs::metadata(&part).await {
+        Ok(m) if m.len() <= file.size => hash_existing(&part, &mut hasher).await?,
+        _ => 0,
+    };
+    progress.add(have);
+    let (mut stream, resumed) = if have < file.size || file.size == 0 {
+        remote.open(file, have).await?
+    } else {
+        (futures::stream::empty().boxed(), true)
+    };
+    if !resumed {
+        // The source ignored the range and sends everything: start the file over.
+        progress.sub(have);
+        have = 0;
+        hasher = Hasher::for_file(file);
+    }
+    let out = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(resumed)
+        .truncate(!resumed)
+        .open(&part)
+        .await
+        .map_err(|e| io_failure(&e, &part))?;
+    let mut out = tokio::io::BufWriter::with_capacity(BUFFER, out);
+    loop {
+        let next = match tokio::time::timeout(stall, stream.next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                out.flush().await.map_err(|e| io_failure(&e, &part))?;
+                return Err(Failure::new(
+                    FailureKind::Stalled,
+                    format!(
+                        "no bytes arrived for {}s while downloading {} ({have} of {} bytes): the source or the \
+                         network stalled; the download resumes where it stopped",
+                        stall.as_secs(),
+                        file.path,
+                        file.size
+                    ),
+                ));
+            }
+        };
+        let Some(chunk) = next else { break };
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                out.flush().await.map_err(|e| io_failure(&e, &part))?;
+                return Err(e);
+            }
+        };
+        out.write_all(&chunk).await.map_err(|e| io_failure(&e, &part))?;
+        hasher.update(&chunk);
+        have += chunk.len() as u64;
+        progress.add(chunk.len() as u64);
+    }
+    out.flush().await.map_err(|e| io_failure(&e, &part))?;
+    out.into_inner().sync_all().await.map_err(|e| io_failure(&e, &part))?;
+    if have != file.size {
+        return Err(Failure::new(
+            FailureKind::Unreachable,
+            format!(
+                "the source closed the transfer of {} at {have} of {} bytes; the download resumes where it stopped",
+                file.path, file.size
+            ),
+        ));
+    }
+    let got = hasher.finish();
+    if let (Some(want), Some(got)) = (expected(&file.checksum), got.as_deref())
+        && want != got
+    {
+        let _ = tokio::fs::remove_file(&part).await;
+        progress.sub(have);
+        return Err(Failure::new(
+            FailureKind::ChecksumMismatch,
+            format!(
+                "{} does not match the checksum its source publishes (expected {want}, got {got}); the partial file \
+                 was removed and the next attempt downloads it again. If this repeats, the source or a proxy \
+                 in between is serving other bytes",
+                file.path
+            ),
+        ));
+    }
+    tokio::fs::rename(&part, &path)
+        .await
+        .map_err(|e| io_failure(&e, &path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_stay_inside_the_cache() {
+        let root = Path::new("/cache/org/m");
+        assert_eq!(inside(root, "a/b.bin").unwrap(), root.join("a/b.bin"));
+        for bad in ["../x", "/etc/passwd", "a/../../x", "", "./a"] {
+            assert!(inside(root, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn git_blob_ids_hash_the_header_and_the_content() {
+        // `git hash-object` of "hello\n" is ce013625030ba8dba906f756967f9e9ca394464a.
+        let file = RemoteFile {
+            path: "x".into(),
+            size: 6,
+            checksum: Checksum::GitSha1("ce013625030ba8dba906f756967f9e9ca394464a".into()),
+        };
+        let mut h = Hasher::for_file(&file);
+        h.update(b"hello\n");
+        assert_eq!(h.finish().as_deref(), expected(&file.checksum));
+    }
+}

@@ -1,0 +1,186 @@
+//! The Hugging Face Hub over its HTTP API, the same endpoints the `huggingface_hub` library uses: the repository
+//! listing `GET /api/models/<repo>/revision/<rev>?blobs=true` (file names, sizes, LFS sha256, git blob ids, and
+//! the commit the revision points at) and `GET /<repo>/resolve/<commit>/<file>` (a redirect to the content for
+//! LFS files; `Range` for resuming). Every file is fetched at the listed commit, so a branch that moves during the
+//! download cannot mix two versions. `HF_TOKEN` (or `HUGGING_FACE_HUB_TOKEN`) is sent as a bearer token, to the
+//! Hub only (reqwest drops it on a redirect to another host); `HF_ENDPOINT` points at a mirror.
+//!
+//! Why not the `hf-hub` crate: it downloads into its own cache layout (`models--org--name/blobs` + symlinks), does
+//! not verify LFS sha256, and cannot resume into the volume's directory; the two endpoints above are all a
+//! downloader needs, and owning them lets every failure say what to do.
+
+use super::failure::{Failure, FailureKind};
+use super::remote::{ByteStream, Checksum, RemoteFile};
+use futures::StreamExt;
+use reqwest::{StatusCode, Url};
+use std::sync::OnceLock;
+
+/// The Hub's public endpoint.
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// A Hub model repository at a revision.
+pub struct Hub {
+    client: reqwest::Client,
+    endpoint: String,
+    token: Option<String>,
+    repo: String,
+    revision: String,
+    /// The commit the revision resolved to, once listed.
+    commit: OnceLock<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Listing {
+    sha: Option<String>,
+    #[serde(default)]
+    siblings: Vec<Sibling>,
+}
+
+#[derive(serde::Deserialize)]
+struct Sibling {
+    rfilename: String,
+    size: Option<u64>,
+    #[serde(rename = "blobId")]
+    blob_id: Option<String>,
+    lfs: Option<Lfs>,
+}
+
+#[derive(serde::Deserialize)]
+struct Lfs {
+    sha256: String,
+    size: u64,
+}
+
+impl Hub {
+    /// The repository `repo` at `revision`, with the endpoint and token from `env` (a lookup, for tests).
+    pub fn new(
+        client: reqwest::Client,
+        repo: &str,
+        revision: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let endpoint = env("HF_ENDPOINT")
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let token = env("HF_TOKEN")
+            .or_else(|| env("HUGGING_FACE_HUB_TOKEN"))
+            .filter(|t| !t.is_empty());
+        Hub {
+            client,
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            token,
+            repo: repo.to_string(),
+            revision: revision.to_string(),
+            commit: OnceLock::new(),
+        }
+    }
+
+    fn what(&self) -> String {
+        format!("hf://{}@{} at {}", self.repo, self.revision, self.endpoint)
+    }
+
+    fn url(&self, segments: &[&str]) -> Result<Url, Failure> {
+        let mut url = Url::parse(&self.endpoint).map_err(|e| {
+            Failure::new(
+                FailureKind::InvalidSource,
+                format!("HF_ENDPOINT '{}' is not a URL: {e}", self.endpoint),
+            )
+        })?;
+        url.path_segments_mut()
+            .map_err(|_| Failure::new(FailureKind::InvalidSource, "HF_ENDPOINT cannot take a path"))?
+            .pop_if_empty()
+            .extend(segments.iter().flat_map(|s| s.split('/')));
+        Ok(url)
+    }
+
+    fn request(&self, url: Url) -> reqwest::RequestBuilder {
+        let request = self.client.get(url);
+        match &self.token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        }
+    }
+
+    fn status_failure(&self, status: StatusCode, what: &str) -> Failure {
+        Failure::from_status(status.as_u16(), what, "HF_TOKEN", self.token.is_some())
+    }
+
+    /// The files at the revision (which is resolved to its commit here).
+    pub async fn list(&self) -> Result<Vec<RemoteFile>, Failure> {
+        let mut url = self.url(&["api", "models", &self.repo, "revision", &self.revision])?;
+        url.query_pairs_mut().append_pair("blobs", "true");
+        let response = self
+            .request(url)
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.endpoint, &e))?;
+        if !response.status().is_success() {
+            return Err(self.status_failure(response.status(), &self.what()));
+        }
+        let body = response.bytes().await.map_err(|e| unreachable(&self.endpoint, &e))?;
+        let listing: Listing = serde_json::from_slice(&body).map_err(|e| {
+            Failure::new(
+                FailureKind::Other,
+                format!("{} answered a listing that is not the Hub's JSON: {e}", self.what()),
+            )
+        })?;
+        if let Some(sha) = listing.sha {
+            let _ = self.commit.set(sha);
+        }
+        Ok(listing
+            .siblings
+            .into_iter()
+            .map(|s| match s.lfs {
+                Some(lfs) => RemoteFile {
+                    path: s.rfilename,
+                    size: lfs.size,
+                    checksum: Checksum::Sha256(lfs.sha256),
+                },
+                None => RemoteFile {
+                    path: s.rfilename,
+                    size: s.size.unwrap_or(0),
+                    checksum: s.blob_id.map_or(Checksum::SizeOnly, Checksum::GitSha1),
+                },
+            })
+            .collect())
+    }
+
+    /// `file` from `offset`.
+    pub async fn open(&self, file: &RemoteFile, offset: u64) -> Result<(ByteStream, bool), Failure> {
+        let at = self.commit.get().unwrap_or(&self.revision);
+        let url = self.url(&[&self.repo, "resolve", at, &file.path])?;
+        let mut request = self.request(url);
+        if offset > 0 {
+            request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+        }
+        let response = request.send().await.map_err(|e| unreachable(&self.endpoint, &e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(self.status_failure(status, &format!("{} file {}", self.what(), file.path)));
+        }
+        let resumed = offset == 0 || status == StatusCode::PARTIAL_CONTENT;
+        let endpoint = self.endpoint.clone();
+        let stream = response
+            .bytes_stream()
+            .map(move |chunk| chunk.map_err(|e| unreachable(&endpoint, &e)))
+            .boxed();
+        Ok((stream, resumed))
+    }
+}
+
+/// A transport failure: the endpoint could not be reached, or the connection broke.
+pub fn unreachable(endpoint: &str, e: &reqwest::Error) -> Failure {
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = format!("{cause}: {s}");
+        source = s.source();
+    }
+    Failure::new(
+        FailureKind::Unreachable,
+        format!(
+            "cannot reach {endpoint} ({cause}): check the endpoint, the cluster's egress and proxy settings; the \
+             download resumes where it stopped"
+        ),
+    )
+}

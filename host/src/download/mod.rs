@@ -1,0 +1,224 @@
+//! `aim-operator download SOURCE_URI`: fills a cache volume with a model, in the operator's own image.
+//!
+//! Contract (what the operator and the runtime rely on):
+//! - the files of `hf://<org>/<model>[@rev]` land in `<dir>/<org>/<model>/`, those of `s3://<bucket>/<prefix>` in
+//!   `<dir>/<bucket>/<prefix>/`, with the source's relative paths;
+//! - a file under its own name is complete and verified (size, and the checksum the source publishes); a file
+//!   being written is `<name>.aim-part`, continued from where it stopped when the downloader runs again;
+//! - the marker `<dir>/<source dir>/.aim-complete.json` (the file list, sizes and checksums) is written last: a
+//!   directory without it is not a warm cache; with it, and the source unchanged, a new run ends at once;
+//! - free space is checked against what is still to download before the first byte;
+//! - `--parallel` files at once (4 by default); a file with no bytes for `--stall-timeout` fails the run;
+//! - progress: see [`progress`];
+//! - the last line on stdout, also written as the container's termination message, is
+//!   `{"result":"ok","bytes":N}` or `{"result":"failed","kind":…,"message":…}` (see [`failure`]); the exit code is 0
+//!   or 1. With `--size-only` nothing is written but the last line, `{"result":"size","bytes":N,"files":K}`.
+
+pub mod failure;
+pub mod fetch;
+pub mod hub;
+pub mod progress;
+pub mod remote;
+pub mod s3;
+pub mod source;
+
+use failure::{Failure, FailureKind};
+use futures::TryStreamExt;
+use remote::{Remote, RemoteFile};
+use source::Source;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Name of the completion marker in a source's directory.
+pub const MARKER: &str = ".aim-complete.json";
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The source URI.
+    pub source_uri: String,
+    /// The volume's mount point.
+    pub dir: PathBuf,
+    /// Files at once.
+    pub parallel: usize,
+    /// Fail a file that gets no bytes for this long.
+    pub stall_timeout: Duration,
+    /// How often progress is reported.
+    pub progress_every: Duration,
+    /// The Job to report progress on, as `<namespace>/<name>`.
+    pub progress_job: Option<(String, String)>,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    /// Bytes in the cache.
+    pub bytes: u64,
+    /// Files.
+    pub files: usize,
+    /// Whether the marker was there already (nothing to do).
+    pub already_complete: bool,
+}
+
+impl Done {
+    /// The last line.
+    pub fn to_line(&self) -> String {
+        serde_json::json!({ "result": "ok", "bytes": self.bytes, "files": self.files }).to_string()
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+struct Marker {
+    source: String,
+    files: Vec<RemoteFile>,
+}
+
+/// Installs the TLS provider reqwest and object_store use (ring, as kube does); idempotent.
+fn tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn remote_for(source: &Source) -> Result<Remote, Failure> {
+    tls();
+    let env = |k: &str| std::env::var(k).ok();
+    Ok(match source {
+        Source::HuggingFace { repo, revision } => {
+            let client = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .user_agent(concat!("aim-operator/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| Failure::new(FailureKind::Other, format!("cannot set up HTTP: {e}")))?;
+            Remote::Hub(hub::Hub::new(client, repo, revision, env))
+        }
+        Source::S3 { bucket, prefix } => Remote::S3(s3::S3::new(bucket, prefix, env)?),
+    })
+}
+
+/// Lists the source and returns its total size and file count.
+pub async fn size(source_uri: &str) -> Result<(u64, usize), Failure> {
+    let source = Source::parse(source_uri).map_err(|m| Failure::new(FailureKind::InvalidSource, m))?;
+    let files = remote_for(&source)?.list().await?;
+    Ok((files.iter().map(|f| f.size).sum(), files.len()))
+}
+
+/// Downloads the source into the volume.
+pub async fn run(options: &Options) -> Result<Done, Failure> {
+    let source = Source::parse(&options.source_uri).map_err(|m| Failure::new(FailureKind::InvalidSource, m))?;
+    let remote = remote_for(&source)?;
+    let files = remote.list().await?;
+    if files.is_empty() {
+        return Err(Failure::new(
+            FailureKind::NotFound,
+            format!("{source} lists no files: check the source URI"),
+        ));
+    }
+    let root = options.dir.join(source.directory());
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let marker = Marker {
+        source: options.source_uri.clone(),
+        files: files.clone(),
+    };
+    let marker_path = root.join(MARKER);
+    if let Ok(text) = tokio::fs::read(&marker_path).await
+        && serde_json::from_slice::<Marker>(&text).is_ok_and(|m| m == marker)
+    {
+        return Ok(Done {
+            bytes: total,
+            files: files.len(),
+            already_complete: true,
+        });
+    }
+    let _ = tokio::fs::remove_file(&marker_path).await;
+    tokio::fs::create_dir_all(&root)
+        .await
+        .map_err(|e| Failure::new(FailureKind::Other, format!("cannot create {}: {e}", root.display())))?;
+    check_space(&root, &files).await?;
+
+    let progress = Arc::new(progress::Progress::default());
+    progress.set_total(total);
+    let target = match &options.progress_job {
+        Some((namespace, name)) => match kube::Client::try_default().await {
+            Ok(client) => Some(progress::JobTarget {
+                client,
+                namespace: namespace.clone(),
+                name: name.clone(),
+            }),
+            Err(e) => {
+                eprintln!("no Kubernetes client for progress reports ({e}); the download goes on without them");
+                None
+            }
+        },
+        None => None,
+    };
+    let reporter = progress::report(progress.clone(), options.progress_every, target);
+    let fetched = futures::stream::iter(files.iter().map(Ok))
+        .try_for_each_concurrent(options.parallel.max(1), |file| {
+            fetch::fetch(&remote, file, &root, &progress, options.stall_timeout)
+        })
+        .await;
+    reporter.abort();
+    fetched?;
+
+    let temp = root.join(format!("{MARKER}.tmp"));
+    let text = serde_json::to_vec_pretty(&marker).unwrap_or_default();
+    tokio::fs::write(&temp, &text)
+        .await
+        .and(tokio::fs::rename(&temp, &marker_path).await)
+        .map_err(|e| Failure::new(FailureKind::Other, format!("cannot write the completion marker: {e}")))?;
+    Ok(Done {
+        bytes: total,
+        files: files.len(),
+        already_complete: false,
+    })
+}
+
+/// Fails when the volume has less room than the bytes still to download.
+async fn check_space(root: &Path, files: &[RemoteFile]) -> Result<(), Failure> {
+    let mut present = 0u64;
+    for f in files {
+        let Ok(path) = fetch::inside(root, &f.path) else {
+            continue;
+        };
+        for candidate in [path.clone(), fetch::part_of(&path)] {
+            if let Ok(m) = tokio::fs::metadata(&candidate).await {
+                present += m.len().min(f.size);
+            }
+        }
+    }
+    let needed = files.iter().map(|f| f.size).sum::<u64>().saturating_sub(present);
+    let stat = nix::sys::statvfs::statvfs(root)
+        .map_err(|e| Failure::new(FailureKind::Other, format!("cannot read free space of {}: {e}", root.display())))?;
+    let free = stat.blocks_available() as u64 * stat.fragment_size() as u64;
+    if needed > free {
+        return Err(Failure::new(
+            FailureKind::DiskFull,
+            format!(
+                "the cache volume has {} free but the model needs {} more: raise the ModelCache's spec.size (or the \
+                 volume's size) so the whole model fits",
+                human(free),
+                human(needed)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn human(bytes: u64) -> String {
+    const GIB: f64 = (1u64 << 30) as f64;
+    const MIB: f64 = (1u64 << 20) as f64;
+    let b = bytes as f64;
+    if b >= GIB {
+        format!("{:.1} GiB", b / GIB)
+    } else {
+        format!("{:.1} MiB", b / MIB)
+    }
+}
+
+/// Writes `line` where Kubernetes reads a container's termination message (when it can: not outside a pod).
+pub fn write_termination_message(line: &str) {
+    let path = std::env::var("AIM_TERMINATION_LOG").unwrap_or_else(|_| "/dev/termination-log".into());
+    if Path::new(&path).parent().is_some_and(Path::exists) {
+        let _ = std::fs::write(&path, line);
+    }
+}

@@ -1,0 +1,121 @@
+//! The source URIs a cache downloads: `hf://<org>/<model>[@<revision>]` (a Hugging Face Hub model repository,
+//! revision `main` by default) and `s3://<bucket>[/<prefix>]` (every object under the prefix). Pure parsing; the
+//! API server's CEL rule already refuses other schemes, this says precisely what is wrong with the rest.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A parsed source URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A Hub model repository at a revision.
+    HuggingFace {
+        /// `<org>/<model>`.
+        repo: String,
+        /// Branch, tag or commit.
+        revision: String,
+    },
+    /// Objects under a prefix of a bucket.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix, without a trailing `/` (empty: the whole bucket).
+        prefix: String,
+    },
+}
+
+impl Source {
+    /// Parses `uri`.
+    pub fn parse(uri: &str) -> Result<Source, String> {
+        if let Some(rest) = uri.strip_prefix("hf://") {
+            let (repo, revision) = match rest.split_once('@') {
+                Some((repo, rev)) if !rev.is_empty() => (repo, rev),
+                Some(_) => return Err(format!("'{uri}' has an empty revision after '@'")),
+                None => (rest, "main"),
+            };
+            let parts: Vec<&str> = repo.split('/').collect();
+            if parts.len() != 2 || parts.iter().any(|p| p.is_empty() || !p.chars().all(repo_char)) {
+                return Err(format!(
+                    "'{uri}' is not hf://<org>/<model>[@<revision>] (letters, digits, '-', '_' and '.')"
+                ));
+            }
+            return Ok(Source::HuggingFace {
+                repo: repo.to_string(),
+                revision: revision.to_string(),
+            });
+        }
+        if let Some(rest) = uri.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(format!("'{uri}' names no bucket: use s3://<bucket>/<prefix>"));
+            }
+            return Ok(Source::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_end_matches('/').to_string(),
+            });
+        }
+        Err(format!("'{uri}' has an unsupported scheme: use hf://<org>/<model> or s3://<bucket>/<prefix>"))
+    }
+
+    /// Where in the cache volume this source's files go: `<org>/<model>` or `<bucket>/<prefix>`, so several
+    /// sources could share a volume without mixing files.
+    pub fn directory(&self) -> PathBuf {
+        match self {
+            Source::HuggingFace { repo, .. } => PathBuf::from(repo),
+            Source::S3 { bucket, prefix } => PathBuf::from(bucket).join(prefix),
+        }
+    }
+}
+
+fn repo_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::HuggingFace { repo, revision } => write!(f, "hf://{repo}@{revision}"),
+            Source::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_uris_take_an_optional_revision() {
+        assert_eq!(
+            Source::parse("hf://meta-llama/Llama-3.1-8B-Instruct").unwrap(),
+            Source::HuggingFace {
+                repo: "meta-llama/Llama-3.1-8B-Instruct".into(),
+                revision: "main".into()
+            }
+        );
+        assert_eq!(
+            Source::parse("hf://org/m@v1.0").unwrap(),
+            Source::HuggingFace {
+                repo: "org/m".into(),
+                revision: "v1.0".into()
+            }
+        );
+        assert!(Source::parse("hf://org").unwrap_err().contains("hf://<org>/<model>"));
+        assert!(Source::parse("hf://org/m@").unwrap_err().contains("empty revision"));
+        assert!(Source::parse("hf://org/../x").is_err());
+    }
+
+    #[test]
+    fn s3_uris_take_a_bucket_and_a_prefix() {
+        assert_eq!(
+            Source::parse("s3://models/llama/8b/").unwrap(),
+            Source::S3 {
+                bucket: "models".into(),
+                prefix: "llama/8b".into()
+            }
+        );
+        assert_eq!(Source::parse("s3://models").unwrap().directory(), PathBuf::from("models"));
+        assert!(Source::parse("s3:///x").unwrap_err().contains("no bucket"));
+        assert!(Source::parse("gs://x/y").unwrap_err().contains("unsupported scheme"));
+    }
+}

@@ -1,0 +1,306 @@
+//! A small Hugging-Face-compatible HTTP server on loopback, for the downloader's tests and benchmark: the Hub's
+//! repository listing (`/api/models/<repo>/revision/<rev>?blobs=true`), `resolve` paths that redirect LFS files to
+//! a content path (with `X-Linked-Etag`/`X-Linked-Size`, as the Hub does) and serve small files directly (git
+//! blob id as `ETag`), ranged requests (`206`), and an optional bearer token. Its behaviour can be changed while it
+//! runs: throttle to a rate, stall after a number of bytes, serve wrong bytes for one file, or require a token.
+//! It counts the content bytes it sent, so a test can tell a resumed download from one that started over.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use sha2::Digest;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Files at or above this size are LFS files (the Hub's threshold is 10 MB; smaller keeps tests small).
+pub const LFS_THRESHOLD: usize = 1 << 20;
+
+/// One file of a model.
+#[derive(Clone)]
+pub struct ModelFile {
+    /// Path in the repository.
+    pub path: String,
+    /// Content.
+    pub bytes: Bytes,
+}
+
+impl ModelFile {
+    /// SHA-256 of the content, hex.
+    pub fn sha256(&self) -> String {
+        hex(&sha2::Sha256::digest(&self.bytes))
+    }
+    /// Git's blob id, hex.
+    pub fn git_sha1(&self) -> String {
+        use sha1::Digest as _;
+        let mut h = sha1::Sha1::new();
+        h.update(format!("blob {}\0", self.bytes.len()).as_bytes());
+        h.update(&self.bytes);
+        hex(&h.finalize())
+    }
+    /// MD5 of the content, hex (an S3 single-part ETag).
+    pub fn md5(&self) -> String {
+        use md5::Digest as _;
+        hex(&md5::Md5::digest(&self.bytes))
+    }
+    fn is_lfs(&self) -> bool {
+        self.bytes.len() >= LFS_THRESHOLD
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A generated model: a config, a tokenizer and one weights file of `weights_mb` MiB (deterministic bytes).
+pub fn generated_model(weights_mb: usize) -> Vec<ModelFile> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut weights = vec![0u8; weights_mb << 20];
+    for chunk in weights.chunks_mut(8) {
+        // xorshift64: fast, deterministic, incompressible enough.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let bytes = state.to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+    vec![
+        ModelFile {
+            path: "config.json".into(),
+            bytes: Bytes::from_static(br#"{"architectures": ["LlamaForCausalLM"], "hidden_size": 64}"#),
+        },
+        ModelFile {
+            path: "tokenizer/tokenizer.json".into(),
+            bytes: Bytes::from(vec![b't'; 4096]),
+        },
+        ModelFile {
+            path: "model.safetensors".into(),
+            bytes: Bytes::from(weights),
+        },
+    ]
+}
+
+/// How the server behaves now.
+#[derive(Debug, Clone, Default)]
+pub struct Behaviour {
+    /// A bearer token every request must carry (401 without one, 403 with another).
+    pub token: Option<String>,
+    /// Content bytes per second per transfer (none: as fast as it goes).
+    pub rate: Option<u64>,
+    /// Stop sending content, without closing, after this many bytes of a transfer.
+    pub stall_after: Option<u64>,
+    /// Serve this file with its last byte flipped (a checksum mismatch).
+    pub corrupt: Option<String>,
+}
+
+struct Shared {
+    repo: String,
+    commit: String,
+    files: Vec<ModelFile>,
+    behaviour: Mutex<Behaviour>,
+    sent: AtomicU64,
+}
+
+/// A running server; stops when dropped.
+pub struct HubServer {
+    /// `http://127.0.0.1:<port>`: the value of `HF_ENDPOINT`.
+    pub endpoint: String,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HubServer {
+    /// Serves `files` as repository `repo` (`<org>/<model>`), revision `main`.
+    pub async fn start(repo: &str, files: Vec<ModelFile>) -> HubServer {
+        let shared = Arc::new(Shared {
+            repo: repo.to_string(),
+            commit: format!("{:0>40}", "c0ffee"),
+            files,
+            behaviour: Mutex::new(Behaviour::default()),
+            sent: AtomicU64::new(0),
+        });
+        let app = Router::new()
+            .route("/api/models/{org}/{name}/revision/{rev}", get(listing))
+            .route("/{org}/{name}/resolve/{rev}/{*path}", get(resolve))
+            .route("/cdn/{sha}", get(content))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the hub");
+        let endpoint = format!("http://{}", listener.local_addr().expect("hub address"));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        HubServer { endpoint, shared, task }
+    }
+
+    /// Changes how it behaves.
+    pub fn set(&self, behaviour: Behaviour) {
+        *self.shared.behaviour.lock().unwrap() = behaviour;
+    }
+
+    /// Content bytes sent so far.
+    pub fn bytes_sent(&self) -> u64 {
+        self.shared.sent.load(Ordering::Relaxed)
+    }
+
+    /// The commit `main` points at.
+    pub fn commit(&self) -> &str {
+        &self.shared.commit
+    }
+}
+
+impl Drop for HubServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(want) = shared.behaviour.lock().unwrap().token.clone() else {
+        return Ok(());
+    };
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match sent {
+        None => Err((StatusCode::UNAUTHORIZED, "Access to this model is restricted").into_response()),
+        Some(t) if t != want => Err((StatusCode::FORBIDDEN, "Invalid credentials").into_response()),
+        Some(_) => Ok(()),
+    }
+}
+
+fn known_revision(shared: &Shared, rev: &str) -> bool {
+    rev == "main" || rev == shared.commit
+}
+
+async fn listing(
+    State(shared): State<Arc<Shared>>,
+    Path((org, name, rev)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(denied) = authorize(&shared, &headers) {
+        return denied;
+    }
+    if format!("{org}/{name}") != shared.repo || !known_revision(&shared, &rev) {
+        return (StatusCode::NOT_FOUND, "Repository not found").into_response();
+    }
+    let siblings: Vec<serde_json::Value> = shared
+        .files
+        .iter()
+        .map(|f| {
+            let mut s = serde_json::json!({ "rfilename": f.path, "size": f.bytes.len(), "blobId": f.git_sha1() });
+            if f.is_lfs() {
+                s["lfs"] = serde_json::json!({ "sha256": f.sha256(), "size": f.bytes.len(), "pointerSize": 134 });
+            }
+            s
+        })
+        .collect();
+    let body = serde_json::json!({ "id": shared.repo, "sha": shared.commit, "siblings": siblings });
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+async fn resolve(
+    State(shared): State<Arc<Shared>>,
+    Path((org, name, rev, path)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(denied) = authorize(&shared, &headers) {
+        return denied;
+    }
+    let found = shared.files.iter().find(|f| f.path == path);
+    let (true, true, Some(file)) = (format!("{org}/{name}") == shared.repo, known_revision(&shared, &rev), found)
+    else {
+        return (StatusCode::NOT_FOUND, "Entry not found").into_response();
+    };
+    if file.is_lfs() {
+        return Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, format!("/cdn/{}", file.sha256()))
+            .header("X-Linked-Etag", format!("\"{}\"", file.sha256()))
+            .header("X-Linked-Size", file.bytes.len())
+            .header(header::ETAG, format!("\"{}\"", file.git_sha1()))
+            .body(Body::empty())
+            .unwrap();
+    }
+    serve(&shared, file, &headers)
+}
+
+async fn content(State(shared): State<Arc<Shared>>, Path(sha): Path<String>, headers: HeaderMap) -> Response {
+    match shared.files.iter().find(|f| f.sha256() == sha) {
+        Some(file) => serve(&shared, &file.clone(), &headers),
+        None => (StatusCode::NOT_FOUND, "no such object").into_response(),
+    }
+}
+
+/// The file's bytes, from the `Range` start if one is asked, paced and cut as the behaviour says.
+fn serve(shared: &Arc<Shared>, file: &ModelFile, headers: &HeaderMap) -> Response {
+    let behaviour = shared.behaviour.lock().unwrap().clone();
+    let mut bytes = file.bytes.clone();
+    if behaviour.corrupt.as_deref() == Some(file.path.as_str()) && !bytes.is_empty() {
+        let mut v = bytes.to_vec();
+        let last = v.len() - 1;
+        v[last] ^= 0xff;
+        bytes = Bytes::from(v);
+    }
+    let start = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.strip_suffix('-'))
+        .and_then(|v| v.parse::<usize>().ok());
+    let len = bytes.len();
+    let (status, from) = match start {
+        Some(s) if s >= len => {
+            return Response::builder()
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .body(Body::empty())
+                .unwrap();
+        }
+        Some(s) => (StatusCode::PARTIAL_CONTENT, s),
+        None => (StatusCode::OK, 0),
+    };
+    let body = bytes.slice(from..);
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_LENGTH, body.len())
+        .header(header::ACCEPT_RANGES, "bytes");
+    if status == StatusCode::PARTIAL_CONTENT {
+        response = response.header(header::CONTENT_RANGE, format!("bytes {from}-{}/{len}", len - 1));
+    }
+    let shared = shared.clone();
+    let chunk = 64 * 1024;
+    let stream = async_stream(body, chunk, behaviour, shared);
+    response.body(Body::from_stream(stream)).unwrap()
+}
+
+fn async_stream(
+    body: Bytes,
+    chunk: usize,
+    behaviour: Behaviour,
+    shared: Arc<Shared>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures::stream::unfold((0usize, 0u64), move |(offset, sent)| {
+        let body = body.clone();
+        let behaviour = behaviour.clone();
+        let shared = shared.clone();
+        async move {
+            if offset >= body.len() {
+                return None;
+            }
+            if behaviour.stall_after.is_some_and(|limit| sent >= limit) {
+                futures::future::pending::<()>().await;
+            }
+            let end = (offset + chunk).min(body.len());
+            let piece = body.slice(offset..end);
+            if let Some(rate) = behaviour.rate {
+                tokio::time::sleep(Duration::from_secs_f64(piece.len() as f64 / rate as f64)).await;
+            }
+            shared.sent.fetch_add(piece.len() as u64, Ordering::Relaxed);
+            Some((Ok(piece), (end, sent + (end - offset) as u64)))
+        }
+    })
+}

@@ -1,0 +1,289 @@
+//! `aim-operator download` as a process against real protocols on loopback: the test harness's
+//! Hugging-Face-compatible server ([`aim_tests::hub`]) and moto's S3 server ([`aim_tests::moto`]), writing into a
+//! directory as it would into the cache volume (kwok runs no containers, so the Job's command runs here).
+
+use aim_tests::hub::{Behaviour, HubServer, generated_model};
+use aim_tests::moto::{self, MotoServer};
+use aim_tests::replica::operator_binary;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const REPO: &str = "test-org/tiny-llama";
+const WEIGHTS_MB: usize = 40;
+
+/// How a run ended: the exit code's success and the last line, parsed.
+struct Ended {
+    ok: bool,
+    last: Value,
+    stdout: String,
+}
+
+fn command(uri: &str, dir: &Path, env: &[(&str, &str)]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(operator_binary());
+    cmd.args(["download", uri, "--progress-seconds", "1"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AIM_CACHE_DIR", dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+async fn download(uri: &str, dir: &Path, env: &[(&str, &str)]) -> Ended {
+    let out = command(uri, dir, env).output().await.expect("run the downloader");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let last = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    Ended {
+        ok: out.status.success(),
+        last,
+        stdout: format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+fn hub_env(hub: &HubServer) -> Vec<(&'static str, String)> {
+    vec![("HF_ENDPOINT", hub.endpoint.clone())]
+}
+
+fn as_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+fn assert_files_match(root: &Path, files: &[aim_tests::hub::ModelFile]) {
+    for f in files {
+        let got = std::fs::read(root.join(&f.path)).unwrap_or_else(|e| panic!("{}: {e}", f.path));
+        assert!(got == f.bytes.as_ref(), "{} differs from the source", f.path);
+    }
+}
+
+fn failed(ended: &Ended, kind: &str) -> String {
+    assert!(!ended.ok, "expected a failure: {}", ended.stdout);
+    assert_eq!(ended.last["result"], "failed", "{}", ended.stdout);
+    assert_eq!(ended.last["kind"], kind, "{}", ended.stdout);
+    ended.last["message"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_hub_model_downloads_verified_with_a_marker_and_a_second_run_ends_at_once() {
+    let files = generated_model(WEIGHTS_MB);
+    let hub = HubServer::start(REPO, files.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = hub_env(&hub);
+    let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;
+    assert!(ended.ok, "{}", ended.stdout);
+    let total: usize = files.iter().map(|f| f.bytes.len()).sum();
+    assert_eq!(ended.last["result"], "ok");
+    assert_eq!(ended.last["bytes"], total as u64);
+    let root = dir.path().join(REPO);
+    assert_files_match(&root, &files);
+    let marker: Value = serde_json::from_slice(&std::fs::read(root.join(".aim-complete.json")).unwrap()).unwrap();
+    assert_eq!(marker["files"].as_array().unwrap().len(), files.len());
+    let leftovers: Vec<_> = walk(&root).into_iter().filter(|p| p.ends_with(".aim-part")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        ended.stdout.contains("{\"progress\":"),
+        "progress lines on stdout: {}",
+        ended.stdout
+    );
+
+    let sent = hub.bytes_sent();
+    let again = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;
+    assert!(again.ok, "{}", again.stdout);
+    assert_eq!(hub.bytes_sent(), sent, "a complete cache downloads nothing");
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_killed_download_resumes_from_its_partial_files() {
+    let files = generated_model(WEIGHTS_MB);
+    let total: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
+    let hub = HubServer::start(REPO, files.clone()).await;
+    hub.set(Behaviour {
+        rate: Some(20 << 20),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let env = hub_env(&hub);
+    let mut child = command(&format!("hf://{REPO}"), dir.path(), &as_refs(&env))
+        .spawn()
+        .expect("start the downloader");
+    let part = dir.path().join(REPO).join("model.safetensors.aim-part");
+    let start = Instant::now();
+    loop {
+        let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        if have >= ((WEIGHTS_MB as u64) << 20) / 3 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no progress: {have} bytes");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let kept = std::fs::metadata(&part).unwrap().len();
+    let sent_before = hub.bytes_sent();
+
+    hub.set(Behaviour::default());
+    let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;
+    assert!(ended.ok, "{}", ended.stdout);
+    assert_files_match(&dir.path().join(REPO), &files);
+    let resent = hub.bytes_sent() - sent_before;
+    assert!(
+        resent <= total - kept,
+        "the second run fetched {resent} bytes; {kept} of {total} were already on disk"
+    );
+}
+
+#[tokio::test]
+async fn wrong_bytes_fail_with_the_file_named_and_leave_no_file_behind() {
+    let files = generated_model(2);
+    let hub = HubServer::start(REPO, files).await;
+    hub.set(Behaviour {
+        corrupt: Some("model.safetensors".into()),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&hub_env(&hub))).await;
+    let message = failed(&ended, "ChecksumMismatch");
+    assert!(message.contains("model.safetensors does not match the checksum"), "{message}");
+    let root = dir.path().join(REPO);
+    assert!(!root.join("model.safetensors").exists());
+    assert!(!root.join("model.safetensors.aim-part").exists());
+    assert!(!root.join(".aim-complete.json").exists(), "no marker on a failed download");
+}
+
+#[tokio::test]
+async fn a_gated_model_says_which_token_is_missing_or_refused() {
+    let hub = HubServer::start(REPO, generated_model(1)).await;
+    hub.set(Behaviour {
+        token: Some("hf_right".into()),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("hf://{REPO}");
+    let mut env = hub_env(&hub);
+    let missing = download(&uri, dir.path(), &as_refs(&env)).await;
+    let message = failed(&missing, "Unauthorized");
+    assert!(message.contains("HF_TOKEN is not set") && message.contains("Secret"), "{message}");
+
+    env.push(("HF_TOKEN", "hf_wrong".into()));
+    let wrong = download(&uri, dir.path(), &as_refs(&env)).await;
+    let message = failed(&wrong, "Unauthorized");
+    assert!(message.contains("refused the credentials in HF_TOKEN (HTTP 403)"), "{message}");
+
+    env.pop();
+    env.push(("HF_TOKEN", "hf_right".into()));
+    let right = download(&uri, dir.path(), &as_refs(&env)).await;
+    assert!(right.ok, "{}", right.stdout);
+}
+
+#[tokio::test]
+async fn an_unknown_model_is_not_found_and_an_unreachable_endpoint_says_so() {
+    let hub = HubServer::start(REPO, generated_model(1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = download("hf://test-org/no-such-model", dir.path(), &as_refs(&hub_env(&hub))).await;
+    let message = failed(&missing, "NotFound");
+    assert!(message.contains("does not exist (HTTP 404)"), "{message}");
+
+    let closed = format!("http://127.0.0.1:{}", aim_tests::replica::free_port());
+    let down = download(&format!("hf://{REPO}"), dir.path(), &[("HF_ENDPOINT", &closed)]).await;
+    let message = failed(&down, "Unreachable");
+    assert!(message.contains(&format!("cannot reach {closed}")), "{message}");
+}
+
+#[tokio::test]
+async fn a_stalled_transfer_fails_after_the_stall_timeout() {
+    let hub = HubServer::start(REPO, generated_model(4)).await;
+    hub.set(Behaviour {
+        stall_after: Some(1 << 20),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let base = hub_env(&hub);
+    let mut env = as_refs(&base);
+    env.push(("AIM_DOWNLOAD_STALL_SECONDS", "2"));
+    let ended = download(&format!("hf://{REPO}"), dir.path(), &env).await;
+    let message = failed(&ended, "Stalled");
+    assert!(message.contains("no bytes arrived for 2s while downloading model.safetensors"), "{message}");
+}
+
+#[tokio::test]
+async fn a_volume_too_small_fails_before_the_first_byte() {
+    let hub = HubServer::start(REPO, generated_model(WEIGHTS_MB)).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A real size-limited file system: an 8 MiB tmpfs (the tests run as root on the CI machine).
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .expect("mount");
+    assert!(mounted.success(), "mounting a small tmpfs needs root");
+    let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&hub_env(&hub))).await;
+    let _ = std::process::Command::new("umount").arg(dir.path()).status();
+    let message = failed(&ended, "DiskFull");
+    assert!(message.contains("free but the model needs") && message.contains("spec.size"), "{message}");
+    assert_eq!(hub.bytes_sent(), 0, "nothing is downloaded into a volume that cannot hold it");
+}
+
+#[tokio::test]
+async fn size_only_prints_the_total_and_writes_nothing() {
+    let files = generated_model(3);
+    let total: usize = files.iter().map(|f| f.bytes.len()).sum();
+    let hub = HubServer::start(REPO, files).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(&format!("hf://{REPO}"), dir.path(), &as_refs(&hub_env(&hub)))
+        .arg("--size-only")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let last: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(last["result"], "size");
+    assert_eq!(last["bytes"], total as u64);
+    assert_eq!(last["files"], 3);
+    assert!(walk(dir.path()).is_empty());
+    assert_eq!(hub.bytes_sent(), 0);
+}
+
+#[tokio::test]
+async fn an_s3_prefix_downloads_verified_from_an_s3_compatible_server() {
+    let moto = MotoServer::start().await;
+    moto.create_bucket("models").await;
+    let files = generated_model(8);
+    for f in &files {
+        moto.put("models", &format!("llama/8b/{}", f.path), f.bytes.clone()).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut env: Vec<(&str, &str)> = moto::ENV.to_vec();
+    env.push(("AWS_ENDPOINT_URL_S3", &moto.endpoint));
+    let ended = download("s3://models/llama/8b", dir.path(), &env).await;
+    assert!(ended.ok, "{}", ended.stdout);
+    assert_files_match(&dir.path().join("models/llama/8b"), &files);
+
+    let missing = download("s3://no-such-bucket/x", dir.path(), &env).await;
+    failed(&missing, "NotFound");
+    let empty = download("s3://models/nothing-here", dir.path(), &env).await;
+    let message = failed(&empty, "NotFound");
+    assert!(message.contains("holds no objects"), "{message}");
+}

@@ -31,8 +31,10 @@ pub const REDECIDE: &str = "aim.silogen.ai/redecide";
 pub enum Component {
     /// A template's discovery Job.
     Discovery,
-    /// A model cache's download Job.
+    /// A model cache's download Job (and its pod's ServiceAccount, Role and RoleBinding).
     Download,
+    /// A model cache's size-check Job (a cache without `spec.size`).
+    SizeCheck,
     /// A model cache's volume claim.
     CacheVolume,
     /// A `ModelCache` a template cache created for one of its sources.
@@ -51,9 +53,10 @@ pub enum Component {
 
 impl Component {
     /// Every component.
-    pub const ALL: [Component; 9] = [
+    pub const ALL: [Component; 10] = [
         Component::Discovery,
         Component::Download,
+        Component::SizeCheck,
         Component::CacheVolume,
         Component::ModelCache,
         Component::TemplateCache,
@@ -68,6 +71,7 @@ impl Component {
         match self {
             Component::Discovery => "discovery",
             Component::Download => "download",
+            Component::SizeCheck => "size-check",
             Component::CacheVolume => "cache-volume",
             Component::ModelCache => "model-cache",
             Component::TemplateCache => "template-cache",

@@ -84,13 +84,11 @@ struct RunArgs {
     /// Discovery Jobs running at once, cluster-wide.
     #[arg(long, default_value_t = 10)]
     max_discovery_jobs: usize,
-    /// Image of the model download Jobs.
-    #[arg(
-        long,
-        env = "AIM_DOWNLOADER_IMAGE",
-        default_value = "ghcr.io/silogen/aim-artifact-downloader:0.2.0"
-    )]
-    downloader_image: String,
+    /// Image of the model download and size-check Jobs, which run `aim-operator download` (another image must
+    /// provide that command). Default: the image of the operator's own pod (found through POD_NAME), else
+    /// ghcr.io/silogen/aim-operator at this version.
+    #[arg(long, env = "AIM_DOWNLOADER_IMAGE")]
+    downloader_image: Option<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -188,7 +186,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             operator.discovery.max_concurrent_jobs = args.max_discovery_jobs;
-            operator.download.image = args.downloader_image;
+            let image_from_pod = match args.downloader_image {
+                Some(image) => {
+                    operator.download.image = image;
+                    None
+                }
+                None => std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()),
+            };
             let identity = args.identity.unwrap_or_else(|| {
                 let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
                 format!("{}-{}", host.trim(), std::process::id())
@@ -200,6 +204,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 http_addr: args.http_addr,
                 leader_elect: args.leader_elect,
                 identity,
+                image_from_pod,
             };
             tokio::runtime::Runtime::new()?.block_on(aim_operator::runtime::run(config))?;
         }

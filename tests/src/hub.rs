@@ -128,7 +128,9 @@ impl HubServer {
             .route("/{org}/{name}/resolve/{rev}/{*path}", get(resolve))
             .route("/cdn/{sha}", get(content))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the hub");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the hub");
         let endpoint = format!("http://{}", listener.local_addr().expect("hub address"));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -158,18 +160,18 @@ impl Drop for HubServer {
     }
 }
 
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(want) = shared.behaviour.lock().unwrap().token.clone() else {
-        return Ok(());
-    };
+/// `Some(refusal)` when the configured token is missing or wrong, as the hub answers: 401 without one, 403 for a
+/// wrong one.
+fn refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let want = shared.behaviour.lock().unwrap().token.clone()?;
     let sent = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match sent {
-        None => Err((StatusCode::UNAUTHORIZED, "Access to this model is restricted").into_response()),
-        Some(t) if t != want => Err((StatusCode::FORBIDDEN, "Invalid credentials").into_response()),
-        Some(_) => Ok(()),
+        None => Some((StatusCode::UNAUTHORIZED, "Access to this model is restricted").into_response()),
+        Some(t) if t != want => Some((StatusCode::FORBIDDEN, "Invalid credentials").into_response()),
+        Some(_) => None,
     }
 }
 
@@ -182,7 +184,7 @@ async fn listing(
     Path((org, name, rev)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(denied) = authorize(&shared, &headers) {
+    if let Some(denied) = refusal(&shared, &headers) {
         return denied;
     }
     if format!("{org}/{name}") != shared.repo || !known_revision(&shared, &rev) {
@@ -208,12 +210,15 @@ async fn resolve(
     Path((org, name, rev, path)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(denied) = authorize(&shared, &headers) {
+    if let Some(denied) = refusal(&shared, &headers) {
         return denied;
     }
     let found = shared.files.iter().find(|f| f.path == path);
-    let (true, true, Some(file)) = (format!("{org}/{name}") == shared.repo, known_revision(&shared, &rev), found)
-    else {
+    let (true, true, Some(file)) = (
+        format!("{org}/{name}") == shared.repo,
+        known_revision(&shared, &rev),
+        found,
+    ) else {
         return (StatusCode::NOT_FOUND, "Entry not found").into_response();
     };
     if file.is_lfs() {

@@ -1,4 +1,4 @@
-//! The operator's own identity: the `aim-operator` ServiceAccount with exactly the RBAC `deploy/base` ships,
+//! Identities for what runs against the local cluster as a pod would. The operator's own: the `aim-operator` ServiceAccount with exactly the RBAC `deploy/base` ships,
 //! and a kubeconfig holding a token for it. What runs with it can do exactly what an installed operator can:
 //! a permission the shipped RBAC lacks fails with 403.
 
@@ -22,10 +22,22 @@ pub async fn operator_kubeconfig(kubectl: &Path, kubeconfig: &Path, out: &Path) 
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run_kubectl(kubectl, kubeconfig, &args).await?;
+    service_account_kubeconfig(kubectl, kubeconfig, "aim-system", "aim-operator", out).await
+}
+
+/// Writes `out`: a kubeconfig for the API server of the admin `kubeconfig`, authenticating as ServiceAccount
+/// `name` of `namespace` (which must exist) with a fresh token, as a pod running as it would.
+pub async fn service_account_kubeconfig(
+    kubectl: &Path,
+    kubeconfig: &Path,
+    namespace: &str,
+    name: &str,
+    out: &Path,
+) -> Result<PathBuf, ControlPlaneError> {
     let token = run_kubectl(
         kubectl,
         kubeconfig,
-        &["create", "token", "aim-operator", "-n", "aim-system", "--duration=48h"],
+        &["create", "token", name, "-n", namespace, "--duration=48h"],
     )
     .await?;
     let field = |path: &str| {
@@ -50,16 +62,16 @@ clusters:
     server: {server}
     certificate-authority: {ca}
 users:
-- name: aim-operator
+- name: {name}
   user:
     token: {token}
 contexts:
-- name: aim-operator
+- name: {name}
   context:
     cluster: aim-local
-    user: aim-operator
-    namespace: aim-system
-current-context: aim-operator
+    user: {name}
+    namespace: {namespace}
+current-context: {name}
 ",
         token = token.trim()
     );

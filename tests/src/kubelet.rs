@@ -98,16 +98,6 @@ impl FakeKubelet {
             .map(drop)
     }
 
-    /// Sets an annotation on Job `job`'s pod (a downloader reports progress this way).
-    pub async fn annotate(&self, job: &str, key: &str, value: &str) {
-        let pod = self.pod_of(job).await;
-        let patch = json!({ "metadata": { "annotations": { key: value } } });
-        self.pods
-            .patch(&pod, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .expect("annotate pod");
-    }
-
     /// Reports every pod matching `selector` as running but not ready, as a kubelet does when a readiness probe
     /// fails.
     pub async fn fail_readiness(&self, selector: &str) {

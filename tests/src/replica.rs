@@ -31,9 +31,9 @@ pub struct Replica {
 }
 
 impl Replica {
-    /// Starts `aim-operator run` with `args` (plus its own `--http-addr`) against `kubeconfig`; its output goes
-    /// to `log`, or nowhere.
-    pub fn start(kubeconfig: &Path, args: &[&str], log: Option<&Path>) -> Replica {
+    /// Starts `aim-operator run` with `args` (plus its own `--http-addr`) and `env` against `kubeconfig`; its
+    /// output goes to `log`, or nowhere.
+    pub fn start(kubeconfig: &Path, args: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Replica {
         let port = free_port();
         let (stdout, stderr) = match log {
             Some(path) => {
@@ -47,6 +47,7 @@ impl Replica {
             .args(args)
             .arg(format!("--http-addr=127.0.0.1:{port}"))
             .env("KUBECONFIG", kubeconfig)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)

@@ -1,7 +1,8 @@
 //! Template caches and model caches on the local cluster: kwok provisions the volumes of the test storage class
 //! (the real PV controller binds them) and ends download pods; where a test decides a download's fate itself
-//! (`AIM_TEST_MANUAL` in the cache's env), `FakeKubelet` ends the pod and reports
-//! progress the way the downloader does.
+//! (`AIM_TEST_MANUAL` in the cache's env), `FakeKubelet` ends the pod; and where the download itself is under
+//! test, the Job's own command line runs `aim-operator download` as a process against the loopback Hub, with the
+//! download pod's identity.
 
 use aim_operator::api::{AIMServiceTemplate, AIMTemplateCache, ModelCache, ResourceState, TemplateKind};
 use aim_operator::controller::model_cache::build::{job_name, pvc_name};
@@ -102,7 +103,7 @@ async fn tc_state(env: &TestEnv, ns: &str, name: &str, state: ResourceState) -> 
 }
 
 #[tokio::test]
-async fn a_template_with_caching_enabled_warms_its_own_cache_with_progress_on_the_way() {
+async fn a_template_with_caching_enabled_warms_its_own_cache() {
     let env = env();
     let ns = env.namespace("warm").await;
     classes(env).await;
@@ -136,26 +137,6 @@ async fn a_template_with_caching_enabled_warms_its_own_cache_with_progress_on_th
     );
 
     let kubelet = FakeKubelet::new(client.clone(), &ns);
-    kubelet
-        .annotate(
-            &job_name(&cache, 0),
-            "aim.silogen.ai/download-progress",
-            "1073741824/4294967296",
-        )
-        .await;
-    let progress = wait::until("download progress", || async {
-        let d = mc(env, &ns, &cache)
-            .await
-            .and_then(|m| m.status?.download)
-            .ok_or("no download status")?;
-        if d.percent == Some(25) {
-            Ok(d)
-        } else {
-            Err(format!("{d:?}"))
-        }
-    })
-    .await;
-    assert_eq!(progress.total_bytes, Some(4294967296));
     let warming = tc_state(env, &ns, "t", ResourceState::Progressing).await;
     let message = warming
         .status
@@ -170,7 +151,12 @@ async fn a_template_with_caching_enabled_warms_its_own_cache_with_progress_on_th
         "{message}"
     );
 
-    kubelet.finish(&job_name(&cache, 0), Exit::Succeeded("done")).await;
+    kubelet
+        .finish(
+            &job_name(&cache, 0),
+            Exit::Succeeded(r#"{"result":"ok","bytes":4294967296,"files":1}"#),
+        )
+        .await;
     mc_condition(env, &ns, &cache, "Ready", "True", "Ready").await;
     tc_state(env, &ns, "t", ResourceState::Available).await;
     let templates: Api<AIMServiceTemplate> = Api::namespaced(client, &ns);
@@ -541,13 +527,16 @@ async fn a_failed_download_is_download_failed_and_the_retry_can_succeed() {
     kubelet
         .finish(
             &job_name("weights", 0),
-            Exit::Failed("huggingface_hub.errors.GatedRepoError: 401 Client Error: access to model is restricted"),
+            Exit::Failed(
+                r#"{"result":"failed","kind":"Unauthorized","message":"hf://org/m needs credentials (HTTP 401) and HF_TOKEN is not set"}"#,
+            ),
         )
         .await;
     let message = mc_condition(env, &ns, "weights", "Failure", "True", "DownloadFailed").await;
     assert!(
-        message.contains("download attempt 1 failed: huggingface_hub.errors.GatedRepoError: 401"),
-        "{message}"
+        message
+            .starts_with("download attempt 1 failed: hf://org/m needs credentials (HTTP 401) and HF_TOKEN is not set;"),
+        "the downloader's message, not its JSON: {message}"
     );
     // The next attempt is a new Job; the failure stays visible while it runs.
     kubelet.finish(&job_name("weights", 1), Exit::Succeeded("ok")).await;
@@ -589,13 +578,66 @@ async fn a_second_cache_of_the_same_source_fails_and_names_the_first() {
 }
 
 #[tokio::test]
-async fn a_cache_of_unknown_size_asks_for_one() {
+async fn a_cache_without_a_size_checks_it_and_sizes_its_volume_from_the_answer() {
     let env = env();
     let ns = env.namespace("no-size").await;
     classes(env).await;
-    apply(env, &ns, &model_cache("weights", &uri("no-size"), "")).await;
+    // The size check (kwok plays `aim-operator download --size-only`) finds 5 GiB.
+    let spec =
+        format!("  storageClassName: {CLASS}\n  env:\n  - name: AIM_TEST_SIZE_BYTES\n    value: \"5368709120\"\n");
+    apply(env, &ns, &model_cache("weights", &uri("no-size"), &spec)).await;
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(env.client().await, &ns);
+    let claim = wait::until("the claim sized from the size check", || async {
+        claims
+            .get_opt(&pvc_name("weights"))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no claim yet".to_string())
+    })
+    .await;
+    assert_eq!(
+        claim.spec.unwrap().resources.unwrap().requests.unwrap()["storage"].0,
+        "6Gi",
+        "5 GiB plus 10% headroom, rounded up"
+    );
+    let status = mc(env, &ns, "weights").await.unwrap().status.unwrap();
+    assert_eq!(status.source_size.unwrap().0, "5368709120");
+    let job: Api<Job> = Api::namespaced(env.client().await, &ns);
+    let size_job = job
+        .list(&kube::api::ListParams::default().labels("aim.silogen.ai/component=size-check"))
+        .await
+        .unwrap();
+    let command = size_job.items[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .command
+        .clone()
+        .unwrap();
+    assert_eq!(command, ["aim-operator", "download", &uri("no-size"), "--size-only"]);
+}
+
+#[tokio::test]
+async fn a_source_that_cannot_tell_its_size_is_size_unknown_with_the_reason() {
+    let env = env();
+    let ns = env.namespace("size-fail").await;
+    classes(env).await;
+    let failure = r#"{"result":"failed","kind":"Unauthorized","message":"hf://org/m needs credentials (HTTP 401) and HF_TOKEN is not set"}"#;
+    let spec = format!(
+        "  storageClassName: {CLASS}\n  env:\n  - name: AIM_TEST_SIZE_OUTPUT\n    value: '{failure}'\n  - name: AIM_TEST_SIZE_EXIT\n    value: \"1\"\n"
+    );
+    apply(env, &ns, &model_cache("weights", &uri("size-fail"), &spec)).await;
     let message = mc_condition(env, &ns, "weights", "Failure", "True", "SizeUnknown").await;
-    assert!(message.contains("set spec.size"), "{message}");
+    assert!(
+        message.contains("could not tell the source's size: hf://org/m needs credentials")
+            && message.contains("Set spec.size"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -101,6 +101,7 @@ async fn the_rbac_grants_nothing_the_operator_must_not_have() {
             "apply",
             "--server-side",
             "--field-manager=aim-tests",
+            "--force-conflicts",
             "-f",
             &deploy("base/rbac.yaml"),
         ])
@@ -120,6 +121,9 @@ async fn the_rbac_grants_nothing_the_operator_must_not_have() {
         ("delete", "persistentvolumeclaims", "team-a"),
         ("update", "leases.coordination.k8s.io", "team-a"),
         ("create", "clusterroles.rbac.authorization.k8s.io", "default"),
+        ("escalate", "roles.rbac.authorization.k8s.io", "team-a"),
+        ("bind", "roles.rbac.authorization.k8s.io", "team-a"),
+        ("delete", "rolebindings.rbac.authorization.k8s.io", "team-a"),
     ] {
         assert!(
             !can(verb, resource, ns).await,

@@ -166,11 +166,17 @@ async fn wrong_bytes_fail_with_the_file_named_and_leave_no_file_behind() {
     let dir = tempfile::tempdir().unwrap();
     let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&hub_env(&hub))).await;
     let message = failed(&ended, "ChecksumMismatch");
-    assert!(message.contains("model.safetensors does not match the checksum"), "{message}");
+    assert!(
+        message.contains("model.safetensors does not match the checksum"),
+        "{message}"
+    );
     let root = dir.path().join(REPO);
     assert!(!root.join("model.safetensors").exists());
     assert!(!root.join("model.safetensors.aim-part").exists());
-    assert!(!root.join(".aim-complete.json").exists(), "no marker on a failed download");
+    assert!(
+        !root.join(".aim-complete.json").exists(),
+        "no marker on a failed download"
+    );
 }
 
 #[tokio::test]
@@ -185,12 +191,18 @@ async fn a_gated_model_says_which_token_is_missing_or_refused() {
     let mut env = hub_env(&hub);
     let missing = download(&uri, dir.path(), &as_refs(&env)).await;
     let message = failed(&missing, "Unauthorized");
-    assert!(message.contains("HF_TOKEN is not set") && message.contains("Secret"), "{message}");
+    assert!(
+        message.contains("HF_TOKEN is not set") && message.contains("Secret"),
+        "{message}"
+    );
 
     env.push(("HF_TOKEN", "hf_wrong".into()));
     let wrong = download(&uri, dir.path(), &as_refs(&env)).await;
     let message = failed(&wrong, "Unauthorized");
-    assert!(message.contains("refused the credentials in HF_TOKEN (HTTP 403)"), "{message}");
+    assert!(
+        message.contains("refused the credentials in HF_TOKEN (HTTP 403)"),
+        "{message}"
+    );
 
     env.pop();
     env.push(("HF_TOKEN", "hf_right".into()));
@@ -225,7 +237,10 @@ async fn a_stalled_transfer_fails_after_the_stall_timeout() {
     env.push(("AIM_DOWNLOAD_STALL_SECONDS", "2"));
     let ended = download(&format!("hf://{REPO}"), dir.path(), &env).await;
     let message = failed(&ended, "Stalled");
-    assert!(message.contains("no bytes arrived for 2s while downloading model.safetensors"), "{message}");
+    assert!(
+        message.contains("no bytes arrived for 2s while downloading model.safetensors"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -242,8 +257,15 @@ async fn a_volume_too_small_fails_before_the_first_byte() {
     let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&hub_env(&hub))).await;
     let _ = std::process::Command::new("umount").arg(dir.path()).status();
     let message = failed(&ended, "DiskFull");
-    assert!(message.contains("free but the model needs") && message.contains("spec.size"), "{message}");
-    assert_eq!(hub.bytes_sent(), 0, "nothing is downloaded into a volume that cannot hold it");
+    assert!(
+        message.contains("free but the model needs") && message.contains("spec.size"),
+        "{message}"
+    );
+    assert_eq!(
+        hub.bytes_sent(),
+        0,
+        "nothing is downloaded into a volume that cannot hold it"
+    );
 }
 
 #[tokio::test]
@@ -272,7 +294,8 @@ async fn an_s3_prefix_downloads_verified_from_an_s3_compatible_server() {
     moto.create_bucket("models").await;
     let files = generated_model(8);
     for f in &files {
-        moto.put("models", &format!("llama/8b/{}", f.path), f.bytes.clone()).await;
+        moto.put("models", &format!("llama/8b/{}", f.path), f.bytes.clone())
+            .await;
     }
     let dir = tempfile::tempdir().unwrap();
     let mut env: Vec<(&str, &str)> = moto::ENV.to_vec();

@@ -22,6 +22,7 @@ async fn a_missing_operator_namespace_is_reported_at_start_and_on_cluster_templa
     let _operator = Replica::start(
         &identity,
         &["--namespace", &missing, "--leader-elect=false", "--log-format=json"],
+        &[],
         Some(&log),
     );
     let said = wait::until("the start-up check in the log", || async {

@@ -17,10 +17,18 @@ async fn two_replicas_elect_one_leader_serve_health_and_metrics_and_hand_over_on
     )
     .await
     .expect("the operator's identity");
+    // The operator's own pod, as the Deployment makes it: the download Jobs run its image.
+    let own_pod = format!("aim-operator-process-{}", std::process::id());
+    let _own_pod = env.cleanup(&["pod", &own_pod, "-n", "aim-system"]);
+    let pod = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {own_pod}\n  namespace: aim-system\nspec:\n  securityContext: {{runAsNonRoot: true, runAsUser: 65532, seccompProfile: {{type: RuntimeDefault}}}}\n  containers:\n  - name: operator\n    image: registry.example/aim-operator:9.9.9\n    securityContext: {{allowPrivilegeEscalation: false, capabilities: {{drop: [ALL]}}}}\n"
+    );
+    assert!(env.apply(&pod, None).await.success);
     let replica = |name: &str| {
         Replica::start(
             &identity,
             &["--namespace", "aim-system", "--identity", name, "--log-format", "json"],
+            &[("POD_NAME", own_pod.as_str())],
             None,
         )
     };
@@ -83,6 +91,27 @@ async fn two_replicas_elect_one_leader_serve_health_and_metrics_and_hand_over_on
         assert!(metrics.contains(series), "metrics lack {series}:\n{metrics}");
     }
     assert!(!standby.leads().await);
+
+    // Without --downloader-image, download Jobs run the operator pod's own image.
+    let cache = "apiVersion: aim.silogen.ai/v1alpha1\nkind: ModelCache\nmetadata:\n  name: weights\nspec:\n  sourceUri: hf://org/process-weights\n  size: 1Gi\n";
+    assert!(env.apply(cache, Some(&ns)).await.success);
+    let job = aim_operator::controller::model_cache::build::job_name("weights", 0);
+    let image = wait::until("the download Job", || async {
+        let out = env
+            .kubectl(&[
+                "get",
+                "job",
+                &job,
+                "-n",
+                &ns,
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ])
+            .await;
+        if out.success { Ok(out.stdout) } else { Err(out.stderr) }
+    })
+    .await;
+    assert_eq!(image, "registry.example/aim-operator:9.9.9");
 
     let status = leader.terminate();
     assert!(status.success(), "graceful shutdown exits 0: {status}");

@@ -70,6 +70,9 @@ pub struct ModelCacheStatus {
     /// The size requested for the volume (the model's size plus headroom).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Quantity>,
+    /// The source's size as the size check found it (`spec.size` unset): what the volume is sized from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_size: Option<Quantity>,
     /// The download Job and its progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download: Option<DownloadStatus>,
@@ -97,4 +100,7 @@ pub struct DownloadStatus {
     /// Progress in percent (0-100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<i32>,
+    /// The recent download rate, as the downloader reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_second: Option<i64>,
 }

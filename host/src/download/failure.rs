@@ -108,7 +108,10 @@ mod tests {
         assert!(missing.message.contains("HF_TOKEN is not set"), "{missing}");
         let wrong = Failure::from_status(403, "hf://org/m", "HF_TOKEN", true);
         assert!(wrong.message.contains("refused the credentials in HF_TOKEN"), "{wrong}");
-        assert_eq!(Failure::from_status(404, "x", "HF_TOKEN", true).kind, FailureKind::NotFound);
+        assert_eq!(
+            Failure::from_status(404, "x", "HF_TOKEN", true).kind,
+            FailureKind::NotFound
+        );
     }
 
     #[test]

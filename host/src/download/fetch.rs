@@ -147,7 +147,9 @@ pub async fn fetch(
         return Ok(());
     }
     if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent).await.map_err(|e| io_failure(&e, parent))?;
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| io_failure(&e, parent))?;
     }
     let part = part_of(&path);
     let mut hasher = Hasher::for_file(file);
@@ -233,9 +235,7 @@ pub async fn fetch(
             ),
         ));
     }
-    tokio::fs::rename(&part, &path)
-        .await
-        .map_err(|e| io_failure(&e, &path))
+    tokio::fs::rename(&part, &path).await.map_err(|e| io_failure(&e, &path))
 }
 
 #[cfg(test)]

@@ -53,12 +53,7 @@ struct Lfs {
 
 impl Hub {
     /// The repository `repo` at `revision`, with the endpoint and token from `env` (a lookup, for tests).
-    pub fn new(
-        client: reqwest::Client,
-        repo: &str,
-        revision: &str,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Self {
+    pub fn new(client: reqwest::Client, repo: &str, revision: &str, env: impl Fn(&str) -> Option<String>) -> Self {
         let endpoint = env("HF_ENDPOINT")
             .filter(|e| !e.is_empty())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());

@@ -187,8 +187,12 @@ async fn check_space(root: &Path, files: &[RemoteFile]) -> Result<(), Failure> {
         }
     }
     let needed = files.iter().map(|f| f.size).sum::<u64>().saturating_sub(present);
-    let stat = nix::sys::statvfs::statvfs(root)
-        .map_err(|e| Failure::new(FailureKind::Other, format!("cannot read free space of {}: {e}", root.display())))?;
+    let stat = nix::sys::statvfs::statvfs(root).map_err(|e| {
+        Failure::new(
+            FailureKind::Other,
+            format!("cannot read free space of {}: {e}", root.display()),
+        )
+    })?;
     let free = stat.blocks_available() as u64 * stat.fragment_size() as u64;
     if needed > free {
         return Err(Failure::new(
@@ -204,7 +208,8 @@ async fn check_space(root: &Path, files: &[RemoteFile]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn human(bytes: u64) -> String {
+/// Bytes for a person: MiB below a GiB, else GiB, one decimal.
+pub fn human(bytes: u64) -> String {
     const GIB: f64 = (1u64 << 30) as f64;
     const MIB: f64 = (1u64 << 20) as f64;
     let b = bytes as f64;

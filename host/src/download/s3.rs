@@ -97,7 +97,10 @@ impl S3 {
             }
             _ if text.contains("NoSuchBucket") => Failure::new(
                 FailureKind::NotFound,
-                format!("bucket {} does not exist at {}: check the source URI", self.bucket, self.endpoint),
+                format!(
+                    "bucket {} does not exist at {}: check the source URI",
+                    self.bucket, self.endpoint
+                ),
             ),
             _ if text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") => {
                 Failure::from_status(403, what, "AWS_ACCESS_KEY_ID", self.has_credentials)

@@ -54,7 +54,9 @@ impl Source {
                 prefix: prefix.trim_end_matches('/').to_string(),
             });
         }
-        Err(format!("'{uri}' has an unsupported scheme: use hf://<org>/<model> or s3://<bucket>/<prefix>"))
+        Err(format!(
+            "'{uri}' has an unsupported scheme: use hf://<org>/<model> or s3://<bucket>/<prefix>"
+        ))
     }
 
     /// Where in the cache volume this source's files go: `<org>/<model>` or `<bucket>/<prefix>`, so several
@@ -114,7 +116,10 @@ mod tests {
                 prefix: "llama/8b".into()
             }
         );
-        assert_eq!(Source::parse("s3://models").unwrap().directory(), PathBuf::from("models"));
+        assert_eq!(
+            Source::parse("s3://models").unwrap().directory(),
+            PathBuf::from("models")
+        );
         assert!(Source::parse("s3:///x").unwrap_err().contains("no bucket"));
         assert!(Source::parse("gs://x/y").unwrap_err().contains("unsupported scheme"));
     }

@@ -34,6 +34,8 @@ pub struct RunConfig {
     pub leader_elect: bool,
     /// This replica's identity in the Lease.
     pub identity: String,
+    /// The operator's own pod (in its namespace), whose image the download Jobs run when no image was given.
+    pub image_from_pod: Option<String>,
 }
 
 /// Runs the operator until a shutdown signal, or until leadership is lost (an error).
@@ -86,6 +88,14 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         .await
         .context("reach the Kubernetes API server")?;
     check_namespace(&client, &config.operator.namespace, config.leader_elect).await;
+    let mut config = config;
+    if let Some(pod) = &config.image_from_pod {
+        match own_image(&client, &config.operator.namespace, pod).await {
+            Some(image) => config.operator.download.image = image,
+            None => tracing::warn!(pod, "cannot read this pod's image; download Jobs run the default image"),
+        }
+    }
+    tracing::info!(image = %config.operator.download.image, "download and size-check Jobs run this image");
     let _watcher = match &config.plugin_dir {
         Some(dir) => Some(
             watch(policy.clone(), dir.clone(), Duration::from_secs(60))
@@ -140,6 +150,24 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     }
     let _ = http.await;
     result
+}
+
+/// The image of the operator's container in its own pod: the download Jobs run the same binary, so an overlay
+/// or `kubectl set image` that changes the operator changes them too.
+async fn own_image(client: &kube::Client, namespace: &str, pod: &str) -> Option<String> {
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client.clone(), namespace);
+    image_of(&pods.get(pod).await.ok()?)
+}
+
+/// The `operator` container's image, else the first container's.
+pub fn image_of(pod: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
+    let containers = &pod.spec.as_ref()?.containers;
+    containers
+        .iter()
+        .find(|c| c.name == "operator")
+        .or(containers.first())?
+        .image
+        .clone()
 }
 
 /// Says at start-up, once, when the operator's own namespace is missing: discovery of cluster templates (and

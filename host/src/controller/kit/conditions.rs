@@ -58,6 +58,7 @@ pub mod reasons {
     pub const STORAGE_CLASS_MISSING: &str = "StorageClassMissing";
     pub const INSUFFICIENT_CAPACITY: &str = "InsufficientCapacity";
     pub const SIZE_UNKNOWN: &str = "SizeUnknown";
+    pub const CHECKING_SIZE: &str = "CheckingSize";
     pub const DOWNLOADING: &str = "Downloading";
     pub const DOWNLOAD_FAILED: &str = "DownloadFailed";
     pub const DUPLICATE_SOURCE: &str = "DuplicateSourceUri";

@@ -27,10 +27,14 @@ pub struct DiscoveryConfig {
     pub image_grace: Duration,
 }
 
+/// The operator's own image, which runs `aim-operator download` in download and size-check Jobs.
+pub const DEFAULT_DOWNLOAD_IMAGE: &str = concat!("ghcr.io/silogen/aim-operator:", env!("CARGO_PKG_VERSION"));
+
 /// Settings of the model download Jobs.
 #[derive(Debug, Clone)]
 pub struct DownloadConfig {
-    /// The downloader image: it gets the source URI as its argument and the volume at `/cache`.
+    /// The image of the download and size-check Jobs; it runs `aim-operator download <sourceUri>` with the volume
+    /// at `/cache`.
     pub image: String,
     /// Wait after the first failed attempt; doubles per failure.
     pub backoff_base: Duration,
@@ -67,7 +71,7 @@ impl Default for OperatorConfig {
                 image_grace: Duration::from_secs(30),
             },
             download: DownloadConfig {
-                image: "ghcr.io/silogen/aim-artifact-downloader:0.2.0".into(),
+                image: DEFAULT_DOWNLOAD_IMAGE.into(),
                 backoff_base: Duration::from_secs(30),
                 backoff_max: Duration::from_secs(30 * 60),
                 headroom_percent: 10,

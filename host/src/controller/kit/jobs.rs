@@ -31,6 +31,8 @@ pub struct JobInputs {
     pub image_pull_secrets: Vec<LocalObjectReference>,
     /// The longest the pod may run.
     pub active_deadline_seconds: Option<i64>,
+    /// The pod's ServiceAccount, when it talks to the API server; without one no token is mounted.
+    pub service_account: Option<String>,
 }
 
 /// No privilege escalation and no capabilities.
@@ -91,6 +93,8 @@ pub fn build(inputs: JobInputs) -> Job {
                     volumes: Some(inputs.volumes).filter(|v| !v.is_empty()),
                     image_pull_secrets: Some(inputs.image_pull_secrets).filter(|s| !s.is_empty()),
                     security_context: Some(restricted_pod()),
+                    automount_service_account_token: Some(inputs.service_account.is_some()),
+                    service_account_name: inputs.service_account,
                     ..Default::default()
                 }),
             },

@@ -1,4 +1,6 @@
-//! The children of a `ModelCache`, as pure builders: its ReadWriteMany volume claim and its download Job.
+//! The children of a `ModelCache`, as pure builders: its ReadWriteMany volume claim, the size-check Job (without
+//! `spec.size`), the download Job and the download pod's identity (a ServiceAccount whose Role lets it patch only
+//! its own Job).
 
 use crate::api::ModelCache;
 use crate::controller::kit::jobs::{self, JobInputs};
@@ -6,9 +8,10 @@ use crate::labels::{self, Component};
 use crate::upstream::aim::var;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    Container, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Volume,
-    VolumeMount, VolumeResourceRequirements,
+    Container, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, ServiceAccount,
+    Volume, VolumeMount, VolumeResourceRequirements,
 };
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::ResourceExt;
@@ -18,8 +21,6 @@ use std::collections::BTreeMap;
 pub const MOUNT_PATH: &str = "/cache";
 /// The download container's name.
 pub const CONTAINER: &str = "download";
-/// Pod annotation a downloader sets to report progress: `<downloaded bytes>/<total bytes>`.
-pub const PROGRESS_ANNOTATION: &str = "aim.silogen.ai/download-progress";
 
 /// The volume claim's name.
 pub fn pvc_name(cache: &str) -> String {
@@ -67,24 +68,83 @@ pub fn pvc(
     }
 }
 
-/// The download Job: `image` gets the source URI as its argument and writes into the volume at `/cache`.
-pub fn download_job(cache: &ModelCache, owner: OwnerReference, image: &str, attempt: i32, expected_bytes: u64) -> Job {
+/// The download Job's ServiceAccount, Role and RoleBinding: one name per cache.
+pub fn identity_name(cache: &str) -> String {
+    crate::controller::kit::names::hashed_name(&format!("{cache}-downloader"), "dl", 253)
+}
+
+/// The ServiceAccount the download pod runs as: it exists only to report progress on its own Job.
+pub fn service_account(cache: &ModelCache, owner: OwnerReference) -> ServiceAccount {
+    ServiceAccount {
+        metadata: identity_meta(cache, owner),
+        automount_service_account_token: Some(false),
+        ..Default::default()
+    }
+}
+
+/// The Role of the download pod: `get` and `patch` on the current attempt's Job, by name, and nothing else
+/// (see [`crate::download::progress`] for why the progress goes there).
+pub fn role(cache: &ModelCache, owner: OwnerReference, attempt: i32) -> Role {
+    Role {
+        metadata: identity_meta(cache, owner),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["batch".into()]),
+            resources: Some(vec!["jobs".into()]),
+            resource_names: Some(vec![job_name(&cache.name_any(), attempt)]),
+            verbs: vec!["get".into(), "patch".into()],
+            non_resource_urls: None,
+        }]),
+    }
+}
+
+/// Binds [`role`] to [`service_account`].
+pub fn role_binding(cache: &ModelCache, owner: OwnerReference) -> RoleBinding {
+    let name = identity_name(&cache.name_any());
+    RoleBinding {
+        metadata: identity_meta(cache, owner),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: name.clone(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name,
+            namespace: cache.namespace(),
+            api_group: None,
+        }]),
+    }
+}
+
+fn identity_meta(cache: &ModelCache, owner: OwnerReference) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(identity_name(&cache.name_any())),
+        namespace: cache.namespace(),
+        labels: Some(child_labels(cache, Component::Download)),
+        owner_references: Some(vec![owner]),
+        ..Default::default()
+    }
+}
+
+/// The download Job: `image` runs `aim-operator download <sourceUri>` (the operator's own image by default)
+/// into the volume at `/cache`, reporting progress on this Job, with the cache's credentials in its environment.
+pub fn download_job(cache: &ModelCache, owner: OwnerReference, image: &str, attempt: i32) -> Job {
+    let name = job_name(&cache.name_any(), attempt);
+    let namespace = cache.namespace().unwrap_or_default();
     let mut env = vec![
-        var("SOURCE_URI", cache.spec.source_uri.clone()),
-        var("TARGET_DIR", MOUNT_PATH),
-        var("EXPECTED_SIZE_BYTES", expected_bytes.to_string()),
-        var("HF_HOME", "/tmp/.hf"),
+        var("AIM_CACHE_DIR", MOUNT_PATH),
+        var("AIM_PROGRESS_JOB", format!("{namespace}/{name}")),
     ];
     env.extend(cache.spec.credentials.env.iter().cloned());
     jobs::build(JobInputs {
-        name: job_name(&cache.name_any(), attempt),
-        namespace: cache.namespace().unwrap_or_default(),
+        name,
+        namespace,
         labels: child_labels(cache, Component::Download),
         owner,
         container: Container {
             name: CONTAINER.into(),
             image: Some(image.into()),
-            args: Some(vec![cache.spec.source_uri.clone()]),
+            command: Some(download_command(&cache.spec.source_uri)),
             env: Some(env),
             volume_mounts: Some(vec![VolumeMount {
                 name: "cache".into(),
@@ -103,18 +163,42 @@ pub fn download_job(cache: &ModelCache, owner: OwnerReference, image: &str, atte
         }],
         image_pull_secrets: cache.spec.credentials.image_pull_secrets.clone(),
         active_deadline_seconds: None,
+        service_account: Some(identity_name(&cache.name_any())),
     })
 }
 
-/// Reads the downloader's progress annotation, `<downloaded bytes>/<total bytes>`.
-pub fn parse_progress(value: &str) -> Option<(i64, i64, i32)> {
-    let (done, total) = value.split_once('/')?;
-    let (done, total): (i64, i64) = (done.trim().parse().ok()?, total.trim().parse().ok()?);
-    if total <= 0 || done < 0 {
-        return None;
-    }
-    let percent = ((done.min(total) as f64 / total as f64) * 100.0).floor() as i32;
-    Some((done, total, percent))
+/// The download command line: what the Job runs, and what `aim-operator download` takes.
+pub fn download_command(source_uri: &str) -> Vec<String> {
+    vec!["aim-operator".into(), "download".into(), source_uri.into()]
+}
+
+/// The size-check Job of a cache without `spec.size`: `aim-operator download <sourceUri> --size-only`, which
+/// prints the total as its termination message. It needs no volume and no API access.
+pub fn size_job(cache: &ModelCache, owner: OwnerReference, image: &str, attempt: i32) -> Job {
+    let mut command = download_command(&cache.spec.source_uri);
+    command.push("--size-only".into());
+    jobs::build(JobInputs {
+        name: size_job_name(&cache.name_any(), attempt),
+        namespace: cache.namespace().unwrap_or_default(),
+        labels: child_labels(cache, Component::SizeCheck),
+        owner,
+        container: Container {
+            name: CONTAINER.into(),
+            image: Some(image.into()),
+            command: Some(command),
+            env: Some(cache.spec.credentials.env.clone()),
+            ..Default::default()
+        },
+        volumes: vec![],
+        image_pull_secrets: cache.spec.credentials.image_pull_secrets.clone(),
+        active_deadline_seconds: Some(600),
+        service_account: None,
+    })
+}
+
+/// The size-check Job's name for attempt `attempt`.
+pub fn size_job_name(cache: &str, attempt: i32) -> String {
+    crate::controller::kit::names::hashed_name(&format!("{cache}-size"), &format!("a{attempt}"), 63)
 }
 
 #[cfg(test)]
@@ -168,7 +252,7 @@ mod tests {
 
     #[test]
     fn the_download_job_mounts_the_claim_and_gets_the_source_and_credentials() {
-        let job = serde_json::to_value(download_job(&cache(), owner(), "dl:1", 2, 42)).unwrap();
+        let job = serde_json::to_value(download_job(&cache(), owner(), "dl:1", 2)).unwrap();
         assert_eq!(job["metadata"]["name"], "llama-weights-download-a2");
         let pod = &job["spec"]["template"]["spec"];
         assert_eq!(
@@ -177,7 +261,12 @@ mod tests {
         );
         let c = &pod["containers"][0];
         assert_eq!(c["image"], "dl:1");
-        assert_eq!(c["args"][0], "hf://meta-llama/Llama-3.1-8B-Instruct");
+        assert_eq!(
+            c["command"],
+            serde_json::json!(["aim-operator", "download", "hf://meta-llama/Llama-3.1-8B-Instruct"])
+        );
+        assert_eq!(pod["serviceAccountName"], identity_name("llama-weights"));
+        assert_eq!(pod["automountServiceAccountToken"], true);
         assert_eq!(c["volumeMounts"][0]["mountPath"], "/cache");
         let names: Vec<&str> = c["env"]
             .as_array()
@@ -186,16 +275,43 @@ mod tests {
             .map(|e| e["name"].as_str().unwrap())
             .collect();
         assert!(
-            names.contains(&"HF_TOKEN") && names.contains(&"EXPECTED_SIZE_BYTES"),
+            names.contains(&"HF_TOKEN") && names.contains(&"AIM_PROGRESS_JOB"),
             "{names:?}"
         );
     }
 
     #[test]
-    fn progress_is_read_from_the_annotation() {
-        assert_eq!(parse_progress("512/2048"), Some((512, 2048, 25)));
-        assert_eq!(parse_progress("3000/2048"), Some((3000, 2048, 100)));
-        assert_eq!(parse_progress("x/1"), None);
-        assert_eq!(parse_progress("1/0"), None);
+    fn the_download_pod_may_patch_only_its_own_job() {
+        let role = serde_json::to_value(role(&cache(), owner(), 3)).unwrap();
+        assert_eq!(
+            role["rules"],
+            serde_json::json!([{
+                "apiGroups": ["batch"],
+                "resources": ["jobs"],
+                "resourceNames": [job_name("llama-weights", 3)],
+                "verbs": ["get", "patch"]
+            }])
+        );
+        let binding = serde_json::to_value(role_binding(&cache(), owner())).unwrap();
+        assert_eq!(binding["subjects"][0]["name"], identity_name("llama-weights"));
+        assert_eq!(binding["subjects"][0]["namespace"], "team-a");
+        assert_eq!(binding["roleRef"]["name"], identity_name("llama-weights"));
+    }
+
+    #[test]
+    fn the_size_check_runs_the_downloader_with_size_only_and_no_api_access() {
+        let job = serde_json::to_value(size_job(&cache(), owner(), "dl:1", 0)).unwrap();
+        let pod = &job["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["containers"][0]["command"],
+            serde_json::json!([
+                "aim-operator",
+                "download",
+                "hf://meta-llama/Llama-3.1-8B-Instruct",
+                "--size-only"
+            ])
+        );
+        assert_eq!(pod["automountServiceAccountToken"], false);
+        assert!(pod["volumes"].is_null());
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Per reconcile: observe (the index: other caches of the source, the storage class — the cache's, else
 //! `AIMClusterConfig.spec.cacheStorageClassName`, else the cluster default —, the claim and a provisioner's
-//! warnings about it, the download Job and its pod's progress) → [`plan`] (pure) → create the claim or the Job
-//! → status. A cache the operator made for a template cache is collected once no template cache in the
+//! warnings about it, the size check without `spec.size`, the download Job and the progress the downloader
+//! writes on it) → [`plan`] (pure) → create the size-check Job, the claim, or the download pod's identity and
+//! its Job → status. A cache the operator made for a template cache is collected once no template cache in the
 //! namespace has needed its source for the grace period.
 
 pub mod build;
@@ -14,12 +15,14 @@ use crate::controller::kit::apply::{self, owner_ref};
 use crate::controller::kit::sharing::Usage;
 use crate::controller::kit::status::{self, WithConditions};
 use crate::controller::kit::{Context, Error};
+use crate::download::failure::parse_last_line;
+use crate::download::progress;
 use crate::index::Index;
 use crate::labels::Component;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use plan::{Create, DownloadJob};
+use plan::{Create, DownloadJob, SizeCheck};
 use std::sync::Arc;
 
 impl WithConditions for ModelCacheStatus {
@@ -45,6 +48,27 @@ pub fn users(index: &Index, namespace: &str, source_uri: &str) -> usize {
         .count()
 }
 
+/// The termination message of `job`'s finished container, if its pod is in the index.
+fn last_words(index: &Index, namespace: &str, job: &str) -> Option<String> {
+    index.pods_of_job(namespace, job).iter().find_map(|p| {
+        let terminated = p
+            .status
+            .as_ref()?
+            .container_statuses
+            .as_ref()?
+            .iter()
+            .find(|c| c.name == build::CONTAINER)?
+            .state
+            .as_ref()?
+            .terminated
+            .clone()?;
+        terminated
+            .message
+            .filter(|m| !m.trim().is_empty())
+            .or(terminated.reason)
+    })
+}
+
 fn download_job(index: &Index, mc: &ModelCache, namespace: &str) -> DownloadJob {
     let attempt = mc
         .status
@@ -59,44 +83,69 @@ fn download_job(index: &Index, mc: &ModelCache, namespace: &str) -> DownloadJob 
     if status.succeeded.unwrap_or(0) > 0 {
         return DownloadJob::Succeeded;
     }
-    let pods = index.pods_of_job(namespace, &name);
     if let Some(failed) = status
         .conditions
         .iter()
         .flatten()
         .find(|c| c.type_ == "Failed" && c.status == "True")
     {
-        // The downloader's last line (its termination message), else the Job's reason.
-        let detail = pods
-            .iter()
-            .find_map(|p| {
-                let terminated = p
-                    .status
-                    .as_ref()?
-                    .container_statuses
-                    .as_ref()?
-                    .iter()
-                    .find(|c| c.name == build::CONTAINER)?
-                    .state
-                    .as_ref()?
-                    .terminated
-                    .clone()?;
-                let text = terminated
-                    .message
-                    .filter(|m| !m.trim().is_empty())
-                    .or(terminated.reason)?;
-                Some(text.trim().lines().last().unwrap_or_default().to_string())
-            })
-            .unwrap_or_else(|| failed.message.clone().unwrap_or_default());
+        // The downloader's last line names the kind of failure; another image's output is shown as it is.
+        let words = last_words(index, namespace, &name);
+        let (detail, kind) = match words.as_deref().and_then(parse_last_line) {
+            Some(Err(failure)) => (failure.message, Some(failure.kind)),
+            _ => (
+                words
+                    .map(|w| w.trim().lines().last().unwrap_or_default().to_string())
+                    .unwrap_or_else(|| failed.message.clone().unwrap_or_default()),
+                None,
+            ),
+        };
         return DownloadJob::Failed {
             detail,
+            kind,
             at: failed.last_transition_time.as_ref().map(|t| t.0),
         };
     }
-    let progress = pods
+    DownloadJob::Running(
+        job.annotations()
+            .get(progress::ANNOTATION)
+            .and_then(|v| progress::parse(v)),
+    )
+}
+
+/// The size check of the current spec, for a cache without `spec.size`.
+fn size_check(index: &Index, mc: &ModelCache, namespace: &str, name: &str) -> SizeCheck {
+    if mc.spec.size.is_some() {
+        return SizeCheck::Absent;
+    }
+    let Some(job) = index.job(namespace, name) else {
+        return SizeCheck::Absent;
+    };
+    let status = job.status.clone().unwrap_or_default();
+    let failed = status
+        .conditions
         .iter()
-        .find_map(|p| build::parse_progress(p.annotations().get(build::PROGRESS_ANNOTATION)?));
-    DownloadJob::Running(progress)
+        .flatten()
+        .any(|c| c.type_ == "Failed" && c.status == "True");
+    if status.succeeded.unwrap_or(0) == 0 && !failed {
+        return SizeCheck::Running;
+    }
+    let words = last_words(index, namespace, name).unwrap_or_default();
+    match parse_size_line(&words) {
+        Some(bytes) if bytes > 0 => SizeCheck::Found(bytes),
+        Some(_) => SizeCheck::Failed("the source reports no sizes for its files".into()),
+        None => SizeCheck::Failed(match parse_last_line(&words) {
+            Some(Err(failure)) => failure.message,
+            _ if words.trim().is_empty() => "the Job ended without saying".into(),
+            _ => words.trim().lines().last().unwrap_or_default().to_string(),
+        }),
+    }
+}
+
+/// `{"result":"size","bytes":N}` from the size check's last line.
+fn parse_size_line(text: &str) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_str(text.trim().lines().last()?).ok()?;
+    (value.get("result")?.as_str()? == "size").then(|| value.get("bytes")?.as_u64())?
 }
 
 /// One reconcile of a model cache.
@@ -139,6 +188,7 @@ pub async fn reconcile(mc: Arc<ModelCache>, ctx: Arc<Context>) -> Result<Action,
             .filter(|c| !c.is_empty())
     });
     let claim_name = build::pvc_name(&mc.name_any());
+    let size_job = build::size_job_name(&mc.name_any(), mc.metadata.generation.unwrap_or_default() as i32);
     let claim = index.claim(&namespace, &claim_name);
     let mut observed = plan::Observed {
         duplicate_of,
@@ -151,6 +201,8 @@ pub async fn reconcile(mc: Arc<ModelCache>, ctx: Arc<Context>) -> Result<Action,
             .first()
             .and_then(|e| e.message.clone()),
         job: download_job(index, &mc, &namespace),
+        size_check: size_check(index, &mc, &namespace, &size_job),
+        size_job: size_job.clone(),
         now: Timestamp::now(),
     };
     let mut planned = plan::plan(&mc, &observed, &ctx.config.download);
@@ -177,15 +229,30 @@ pub async fn reconcile(mc: Arc<ModelCache>, ctx: Arc<Context>) -> Result<Action,
         }
         Create::Job => {
             let attempt = planned.status.download.as_ref().map_or(0, |d| d.failed_attempts);
-            let desired = build::download_job(
+            let owner = owner_ref(mc.as_ref(), true)?;
+            // The pod's identity first: it may patch this attempt's Job, and nothing else.
+            apply::apply(
+                &ctx,
+                None,
+                &build::service_account(&mc, owner.clone()),
+                |_| false,
+                false,
+            )
+            .await?;
+            apply::apply(&ctx, None, &build::role(&mc, owner.clone(), attempt), |_| false, false).await?;
+            apply::apply(&ctx, None, &build::role_binding(&mc, owner.clone()), |_| false, false).await?;
+            let desired = build::download_job(&mc, owner, &ctx.config.download.image, attempt);
+            let existing = index.job(&namespace, &desired.name_any());
+            apply::create_once(&ctx, existing.as_deref(), &desired).await?;
+        }
+        Create::SizeJob => {
+            let desired = build::size_job(
                 &mc,
                 owner_ref(mc.as_ref(), true)?,
                 &ctx.config.download.image,
-                attempt,
-                planned.model_bytes.unwrap_or_default(),
+                mc.metadata.generation.unwrap_or_default() as i32,
             );
-            let existing = index.job(&namespace, &desired.name_any());
-            apply::create_once(&ctx, existing.as_deref(), &desired).await?;
+            apply::create_once(&ctx, index.job(&namespace, &size_job).as_deref(), &desired).await?;
         }
     }
     status::write(&ctx, mc.as_ref(), planned.status).await?;

@@ -10,6 +10,9 @@ use crate::api::{ModelCache, ModelCacheStatus, ResourceState};
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
 use crate::controller::kit::context::{DownloadConfig, backoff};
 use crate::controller::kit::quantity;
+use crate::download::failure::FailureKind;
+use crate::download::human;
+use crate::download::progress::Report;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -22,17 +25,32 @@ use std::time::Duration;
 pub enum DownloadJob {
     /// There is none.
     Absent,
-    /// It runs; the downloader's last progress report (bytes done, total, percent).
-    Running(Option<(i64, i64, i32)>),
+    /// It runs; the downloader's last progress report.
+    Running(Option<Report>),
     /// It succeeded.
     Succeeded,
     /// It failed, at `at`, for `detail`.
     Failed {
-        /// The downloader's last line, or the Job's reason.
+        /// The downloader's message, or the Job's reason.
         detail: String,
+        /// The kind of failure, when the downloader said it.
+        kind: Option<FailureKind>,
         /// When.
         at: Option<Timestamp>,
     },
+}
+
+/// The size-check Job of the current spec (a cache without `spec.size`), as the index shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SizeCheck {
+    /// There is none.
+    Absent,
+    /// It runs.
+    Running,
+    /// It answered with the source's size in bytes.
+    Found(u64),
+    /// It failed, or answered something else: what it said.
+    Failed(String),
 }
 
 /// What the model cache reads.
@@ -52,6 +70,10 @@ pub struct Observed<'a> {
     pub claim_warning: Option<String>,
     /// The download Job of the current attempt.
     pub job: DownloadJob,
+    /// The size check (only looked at without `spec.size`).
+    pub size_check: SizeCheck,
+    /// The size-check Job's name for the current spec.
+    pub size_job: String,
     /// The time.
     pub now: Timestamp,
 }
@@ -65,6 +87,8 @@ pub enum Create {
     Claim,
     /// The download Job of the current attempt (the claim exists).
     Job,
+    /// The size-check Job (no `spec.size`).
+    SizeJob,
 }
 
 /// The plan.
@@ -180,11 +204,18 @@ fn advance(
         let c = Cond::no(reasons::STORAGE_CLASS_MISSING, message);
         return (Some(c.clone()), Outcome::Failed(c, None));
     }
-    let Some(model_bytes) = mc.spec.size.as_ref().and_then(quantity::bytes) else {
-        let message =
-            "the model's size is unknown: set spec.size (templates report sizes when discovery finds them)".to_string();
-        let c = Cond::no(reasons::SIZE_UNKNOWN, message);
-        return (Some(c.clone()), Outcome::Failed(c, None));
+    let model_bytes = match mc.spec.size.as_ref() {
+        Some(size) => match quantity::bytes(size) {
+            Some(b) => b,
+            None => {
+                let c = Cond::no(reasons::SIZE_UNKNOWN, format!("spec.size '{}' is not a size", size.0));
+                return (Some(c.clone()), Outcome::Failed(c, None));
+            }
+        },
+        None => match sized(o, next, plan) {
+            Ok(bytes) => bytes,
+            Err((storage, outcome)) => return (Some(storage), outcome),
+        },
     };
     let size = quantity::volume_size(model_bytes, config.headroom_percent);
     next.capacity = Some(size.clone());
@@ -231,6 +262,40 @@ fn advance(
         other => other,
     };
     (Some(storage), outcome)
+}
+
+/// The source's size from the size check (recorded in status once found), or what the cache waits for.
+fn sized(o: &Observed<'_>, next: &mut ModelCacheStatus, plan: &mut Plan) -> Result<u64, (Cond, Outcome)> {
+    if let Some(found) = next.source_size.as_ref().and_then(quantity::bytes) {
+        return Ok(found);
+    }
+    match &o.size_check {
+        SizeCheck::Found(bytes) => {
+            next.source_size = Some(Quantity(bytes.to_string()));
+            Ok(*bytes)
+        }
+        SizeCheck::Absent | SizeCheck::Running => {
+            if o.size_check == SizeCheck::Absent {
+                plan.create = Create::SizeJob;
+            }
+            let c = Cond::no(
+                reasons::CHECKING_SIZE,
+                format!("checking the source's size (Job {}) to size the volume", o.size_job),
+            );
+            Err((c.clone(), Outcome::Progressing(c)))
+        }
+        SizeCheck::Failed(why) => {
+            let c = Cond::no(
+                reasons::SIZE_UNKNOWN,
+                format!(
+                    "the size check (Job {}) could not tell the source's size: {why}. Set spec.size, or fix the cause \
+                     and edit the spec to check again",
+                    o.size_job
+                ),
+            );
+            Err((c.clone(), Outcome::Failed(c, None)))
+        }
+    }
 }
 
 fn class_words(class: Option<&str>) -> String {
@@ -290,7 +355,7 @@ fn download(
             record.downloaded_bytes = record.total_bytes.or(Some(model_bytes as i64));
             Outcome::Ready
         }
-        DownloadJob::Failed { detail, at } => {
+        DownloadJob::Failed { detail, kind, at } => {
             let counted = match (&record.last_attempt_time, at) {
                 (Some(last), Some(at)) => last.0 >= *at,
                 _ => false,
@@ -300,9 +365,14 @@ fn download(
                 record.last_attempt_time = Some(Time(o.now));
             }
             let wait = backoff(config.backoff_base, config.backoff_max, record.failed_attempts as u32);
+            let reason = if *kind == Some(FailureKind::DiskFull) {
+                reasons::INSUFFICIENT_CAPACITY
+            } else {
+                reasons::DOWNLOAD_FAILED
+            };
             Outcome::Failed(
                 Cond::no(
-                    reasons::DOWNLOAD_FAILED,
+                    reason,
                     format!(
                         "download attempt {} failed: {detail}; retrying in {}s",
                         record.failed_attempts,
@@ -313,12 +383,22 @@ fn download(
             )
         }
         DownloadJob::Running(progress) => {
-            if let Some((done, total, percent)) = progress {
-                record.downloaded_bytes = Some(*done);
-                record.total_bytes = Some(*total);
-                record.percent = Some(*percent);
+            if let Some(report) = progress {
+                record.downloaded_bytes = Some(report.done as i64);
+                record.total_bytes = Some(report.total as i64);
+                record.percent = Some(report.percent());
+                record.bytes_per_second = Some(report.bytes_per_second as i64);
             }
-            let shown = record.percent.map_or(String::new(), |p| format!(" ({p}%)"));
+            let shown = match progress {
+                Some(r) => format!(
+                    ": {} of {} ({}%), {}/s",
+                    human(r.done),
+                    human(r.total),
+                    r.percent(),
+                    human(r.bytes_per_second)
+                ),
+                None => String::new(),
+            };
             Outcome::Progressing(Cond::no(
                 reasons::DOWNLOADING,
                 format!("downloading {}{shown}", mc.spec.source_uri),
@@ -349,6 +429,7 @@ fn download(
 mod tests {
     use super::*;
     use crate::api::{Credentials, ModelCacheSpec};
+    use crate::download::failure::FailureKind;
     use k8s_openapi::api::core::v1::PersistentVolumeClaimStatus;
 
     fn config() -> DownloadConfig {
@@ -397,8 +478,42 @@ mod tests {
             claim_refused: None,
             claim_warning: None,
             job,
+            size_check: SizeCheck::Absent,
+            size_job: "weights-size-a1".into(),
             now: at(100),
         }
+    }
+
+    fn bound_claim() -> PersistentVolumeClaim {
+        claim("Bound")
+    }
+
+    #[test]
+    fn without_a_size_the_size_check_runs_first_and_its_answer_sizes_the_volume() {
+        let p = plan(&mc(None), &observed(None, DownloadJob::Absent), &config());
+        assert_eq!(p.create, Create::SizeJob);
+        assert_eq!(
+            cond(&p.status, types::READY),
+            ("False".into(), reasons::CHECKING_SIZE.into())
+        );
+        let mut found = observed(None, DownloadJob::Absent);
+        found.size_check = SizeCheck::Found(15 << 30);
+        let p = plan(&mc(None), &found, &config());
+        assert_eq!(p.create, Create::Claim);
+        assert_eq!(p.capacity, Some(Quantity("17Gi".into())));
+        assert_eq!(p.status.source_size, Some(Quantity((15u64 << 30).to_string())));
+        // Once recorded, the status keeps the size even after the size-check Job is gone.
+        let mut known = mc(None);
+        known.status = Some(p.status.clone());
+        let p = plan(&known, &observed(None, DownloadJob::Absent), &config());
+        assert_eq!(p.create, Create::Claim);
+
+        let mut failed = observed(None, DownloadJob::Absent);
+        failed.size_check = SizeCheck::Failed("hf://org/model needs credentials".into());
+        let p = plan(&mc(None), &failed, &config());
+        let (status, reason) = cond(&p.status, types::FAILURE);
+        assert_eq!((status.as_str(), reason.as_str()), ("True", reasons::SIZE_UNKNOWN));
+        assert_eq!(p.create, Create::Nothing);
     }
 
     fn cond(s: &ModelCacheStatus, t: &str) -> (String, String) {
@@ -434,14 +549,31 @@ mod tests {
         let bound = claim("Bound");
         let p = plan(
             &mc(Some("1Gi")),
-            &observed(Some(&bound), DownloadJob::Running(Some((512, 2048, 25)))),
+            &observed(
+                Some(&bound),
+                DownloadJob::Running(Some(Report {
+                    done: 512 << 20,
+                    total: 2048 << 20,
+                    bytes_per_second: 100 << 20,
+                })),
+            ),
             &config(),
         );
         assert_eq!(
             cond(&p.status, types::PROGRESSING),
             ("True".into(), reasons::DOWNLOADING.into())
         );
-        assert_eq!(p.status.download.as_ref().unwrap().percent, Some(25));
+        let download = p.status.download.as_ref().unwrap();
+        assert_eq!(download.percent, Some(25));
+        assert_eq!(download.bytes_per_second, Some(100 << 20));
+        let message = conditions::get(&p.status.conditions, types::READY)
+            .unwrap()
+            .message
+            .clone();
+        assert_eq!(
+            message,
+            "downloading hf://org/model: 512.0 MiB of 2.0 GiB (25%), 100.0 MiB/s"
+        );
         let p = plan(
             &mc(Some("1Gi")),
             &observed(Some(&bound), DownloadJob::Succeeded),
@@ -459,6 +591,7 @@ mod tests {
         let bound = claim("Bound");
         let failed = DownloadJob::Failed {
             detail: "401 Unauthorized".into(),
+            kind: Some(FailureKind::Unauthorized),
             at: Some(at(90)),
         };
         let p = plan(&mc(Some("1Gi")), &observed(Some(&bound), failed.clone()), &config());
@@ -487,10 +620,18 @@ mod tests {
             cond(&p.status, types::STORAGE_READY),
             ("False".into(), reasons::STORAGE_CLASS_MISSING.into())
         );
-        let p = plan(&mc(None), &observed(None, DownloadJob::Absent), &config());
+        let bound = bound_claim();
+        let mut full = observed(Some(&bound), DownloadJob::Absent);
+        full.job = DownloadJob::Failed {
+            detail: "the cache volume is full".into(),
+            kind: Some(FailureKind::DiskFull),
+            at: Some(at(90)),
+        };
+        let p = plan(&mc(Some("1Gi")), &full, &config());
         assert_eq!(
             cond(&p.status, types::FAILURE),
-            ("True".into(), reasons::SIZE_UNKNOWN.into())
+            ("True".into(), reasons::INSUFFICIENT_CAPACITY.into()),
+            "a full disk is a capacity problem, not a download one"
         );
         let mut quota = observed(None, DownloadJob::Absent);
         quota.claim_refused = Some("exceeded quota: requests.storage".into());

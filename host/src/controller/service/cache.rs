@@ -106,13 +106,31 @@ pub fn state(
             format!("AIMTemplateCache {} failed", cache.name_any()),
             &detail(types::FAILURE),
         )),
-        // Not the cache's progress: it changes with every download step, and every service waiting for the cache
-        // would write its status each time. The cache's own status has the details.
-        _ => CacheState::Warming(format!(
-            "AIMTemplateCache {} is warming (its status shows the progress)",
-            cache.name_any()
-        )),
+        // The progress in steps of 10%: every service waiting for the cache writes its status when the message
+        // changes, so a download changes it at most ten times. The caches' own status has the exact figures.
+        _ => {
+            let downloaded =
+                progress_step(template, &model_cache).map_or(String::new(), |p| format!(": {p}% downloaded"));
+            CacheState::Warming(format!(
+                "AIMTemplateCache {} is warming{downloaded} (its status shows the progress)",
+                cache.name_any()
+            ))
+        }
     }
+}
+
+/// The download progress over the template's sources, rounded down to a multiple of 10, once any is known.
+fn progress_step(template: &TemplateRecord, model_cache: &impl Fn(&str) -> Option<Arc<ModelCache>>) -> Option<i64> {
+    let (mut done, mut total, mut known) = (0i64, 0i64, false);
+    for source in &template.status.model_sources {
+        let download = model_cache(&source.source_uri).and_then(|m| m.status.clone()?.download);
+        if let Some((d, t)) = download.and_then(|d| Some((d.downloaded_bytes?, d.total_bytes?))) {
+            (done, total, known) = (done + d, total + t, true);
+        } else if let Some(size) = source.size.as_ref().and_then(crate::controller::kit::quantity::bytes) {
+            total += size as i64;
+        }
+    }
+    (known && total > 0).then(|| (done.min(total) * 10 / total) * 10)
 }
 
 #[cfg(test)]
@@ -135,6 +153,58 @@ mod tests {
                 .map(|s| LocalObjectReference { name: s.to_string() })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn services_see_download_progress_in_steps_of_ten_percent() {
+        use crate::api::{
+            DownloadStatus, ModelCacheSpec, ModelCacheStatus, ModelSource, TemplateProfile, TemplateScope,
+        };
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        let source = |uri: &str| ModelSource {
+            source_uri: uri.into(),
+            size: Some(Quantity("1Gi".into())),
+        };
+        let template = TemplateRecord {
+            name: "t".into(),
+            scope: TemplateScope::Namespace,
+            profile: TemplateProfile {
+                model_id: "m/x".into(),
+                parameters: Default::default(),
+                credentials: Default::default(),
+                model_sources: None,
+            },
+            status: crate::api::TemplateStatus {
+                model_sources: vec![source("hf://a/b"), source("hf://a/c")],
+                ..Default::default()
+            },
+            derived: false,
+        };
+        let cache = |done: i64| {
+            let mut mc = ModelCache::new(
+                "mc",
+                ModelCacheSpec {
+                    source_uri: "hf://a/b".into(),
+                    storage_class_name: None,
+                    size: None,
+                    credentials: Default::default(),
+                },
+            );
+            mc.status = Some(ModelCacheStatus {
+                download: Some(DownloadStatus {
+                    downloaded_bytes: Some(done),
+                    total_bytes: Some(1 << 30),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            Arc::new(mc)
+        };
+        // Half of the first of two equal sources: a quarter of the whole, shown as 20%.
+        let half = cache(1 << 29);
+        let lookup = |uri: &str| (uri == "hf://a/b").then(|| half.clone());
+        assert_eq!(progress_step(&template, &lookup), Some(20));
+        assert_eq!(progress_step(&template, &|_: &str| None), None, "nothing known yet");
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub fn build(inputs: &DiscoveryInputs<'_>, hash: &str) -> Job {
         volumes: vec![],
         image_pull_secrets: inputs.profile.credentials.image_pull_secrets.clone(),
         active_deadline_seconds: Some(DEADLINE_SECONDS),
+        service_account: None,
     })
 }
 

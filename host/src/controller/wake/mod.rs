@@ -136,7 +136,7 @@ impl Queues {
                 (Some(Component::Discovery), "AIMClusterServiceTemplate") => {
                     self.cluster_templates.wake(ObjectRef::new(&owner.name))
                 }
-                (Some(Component::Download), "ModelCache") => {
+                (Some(Component::Download | Component::SizeCheck), "ModelCache") => {
                     self.model_caches.wake(ObjectRef::new(&owner.name).within(&ns))
                 }
                 _ => {}

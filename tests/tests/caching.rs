@@ -687,3 +687,121 @@ async fn a_claim_no_provisioner_serves_is_pvc_pending_and_says_so_rather_than_do
         "{ready}"
     );
 }
+
+/// The download Job's own command line and environment, run as a process against the loopback Hub with the Job's
+/// ServiceAccount: its progress reaches the `ModelCache` status while the (throttled) download runs, and the
+/// ServiceAccount may patch that Job and nothing else.
+#[tokio::test]
+async fn the_download_job_runs_our_downloader_which_reports_progress_on_the_model_cache() {
+    use aim_operator::controller::model_cache::build::identity_name;
+    use aim_tests::hub::{Behaviour, HubServer, generated_model};
+
+    let env = env();
+    let ns = env.namespace("dl-progress").await;
+    classes(env).await;
+    let hub = HubServer::start("test-org/tiny-llama", generated_model(40)).await;
+    hub.set(Behaviour {
+        rate: Some(4 << 20),
+        ..Default::default()
+    });
+    let spec = format!(
+        "  size: 1Gi\n  storageClassName: {CLASS}\n  env:\n  - name: {MANUAL}\n    value: \"true\"\n  - name: HF_ENDPOINT\n    value: {}\n  - name: AIM_PROGRESS_SECONDS\n    value: \"1\"\n",
+        hub.endpoint
+    );
+    apply(env, &ns, &model_cache("weights", "hf://test-org/tiny-llama", &spec)).await;
+
+    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
+    let job = wait::until("the download Job", || async {
+        jobs.get_opt(&job_name("weights", 0))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "not yet".to_string())
+    })
+    .await;
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    let container = &pod.containers[0];
+    let command = container.command.clone().unwrap();
+    assert_eq!(command, ["aim-operator", "download", "hf://test-org/tiny-llama"]);
+    let account = pod.service_account_name.clone().unwrap();
+    assert_eq!(account, identity_name("weights"));
+
+    // The pod's identity: the ServiceAccount the operator made for this cache.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = aim_tests::identity::service_account_kubeconfig(
+        env.kubectl_path(),
+        env.kubeconfig(),
+        &ns,
+        &account,
+        &dir.path().join("pod.kubeconfig"),
+    )
+    .await
+    .expect("a kubeconfig for the download Job's ServiceAccount");
+    let cache_dir = dir.path().join("cache");
+    std::fs::create_dir_all(&cache_dir).unwrap();
+    let mut process = tokio::process::Command::new(aim_tests::replica::operator_binary());
+    process
+        .args(&command[1..])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for var in container.env.clone().unwrap_or_default() {
+        process.env(&var.name, var.value.unwrap_or_default());
+    }
+    process.env("AIM_CACHE_DIR", &cache_dir);
+    let running = process.spawn().expect("start the downloader");
+
+    let shown = wait::until("download progress on the ModelCache", || async {
+        let status = mc(env, &ns, "weights")
+            .await
+            .and_then(|c| c.status)
+            .ok_or("no status")?;
+        let download = status.download.clone().ok_or("no download status")?;
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .ok_or("no Ready")?;
+        if download.percent.is_some_and(|p| (1..100).contains(&p)) && ready.message.starts_with("downloading") {
+            Ok((download, ready.message.clone()))
+        } else {
+            Err(format!("{download:?}: {}", ready.message))
+        }
+    })
+    .await;
+    assert!(shown.0.bytes_per_second.unwrap_or(0) > 0, "{:?}", shown.0);
+    assert!(shown.1.contains(" of ") && shown.1.contains("/s"), "{}", shown.1);
+
+    // The Role names this Job only.
+    let other = env
+        .kubectl(&[
+            "auth",
+            "can-i",
+            "patch",
+            "jobs/another-job",
+            "-n",
+            &ns,
+            &format!("--as=system:serviceaccount:{ns}:{account}"),
+        ])
+        .await;
+    assert_eq!(other.stdout.trim(), "no", "{}", other.stderr);
+
+    let out = running.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap().to_string();
+    FakeKubelet::new(env.client().await, &ns)
+        .finish(&job_name("weights", 0), Exit::Succeeded(&last))
+        .await;
+    mc_condition(env, &ns, "weights", "Ready", "True", "Ready").await;
+    assert!(
+        cache_dir.read_dir().unwrap().next().is_some(),
+        "the files are in the cache directory"
+    );
+}

@@ -5,28 +5,40 @@
 //!
 //! Everything from the operator to a Ready InferenceService runs for real; kwok plays the kubelet (no container
 //! runs: a discovery pod prints what an AIM image's dry run prints) and a storage provisioner, and a helper plays
-//! the gateway accepting routes. The demo says so.
+//! the gateway accepting routes. The cached service's download pod is the exception: its container,
+//! `aim-operator download`, runs here as a process ([`crate::container`]) against a loopback Hugging Face mirror,
+//! so the cache is filled, and its progress shown, by our own downloader. The demo says so.
 
 use crate::controlplane::ControlPlane;
 use aim_operator::api::{AIMService, ServiceState};
 use aim_operator::policy::PolicyKind;
 use anyhow::Context as _;
 use kube::api::Api;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const NS: &str = "team-a";
 const MODEL: &str = "meta-llama/Llama-3.1-8B-Instruct";
 
-fn services() -> String {
+/// The weights the loopback Hub mirror serves for every model (MiB), and how fast (MiB/s): slow enough that the
+/// cache's progress shows.
+const MIRROR_WEIGHTS_MIB: usize = 96;
+const MIRROR_RATE_MIB: u64 = 24;
+
+/// `hub`: the `HF_ENDPOINT` the cached service's downloads use (the demo has no internet: a loopback mirror).
+fn services(hub: &str) -> String {
     let svc = |name: &str, spec: &str| {
         format!(
             "apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMService\nmetadata:\n  name: {name}\n  namespace: {NS}\nspec:\n  aimModelId: {MODEL}\n{spec}---\n"
         )
     };
     [
-        // (a) model only: the pack's default template, with on-demand caching.
-        svc("llama3-svc", "  cacheModel: true\n"),
+        // (a) model only: the pack's default template, with on-demand caching. Its env reaches the cache's
+        // download Job: where to find the Hub, and (AIM_TEST_MANUAL) that the demo, not kwok, runs that pod.
+        svc(
+            "llama3-svc",
+            &format!("  cacheModel: true\n  env:\n  - name: HF_ENDPOINT\n    value: {hub}\n  - name: AIM_PROGRESS_SECONDS\n    value: \"1\"\n  - name: {}\n    value: \"true\"\n", crate::kubelet::MANUAL),
+        ),
         // (b) a namespace template, referenced.
         format!("apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMServiceTemplate\nmetadata:\n  name: llama3-8b-fast\n  namespace: {NS}\nspec:\n  modelId: {MODEL}\n  metric: latency\n  precision: fp8\n  gpuSelector:\n    count: 1\n    model: MI300X\n---\n"),
         svc("llama3-fast-svc", "  templateRef: llama3-8b-fast\n"),
@@ -77,8 +89,26 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
         "   (real: scheduler, KServe, Jobs, garbage collection; kwok plays the kubelet of 4 MI300X and 4 MI325X nodes and the\n   storage provisioner; a helper plays the gateway accepting routes)"
     );
 
+    let hub = crate::hub::HubServer::start("*", crate::hub::generated_model(MIRROR_WEIGHTS_MIB)).await;
+    hub.set(crate::hub::Behaviour {
+        rate: Some(MIRROR_RATE_MIB << 20),
+        ..Default::default()
+    });
+    let downloads = tokio::spawn(run_download_pods(
+        cp.kubectl_path().to_path_buf(),
+        cp.kubeconfig().to_path_buf(),
+        cp.dir().join("caches"),
+        client.clone(),
+    ));
+    println!(
+        "== a loopback Hugging Face mirror at {} ({MIRROR_WEIGHTS_MIB} MiB of weights per model, {MIRROR_RATE_MIB} MiB/s);\n   download pods run `aim-operator download` here as processes (kwok runs no containers)",
+        hub.endpoint
+    );
+
     println!("\n== the four service patterns");
-    apply(cp, &services()).await?;
+    apply(cp, &services(&hub.endpoint)).await?;
+    let caches: Api<aim_operator::api::ModelCache> = Api::namespaced(client.clone(), NS);
+    let mut shown = String::new();
     let api: Api<AIMService> = Api::namespaced(client.clone(), NS);
     let names = [
         "llama3-svc",
@@ -96,6 +126,20 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
         }
         if running_now == names.len() || start.elapsed() > Duration::from_secs(120) {
             break;
+        }
+        // What a user watching `kubectl get modelcaches` would see change.
+        for cache in caches.list(&Default::default()).await?.items {
+            let ready = cache
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+            if let Some(c) = ready {
+                let line = format!("modelcache {}: {}", kube::ResourceExt::name_any(&cache), c.message);
+                if line != shown {
+                    println!("{line}");
+                    shown = line;
+                }
+            }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -161,11 +205,40 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
     println!("{}", summary(&api, after).await?);
     println!("(the same request, decided by the new plugin; {before} keeps the template it resolved to)");
 
+    downloads.abort();
     println!("\n== where each service stands");
     for name in names.into_iter().chain([before, after]) {
         println!("{}", summary(&api, name).await?);
     }
     Ok(())
+}
+
+/// The container runtime of the demo's download pods: runs each download Job's command as a process with the
+/// Job's env and ServiceAccount (a directory under `dir` stands for its volume), then reports its end on the pod.
+async fn run_download_pods(kubectl: PathBuf, kubeconfig: PathBuf, dir: PathBuf, client: kube::Client) {
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client.clone(), NS);
+    let selector = aim_operator::labels::Component::Download.selector();
+    let mut started = std::collections::BTreeSet::new();
+    loop {
+        let listed = jobs.list(&kube::api::ListParams::default().labels(&selector)).await;
+        for job in listed.map(|l| l.items).unwrap_or_default() {
+            let name = kube::ResourceExt::name_any(&job);
+            if job.status.as_ref().and_then(|s| s.completion_time.as_ref()).is_some() || !started.insert(name.clone()) {
+                continue;
+            }
+            let container = crate::container::JobContainer::start(&kubectl, &kubeconfig, &job, &dir.join(&name)).await;
+            let client = client.clone();
+            tokio::spawn(async move {
+                let exited = container.exit(client).await;
+                let last = exited.stdout.lines().last().unwrap_or_default().to_string();
+                println!(
+                    "download pod of Job {name} exited ({}): {last}",
+                    if exited.ok { "ok" } else { "failed" }
+                );
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn wait_running(api: &Api<AIMService>, name: &str) {

@@ -114,7 +114,8 @@ pub struct HubServer {
 }
 
 impl HubServer {
-    /// Serves `files` as repository `repo` (`<org>/<model>`), revision `main`.
+    /// Serves `files` as repository `repo` (`<org>/<model>`), revision `main`; `*` serves them under every
+    /// repository name (a mirror standing in for the Hub where the repository is decided elsewhere, as in the demo).
     pub async fn start(repo: &str, files: Vec<ModelFile>) -> HubServer {
         let shared = Arc::new(Shared {
             repo: repo.to_string(),
@@ -175,6 +176,10 @@ fn refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
+fn serves(shared: &Shared, org: &str, name: &str) -> bool {
+    shared.repo == "*" || format!("{org}/{name}") == shared.repo
+}
+
 fn known_revision(shared: &Shared, rev: &str) -> bool {
     rev == "main" || rev == shared.commit
 }
@@ -187,7 +192,7 @@ async fn listing(
     if let Some(denied) = refusal(&shared, &headers) {
         return denied;
     }
-    if format!("{org}/{name}") != shared.repo || !known_revision(&shared, &rev) {
+    if !serves(&shared, &org, &name) || !known_revision(&shared, &rev) {
         return (StatusCode::NOT_FOUND, "Repository not found").into_response();
     }
     let siblings: Vec<serde_json::Value> = shared
@@ -201,7 +206,7 @@ async fn listing(
             s
         })
         .collect();
-    let body = serde_json::json!({ "id": shared.repo, "sha": shared.commit, "siblings": siblings });
+    let body = serde_json::json!({ "id": format!("{org}/{name}"), "sha": shared.commit, "siblings": siblings });
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
@@ -214,11 +219,7 @@ async fn resolve(
         return denied;
     }
     let found = shared.files.iter().find(|f| f.path == path);
-    let (true, true, Some(file)) = (
-        format!("{org}/{name}") == shared.repo,
-        known_revision(&shared, &rev),
-        found,
-    ) else {
+    let (true, true, Some(file)) = (serves(&shared, &org, &name), known_revision(&shared, &rev), found) else {
         return (StatusCode::NOT_FOUND, "Entry not found").into_response();
     };
     if file.is_lfs() {

@@ -8,6 +8,7 @@
 //! - [`seed`]: the YAML examples of the product overview.
 
 pub mod bench;
+pub mod container;
 pub mod controlplane;
 pub mod demo;
 pub mod gateway;

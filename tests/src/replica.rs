@@ -6,13 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `target/<profile>/aim-operator`, built with the workspace (the test runs from `target/<profile>/deps`).
+/// `target/<profile>/aim-operator`, built with the workspace: next to the running binary (`aim-local`), or one
+/// level up from a test executable (`target/<profile>/deps`).
 pub fn operator_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("aim-operator")
+    let dir = exe.parent().expect("the executable's directory");
+    let beside = dir.join("aim-operator");
+    if beside.exists() {
+        return beside;
+    }
+    dir.parent().expect("target dir").join("aim-operator")
 }
 
 /// A free loopback port.

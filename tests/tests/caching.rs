@@ -694,6 +694,7 @@ async fn a_claim_no_provisioner_serves_is_pvc_pending_and_says_so_rather_than_do
 #[tokio::test]
 async fn the_download_job_runs_our_downloader_which_reports_progress_on_the_model_cache() {
     use aim_operator::controller::model_cache::build::identity_name;
+    use aim_tests::container::JobContainer;
     use aim_tests::hub::{Behaviour, HubServer, generated_model};
 
     let env = env();
@@ -718,40 +719,16 @@ async fn the_download_job_runs_our_downloader_which_reports_progress_on_the_mode
             .ok_or_else(|| "not yet".to_string())
     })
     .await;
-    let pod = job.spec.unwrap().template.spec.unwrap();
-    let container = &pod.containers[0];
-    let command = container.command.clone().unwrap();
+    let pod = job.spec.clone().unwrap().template.spec.unwrap();
+    let command = pod.containers[0].command.clone().unwrap();
     assert_eq!(command, ["aim-operator", "download", "hf://test-org/tiny-llama"]);
     let account = pod.service_account_name.clone().unwrap();
     assert_eq!(account, identity_name("weights"));
 
-    // The pod's identity: the ServiceAccount the operator made for this cache.
+    // The pod's container, as a process with the Job's env and ServiceAccount.
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = aim_tests::identity::service_account_kubeconfig(
-        env.kubectl_path(),
-        env.kubeconfig(),
-        &ns,
-        &account,
-        &dir.path().join("pod.kubeconfig"),
-    )
-    .await
-    .expect("a kubeconfig for the download Job's ServiceAccount");
     let cache_dir = dir.path().join("cache");
-    std::fs::create_dir_all(&cache_dir).unwrap();
-    let mut process = tokio::process::Command::new(aim_tests::replica::operator_binary());
-    process
-        .args(&command[1..])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KUBECONFIG", &kubeconfig)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    for var in container.env.clone().unwrap_or_default() {
-        process.env(&var.name, var.value.unwrap_or_default());
-    }
-    process.env("AIM_CACHE_DIR", &cache_dir);
-    let running = process.spawn().expect("start the downloader");
+    let container = JobContainer::start(env.kubectl_path(), env.kubeconfig(), &job, &cache_dir).await;
 
     let shown = wait::until("download progress on the ModelCache", || async {
         let status = mc(env, &ns, "weights")
@@ -788,17 +765,8 @@ async fn the_download_job_runs_our_downloader_which_reports_progress_on_the_mode
         .await;
     assert_eq!(other.stdout.trim(), "no", "{}", other.stderr);
 
-    let out = running.wait_with_output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let last = stdout.lines().last().unwrap().to_string();
-    FakeKubelet::new(env.client().await, &ns)
-        .finish(&job_name("weights", 0), Exit::Succeeded(&last))
-        .await;
+    let exited = container.exit(env.client().await).await;
+    assert!(exited.ok, "{}\n{}", exited.stdout, exited.stderr);
     mc_condition(env, &ns, "weights", "Ready", "True", "Ready").await;
     assert!(
         cache_dir.read_dir().unwrap().next().is_some(),

@@ -45,7 +45,7 @@ struct DownloadArgs {
     #[arg(long, env = "AIM_CACHE_DIR", default_value = "/cache")]
     dir: PathBuf,
     /// Files downloaded at once.
-    #[arg(long, env = "AIM_DOWNLOAD_PARALLEL", default_value_t = 4)]
+    #[arg(long, env = "AIM_DOWNLOAD_PARALLEL", default_value_t = aim_operator::download::DEFAULT_PARALLEL)]
     parallel: usize,
     /// Seconds without a byte after which a transfer counts as stalled.
     #[arg(long, env = "AIM_DOWNLOAD_STALL_SECONDS", default_value_t = 120)]

@@ -58,17 +58,21 @@ fn hex(b: &[u8]) -> String {
 
 /// A generated model: a config, a tokenizer and one weights file of `weights_mb` MiB (deterministic bytes).
 pub fn generated_model(weights_mb: usize) -> Vec<ModelFile> {
+    sharded_model(&[("model.safetensors".into(), weights_mb)])
+}
+
+/// A model whose weights are split into `shards` files of `shard_mb` MiB each (`model-00001-of-0000N.safetensors`),
+/// as large models are published.
+pub fn generated_shards(shards: usize, shard_mb: usize) -> Vec<ModelFile> {
+    let names: Vec<(String, usize)> = (1..=shards)
+        .map(|i| (format!("model-{i:05}-of-{shards:05}.safetensors"), shard_mb))
+        .collect();
+    sharded_model(&names)
+}
+
+fn sharded_model(weights: &[(String, usize)]) -> Vec<ModelFile> {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut weights = vec![0u8; weights_mb << 20];
-    for chunk in weights.chunks_mut(8) {
-        // xorshift64: fast, deterministic, incompressible enough.
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let bytes = state.to_le_bytes();
-        chunk.copy_from_slice(&bytes[..chunk.len()]);
-    }
-    vec![
+    let mut files = vec![
         ModelFile {
             path: "config.json".into(),
             bytes: Bytes::from_static(br#"{"architectures": ["LlamaForCausalLM"], "hidden_size": 64}"#),
@@ -77,11 +81,22 @@ pub fn generated_model(weights_mb: usize) -> Vec<ModelFile> {
             path: "tokenizer/tokenizer.json".into(),
             bytes: Bytes::from(vec![b't'; 4096]),
         },
-        ModelFile {
-            path: "model.safetensors".into(),
-            bytes: Bytes::from(weights),
-        },
-    ]
+    ];
+    for (path, mb) in weights {
+        let mut bytes = vec![0u8; mb << 20];
+        for chunk in bytes.chunks_mut(8) {
+            // xorshift64: fast, deterministic, incompressible enough.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+        }
+        files.push(ModelFile {
+            path: path.clone(),
+            bytes: Bytes::from(bytes),
+        });
+    }
+    files
 }
 
 /// How the server behaves now.
@@ -99,6 +114,8 @@ pub struct Behaviour {
 
 struct Shared {
     repo: String,
+    /// Per file (same order): sha256 and git blob id, computed once.
+    digests: Vec<(String, String)>,
     commit: String,
     files: Vec<ModelFile>,
     behaviour: Mutex<Behaviour>,
@@ -119,6 +136,7 @@ impl HubServer {
     pub async fn start(repo: &str, files: Vec<ModelFile>) -> HubServer {
         let shared = Arc::new(Shared {
             repo: repo.to_string(),
+            digests: files.iter().map(|f| (f.sha256(), f.git_sha1())).collect(),
             commit: format!("{:0>40}", "c0ffee"),
             files,
             behaviour: Mutex::new(Behaviour::default()),
@@ -198,10 +216,11 @@ async fn listing(
     let siblings: Vec<serde_json::Value> = shared
         .files
         .iter()
-        .map(|f| {
-            let mut s = serde_json::json!({ "rfilename": f.path, "size": f.bytes.len(), "blobId": f.git_sha1() });
+        .zip(&shared.digests)
+        .map(|(f, (sha256, blob))| {
+            let mut s = serde_json::json!({ "rfilename": f.path, "size": f.bytes.len(), "blobId": blob });
             if f.is_lfs() {
-                s["lfs"] = serde_json::json!({ "sha256": f.sha256(), "size": f.bytes.len(), "pointerSize": 134 });
+                s["lfs"] = serde_json::json!({ "sha256": sha256, "size": f.bytes.len(), "pointerSize": 134 });
             }
             s
         })
@@ -218,17 +237,19 @@ async fn resolve(
     if let Some(denied) = refusal(&shared, &headers) {
         return denied;
     }
-    let found = shared.files.iter().find(|f| f.path == path);
-    let (true, true, Some(file)) = (serves(&shared, &org, &name), known_revision(&shared, &rev), found) else {
+    let found = shared.files.iter().zip(&shared.digests).find(|(f, _)| f.path == path);
+    let (true, true, Some((file, (sha256, blob)))) =
+        (serves(&shared, &org, &name), known_revision(&shared, &rev), found)
+    else {
         return (StatusCode::NOT_FOUND, "Entry not found").into_response();
     };
     if file.is_lfs() {
         return Response::builder()
             .status(StatusCode::FOUND)
-            .header(header::LOCATION, format!("/cdn/{}", file.sha256()))
-            .header("X-Linked-Etag", format!("\"{}\"", file.sha256()))
+            .header(header::LOCATION, format!("/cdn/{sha256}"))
+            .header("X-Linked-Etag", format!("\"{sha256}\""))
             .header("X-Linked-Size", file.bytes.len())
-            .header(header::ETAG, format!("\"{}\"", file.git_sha1()))
+            .header(header::ETAG, format!("\"{blob}\""))
             .body(Body::empty())
             .unwrap();
     }
@@ -236,8 +257,13 @@ async fn resolve(
 }
 
 async fn content(State(shared): State<Arc<Shared>>, Path(sha): Path<String>, headers: HeaderMap) -> Response {
-    match shared.files.iter().find(|f| f.sha256() == sha) {
-        Some(file) => serve(&shared, &file.clone(), &headers),
+    match shared
+        .files
+        .iter()
+        .zip(&shared.digests)
+        .find(|(_, (sha256, _))| *sha256 == sha)
+    {
+        Some((file, _)) => serve(&shared, &file.clone(), &headers),
         None => (StatusCode::NOT_FOUND, "no such object").into_response(),
     }
 }

@@ -77,6 +77,11 @@ fn failed(ended: &Ended, kind: &str) -> String {
 async fn a_hub_model_downloads_verified_with_a_marker_and_a_second_run_ends_at_once() {
     let files = generated_model(WEIGHTS_MB);
     let hub = HubServer::start(REPO, files.clone()).await;
+    // Slow enough (about 2 s) that the 1 s progress reports show.
+    hub.set(Behaviour {
+        rate: Some(20 << 20),
+        ..Default::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     let env = hub_env(&hub);
     let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;

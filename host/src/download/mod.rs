@@ -30,6 +30,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Files downloaded at once unless told otherwise.
+pub const DEFAULT_PARALLEL: usize = 4;
+
 /// Name of the completion marker in a source's directory.
 pub const MARKER: &str = ".aim-complete.json";
 
@@ -160,17 +163,29 @@ pub async fn run(options: &Options) -> Result<Done, Failure> {
     reporter.abort();
     fetched?;
 
+    // Each file was flushed before its rename; the marker and the directory entries reach the disk before the pod
+    // reports success.
     let temp = root.join(format!("{MARKER}.tmp"));
     let text = serde_json::to_vec_pretty(&marker).unwrap_or_default();
     tokio::fs::write(&temp, &text)
         .await
         .and(tokio::fs::rename(&temp, &marker_path).await)
         .map_err(|e| Failure::new(FailureKind::Other, format!("cannot write the completion marker: {e}")))?;
+    flush_volume(&root).await?;
     Ok(Done {
         bytes: total,
         files: files.len(),
         already_complete: false,
     })
+}
+
+/// Flushes the directory `root` (its entries: the renamed files and the marker).
+async fn flush_volume(root: &Path) -> Result<(), Failure> {
+    let flushed = match tokio::fs::File::open(root).await {
+        Ok(dir) => dir.sync_all().await,
+        Err(e) => Err(e),
+    };
+    flushed.map_err(|e| Failure::new(FailureKind::Other, format!("cannot flush the cache directory: {e}")))
 }
 
 /// Fails when the volume has less room than the bytes still to download.

@@ -14,6 +14,7 @@
 //! reconciles every InferenceService, kwok binds the cache's volume and ends its download pod.
 
 pub mod audit;
+pub mod download;
 pub mod process;
 pub mod workload;
 

@@ -1,6 +1,7 @@
 //! `aim-bench`: the rollout benchmark (see `aim_tests::bench`). Prints one Markdown table row per run.
 //!
 //! `aim-bench --operator target/release/aim-operator --sizes 100,1000 --workloads templateRef,overrides`
+//! `aim-bench --operator target/release/aim-operator --download-shards 4 --shard-mib 256` (the download benchmark)
 
 use aim_tests::bench::{self, BenchConfig, workload::Workload};
 use anyhow::Context;
@@ -36,6 +37,15 @@ struct Cli {
     /// Where control planes and logs go.
     #[arg(long, default_value = "/tmp/aim-bench")]
     work_dir: PathBuf,
+    /// Run the download benchmark instead of the rollout: a model of this many weights shards…
+    #[arg(long)]
+    download_shards: Option<usize>,
+    /// …of this many MiB each.
+    #[arg(long, default_value_t = 256)]
+    shard_mib: usize,
+    /// Repetitions of the download benchmark (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
 }
 
 #[tokio::main]
@@ -51,6 +61,19 @@ async fn main() -> anyhow::Result<()> {
         timeout: Duration::from_secs(cli.timeout),
         quiet: Duration::from_secs(cli.quiet),
     };
+    if let Some(shards) = cli.download_shards {
+        let config = bench::download::DownloadBench {
+            operator: config.operator,
+            shards,
+            shard_mib: cli.shard_mib,
+            runs: cli.runs,
+            work_dir: config.work_dir.join("download"),
+        };
+        let figures = bench::download::run(&config).await?;
+        println!("{}", bench::download::HEADER);
+        println!("{}", bench::download::row(&config, &figures));
+        return Ok(());
+    }
     println!("{}", bench::HEADER);
     for name in &cli.workloads {
         let workload = Workload::parse(name).with_context(|| format!("unknown workload {name}"))?;

@@ -4,6 +4,8 @@
 //!
 //! The 0-candidate row is the fixed cost of a call (store, WASI context, instantiation, one round trip).
 //!
+//! Then the same decision by the example Python matcher (`plugins/python-matcher`) next to the Rust component.
+//!
 //! Run: `cargo bench -p aim-operator --bench policy`. Aims (issue #3): within 2× of native at 100 candidates,
 //! under 1 ms at 1,000.
 
@@ -25,7 +27,7 @@ fn main() {
     );
     println!("matcher component: {} bytes", builtin::MATCHER.len());
 
-    let engine = new_engine(4).expect("engine");
+    let engine = new_engine(4, &aim_operator::policy::SandboxLimits::default()).expect("engine");
     let compile = sample(5, || {
         wasmtime::component::Component::new(&engine, builtin::MATCHER).expect("compiles");
     });
@@ -76,8 +78,74 @@ fn main() {
             median(&wasm).as_secs_f64() / median(&native).as_secs_f64()
         );
     }
+    python(&engine, &policy);
     println!();
     println!("peak RSS: {}", peak_rss());
+}
+
+/// The example Python matcher (`plugins/python-matcher`, built with its `build.sh`, or the file named by
+/// `AIM_BENCH_PYTHON_MATCHER`): compile, precompiled load, and a decision next to the Rust component's.
+fn python(engine: &wasmtime::Engine, rust: &PolicyEngine) {
+    println!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = match std::env::var_os("AIM_BENCH_PYTHON_MATCHER") {
+        Some(file) => std::path::PathBuf::from(file),
+        None => {
+            let out = dir.path().join("python-matcher.wasm");
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/python-matcher/build.sh");
+            match std::process::Command::new(&script).arg(&out).output() {
+                Ok(o) if o.status.success() => out,
+                Ok(o) => {
+                    return println!(
+                        "python matcher: skipped, build failed: {}",
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                }
+                Err(e) => return println!("python matcher: skipped, cannot run {}: {e}", script.display()),
+            }
+        }
+    };
+    let bytes = std::fs::read(&file).expect("the Python matcher");
+    println!("python matcher component: {} bytes", bytes.len());
+    let compile = sample(3, || {
+        wasmtime::component::Component::new(engine, &bytes).expect("compiles");
+    });
+    report("python: compile (Cranelift)", &compile);
+    let cache = ArtifactCache::in_dir(dir.path());
+    cache.component(engine, &bytes).expect("first load compiles and stores");
+    let load = sample(20, || {
+        cache.component(engine, &bytes).expect("cached load");
+    });
+    report("python: precompiled load (cache hit)", &load);
+
+    let policy = PolicyEngine::new(PolicyEngineConfig::default()).expect("policy engine");
+    policy.install(
+        policy
+            .load(&bytes, "matcher.wasm", Some(aim_operator::policy::PolicyKind::Matcher))
+            .expect("the Python matcher loads"),
+    );
+    println!();
+    println!(
+        "{:>10} {:>14} {:>14} {:>14} {:>8}",
+        "candidates", "python median", "python p99", "rust median", "ratio"
+    );
+    for n in [0usize, 10, 100, 1000] {
+        let request = request(n);
+        let iterations = if n == 1000 { 30 } else { 100 };
+        let python = sample(iterations, || {
+            policy.match_template_blocking(&request).expect("decides");
+        });
+        let wasm = sample(iterations, || {
+            rust.match_template_blocking(&request).expect("decides");
+        });
+        println!(
+            "{n:>10} {:>14} {:>14} {:>14} {:>7.2}x",
+            fmt(median(&python)),
+            fmt(percentile(&python, 99)),
+            fmt(median(&wasm)),
+            median(&python).as_secs_f64() / median(&wasm).as_secs_f64()
+        );
+    }
 }
 
 fn sample(n: usize, mut f: impl FnMut()) -> Vec<Duration> {

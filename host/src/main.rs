@@ -1,6 +1,6 @@
 //! `aim-operator`: the command-line entry point. It only parses arguments and calls into the library.
 
-use aim_operator::policy::PolicyKind;
+use aim_operator::policy::{PolicyKind, SandboxLimits};
 use aim_operator::{crdgen, plugin_cli};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -89,6 +89,37 @@ struct RunArgs {
     /// ghcr.io/silogen/aim-operator at this version.
     #[arg(long, env = "AIM_DOWNLOADER_IMAGE")]
     downloader_image: Option<String>,
+    #[command(flatten)]
+    plugin_limits: PluginLimitArgs,
+}
+
+/// The sandbox's limits for policy plugins (the defaults admit a Python policy built with componentize-py).
+#[derive(clap::Args, Clone, Copy)]
+struct PluginLimitArgs {
+    /// Largest plugin component file accepted, in MiB.
+    #[arg(long, env = "AIM_PLUGIN_MAX_COMPONENT_MIB", default_value_t = SandboxLimits::default().component_bytes >> 20)]
+    plugin_max_component_mib: usize,
+    /// Largest linear memory one plugin call may grow to, in MiB.
+    #[arg(long, env = "AIM_PLUGIN_MEMORY_MIB", default_value_t = SandboxLimits::default().memory_bytes >> 20)]
+    plugin_memory_mib: usize,
+    /// Time one plugin call may run, in milliseconds.
+    #[arg(long, env = "AIM_PLUGIN_DEADLINE_MS", default_value_t = SandboxLimits::default().deadline.as_millis() as u64)]
+    plugin_deadline_ms: u64,
+    /// Core WebAssembly instances one plugin call may create (a Python plugin needs a few dozen).
+    #[arg(long, env = "AIM_PLUGIN_MAX_INSTANCES", default_value_t = SandboxLimits::default().instances)]
+    plugin_max_instances: u32,
+}
+
+impl PluginLimitArgs {
+    fn limits(self) -> SandboxLimits {
+        SandboxLimits {
+            component_bytes: self.plugin_max_component_mib.max(1) << 20,
+            memory_bytes: self.plugin_memory_mib.max(1) << 20,
+            deadline: std::time::Duration::from_millis(self.plugin_deadline_ms.max(1)),
+            instances: self.plugin_max_instances.max(1),
+            ..SandboxLimits::default()
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -108,6 +139,8 @@ enum PluginCommand {
         /// The policy it must implement; by default, whichever aim:policy interface it exports.
         #[arg(long)]
         policy: Option<PolicyKind>,
+        #[command(flatten)]
+        limits: PluginLimitArgs,
     },
     /// Run a component on a JSON request and print its answer (decision and every verdict) as JSON.
     Eval {
@@ -118,6 +151,8 @@ enum PluginCommand {
         file: PathBuf,
         /// The request (see plugins/examples/).
         input: PathBuf,
+        #[command(flatten)]
+        limits: PluginLimitArgs,
     },
 }
 
@@ -205,16 +240,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 leader_elect: args.leader_elect,
                 identity,
                 image_from_pod,
+                plugin_limits: args.plugin_limits.limits(),
             };
             tokio::runtime::Runtime::new()?.block_on(aim_operator::runtime::run(config))?;
         }
         Command::Download(args) => return download(args),
-        Command::Plugin(PluginCommand::Check { file, policy }) => {
-            print!("{}", plugin_cli::check(&file, policy)?)
+        Command::Plugin(PluginCommand::Check { file, policy, limits }) => {
+            print!("{}", plugin_cli::check(&file, policy, limits.limits())?)
         }
-        Command::Plugin(PluginCommand::Eval { policy, file, input }) => {
-            print!("{}", plugin_cli::eval(policy, &file, &input)?)
-        }
+        Command::Plugin(PluginCommand::Eval {
+            policy,
+            file,
+            input,
+            limits,
+        }) => print!("{}", plugin_cli::eval(policy, &file, &input, limits.limits())?),
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! one per policy.
 
 use crate::policy::bindings::{MatchRequest, MergeRequest, RoutingConfig, ServiceIdentity};
-use crate::policy::{PolicyEngine, PolicyEngineConfig, PolicyKind};
+use crate::policy::{PolicyEngine, PolicyEngineConfig, PolicyKind, SandboxLimits};
 use std::path::Path;
 use std::time::Instant;
 
@@ -20,9 +20,12 @@ pub struct RouteRequest {
 }
 
 /// The outcome of `plugin check`, printed as text.
-pub fn check(file: &Path, kind: Option<PolicyKind>) -> anyhow::Result<String> {
+pub fn check(file: &Path, kind: Option<PolicyKind>, limits: SandboxLimits) -> anyhow::Result<String> {
     let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    let engine = PolicyEngine::new(PolicyEngineConfig::default())?;
+    let engine = PolicyEngine::new(PolicyEngineConfig {
+        limits,
+        ..PolicyEngineConfig::default()
+    })?;
     let started = Instant::now();
     let plugin = engine
         .load(&bytes, &file_name(file), kind)
@@ -46,11 +49,14 @@ pub fn check(file: &Path, kind: Option<PolicyKind>) -> anyhow::Result<String> {
 }
 
 /// The outcome of `plugin eval`: the plugin's answer to `input` as pretty JSON.
-pub fn eval(kind: PolicyKind, file: &Path, input: &Path) -> anyhow::Result<String> {
+pub fn eval(kind: PolicyKind, file: &Path, input: &Path, limits: SandboxLimits) -> anyhow::Result<String> {
     let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let request =
         std::fs::read_to_string(input).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", input.display()))?;
-    let engine = PolicyEngine::new(PolicyEngineConfig::default())?;
+    let engine = PolicyEngine::new(PolicyEngineConfig {
+        limits,
+        ..PolicyEngineConfig::default()
+    })?;
     let plugin = engine
         .load(&bytes, &file_name(file), Some(kind))
         .map_err(|e| anyhow::anyhow!("REFUSED {}: {e}", file.display()))?;

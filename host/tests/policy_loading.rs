@@ -73,7 +73,7 @@ fn a_component_for_another_policy_is_refused_naming_what_it_exports() {
 #[test]
 fn an_oversized_file_is_refused_before_compiling() {
     let mut big = builtin::MATCHER.to_vec();
-    big.resize(9 << 20, 0);
+    big.resize(engine().limits().component_bytes + 1, 0);
     assert!(matches!(refused(&big, PolicyKind::Matcher), LoadError::TooLarge { .. }));
 }
 

@@ -112,7 +112,7 @@ async fn the_instance_pool_holds_every_call_the_engine_lets_run_at_once() {
     }
 
     // The failure this prevents is real: a pool smaller than the calls running at once refuses instances.
-    let small = Arc::new(sandbox::new_engine(2).unwrap());
+    let small = Arc::new(sandbox::new_engine(2, &aim_operator::policy::SandboxLimits::default()).unwrap());
     let plugin = Arc::new(
         aim_operator::policy::loader::Loader::new((*small).clone(), Default::default(), limits)
             .unwrap()

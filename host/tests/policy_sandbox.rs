@@ -202,3 +202,32 @@ async fn concurrent_hostile_calls_do_not_disturb_each_other() {
     let failures = engine.metrics().failures(aim_operator::policy::PolicyKind::Matcher);
     assert_eq!(failures, 5);
 }
+
+/// The defaults `aim-operator run` uses (sized to admit a Python plugin: 32 MiB components, 64 instances) still
+/// stop the hostile matcher: a loop at the 200 ms deadline, a memory bomb at 64 MiB; a component over 32 MiB is
+/// refused before it is compiled.
+#[tokio::test]
+async fn the_default_limits_that_admit_python_still_stop_a_hostile_plugin() {
+    let defaults = aim_operator::policy::SandboxLimits::default();
+    let engine = PolicyEngine::new(aim_operator::policy::PolicyEngineConfig {
+        limits: defaults,
+        ..Default::default()
+    })
+    .unwrap();
+    engine.install(engine.load(HOSTILE, "hostile.wasm", Some(PolicyKind::Matcher)).unwrap());
+    let err = fails_then_recovers(&engine, "loop").await;
+    assert!(matches!(err, CallError::Timeout { budget_ms: 200, .. }), "{err}");
+    let err = fails_then_recovers(&engine, "memory-bomb").await;
+    assert!(matches!(err, CallError::MemoryExhausted { limit_mib: 64, .. }), "{err}");
+
+    // A valid header followed by padding up to one byte over the limit.
+    let mut oversized = HOSTILE.to_vec();
+    oversized.resize(defaults.component_bytes + 1, 0);
+    let Err(refused) = engine.load(&oversized, "oversized.wasm", Some(PolicyKind::Matcher)) else {
+        panic!("a component over the limit was loaded");
+    };
+    assert!(
+        refused.to_string().contains(&format!("the limit is {}", 32 << 20)),
+        "{refused}"
+    );
+}

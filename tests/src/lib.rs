@@ -17,6 +17,7 @@ pub mod identity;
 pub mod kubelet;
 pub mod moto;
 pub mod operator;
+pub mod python_plugin;
 pub mod replica;
 pub mod seed;
 pub mod storage;

@@ -131,7 +131,7 @@ impl PolicyEngine {
     pub fn new(config: PolicyEngineConfig) -> Result<Arc<Self>, StartError> {
         let calls = config.max_concurrent_calls.max(1);
         let slots = u32::try_from(calls + LOAD_SLOTS).unwrap_or(u32::MAX);
-        let engine = new_engine(slots).map_err(|e| StartError::Wasmtime(format!("{e:#}")))?;
+        let engine = new_engine(slots, &config.limits).map_err(|e| StartError::Wasmtime(format!("{e:#}")))?;
         let loader =
             Loader::new(engine, config.cache, config.limits).map_err(|e| StartError::Wasmtime(format!("{e:#}")))?;
         let load = |kind| {

@@ -1,4 +1,6 @@
-//! The sandbox's limits: per-call CPU deadline, memory cap, output cap and input size cap.
+//! The sandbox's limits: per-call CPU deadline, memory cap, output cap, component size cap and instance count.
+//! The defaults admit a Python policy built with componentize-py and still stop a hostile one (a loop at the
+//! deadline, a memory hog at the cap); `aim-operator run` and `plugin check|eval` take them as flags.
 
 use std::time::Duration;
 
@@ -15,6 +17,9 @@ pub struct SandboxLimits {
     pub component_bytes: usize,
     /// Bytes of stdout/stderr kept per call (the rest is dropped).
     pub log_bytes: usize,
+    /// Core module instances one call may create. A Rust plugin needs a handful; a Python one (componentize-py
+    /// links CPython and its libc as separate modules) several dozen.
+    pub instances: u32,
 }
 
 /// How often the epoch advances; a runaway call is stopped within `deadline` + one tick.
@@ -26,8 +31,10 @@ impl Default for SandboxLimits {
             deadline: Duration::from_millis(200),
             memory_bytes: 64 << 20,
             output_bytes: 1 << 20,
-            component_bytes: 8 << 20,
+            // A Python policy built by componentize-py is about 18 MB (CPython and its standard library).
+            component_bytes: 32 << 20,
             log_bytes: 16 << 10,
+            instances: 64,
         }
     }
 }

@@ -11,13 +11,9 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store};
 
-/// The largest linear memory a pooled slot can hold; the per-store cap ([`SandboxLimits::memory_bytes`]) is
-/// what plugins actually get.
-const MAX_POOLED_MEMORY: usize = 256 << 20;
-/// Core instances, tables and memories one call may create (a component instantiates several core modules).
-const INSTANCES_PER_CALL: u32 = 32;
-const TABLES_PER_CALL: u32 = 32;
-const MEMORIES_PER_CALL: u32 = 8;
+/// The smallest linear memory a pooled slot holds; the per-store cap ([`SandboxLimits::memory_bytes`]) is what
+/// plugins actually get.
+const MIN_POOLED_MEMORY: usize = 256 << 20;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
@@ -34,6 +30,7 @@ pub struct HostState {
 struct Cap {
     memory_bytes: usize,
     memory_denied: bool,
+    instances: u32,
 }
 
 impl ResourceLimiter for Cap {
@@ -54,15 +51,17 @@ impl ResourceLimiter for Cap {
     }
 
     fn instances(&self) -> usize {
-        INSTANCES_PER_CALL as usize
+        self.instances as usize
     }
 
+    // A core module has at most one table and one memory in practice; allowing one of each per instance keeps
+    // the three limits in step.
     fn tables(&self) -> usize {
-        TABLES_PER_CALL as usize
+        self.instances as usize
     }
 
     fn memories(&self) -> usize {
-        MEMORIES_PER_CALL as usize
+        self.instances as usize
     }
 }
 
@@ -113,8 +112,9 @@ impl HostMonotonicClock for FrozenMonotonicClock {
 
 /// Builds the engine every plugin shares and starts the thread that advances its epoch every [`EPOCH_TICK`].
 /// The thread holds only a weak reference and ends when the engine is dropped. The pool holds `slots` plugin
-/// instances at once: callers size it from the calls they let run at once, so it cannot run out.
-pub fn new_engine(slots: u32) -> wasmtime::Result<Engine> {
+/// instances at once: callers size it from the calls they let run at once, so it cannot run out; each slot
+/// holds what `limits` lets one call create.
+pub fn new_engine(slots: u32, limits: &SandboxLimits) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     // Policies are synchronous pure functions; without component-model concurrency calls and instantiation
@@ -124,11 +124,16 @@ pub fn new_engine(slots: u32) -> wasmtime::Result<Engine> {
     // Pooling: instances reuse pre-reserved memory slots instead of mapping fresh ones on every call. Where
     // the address space cannot be reserved (tight ulimits), fall back to on-demand allocation.
     let mut pool = PoolingAllocationConfig::new();
+    let per_call = limits.instances.max(1);
     pool.total_component_instances(slots)
-        .total_core_instances(slots * INSTANCES_PER_CALL)
-        .total_memories(slots * MEMORIES_PER_CALL)
-        .total_tables(slots * TABLES_PER_CALL)
-        .max_memory_size(MAX_POOLED_MEMORY);
+        .total_core_instances(slots.saturating_mul(per_call))
+        .total_memories(slots.saturating_mul(per_call))
+        .total_tables(slots.saturating_mul(per_call))
+        // Per component: a Python component has dozens of core modules, memories and tables.
+        .max_core_instances_per_component(per_call)
+        .max_memories_per_component(per_call)
+        .max_tables_per_component(per_call)
+        .max_memory_size(limits.memory_bytes.max(MIN_POOLED_MEMORY));
     let mut pooled = config.clone();
     pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = match Engine::new(&pooled) {
@@ -175,6 +180,7 @@ pub fn new_store(engine: &Engine, limits: &SandboxLimits) -> Store<HostState> {
             cap: Cap {
                 memory_bytes: limits.memory_bytes,
                 memory_denied: false,
+                instances: limits.instances,
             },
             log,
         },

@@ -36,6 +36,8 @@ pub struct RunConfig {
     pub identity: String,
     /// The operator's own pod (in its namespace), whose image the download Jobs run when no image was given.
     pub image_from_pod: Option<String>,
+    /// The policy plugins' sandbox limits.
+    pub plugin_limits: crate::policy::SandboxLimits,
 }
 
 /// Runs the operator until a shutdown signal, or until leadership is lost (an error).
@@ -49,6 +51,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         .map_or_else(ArtifactCache::disabled, ArtifactCache::in_dir);
     let policy = PolicyEngine::new(PolicyEngineConfig {
         cache,
+        limits: config.plugin_limits,
         ..PolicyEngineConfig::default()
     })
     .context("load the built-in policy plugins")?;

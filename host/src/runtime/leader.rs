@@ -1,13 +1,16 @@
 //! Leader election with a `coordination.k8s.io/v1` Lease, so two replicas are safe: only the holder runs the
 //! controllers. The holder renews every [`RENEW`]; another replica takes over once a lease has gone
 //! [`LEASE_DURATION`] without renewal. Every write is conditional on the Lease's resourceVersion, so two
-//! candidates cannot both win.
+//! candidates cannot both win. While holding it, the replica's writes pass the [`Fence`] only as long as the
+//! last renewal is surely still valid, so a paused leader that wakes up cannot write over its successor.
 
+use super::fence::Fence;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, PostParams};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// How long a lease is valid without renewal.
 pub const LEASE_DURATION: Duration = Duration::from_secs(15);
@@ -19,20 +22,34 @@ pub struct Candidate {
     api: Api<Lease>,
     name: String,
     identity: String,
+    fence: Arc<Fence>,
 }
 
 impl Candidate {
-    /// A candidate `identity` for Lease `name` in `namespace`.
-    pub fn new(client: kube::Client, namespace: &str, name: &str, identity: &str) -> Self {
+    /// A candidate `identity` for Lease `name` in `namespace`, opening `fence` while it holds the lease.
+    pub fn new(client: kube::Client, namespace: &str, name: &str, identity: &str, fence: Arc<Fence>) -> Self {
         Candidate {
             api: Api::namespaced(client, namespace),
             name: name.into(),
             identity: identity.into(),
+            fence,
         }
     }
 
-    /// Takes or renews the lease; true when this candidate holds it afterwards.
+    /// Takes or renews the lease; true when this candidate holds it afterwards. A success opens the write fence
+    /// for the lease's duration from when it was asked (less a margin); losing the lease closes it.
     pub async fn try_acquire(&self) -> Result<bool, kube::Error> {
+        let sent = Instant::now();
+        let held = self.try_acquire_unfenced().await;
+        match held {
+            Ok(true) => self.fence.renewed(sent, LEASE_DURATION),
+            Ok(false) => self.fence.close(),
+            Err(_) => {}
+        }
+        held
+    }
+
+    async fn try_acquire_unfenced(&self) -> Result<bool, kube::Error> {
         let now = MicroTime(Timestamp::now());
         let Some(mut lease) = self.api.get_opt(&self.name).await? else {
             let lease = Lease {
@@ -83,6 +100,7 @@ impl Candidate {
     /// Gives the lease up (on a graceful shutdown), so a standby replica takes over at once instead of waiting
     /// for it to expire.
     pub async fn release(&self) {
+        self.fence.close();
         let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else {
             return;
         };

@@ -3,6 +3,7 @@
 //! it, and shuts down gracefully on SIGTERM or Ctrl-C (or exits when it loses the lease, so a restarted pod
 //! competes again from a clean state).
 
+pub mod fence;
 pub mod http;
 pub mod leader;
 
@@ -42,9 +43,18 @@ pub struct RunConfig {
 
 /// Runs the operator until a shutdown signal, or until leadership is lost (an error).
 pub async fn run(config: RunConfig) -> anyhow::Result<()> {
-    let client = kube::Client::try_default()
+    let fence = if config.leader_elect {
+        fence::Fence::closed()
+    } else {
+        fence::Fence::always_open()
+    };
+    let kube_config = kube::Config::infer()
         .await
-        .context("connect to the Kubernetes API (kubeconfig or in-cluster)")?;
+        .context("find the Kubernetes API (kubeconfig or in-cluster)")?;
+    let client = kube::client::ClientBuilder::try_from(kube_config)
+        .context("connect to the Kubernetes API")?
+        .with_layer(&fence::FenceLayer::new(fence.clone(), &config.identity))
+        .build();
     let cache = config
         .plugin_cache_dir
         .clone()
@@ -116,6 +126,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         &config.operator.namespace,
         "aim-operator",
         &config.identity,
+        fence.clone(),
     );
     if config.leader_elect {
         tracing::info!(identity = %config.identity, "waiting for the leader lease");

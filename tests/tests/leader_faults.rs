@@ -1,0 +1,256 @@
+//! Leader faults with `aim-operator run` as two processes (the `aim-operator` ServiceAccount, `deploy/base`'s
+//! RBAC), in a test binary of its own: a SIGKILLed leader cannot give the Lease up, and the standby takes over
+//! within the lease duration and finishes the rollout; a leader paused (SIGSTOP) past its lease wakes up to find
+//! a successor, and none of its writes lands after the takeover (its write fence, `runtime/fence.rs`), as the
+//! API server's audit log shows (each replica names itself in its User-Agent).
+
+mod service_support;
+
+use aim_operator::api::ServiceState;
+use aim_operator::runtime::leader::LEASE_DURATION;
+use aim_tests::replica::Replica;
+use aim_tests::{TestEnv, test_env, wait};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+use nix::sys::signal::Signal;
+use service_support::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const SERVICES: usize = 8;
+
+fn replica(kubeconfig: &Path, identity: &str, log: &Path) -> Replica {
+    Replica::start(
+        kubeconfig,
+        &[
+            "--namespace",
+            "aim-system",
+            "--identity",
+            identity,
+            "--log-format",
+            "json",
+        ],
+        &[],
+        Some(log),
+    )
+}
+
+async fn leader_of(env: &TestEnv) -> Option<(String, k8s_openapi::jiff::Timestamp)> {
+    let leases: Api<Lease> = Api::namespaced(env.client().await, "aim-system");
+    let spec = leases.get_opt("aim-operator").await.ok()??.spec?;
+    Some((spec.holder_identity?, spec.acquire_time?.0))
+}
+
+async fn wait_leads(env: &TestEnv, identity: &str, within: Duration) -> k8s_openapi::jiff::Timestamp {
+    let start = Instant::now();
+    loop {
+        if let Some((holder, since)) = leader_of(env).await
+            && holder == identity
+        {
+            return since;
+        }
+        assert!(
+            start.elapsed() < within,
+            "{identity} did not take the lease within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn create_services(env: &TestEnv, ns: &str, model: &str, prefix: &str) {
+    let list: String = (0..SERVICES)
+        .map(|i| service(&format!("{prefix}-{i}"), model, "") + "---\n")
+        .collect();
+    let out = env.apply(&list, Some(ns)).await;
+    assert!(out.success, "{}", out.stderr);
+}
+
+/// Every service named `<prefix>-<i>` Running, with exactly one InferenceService and at most one HTTPRoute each.
+async fn converged(env: &TestEnv, ns: &str, prefix: &str) {
+    for i in 0..SERVICES {
+        let name = format!("{prefix}-{i}");
+        wait::until(&format!("{name} Running"), || async {
+            match status(env, ns, &name).await.status {
+                Some(ServiceState::Running) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
+    for kind in ["inferenceservices", "httproutes"] {
+        let out = env
+            .kubectl(&[
+                "get",
+                kind,
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.items[*].metadata.labels.aim\\.silogen\\.ai/service}",
+            ])
+            .await;
+        let mut owners: Vec<&str> = out
+            .stdout
+            .split_whitespace()
+            .filter(|s| s.starts_with(prefix))
+            .collect();
+        owners.sort();
+        let all = owners.len();
+        owners.dedup();
+        assert_eq!(all, owners.len(), "no service has two {kind}: {}", out.stdout);
+        // Routes exist only where the cluster config names a gateway; InferenceServices always.
+        if kind == "inferenceservices" {
+            assert_eq!(all, SERVICES, "one {kind} per service: {}", out.stdout);
+        }
+    }
+}
+
+/// Successful writes (not to the Lease) the replica named `identity` made after `after`, from the audit log.
+fn writes_after(audit: &Path, identity: &str, after: k8s_openapi::jiff::Timestamp) -> Vec<String> {
+    let agent = format!("({identity})");
+    std::fs::read_to_string(audit)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["userAgent"].as_str().is_some_and(|a| a.contains(&agent)))
+        .filter(|e| matches!(e["verb"].as_str(), Some("create" | "update" | "patch" | "delete")))
+        .filter(|e| e["objectRef"]["resource"] != "leases")
+        .filter(|e| {
+            e["responseStatus"]["code"]
+                .as_u64()
+                .is_some_and(|c| (200..300).contains(&c))
+        })
+        .filter(|e| {
+            e["stageTimestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                .is_some_and(|t| t > after)
+        })
+        .map(|e| format!("{} {} {}", e["stageTimestamp"], e["verb"], e["requestURI"]))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_killed_leader_is_replaced_within_the_lease_and_a_paused_one_writes_nothing_after_its_successor() {
+    let env = test_env!();
+    let dir = tempfile::tempdir().unwrap();
+    let identity =
+        aim_tests::identity::operator_kubeconfig(env.kubectl_path(), env.kubeconfig(), &dir.path().join("sa"))
+            .await
+            .expect("the operator's identity");
+    let catalog = catalog(
+        env,
+        "faults",
+        &[Profile {
+            name: "one",
+            precision: "fp8",
+            gpus: 1,
+            gpu: "MI300X",
+        }],
+        Some("one"),
+    )
+    .await;
+    let ns = env.namespace("leader-faults").await;
+
+    // SIGKILL: the leader cannot release the Lease; the standby waits it out, then finishes the rollout.
+    let mut a = replica(&identity, "fault-a", &dir.path().join("a.log"));
+    wait_leads(env, "fault-a", Duration::from_secs(60)).await;
+    let mut b = replica(&identity, "fault-b", &dir.path().join("b.log"));
+    create_services(env, &ns, &catalog.model, "kill").await;
+    a.signal(Signal::SIGKILL);
+    let killed = Instant::now();
+    assert!(a.exits_within(Duration::from_secs(5)).await.is_some());
+    wait_leads(env, "fault-b", LEASE_DURATION + Duration::from_secs(10)).await;
+    let handover = killed.elapsed();
+    println!("handover after SIGKILL: {handover:.1?} (lease {LEASE_DURATION:?})");
+    assert!(
+        handover <= LEASE_DURATION + Duration::from_secs(4),
+        "the standby took over {handover:?} after the kill; the lease is {LEASE_DURATION:?}"
+    );
+    converged(env, &ns, "kill").await;
+
+    // SIGSTOP past the lease: a successor takes over; the paused leader, woken with work queued, writes nothing.
+    // It is paused in the middle of a rollout, so it wakes with reconciles half done on a stale view: exactly
+    // the writes that must not land once the successor leads.
+    let mut c = replica(&identity, "fault-c", &dir.path().join("c.log"));
+    create_services(env, &ns, &catalog.model, "pause").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.signal(Signal::SIGSTOP);
+    let takeover = wait_leads(env, "fault-c", LEASE_DURATION + Duration::from_secs(10)).await;
+    converged(env, &ns, "pause").await;
+    b.signal(Signal::SIGCONT);
+    let status = b.exits_within(Duration::from_secs(40)).await;
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the woken replica exits, having lost the lease: {status:?}"
+    );
+    let late = writes_after(&env.audit_log(), "fault-b", takeover);
+    let refused = std::fs::read_to_string(dir.path().join("b.log"))
+        .unwrap_or_default()
+        .matches("write refused")
+        .count();
+    println!("the woken replica's writes refused by its fence: {refused}");
+
+    assert!(
+        late.is_empty(),
+        "writes of the paused leader landed after the takeover at {takeover}:\n{}",
+        late.join("\n")
+    );
+    c.terminate();
+}
+
+/// The mechanism under the test above, whose timing decides whether a woken leader has writes in flight: a
+/// client behind a fence whose last renewal has lapsed cannot write (the request never leaves the process), yet
+/// still reads, and still writes the Lease (how it renews or learns it lost).
+#[tokio::test]
+async fn a_client_behind_a_lapsed_fence_reads_and_renews_but_cannot_write() {
+    use aim_operator::runtime::fence::{Fence, FenceLayer};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let env = test_env!();
+    let ns = env.namespace("fence").await;
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(env.kubeconfig()).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let fence = Fence::closed();
+    let client = kube::client::ClientBuilder::try_from(config)
+        .unwrap()
+        .with_layer(&FenceLayer::new(fence.clone(), "fence-test"))
+        .build();
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let map = |name: &str| ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    fence.renewed(Instant::now(), LEASE_DURATION);
+    maps.create(&Default::default(), &map("while-held"))
+        .await
+        .expect("a write while the lease is fresh");
+
+    // The last renewal was sent longer ago than the lease minus the margin: as after a pause.
+    fence.renewed(Instant::now() - LEASE_DURATION, LEASE_DURATION);
+    let refused = maps.create(&Default::default(), &map("after-lapse")).await.unwrap_err();
+    assert!(refused.to_string().contains("write refused"), "{refused}");
+    let admin: Api<ConfigMap> = Api::namespaced(env.client().await, &ns);
+    assert!(
+        admin.get_opt("after-lapse").await.unwrap().is_none(),
+        "the write never reached the API server"
+    );
+    assert!(maps.get("while-held").await.is_ok(), "reads pass");
+    let leases: Api<Lease> = Api::namespaced(client, &ns);
+    let lease = Lease {
+        metadata: kube::api::ObjectMeta {
+            name: Some("fence-test".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    leases
+        .create(&Default::default(), &lease)
+        .await
+        .expect("the Lease passes the fence");
+}

@@ -84,6 +84,10 @@ struct RunArgs {
     /// Discovery Jobs running at once, cluster-wide.
     #[arg(long, default_value_t = 10)]
     max_discovery_jobs: usize,
+    /// Seconds a shared object the operator made (derived template, template cache, model cache) stays after its
+    /// last user went away, so a service created just then still finds it.
+    #[arg(long, default_value_t = 60)]
+    unused_grace_seconds: u64,
     /// Image of the model download and size-check Jobs, which run `aim-operator download` (another image must
     /// provide that command). Default: the image of the operator's own pod (found through POD_NAME), else
     /// ghcr.io/silogen/aim-operator at this version.
@@ -221,6 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             operator.discovery.max_concurrent_jobs = args.max_discovery_jobs;
+            operator.unused_grace = std::time::Duration::from_secs(args.unused_grace_seconds);
             let image_from_pod = match args.downloader_image {
                 Some(image) => {
                     operator.download.image = image;

@@ -97,6 +97,16 @@ async fn running(client: &kube::Client, namespace: &str) -> usize {
     })
 }
 
+async fn failed(client: &kube::Client, namespace: &str) -> usize {
+    let api: Api<aim_operator::api::AIMService> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default()).await.map_or(0, |l| {
+        l.items
+            .iter()
+            .filter(|s| s.status.as_ref().and_then(|s| s.status) == Some(aim_operator::api::ServiceState::Failed))
+            .count()
+    })
+}
+
 async fn cache_ready(client: &kube::Client, namespace: &str) -> bool {
     let api: Api<aim_operator::api::ModelCache> = Api::namespaced(client.clone(), namespace);
     api.list(&ListParams::default()).await.is_ok_and(|l| {
@@ -170,6 +180,21 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
     let port = free_port();
     let mut operator = OperatorProcess::start(&config.operator, &identity, port, &cp.dir().join("operator.log"))?;
     wait_ready(port, Duration::from_secs(60)).await;
+    if workload == Workload::TemplateRefNoisy {
+        // The neighbours fail first, and keep failing (and retrying) through the measured window.
+        let noisy = "bench-noisy";
+        cp.kubectl(&["create", "namespace", noisy]).await?;
+        kubectl_create(cp, &workload::failing_services(5 * n, noisy)).await?;
+        let start = Instant::now();
+        while failed(&client, noisy).await < 5 * n && start.elapsed() < config.timeout {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        eprintln!(
+            "{} noisy neighbours failed in {:.1?}",
+            failed(&client, noisy).await,
+            start.elapsed()
+        );
+    }
     // Let the start-up (the watches' first lists) settle before the window opens.
     tokio::time::sleep(Duration::from_secs(3)).await;
 

@@ -21,11 +21,19 @@ pub enum Workload {
     /// Pattern (c): overrides without a template, four different ones, so four templates are derived and
     /// shared.
     Overrides,
+    /// `templateRef`, measured while another namespace holds 5 × N services that fail (half name a model no
+    /// image serves, half ask for more GPUs than any node has): noisy neighbours must not slow it.
+    TemplateRefNoisy,
 }
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 3] = [Workload::TemplateRef, Workload::TemplateRefCached, Workload::Overrides];
+    pub const ALL: [Workload; 4] = [
+        Workload::TemplateRef,
+        Workload::TemplateRefCached,
+        Workload::Overrides,
+        Workload::TemplateRefNoisy,
+    ];
 
     /// Its name on the command line and in tables.
     pub fn name(self) -> &'static str {
@@ -33,6 +41,7 @@ impl Workload {
             Workload::TemplateRef => "templateRef",
             Workload::TemplateRefCached => "templateRef+cacheModel",
             Workload::Overrides => "overrides",
+            Workload::TemplateRefNoisy => "templateRef+noisyNeighbours",
         }
     }
 
@@ -75,7 +84,9 @@ pub fn services(workload: Workload, n: usize, namespace: &str) -> String {
     let mut yaml = String::from("apiVersion: v1\nkind: List\nitems:\n");
     for i in 0..n {
         let spec = match workload {
-            Workload::TemplateRef => format!("{{aimModelId: {MODEL}, templateRef: {TEMPLATE}}}"),
+            Workload::TemplateRef | Workload::TemplateRefNoisy => {
+                format!("{{aimModelId: {MODEL}, templateRef: {TEMPLATE}}}")
+            }
             Workload::TemplateRefCached => {
                 format!("{{aimModelId: {MODEL}, templateRef: {TEMPLATE}, cacheModel: true}}")
             }
@@ -89,6 +100,24 @@ pub fn services(workload: Workload, n: usize, namespace: &str) -> String {
         let _ = writeln!(
             yaml,
             "- apiVersion: aim.silogen.ai/v1alpha1\n  kind: AIMService\n  metadata: {{name: svc-{i:05}, namespace: {namespace}}}\n  spec: {spec}"
+        );
+    }
+    yaml
+}
+
+/// The noisy neighbours of [`Workload::TemplateRefNoisy`]: `n` services in `namespace` that fail, half for a
+/// model no image serves, half asking for 64 GPUs per replica.
+pub fn failing_services(n: usize, namespace: &str) -> String {
+    let mut yaml = String::from("apiVersion: v1\nkind: List\nitems:\n");
+    for i in 0..n {
+        let spec = if i % 2 == 0 {
+            "{aimModelId: bench/no-such-model}".to_string()
+        } else {
+            format!("{{aimModelId: {MODEL}, overrides: {{gpuSelector: {{count: 64, model: MI300X}}}}}}")
+        };
+        let _ = writeln!(
+            yaml,
+            "- apiVersion: aim.silogen.ai/v1alpha1\n  kind: AIMService\n  metadata: {{name: noisy-{i:05}, namespace: {namespace}}}\n  spec: {spec}"
         );
     }
     yaml

@@ -93,13 +93,15 @@ impl Replica {
     /// Waits up to `timeout` for the process to exit by itself; its status, or `None` if it still runs.
     pub async fn exits_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let start = Instant::now();
-        while start.elapsed() < timeout {
+        loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Some(status);
             }
+            if start.elapsed() >= timeout {
+                return None;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        None
     }
 
     /// SIGTERM, then waits (at most 30 s, else panics) for the exit status.

@@ -20,6 +20,8 @@ struct KindState {
     synced: bool,
     failing_since: Option<Instant>,
     last_error: Option<String>,
+    /// The last error was a failure to reach the API server (not an answer from it, such as 403).
+    unreachable: bool,
 }
 
 impl WatchHealth {
@@ -39,13 +41,23 @@ impl WatchHealth {
             .send_if_modified(|n| std::mem::replace(n, synced) != synced);
     }
 
-    /// The watch delivered an event: it is connected.
+    /// The watch delivered an event: it is connected, so the API server can be reached again. Kinds that failed
+    /// only because it could not be reached count as recovered too: a quiet kind (no changes, so no events) would
+    /// otherwise look failing long after its watch resumed, and a watch still down records its next error within
+    /// its backoff. A kind the API server refused (403, 404) stays failing until its own watch delivers.
     pub fn seen(&self, kind: &'static str) {
-        self.update(kind, |k| {
-            if k.failing_since.take().is_some() {
-                tracing::info!(kind, "watch recovered");
+        let mut kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        if kinds.get(kind).is_none_or(|k| k.failing_since.is_none()) && kinds.values().all(|k| !k.unreachable) {
+            return;
+        }
+        for (name, k) in kinds.iter_mut() {
+            if (*name == kind || k.unreachable) && k.failing_since.take().is_some() {
+                tracing::info!(kind = name, "watch recovered");
             }
-        });
+            if *name == kind || k.failing_since.is_none() {
+                k.unreachable = false;
+            }
+        }
     }
 
     /// The watch finished a full list.
@@ -56,14 +68,16 @@ impl WatchHealth {
         });
     }
 
-    /// The watch failed; it retries with backoff. Logged once per outage, not once per retry.
-    pub fn failed(&self, kind: &'static str, error: &dyn std::fmt::Display) {
+    /// The watch failed; it retries with backoff. Logged once per outage, not once per retry. `unreachable`: the
+    /// API server could not be reached (rather than answering with an error).
+    pub fn failed(&self, kind: &'static str, error: &dyn std::fmt::Display, unreachable: bool) {
         self.update(kind, |k| {
             if k.failing_since.is_none() {
                 tracing::warn!(kind, %error, "watch failed; retrying with backoff");
                 k.failing_since = Some(Instant::now());
             }
             k.last_error = Some(error.to_string());
+            k.unreachable = unreachable;
         });
     }
 
@@ -95,5 +109,46 @@ impl WatchHealth {
         let total = self.kinds.lock().unwrap_or_else(|e| e.into_inner()).len();
         let mut rx = self.synced_tx.subscribe();
         let _ = rx.wait_for(|n| *n >= total).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(kinds: &[&'static str]) -> WatchHealth {
+        let health = WatchHealth::new(kinds);
+        for k in kinds {
+            health.synced(k);
+        }
+        health
+    }
+
+    #[test]
+    fn after_an_outage_one_delivering_watch_clears_the_quiet_ones_but_not_a_refused_one() {
+        let health = listed(&["pods", "events", "secrets"]);
+        health.failed("pods", &"client error (Connect)", true);
+        health.failed("events", &"client error (Connect)", true);
+        health.failed("secrets", &"403 forbidden", false);
+        assert!(!health.is_ready());
+        assert_eq!(health.problems().len(), 3);
+
+        // The API server answers again: pods deliver; events (quiet) count as recovered, secrets (refused) not.
+        health.seen("pods");
+        let problems = health.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("watch of secrets failing"), "{problems:?}");
+        health.seen("secrets");
+        assert!(health.is_ready());
+    }
+
+    #[test]
+    fn a_watch_still_failing_after_recovery_is_failing_again() {
+        let health = listed(&["pods", "events"]);
+        health.failed("events", &"client error (Connect)", true);
+        health.seen("pods");
+        assert!(health.is_ready());
+        health.failed("events", &"client error (Connect)", true);
+        assert!(!health.is_ready());
     }
 }

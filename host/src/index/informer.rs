@@ -40,6 +40,16 @@ impl<K> Change<K> {
     }
 }
 
+/// True when `error` is a failure to reach the API server, not an answer from it.
+fn unreachable(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(e) | watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
+            !matches!(e, kube::Error::Api(_))
+        }
+        watcher::Error::WatchError(_) | watcher::Error::NoResourceVersion => false,
+    }
+}
+
 /// Runs until `events` ends (it does not: watchers retry with backoff), keeping `writer`'s store in step and
 /// passing each change to `on_change` after the store holds it. `slim` drops what no controller reads before
 /// an object is stored (managed fields, large annotations), which is most of an object's memory.
@@ -66,7 +76,7 @@ pub async fn run<K, S>(
                 event
             }
             Err(error) => {
-                health.failed(kind, &error);
+                health.failed(kind, &error, unreachable(&error));
                 continue;
             }
         };

@@ -127,21 +127,27 @@ impl Candidate {
         }
     }
 
-    /// Renews the lease until a renewal fails to keep it; returns then (leadership is lost).
+    /// Renews the lease until another replica is found holding it; returns then (leadership is lost).
+    ///
+    /// While the API server cannot be reached, renewals fail and the fence closes on its own once the last
+    /// renewal may have lapsed, so nothing is written; the replica keeps trying, and when the API server is
+    /// back it renews (nobody could take the lease meanwhile without reaching the API server) and writes again,
+    /// without a restart. It returns only when it learns someone else holds the lease.
     pub async fn hold(&self) {
-        let mut failures = 0;
+        let mut failures = 0u32;
         loop {
             tokio::time::sleep(RENEW).await;
             match self.try_acquire().await {
-                Ok(true) => failures = 0,
+                Ok(true) => {
+                    if failures > 0 {
+                        tracing::info!(failures, "lease renewed again; writing resumes");
+                    }
+                    failures = 0;
+                }
                 Ok(false) => return,
-                // Transient API errors are tolerated until the lease would have expired anyway.
                 Err(e) => {
                     failures += 1;
-                    tracing::warn!(error = %e, failures, "lease renewal failed");
-                    if failures as u32 * RENEW.as_secs() as u32 >= LEASE_DURATION.as_secs() as u32 {
-                        return;
-                    }
+                    tracing::warn!(error = %e, failures, fenced = !self.fence.is_open(), "lease renewal failed");
                 }
             }
         }

@@ -120,6 +120,8 @@ pub struct ControlPlane {
     kubeconfig: PathBuf,
     /// Started processes, in start order.
     processes: Vec<(&'static str, Child)>,
+    /// How each was started, so a test can stop one and start it again.
+    commands: std::collections::HashMap<&'static str, (PathBuf, Vec<String>)>,
     /// The gateway that accepts routes.
     gateway: Option<crate::gateway::GatewayAcceptance>,
 }
@@ -195,6 +197,7 @@ impl ControlPlane {
             binaries: binaries.clone(),
             kubeconfig,
             processes: Vec::new(),
+            commands: Default::default(),
             gateway: None,
         };
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
@@ -428,19 +431,63 @@ impl ControlPlane {
     }
 
     fn spawn(&mut self, name: &'static str, binary: &Path, args: &[&str]) -> Result<(), ControlPlaneError> {
-        let log =
-            std::fs::File::create(self.dir.join(format!("{name}.log"))).map_err(io(format!("creating {name}.log")))?;
+        let child = self.launch(name, binary, args)?;
+        self.commands.insert(
+            name,
+            (binary.to_path_buf(), args.iter().map(|a| a.to_string()).collect()),
+        );
+        self.processes.push((name, child));
+        Ok(())
+    }
+
+    fn launch(&self, name: &str, binary: &Path, args: &[&str]) -> Result<Child, ControlPlaneError> {
+        // Appended to: a component started again keeps its earlier log.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{name}.log")))
+            .map_err(io(format!("creating {name}.log")))?;
         let log_err = log.try_clone().map_err(io("cloning a log handle"))?;
-        let child = Command::new(binary)
+        Command::new(binary)
             .args(args)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
             .kill_on_drop(true)
             .spawn()
-            .map_err(io(format!("starting {}", binary.display())))?;
-        self.processes.push((name, child));
-        Ok(())
+            .map_err(io(format!("starting {}", binary.display())))
+    }
+
+    /// Stops component `name` (`etcd`, `kube-apiserver`, …) with SIGTERM, as an outage would; it stays down
+    /// until [`Self::start_component`].
+    pub async fn stop_component(&mut self, name: &str) {
+        if let Some((_, child)) = self.processes.iter_mut().find(|(n, _)| *n == name) {
+            if let Some(pid) = child.id() {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+            }
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+    }
+
+    /// Starts component `name` again with the arguments it first had (the same data directory, ports and
+    /// certificates), and waits for the API server to be ready.
+    pub async fn start_component(&mut self, name: &str) -> Result<(), ControlPlaneError> {
+        let (binary, args) = self
+            .commands
+            .get(name)
+            .cloned()
+            .expect("a component this control plane started");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let child = self.launch(name, &binary, &args)?;
+        if let Some(slot) = self.processes.iter_mut().find(|(n, _)| *n == name) {
+            slot.1 = child;
+        }
+        self.wait_ready(Duration::from_secs(90)).await
     }
 
     /// Polls `kubectl get --raw /readyz` until the API server is ready.

@@ -7,8 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `target/<profile>/aim-operator`, built with the workspace: next to the running binary (`aim-local`), or one
-/// level up from a test executable (`target/<profile>/deps`).
+/// level up from a test executable (`target/<profile>/deps`); `AIM_OPERATOR_BINARY` names another.
 pub fn operator_binary() -> PathBuf {
+    // A full-size run measures the release build without building the tests in release.
+    if let Some(binary) = std::env::var_os("AIM_OPERATOR_BINARY") {
+        return PathBuf::from(binary);
+    }
     let exe = std::env::current_exe().expect("test executable");
     let dir = exe.parent().expect("the executable's directory");
     let beside = dir.join("aim-operator");

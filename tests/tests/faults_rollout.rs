@@ -1,29 +1,72 @@
-//! The operator SIGKILLed at random points of a mixed rollout and restarted each time (`aim-operator run` as a
-//! process, as its ServiceAccount): every service converges, with exactly one InferenceService each, one shared
-//! derived template, template cache and model cache per namespace, one download Job per model cache; and once
-//! the services are gone, nothing the operator shared is left after the grace period. A reduced size of issue
-//! 12's 1,000-service run (that one is `scripts/bench`-sized; this one runs in CI).
+//! The operator SIGKILLed at points spread over a mixed rollout and restarted each time (`aim-operator run` as a
+//! process, as its ServiceAccount). Half the services use the default template, a quarter give overrides that
+//! derive a template (one per namespace, shared), a quarter ask for `cacheModel: true` (one template cache and
+//! one model cache per namespace, shared). Every service converges to Running, with exactly one
+//! InferenceService each, one shared derived template, template cache and model cache per namespace, one
+//! download Job per model cache; and once the services are gone, nothing the operator shared is left after the
+//! grace period (with one more kill in between).
+//!
+//! In CI it runs small on the suite's cluster. Issue 12's full size runs on a private cluster with a node for
+//! every eight replicas (figures in BENCHMARKS.md):
+//!
+//! ```sh
+//! cargo build --release -p aim-operator
+//! AIM_OPERATOR_BINARY=$CARGO_TARGET_DIR/release/aim-operator AIM_FAULTS_NAMESPACES=10 AIM_FAULTS_UNITS=25 \
+//!   AIM_FAULTS_KILLS=5 AIM_FAULTS_TIMEOUT=1800 cargo test -p aim-tests --test faults_rollout -- --nocapture
+//! ```
 
-mod service_support;
-
-use aim_operator::api::ServiceState;
+use aim_operator::api::{AIMService, ServiceState};
+use aim_tests::controlplane::{ControlPlane, nodes::GpuNodes, run_kubectl};
 use aim_tests::replica::Replica;
-use aim_tests::{TestEnv, test_env, wait};
+use aim_tests::test_env;
+use kube::api::{Api, ListParams};
 use nix::sys::signal::Signal;
-use service_support::*;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-const NAMESPACES: usize = 3;
-/// Per namespace: two on the default template, two with overrides (one derived template shared), two with
-/// `cacheModel: true` (one template cache and one model cache shared).
-const PATTERNS: [(&str, &str); 3] = [
-    ("plain", ""),
-    ("derived", "  overrides:\n    precision: bf16\n"),
-    ("cached", "  cacheModel: true\n"),
-];
-const PER_PATTERN: usize = 2;
-const KILLS: usize = 3;
+const API: &str = "apiVersion: aim.silogen.ai/v1alpha1";
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The cluster the run uses: the suite's, or a private one big enough for a full-size run.
+struct Cluster {
+    kubectl: PathBuf,
+    kubeconfig: PathBuf,
+    private: Option<ControlPlane>,
+}
+
+impl Cluster {
+    async fn kubectl(&self, args: &[&str]) -> Result<String, String> {
+        run_kubectl(&self.kubectl, &self.kubeconfig, args)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn apply(&self, dir: &Path, yaml: &str) {
+        let file = dir.join("apply.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        self.kubectl(&["apply", "--server-side", "-f", &file.display().to_string()])
+            .await
+            .expect("apply");
+    }
+    async fn count(&self, kind: &str, ns: &str, selector: &str) -> usize {
+        let mut args = vec!["get", kind, "-n", ns, "-o", "name"];
+        if !selector.is_empty() {
+            args.extend(["-l", selector]);
+        }
+        self.kubectl(&args).await.unwrap_or_default().lines().count()
+    }
+    async fn client(&self) -> kube::Client {
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap(),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
+}
 
 fn operator(kubeconfig: &Path, log: &Path) -> Replica {
     Replica::start(
@@ -44,129 +87,190 @@ fn operator(kubeconfig: &Path, log: &Path) -> Replica {
     )
 }
 
-async fn count(env: &TestEnv, kind: &str, ns: &str, selector: &str) -> usize {
-    let mut args = vec!["get", kind, "-n", ns, "-o", "name"];
-    if !selector.is_empty() {
-        args.extend(["-l", selector]);
-    }
-    env.kubectl(&args).await.stdout.lines().count()
-}
-
-fn names() -> Vec<String> {
-    PATTERNS
-        .iter()
-        .flat_map(|(p, _)| (0..PER_PATTERN).map(move |i| format!("{p}-{i}")))
-        .collect()
-}
+/// Per unit: two services on the default template, one with overrides, one with `cacheModel: true`.
+const UNIT: [(&str, &str); 4] = [
+    ("plain-a", ""),
+    ("plain-b", ""),
+    ("derived", "  overrides:\n    precision: bf16\n"),
+    ("cached", "  cacheModel: true\n"),
+];
 
 #[tokio::test]
-async fn a_rollout_killed_three_times_converges_with_nothing_duplicated_and_leaves_nothing_shared_behind() {
-    let env = test_env!();
+async fn a_rollout_killed_repeatedly_converges_with_nothing_duplicated_and_leaves_nothing_shared_behind() {
+    let namespaces = setting("AIM_FAULTS_NAMESPACES", 3);
+    let units = setting("AIM_FAULTS_UNITS", 2);
+    let kills = setting("AIM_FAULTS_KILLS", 3);
+    let timeout = Duration::from_secs(setting("AIM_FAULTS_TIMEOUT", 180) as u64);
+    let per_ns = units * UNIT.len();
+    let total = namespaces * per_ns;
     let dir = tempfile::tempdir().unwrap();
+    let tag = format!("faults-{}", std::process::id());
+
+    // The suite's cluster has 64 GPUs; a bigger run brings its own, one MI300X server per eight replicas.
+    let cluster = if total > 32 {
+        let nodes = GpuNodes {
+            mi300x: total.div_ceil(8) + 1,
+            mi325x: 1,
+        };
+        let cp = ControlPlane::start_with(&dir.path().join("cluster"), nodes)
+            .await
+            .expect("a private cluster");
+        Cluster {
+            kubectl: cp.kubectl_path().to_path_buf(),
+            kubeconfig: cp.kubeconfig().to_path_buf(),
+            private: Some(cp),
+        }
+    } else {
+        let env = test_env!();
+        Cluster {
+            kubectl: env.kubectl_path().to_path_buf(),
+            kubeconfig: env.kubeconfig().to_path_buf(),
+            private: None,
+        }
+    };
     let identity =
-        aim_tests::identity::operator_kubeconfig(env.kubectl_path(), env.kubeconfig(), &dir.path().join("sa"))
+        aim_tests::identity::operator_kubeconfig(&cluster.kubectl, &cluster.kubeconfig, &dir.path().join("sa"))
             .await
             .expect("the operator's identity");
-    let catalog = catalog(
-        env,
-        "rollout-kills",
-        &[Profile {
-            name: "one",
-            precision: "fp8",
-            gpus: 1,
-            gpu: "MI300X",
-        }],
-        Some("one"),
-    )
-    .await;
-    let mut namespaces = Vec::new();
-    for _ in 0..NAMESPACES {
-        namespaces.push(env.namespace("rollout-kills").await);
-    }
+    let model = format!("org/{tag}");
+    cluster
+        .apply(
+            dir.path(),
+            &format!(
+                "{API}\nkind: AIMImage\nmetadata:\n  name: {tag}\nspec:\n  modelId: {model}\n  image: reg/{tag}:1\n  defaultServiceTemplate: {tag}\n---\n{API}\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: {tag}\nspec:\n  modelId: {model}\n  metric: latency\n  precision: fp8\n  gpuSelector: {{count: 1, model: MI300X}}\n  modelSources:\n  - sourceUri: hf://org/{tag}\n    size: 16Gi\n"
+            ),
+        )
+        .await;
+    let ns: Vec<String> = (0..namespaces).map(|i| format!("{tag}-{i}")).collect();
+    // On the suite's cluster, what the run made is deleted even when it fails.
+    let _cleanup: Vec<aim_tests::Cleanup> = match &cluster.private {
+        Some(_) => Vec::new(),
+        None => {
+            let env = test_env!();
+            let mut guards: Vec<_> = ns.iter().map(|n| env.cleanup(&["namespace", n])).collect();
+            guards.push(env.cleanup(&["aimimage", &tag]));
+            guards.push(env.cleanup(&["aimclusterservicetemplate", &tag]));
+            guards
+        }
+    };
     let mut yaml = String::new();
-    for ns in &namespaces {
-        for (pattern, extra) in PATTERNS {
-            for i in 0..PER_PATTERN {
-                let one = service(&format!("{pattern}-{i}"), &catalog.model, extra);
-                yaml += &one.replacen("metadata:\n", &format!("metadata:\n  namespace: {}\n", ns.as_str()), 1);
-                yaml += "---\n";
+    for n in &ns {
+        cluster.kubectl(&["create", "namespace", n]).await.unwrap();
+        for u in 0..units {
+            for (pattern, extra) in UNIT {
+                yaml += &format!(
+                    "{API}\nkind: AIMService\nmetadata:\n  name: {pattern}-{u}\n  namespace: {n}\nspec:\n  aimModelId: {model}\n{extra}---\n"
+                );
             }
         }
     }
 
+    let started = Instant::now();
     let mut running = operator(&identity, &dir.path().join("operator-0.log"));
-    let out = env.apply(&yaml, None).await;
-    assert!(out.success, "{}", out.stderr);
-    // Kill points spread over the rollout, the same on every run (the seed is the kill's number).
-    for kill in 0..KILLS {
-        let delay = Duration::from_millis(400 + (kill as u64 * 7919 % 13) * 150);
+    cluster.apply(dir.path(), &yaml).await;
+    // Kill points spread over the rollout, the same on every run.
+    for kill in 0..kills {
+        let delay = Duration::from_millis(400 + (kill as u64 * 7919 % 13) * 150 * (1 + total as u64 / 100));
         tokio::time::sleep(delay).await;
         running.signal(Signal::SIGKILL);
         assert!(running.exits_within(Duration::from_secs(5)).await.is_some());
-        println!("killed the operator {delay:?} into run {kill}");
+        println!("kill {}: {delay:?} after the previous start", kill + 1);
         running = operator(&identity, &dir.path().join(format!("operator-{}.log", kill + 1)));
     }
 
-    for ns in &namespaces {
-        for name in names() {
-            wait::until(&format!("{}/{name} Running", ns.as_str()), || async {
-                match status(env, ns, &name).await.status {
-                    Some(ServiceState::Running) => Ok(()),
-                    other => Err(format!("{other:?}")),
-                }
-            })
-            .await;
+    let client = cluster.client().await;
+    loop {
+        let mut not_running = 0;
+        for n in &ns {
+            let services: Api<AIMService> = Api::namespaced(client.clone(), n);
+            let listed = services
+                .list(&ListParams::default())
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default();
+            not_running += per_ns
+                - listed
+                    .iter()
+                    .filter(|s| s.status.as_ref().and_then(|s| s.status) == Some(ServiceState::Running))
+                    .count();
         }
-        let services = PATTERNS.len() * PER_PATTERN;
+        if not_running == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "{not_running} of {total} services not Running after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    println!(
+        "{total} services in {namespaces} namespaces, {kills} kills: all Running {:.1?} after the create",
+        started.elapsed()
+    );
+    for n in &ns {
         assert_eq!(
-            count(env, "inferenceservices", ns, "").await,
-            services,
-            "one InferenceService per service"
+            cluster.count("inferenceservices", n, "").await,
+            per_ns,
+            "{n}: one InferenceService per service"
         );
         assert_eq!(
-            count(env, "aimservicetemplates", ns, "").await,
+            cluster.count("aimservicetemplates", n, "").await,
             1,
-            "one derived template, shared"
+            "{n}: one derived template, shared"
         );
         assert_eq!(
-            count(env, "aimtemplatecaches", ns, "").await,
+            cluster.count("aimtemplatecaches", n, "").await,
             1,
-            "one template cache, shared"
+            "{n}: one template cache, shared"
         );
-        assert_eq!(count(env, "modelcaches", ns, "").await, 1, "one model cache, shared");
         assert_eq!(
-            count(env, "jobs", ns, "aim.silogen.ai/component=download").await,
+            cluster.count("modelcaches", n, "").await,
             1,
-            "one download Job for the one source"
+            "{n}: one model cache, shared"
+        );
+        assert_eq!(
+            cluster.count("jobs", n, "aim.silogen.ai/component=download").await,
+            1,
+            "{n}: one download Job for the one source"
         );
     }
 
     // Users gone: after the grace period nothing the operator shared is left (with one more kill in between).
-    for ns in &namespaces {
-        let out = env
-            .kubectl(&["delete", "aimservices", "--all", "-n", ns, "--wait=false"])
-            .await;
-        assert!(out.success, "{}", out.stderr);
+    for n in &ns {
+        cluster
+            .kubectl(&["delete", "aimservices", "--all", "-n", n, "--wait=false"])
+            .await
+            .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     running.signal(Signal::SIGKILL);
     running.exits_within(Duration::from_secs(5)).await;
     let mut running = operator(&identity, &dir.path().join("operator-last.log"));
-    for ns in &namespaces {
-        wait::until(&format!("{}: nothing shared left", ns.as_str()), || async {
+    let gone = Instant::now();
+    for n in &ns {
+        loop {
             let left = [
-                ("aimservicetemplates", count(env, "aimservicetemplates", ns, "").await),
-                ("aimtemplatecaches", count(env, "aimtemplatecaches", ns, "").await),
-                ("modelcaches", count(env, "modelcaches", ns, "").await),
-                ("inferenceservices", count(env, "inferenceservices", ns, "").await),
+                cluster.count("aimservicetemplates", n, "").await,
+                cluster.count("aimtemplatecaches", n, "").await,
+                cluster.count("modelcaches", n, "").await,
+                cluster.count("inferenceservices", n, "").await,
             ];
-            if left.iter().all(|(_, n)| *n == 0) {
-                Ok(())
-            } else {
-                Err(format!("{left:?}"))
+            if left == [0; 4] {
+                break;
             }
-        })
-        .await;
+            assert!(
+                gone.elapsed() < timeout,
+                "{n}: left after the grace period (templates, template caches, model caches, ISVCs): {left:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
+    println!(
+        "nothing shared left {:.1?} after the services were deleted",
+        gone.elapsed()
+    );
     running.terminate();
+    if let Some(cp) = cluster.private {
+        cp.stop().await;
+    }
 }

@@ -3,8 +3,9 @@
 //! published, and renamed to its name only then, so a file under its own name is always complete and verified.
 
 use super::failure::{Failure, FailureKind};
+use super::listing::{Checksum, RemoteFile};
 use super::progress::Progress;
-use super::remote::{Checksum, Remote, RemoteFile};
+use super::remote::Remote;
 use futures::StreamExt;
 use md5::Md5;
 use sha1::Sha1;

@@ -10,7 +10,7 @@
 //! downloader needs, and owning them lets every failure say what to do.
 
 use super::failure::{Failure, FailureKind};
-use super::remote::{ByteStream, Checksum, RemoteFile};
+use super::listing::{ByteStream, Checksum, RemoteFile};
 use futures::StreamExt;
 use reqwest::{StatusCode, Url};
 use std::sync::OnceLock;

@@ -17,6 +17,7 @@
 pub mod failure;
 pub mod fetch;
 pub mod hub;
+pub mod listing;
 pub mod progress;
 pub mod remote;
 pub mod s3;
@@ -24,7 +25,8 @@ pub mod source;
 
 use failure::{Failure, FailureKind};
 use futures::TryStreamExt;
-use remote::{Remote, RemoteFile};
+use listing::RemoteFile;
+use remote::Remote;
 use source::Source;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

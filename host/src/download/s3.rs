@@ -9,7 +9,7 @@
 //! (`<hex>-<parts>`) is not a content hash, so those objects are checked by size.
 
 use super::failure::{Failure, FailureKind};
-use super::remote::{ByteStream, Checksum, RemoteFile};
+use super::listing::{ByteStream, Checksum, RemoteFile};
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;

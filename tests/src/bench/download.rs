@@ -74,6 +74,8 @@ pub async fn run(bench: &DownloadBench) -> anyhow::Result<DownloadFigures> {
         let status = downloader(&bench.operator, &hub, &dir).status().await?;
         anyhow::ensure!(status.success(), "the downloader failed");
         aim = aim.min(start.elapsed());
+        // Each run writes the whole model: keep the disk for the next one.
+        let _ = std::fs::remove_dir_all(&dir);
 
         let dir = fresh(&bench.work_dir.join(format!("curl-{i}")))?;
         settle().await?;
@@ -88,6 +90,7 @@ pub async fn run(bench: &DownloadBench) -> anyhow::Result<DownloadFigures> {
             .await?;
         anyhow::ensure!(status.success(), "sync failed");
         curl_synced = curl_synced.min(start.elapsed());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     // Resume: kill at half, run again.
@@ -107,6 +110,7 @@ pub async fn run(bench: &DownloadBench) -> anyhow::Result<DownloadFigures> {
     let status = downloader(&bench.operator, &hub, &dir).status().await?;
     anyhow::ensure!(status.success(), "the resumed download failed");
     let resume = start.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(DownloadFigures {
         bytes,
         aim,

@@ -213,16 +213,6 @@ fn generate(g: &mut Gen, i: usize, ns: &str) -> (ApiResource, Value) {
     (resource, body)
 }
 
-fn rss_mib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .unwrap_or(0)
-        / 1024
-}
-
 /// An accepted object's first condition with a reason, or what it has so far.
 async fn reasoned(env: &TestEnv, resource: &ApiResource, ns: Option<&str>, name: &str) -> Result<(), String> {
     let api: Api<DynamicObject> = match ns {
@@ -301,7 +291,6 @@ async fn generated_bad_input_is_refused_or_explained_and_the_operator_keeps_serv
     let mut g = Gen(seed.max(1));
     let mut accepted = Vec::new();
     let mut refused = 0;
-    let mut peak = 0;
     for i in 0..total {
         if i == total / 2 {
             let out = env.apply(&good, Some(&ns)).await;
@@ -331,9 +320,6 @@ async fn generated_bad_input_is_refused_or_explained_and_the_operator_keeps_serv
             }
             Err(e) => panic!("{e} for\n{body}"),
         }
-        if i % 20 == 0 {
-            peak = peak.max(rss_mib(operator.pid()));
-        }
     }
     println!(
         "seed {seed}: {total} generated, {refused} refused by the API server, {} accepted",
@@ -356,13 +342,13 @@ async fn generated_bad_input_is_refused_or_explained_and_the_operator_keeps_serv
         })
         .await;
     }
-    peak = peak.max(rss_mib(operator.pid()));
-    println!("operator peak RSS while it ran: {peak} MiB");
+    let peak = aim_tests::replica::peak_rss_mib(operator.pid());
+    println!("operator peak RSS while it ran: {peak:.0} MiB");
     assert!(
         operator.exits_within(Duration::from_millis(100)).await.is_none(),
         "the operator exited"
     );
-    assert!(peak < 512, "the operator's memory grew to {peak} MiB");
+    assert!(peak < 512.0, "the operator's memory grew to {peak:.0} MiB");
     let log = std::fs::read_to_string(dir.path().join("operator.log")).unwrap_or_default();
     assert!(!log.contains("panicked"), "the operator panicked:\n{log}");
     operator.terminate();

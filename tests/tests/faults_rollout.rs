@@ -34,6 +34,7 @@ fn setting(name: &str, default: usize) -> usize {
 struct Cluster {
     kubectl: PathBuf,
     kubeconfig: PathBuf,
+    client: kube::Client,
     private: Option<ControlPlane>,
 }
 
@@ -56,15 +57,6 @@ impl Cluster {
             args.extend(["-l", selector]);
         }
         self.kubectl(&args).await.unwrap_or_default().lines().count()
-    }
-    async fn client(&self) -> kube::Client {
-        let config = kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap(),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
-        kube::Client::try_from(config).unwrap()
     }
 }
 
@@ -118,6 +110,7 @@ async fn a_rollout_killed_repeatedly_converges_with_nothing_duplicated_and_leave
         Cluster {
             kubectl: cp.kubectl_path().to_path_buf(),
             kubeconfig: cp.kubeconfig().to_path_buf(),
+            client: cp.client().await.expect("a client"),
             private: Some(cp),
         }
     } else {
@@ -125,6 +118,7 @@ async fn a_rollout_killed_repeatedly_converges_with_nothing_duplicated_and_leave
         Cluster {
             kubectl: env.kubectl_path().to_path_buf(),
             kubeconfig: env.kubeconfig().to_path_buf(),
+            client: env.client().await,
             private: None,
         }
     };
@@ -178,7 +172,7 @@ async fn a_rollout_killed_repeatedly_converges_with_nothing_duplicated_and_leave
         running = operator(&identity, &dir.path().join(format!("operator-{}.log", kill + 1)));
     }
 
-    let client = cluster.client().await;
+    let client = cluster.client.clone();
     loop {
         let mut not_running = 0;
         for n in &ns {

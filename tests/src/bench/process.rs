@@ -41,12 +41,7 @@ impl OperatorProcess {
 
     /// Peak resident memory in MiB (`VmHWM`).
     pub fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .map_or(0.0, |kib| kib / 1024.0)
+        crate::replica::peak_rss_mib(self.child.id())
     }
 
     /// True while it runs.

@@ -25,7 +25,7 @@ pub fn matcher(
     let mut store = new_store(engine, limits);
     let answer = pre
         .instantiate(&mut store)
-        .map_err(|e| instantiate_error(plugin, e))
+        .map_err(|e| instantiate_error(plugin, limits, e))
         .and_then(|i| {
             i.aim_policy_matcher()
                 .call_match_template(&mut store, request)
@@ -57,7 +57,7 @@ pub fn merger(
     let mut store = new_store(engine, limits);
     let answer = pre
         .instantiate(&mut store)
-        .map_err(|e| instantiate_error(plugin, e))
+        .map_err(|e| instantiate_error(plugin, limits, e))
         .and_then(|i| {
             i.aim_policy_merger()
                 .call_merge(&mut store, request)
@@ -83,7 +83,7 @@ pub fn router(
     let mut store = new_store(engine, limits);
     let answer = pre
         .instantiate(&mut store)
-        .map_err(|e| instantiate_error(plugin, e))
+        .map_err(|e| instantiate_error(plugin, limits, e))
         .and_then(|i| {
             i.aim_policy_router()
                 .call_route_path(&mut store, service, config)
@@ -119,7 +119,16 @@ fn wrong_kind(plugin: &LoadedPlugin, wanted: PolicyKind) -> CallError {
     invalid(plugin, format!("it is a {} plugin, called as a {wanted}", plugin.kind))
 }
 
-fn instantiate_error(plugin: &LoadedPlugin, e: wasmtime::Error) -> CallError {
+/// A failed instantiation. Instantiating runs the component's start code (for a Python plugin, CPython's), under
+/// the same deadline as the call: stopped there, it ran past its deadline, and says so.
+fn instantiate_error(plugin: &LoadedPlugin, limits: &SandboxLimits, e: wasmtime::Error) -> CallError {
+    if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        return CallError::Timeout {
+            kind: plugin.kind,
+            plugin: plugin.provenance.clone(),
+            budget_ms: limits.deadline.as_millis(),
+        };
+    }
     CallError::Instantiate {
         kind: plugin.kind,
         plugin: plugin.provenance.clone(),

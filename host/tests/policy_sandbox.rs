@@ -4,19 +4,23 @@
 mod support;
 
 use aim_operator::policy::bindings::{Decision, MatchRequest, Precision, Scope};
-use aim_operator::policy::{CallError, PolicyEngine, PolicyKind, limits::EPOCH_TICK};
+use aim_operator::policy::{CallError, PolicyEngine, PolicyKind, SandboxLimits, limits::EPOCH_TICK};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
 
 fn hostile_engine() -> Arc<PolicyEngine> {
     let engine = engine();
+    install_hostile(&engine);
+    engine
+}
+
+fn install_hostile(engine: &PolicyEngine) {
     engine.install(
         engine
             .load(HOSTILE, "hostile.wasm", Some(PolicyKind::Matcher))
             .expect("the hostile matcher loads"),
     );
-    engine
 }
 
 /// A request whose model ID tells the hostile matcher what to do.
@@ -66,7 +70,14 @@ async fn an_infinite_loop_is_stopped_at_the_deadline() {
 
 #[tokio::test]
 async fn a_memory_bomb_is_stopped_at_the_cap() {
-    let err = fails_then_recovers(&hostile_engine(), "memory-bomb").await;
+    // One limit at a time: a deadline the bomb cannot reach, so a slow machine (an unoptimised build zeroing
+    // 32 MiB on a loaded core) still meets the memory cap first.
+    let engine = engine_with(SandboxLimits {
+        deadline: Duration::from_secs(30),
+        ..test_limits()
+    });
+    install_hostile(&engine);
+    let err = fails_then_recovers(&engine, "memory-bomb").await;
     assert!(matches!(err, CallError::MemoryExhausted { limit_mib: 32, .. }), "{err}");
     assert!(
         err.to_string().contains("tried to use more than 32 MiB of memory"),
@@ -217,7 +228,13 @@ async fn the_default_limits_that_admit_python_still_stop_a_hostile_plugin() {
     engine.install(engine.load(HOSTILE, "hostile.wasm", Some(PolicyKind::Matcher)).unwrap());
     let err = fails_then_recovers(&engine, "loop").await;
     assert!(matches!(err, CallError::Timeout { budget_ms: 200, .. }), "{err}");
-    let err = fails_then_recovers(&engine, "memory-bomb").await;
+    // The memory cap on its own, under a deadline the bomb cannot reach (see a_memory_bomb_is_stopped_at_the_cap).
+    let roomy = support::engine_with(SandboxLimits {
+        deadline: Duration::from_secs(30),
+        ..defaults
+    });
+    install_hostile(&roomy);
+    let err = fails_then_recovers(&roomy, "memory-bomb").await;
     assert!(matches!(err, CallError::MemoryExhausted { limit_mib: 64, .. }), "{err}");
 
     // A valid header followed by padding up to one byte over the limit.

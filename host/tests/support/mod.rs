@@ -30,8 +30,13 @@ pub fn test_limits() -> SandboxLimits {
 
 /// An engine with the built-in plugins and test limits.
 pub fn engine() -> Arc<PolicyEngine> {
+    engine_with(test_limits())
+}
+
+/// An engine with the built-in plugins and `limits`.
+pub fn engine_with(limits: SandboxLimits) -> Arc<PolicyEngine> {
     PolicyEngine::new(PolicyEngineConfig {
-        limits: test_limits(),
+        limits,
         ..PolicyEngineConfig::default()
     })
     .expect("engine starts")

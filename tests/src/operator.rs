@@ -2,6 +2,8 @@
 //! `#[tokio::test]` has a short-lived runtime; the operator must outlive them), started once per test binary.
 
 use aim_operator::controller::{Context, Operator, OperatorConfig, ReconcileMetrics};
+use aim_operator::index::WatchHealth;
+use aim_operator::index::resumed::ResumedLayer;
 use aim_operator::policy::watch::watch;
 use aim_operator::policy::{PolicyEngine, PolicyEngineConfig};
 use std::path::PathBuf;
@@ -94,11 +96,15 @@ pub fn start(kubeconfig: PathBuf, kubectl: PathBuf, config: OperatorConfig) -> &
                     let client_config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
                         .await
                         .expect("config");
-                    let client = kube::Client::try_from(client_config).expect("client");
+                    let health = WatchHealth::of_index();
+                    let client = kube::client::ClientBuilder::try_from(client_config)
+                        .expect("client")
+                        .with_layer(&ResumedLayer::new(health.clone()))
+                        .build();
                     let _watcher = watch(engine.clone(), dir, Duration::from_secs(30))
                         .await
                         .expect("watch plugins");
-                    let operator = Operator::new(client, config, engine, Arc::new(ReconcileMetrics::default()));
+                    let operator = Operator::new(client, health, config, engine, Arc::new(ReconcileMetrics::default()));
                     let _ = context_tx.send(operator.context());
                     operator
                         .run(async move {

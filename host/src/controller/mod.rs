@@ -21,7 +21,7 @@ use crate::api::{
     AIMClusterConfig, AIMClusterServiceTemplate, AIMImage, AIMService, AIMServiceTemplate, AIMTemplateCache,
     CLUSTER_CONFIG_NAME, ModelCache,
 };
-use crate::index::{Index, Writers};
+use crate::index::{Index, WatchHealth, Writers};
 use crate::policy::{PolicyEngine, ReloadEvent};
 use futures::FutureExt;
 use kit::runner::{self, Queue};
@@ -51,14 +51,16 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Controllers with an empty index, writing through `client`.
+    /// Controllers with an empty index, writing through `client`; the index's watches report to `health` (the
+    /// client should carry its [`crate::index::resumed::ResumedLayer`]).
     pub fn new(
         client: kube::Client,
+        health: Arc<WatchHealth>,
         config: OperatorConfig,
         policy: Arc<PolicyEngine>,
         metrics: Arc<ReconcileMetrics>,
     ) -> Self {
-        let (index, writers) = Index::new();
+        let (index, writers) = Index::with_health(health);
         let ctx = Context::new(client, index, config, policy, metrics);
         let (images, images_rx) = Queue::new();
         let (configs, configs_rx) = Queue::new();

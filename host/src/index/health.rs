@@ -4,7 +4,7 @@
 //! are merely not listed yet).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::watch;
 
@@ -33,6 +33,11 @@ impl WatchHealth {
         }
     }
 
+    /// Health for every kind the index watches.
+    pub fn of_index() -> Arc<Self> {
+        Arc::new(WatchHealth::new(&super::KINDS))
+    }
+
     fn update(&self, kind: &'static str, f: impl FnOnce(&mut KindState)) {
         let mut kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
         f(kinds.entry(kind).or_default());
@@ -44,7 +49,8 @@ impl WatchHealth {
     /// The watch delivered an event: it is connected, so the API server can be reached again. Kinds that failed
     /// only because it could not be reached count as recovered too: a quiet kind (no changes, so no events) would
     /// otherwise look failing long after its watch resumed, and a watch still down records its next error within
-    /// its backoff. A kind the API server refused (403, 404) stays failing until its own watch delivers.
+    /// its backoff. A kind the API server refused (403, 404) stays failing until its own watch delivers or is
+    /// answered again ([`Self::resumed`]).
     pub fn seen(&self, kind: &'static str) {
         let mut kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
         if kinds.get(kind).is_none_or(|k| k.failing_since.is_none()) && kinds.values().all(|k| !k.unreachable) {
@@ -57,6 +63,18 @@ impl WatchHealth {
             if *name == kind || k.failing_since.is_none() {
                 k.unreachable = false;
             }
+        }
+    }
+
+    /// The API server answered a watch request of `kind` with success (see [`super::resumed`]): that watch runs
+    /// again, whatever error broke it, so it is no longer failing.
+    pub fn resumed(&self, kind: &str) {
+        let mut kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((name, k)) = kinds.iter_mut().find(|(name, _)| **name == kind)
+            && k.failing_since.take().is_some()
+        {
+            k.unreachable = false;
+            tracing::info!(kind = name, "watch resumed");
         }
     }
 

@@ -7,6 +7,7 @@
 //! - [`slim`]: what is dropped before an object is stored.
 //! - [`watches`]: the watch of every kind, started together, and the [`OnChange`] they report to.
 //! - [`pending`]: writes made but not seen yet.
+//! - [`resumed`]: the client layer that tells [`health`] a failed watch runs again.
 //!
 //! Every query is a read of in-memory stores (no I/O). A change to any stored object is passed to an
 //! [`OnChange`] the controllers provide, which decides whom it wakes.
@@ -14,6 +15,7 @@
 pub mod health;
 pub mod informer;
 pub mod pending;
+pub mod resumed;
 pub mod slim;
 pub mod watches;
 
@@ -224,6 +226,12 @@ fn by_name<K: Resource>(mut items: Vec<Arc<K>>) -> Vec<Arc<K>> {
 impl Index {
     /// An empty index and the writers that fill it.
     pub fn new() -> (Arc<Index>, Writers) {
+        Index::with_health(WatchHealth::of_index())
+    }
+
+    /// An empty index reporting its watches' state to `health` (made with [`WatchHealth::of_index`], and shared
+    /// with the client's [`resumed::ResumedLayer`]), and the writers that fill it.
+    pub fn with_health(health: Arc<WatchHealth>) -> (Arc<Index>, Writers) {
         let (images, images_w) = pair(());
         let (cluster_templates, cluster_templates_w) = pair(());
         let (templates, templates_w) = pair(());
@@ -258,7 +266,7 @@ impl Index {
             storage_classes,
             nodes,
             inventory: RwLock::new(None),
-            health: Arc::new(WatchHealth::new(&KINDS)),
+            health,
             pending: Default::default(),
         };
         let writers = Writers {

@@ -8,6 +8,8 @@ pub mod http;
 pub mod leader;
 
 use crate::controller::{Operator, OperatorConfig, ReconcileMetrics};
+use crate::index::WatchHealth;
+use crate::index::resumed::ResumedLayer;
 use crate::policy::artifact_cache::ArtifactCache;
 use crate::policy::watch::watch;
 use crate::policy::{PolicyEngine, PolicyEngineConfig};
@@ -51,9 +53,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let kube_config = kube::Config::infer()
         .await
         .context("find the Kubernetes API (kubeconfig or in-cluster)")?;
+    let watch_health = WatchHealth::of_index();
     let client = kube::client::ClientBuilder::try_from(kube_config)
         .context("connect to the Kubernetes API")?
         .with_layer(&fence::FenceLayer::new(fence.clone(), &config.identity))
+        .with_layer(&ResumedLayer::new(watch_health.clone()))
         .build();
     let cache = config
         .plugin_cache_dir
@@ -138,7 +142,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     }
     health.leader.store(true, Ordering::Relaxed);
     leader_gauge.set(1);
-    let operator = Operator::new(client, config.operator.clone(), policy, reconcile_metrics);
+    let operator = Operator::new(client, watch_health, config.operator.clone(), policy, reconcile_metrics);
     let _ = health.context.set(operator.context());
     let mut controllers_stop = stop_rx.clone();
     let controllers = tokio::spawn(operator.run(async move {

@@ -7,6 +7,7 @@ pub mod api;
 pub mod controller;
 pub mod crdgen;
 pub mod download;
+pub mod events;
 pub mod index;
 pub mod labels;
 pub mod plugin_cli;

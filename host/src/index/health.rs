@@ -3,7 +3,11 @@
 //! once every kind has been listed (deciding from a half-filled index would recreate or collect objects that
 //! are merely not listed yet).
 
-use std::collections::BTreeMap;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -13,6 +17,15 @@ use tokio::sync::watch;
 pub struct WatchHealth {
     kinds: Mutex<BTreeMap<&'static str, KindState>>,
     synced_tx: watch::Sender<usize>,
+    /// Objects the operator's types could not read, by kind and `namespace/name`, with the resourceVersion
+    /// last reported.
+    undecodable: Mutex<HashMap<(&'static str, String), String>>,
+    undecodable_gauge: Family<KindLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -30,7 +43,53 @@ impl WatchHealth {
         WatchHealth {
             kinds: Mutex::new(kinds.iter().map(|k| (*k, KindState::default())).collect()),
             synced_tx: watch::channel(0).0,
+            undecodable: Mutex::default(),
+            undecodable_gauge: Family::default(),
         }
+    }
+
+    /// Adds the watches' metrics to `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "aim_index_undecodable_objects",
+            "Objects the operator cannot read (skipped until fixed), by kind",
+            self.undecodable_gauge.clone(),
+        );
+    }
+
+    /// The watch of `kind` delivered an object the operator's types cannot read, at `resource_version`. Returns
+    /// true when this is news (not reported before at this version): then the caller says so, once.
+    pub fn undecodable(&self, kind: &'static str, key: String, resource_version: &str) -> bool {
+        let mut objects = self.undecodable.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = objects.insert((kind, key), resource_version.to_string());
+        self.count_undecodable(&objects, kind);
+        previous.as_deref() != Some(resource_version)
+    }
+
+    /// The object `key` of `kind` was read, or deleted: it is no longer undecodable. True when it was.
+    pub fn decodable(&self, kind: &'static str, key: String) -> bool {
+        let mut objects = self.undecodable.lock().unwrap_or_else(|e| e.into_inner());
+        if objects.is_empty() {
+            return false;
+        }
+        let was = objects.remove(&(kind, key)).is_some();
+        if was {
+            self.count_undecodable(&objects, kind);
+        }
+        was
+    }
+
+    /// How many objects of `kind` cannot be read now.
+    pub fn undecodable_count(&self, kind: &str) -> usize {
+        let objects = self.undecodable.lock().unwrap_or_else(|e| e.into_inner());
+        objects.keys().filter(|(k, _)| *k == kind).count()
+    }
+
+    fn count_undecodable(&self, objects: &HashMap<(&'static str, String), String>, kind: &'static str) {
+        let n = objects.keys().filter(|(k, _)| *k == kind).count();
+        self.undecodable_gauge
+            .get_or_create(&KindLabel { kind: kind.to_string() })
+            .set(n as i64);
     }
 
     /// Health for every kind the index watches.

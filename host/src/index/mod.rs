@@ -4,6 +4,7 @@
 //!
 //! - [`informer`]: one watch → one store, each change handed on once stored (relists included).
 //! - [`health`]: whether every watch has listed its kind and none is failing (`/readyz`, controller start).
+//! - [`readable`]: decoding an object without letting one that cannot be read fail its kind.
 //! - [`slim`]: what is dropped before an object is stored.
 //! - [`watches`]: the watch of every kind, started together, and the [`OnChange`] they report to.
 //! - [`pending`]: writes made but not seen yet.
@@ -15,6 +16,7 @@
 pub mod health;
 pub mod informer;
 pub mod pending;
+pub mod readable;
 pub mod resumed;
 pub mod slim;
 pub mod watches;

@@ -3,6 +3,7 @@
 //! the `managed-by` label, Warning Events only for volume claims; everything else whole.
 
 use super::informer::{self, Change};
+use super::readable::{Readable, Unreadable};
 use super::{Index, Writers, slim};
 use crate::api::{
     AIMClusterConfig, AIMClusterServiceTemplate, AIMImage, AIMService, AIMServiceTemplate, AIMTemplateCache, ModelCache,
@@ -10,11 +11,13 @@ use crate::api::{
 use crate::labels;
 use crate::upstream;
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Resource;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use serde::de::DeserializeOwned;
@@ -56,17 +59,22 @@ pub trait OnChange: Send + Sync + 'static {
 }
 
 /// One watch: the kind's name (for `/readyz`), its API and selectors, its dynamic type, and what is dropped before
-/// storing.
+/// storing. Objects are decoded behind a [`Readable`], so one the operator's types cannot read is
+/// reported and skipped instead of failing the kind's whole list.
 struct Watch<K: Resource> {
     kind: &'static str,
-    api: Api<K>,
+    api: Api<Readable<K>>,
     config: watcher::Config,
     dyntype: K::DynamicType,
     slim: fn(&mut K),
 }
 
+/// The reason of the Warning Event on an object the operator cannot read.
+pub const UNDECODABLE: &str = "CannotRead";
+
 fn spawn<K>(
     index: &Arc<Index>,
+    recorder: &Recorder,
     watch: Watch<K>,
     writer: Writer<K>,
     route: impl Fn(&Index, &Change<K>) + Send + 'static,
@@ -79,6 +87,7 @@ where
     let index_for_change = index.clone();
     let health = index.health.clone();
     let kind_name = K::kind(&watch.dyntype).into_owned();
+    let report = undecodable_reporter::<K>(watch.kind, &watch.dyntype, recorder.clone());
     tokio::spawn(informer::run(
         watch.kind,
         events,
@@ -95,8 +104,60 @@ where
             );
             route(&index_for_change, &change)
         },
+        report,
         health,
     ))
+}
+
+/// Says, once per version, that an object cannot be read: a log line, and a Warning Event on the object (the
+/// metric is the index health's). The Event is sent off the watch's path: a slow API server must not hold up
+/// the index.
+fn undecodable_reporter<K>(
+    kind: &'static str,
+    dyntype: &K::DynamicType,
+    recorder: Recorder,
+) -> impl FnMut(&Unreadable) + Send + 'static
+where
+    K: Resource,
+{
+    let (api_version, type_name) = (K::api_version(dyntype).into_owned(), K::kind(dyntype).into_owned());
+    move |invalid: &Unreadable| {
+        let meta = &invalid.metadata;
+        let name = meta.name.clone().unwrap_or_default();
+        tracing::warn!(
+            kind,
+            namespace = meta.namespace.as_deref().unwrap_or_default(),
+            name,
+            error = %invalid.error,
+            "an object the operator cannot read is skipped until it is fixed"
+        );
+        let reference = ObjectReference {
+            api_version: Some(api_version.clone()),
+            kind: Some(type_name.clone()),
+            name: Some(name),
+            namespace: meta.namespace.clone(),
+            uid: meta.uid.clone(),
+            resource_version: meta.resource_version.clone(),
+            field_path: None,
+        };
+        let event = Event {
+            type_: EventType::Warning,
+            reason: UNDECODABLE.into(),
+            note: Some(crate::events::note(&format!(
+                "the operator cannot read this {type_name}: {}. It is skipped (as it was last read, if it ever \
+                 was) until it is fixed; the other objects of its kind are reconciled as usual",
+                invalid.error
+            ))),
+            action: "Read".into(),
+            secondary: None,
+        };
+        let recorder = recorder.clone();
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&event, &reference).await {
+                tracing::debug!(error = %e, "could not record the Event on an unreadable object");
+            }
+        });
+    }
 }
 
 /// Starts every watch; changes go to `on_change` once stored. Returns the watch tasks (they run until
@@ -117,7 +178,11 @@ pub fn start(
             move |index: &Index, change: &Change<_>| o.$method(index, change)
         }};
     }
-    fn typed<K: Resource<DynamicType = ()>>(kind: &'static str, api: Api<K>, config: watcher::Config) -> Watch<K> {
+    fn typed<K: Resource<DynamicType = ()>>(
+        kind: &'static str,
+        api: Api<Readable<K>>,
+        config: watcher::Config,
+    ) -> Watch<K> {
         Watch {
             kind,
             api,
@@ -134,78 +199,103 @@ pub fn start(
         slim: slim::common::<DynamicObject>,
     };
     let nodes_on_change = o.clone();
+    let recorder = crate::events::recorder(client.clone());
     let w = writers;
     vec![
         spawn(
             index,
+            &recorder,
             typed("aimimages", Api::all(c.clone()), all()),
             w.images,
             route!(image),
         ),
         spawn(
             index,
+            &recorder,
             typed("aimclusterservicetemplates", Api::all(c.clone()), all()),
             w.cluster_templates,
             route!(cluster_template),
         ),
         spawn(
             index,
+            &recorder,
             typed("aimservicetemplates", Api::all(c.clone()), all()),
             w.templates,
             route!(template),
         ),
         spawn(
             index,
+            &recorder,
             typed("aimtemplatecaches", Api::all(c.clone()), all()),
             w.template_caches,
             route!(template_cache),
         ),
         spawn(
             index,
+            &recorder,
             typed("modelcaches", Api::all(c.clone()), all()),
             w.model_caches,
             route!(model_cache),
         ),
         spawn(
             index,
+            &recorder,
             typed("aimclusterconfigs", Api::all(c.clone()), all()),
             w.configs,
             route!(config),
         ),
         spawn(
             index,
+            &recorder,
             typed("aimservices", Api::all(c.clone()), all()),
             w.services,
             route!(service),
         ),
         spawn(
             index,
+            &recorder,
             dynamic("inferenceservices", upstream::inference_service(), ours()),
             w.inference_services,
             route!(runtime_child),
         ),
         spawn(
             index,
+            &recorder,
             dynamic("httproutes", upstream::http_route(), ours()),
             w.routes,
             route!(runtime_child),
         ),
         spawn(
             index,
+            &recorder,
             dynamic("gateways", upstream::gateway(), all()),
             w.gateways,
             route!(gateway),
         ),
-        spawn(index, typed("jobs", Api::all(c.clone()), ours()), w.jobs, route!(job)),
-        spawn(index, typed("pods", Api::all(c.clone()), ours()), w.pods, route!(pod)),
         spawn(
             index,
+            &recorder,
+            typed("jobs", Api::all(c.clone()), ours()),
+            w.jobs,
+            route!(job),
+        ),
+        spawn(
+            index,
+            &recorder,
+            typed("pods", Api::all(c.clone()), ours()),
+            w.pods,
+            route!(pod),
+        ),
+        spawn(
+            index,
+            &recorder,
             typed("persistentvolumeclaims", Api::all(c.clone()), ours()),
             w.claims,
             route!(claim),
         ),
         spawn(
             index,
+            &recorder,
             typed(
                 "events",
                 Api::all(c.clone()),
@@ -216,12 +306,14 @@ pub fn start(
         ),
         spawn(
             index,
+            &recorder,
             typed("storageclasses", Api::all(c.clone()), all()),
             w.storage_classes,
             route!(storage_class),
         ),
         spawn(
             index,
+            &recorder,
             Watch {
                 slim: slim::node,
                 ..typed("nodes", Api::all(c.clone()), all())

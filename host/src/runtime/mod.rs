@@ -78,6 +78,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         leader_gauge.clone(),
     );
     reconcile_metrics.register(&mut registry);
+    watch_health.register(&mut registry);
     policy.metrics().register(&mut registry);
     let health = Arc::new(http::Health {
         ready: Default::default(),

@@ -149,7 +149,7 @@ pub fn refusal_events(old: &[PolicyPluginStatus], new: &[PolicyPluginStatus]) ->
             Some(Event {
                 type_: EventType::Warning,
                 reason: "PluginRefused".into(),
-                note: Some(status::note(&format!(
+                note: Some(crate::events::note(&format!(
                     "{} plugin file {} refused; still using {} ({}): {}",
                     p.policy, refusal.file, p.plugin, p.digest, refusal.reason
                 ))),

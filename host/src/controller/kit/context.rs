@@ -6,7 +6,7 @@ use super::sharing::UnusedSince;
 use crate::index::Index;
 use crate::policy::PolicyEngine;
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,12 +109,8 @@ impl Context {
         policy: Arc<PolicyEngine>,
         metrics: Arc<ReconcileMetrics>,
     ) -> Arc<Self> {
-        let reporter = Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Arc::new(Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: crate::events::recorder(client.clone()),
             client,
             index,
             config,

@@ -5,6 +5,7 @@
 use super::conditions::types;
 use super::context::{Context, FIELD_MANAGER};
 use super::error::Error;
+use crate::events;
 use crate::index::pending::{Key, What};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Patch, PatchParams};
@@ -22,9 +23,6 @@ pub trait WithConditions {
     /// The overall state (`status.status`) as written, e.g. `Running`.
     fn state(&self) -> Option<String>;
 }
-
-/// Most an Event's note may hold (the API server's limit is 1 KiB).
-const NOTE_LIMIT: usize = 1000;
 
 /// Applies `next` as `obj`'s status unless it already has it; returns whether it wrote.
 pub async fn write<K>(ctx: &Context, obj: &K, next: K::Status) -> Result<bool, Error>
@@ -97,7 +95,7 @@ pub fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event> {
         return vec![Event {
             type_: EventType::Warning,
             reason: f.reason.clone(),
-            note: Some(note(&f.message)),
+            note: Some(events::note(&f.message)),
             action: "Reconcile".into(),
             secondary: None,
         }];
@@ -117,34 +115,13 @@ pub fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event> {
                     EventType::Normal
                 },
                 reason: state.clone(),
-                note: Some(note(&super::conditions::with_detail(state, &detail))),
+                note: Some(events::note(&super::conditions::with_detail(state, &detail))),
                 action: "Reconcile".into(),
                 secondary: None,
             }]
         }
         _ => vec![],
     }
-}
-
-/// An Event note: the whole message when it fits; otherwise cut at the last sentence or clause boundary that
-/// fits, saying where the rest is, never mid-word.
-pub fn note(message: &str) -> String {
-    if message.len() <= NOTE_LIMIT {
-        return message.to_string();
-    }
-    const MORE: &str = " … (the full message is in the object's conditions)";
-    let mut end = NOTE_LIMIT - MORE.len();
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    let head = &message[..end];
-    let cut = head
-        .rfind("; ")
-        .or_else(|| head.rfind(". "))
-        .or_else(|| head.rfind(", "))
-        .or_else(|| head.rfind(' '))
-        .unwrap_or(end);
-    format!("{}{MORE}", head[..cut].trim_end())
 }
 
 #[cfg(test)]
@@ -214,15 +191,5 @@ mod tests {
             (EventType::Warning, "TemplateNotFound")
         );
         assert!(notable(Some(&failed), &failed).is_empty());
-    }
-
-    #[test]
-    fn long_notes_are_cut_at_a_boundary_and_say_so() {
-        let long = format!("{}; tail", "word ".repeat(300));
-        let n = note(&long);
-        assert!(n.len() <= NOTE_LIMIT, "{}", n.len());
-        assert!(n.ends_with("(the full message is in the object's conditions)"), "{n}");
-        assert!(!n.contains("wor …"), "never mid-word: {n}");
-        assert_eq!(note("short"), "short");
     }
 }

@@ -17,6 +17,46 @@ ensure_toolchain() {
   fi
 }
 
+# podman, buildah and runc (Debian's packages, installed when missing), configured for these machines and kept
+# with the other caches: runc (crun refuses the hybrid cgroup layout), cgroupfs (no systemd), no default ulimits
+# (raising them needs a capability the sandbox lacks), and image storage in $AIM_CACHE_DIR/containers. Exports
+# CONTAINERS_CONF and CONTAINERS_STORAGE_CONF, which the tests' podman calls read too.
+ensure_container_tools() {
+  local missing=()
+  for tool in podman buildah runc; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "the image needs ${missing[*]} (Debian: apt-get install podman buildah runc); run as root to install them" >&2
+      exit 1
+    fi
+    echo "installing ${missing[*]} from Debian's packages" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman buildah runc >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman buildah runc >/dev/null; }
+  fi
+  local dir=$AIM_CACHE_DIR/containers
+  mkdir -p "$dir"
+  cat >"$dir/containers.conf" <<CONF
+[containers]
+default_ulimits = []
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+  cat >"$dir/storage.conf" <<CONF
+[storage]
+driver = "overlay"
+graphroot = "$dir/storage"
+runroot = "$dir/run"
+CONF
+  export CONTAINERS_CONF=$dir/containers.conf CONTAINERS_STORAGE_CONF=$dir/storage.conf
+}
+
+# The operator image's tag: the one deploy/base names.
+image_tag() {
+  echo "ghcr.io/silogen/aim-operator:$(sed -n 's/^version = "\(.*\)"$/\1/p' host/Cargo.toml | head -n 1)"
+}
+
 # Starts `aim-local up` in the background for the rest of the calling script and exports AIM_TEST_KUBECONFIG and
 # AIM_TEST_KUBECTL once the control plane is ready. It stops when the calling script exits.
 start_control_plane() {

@@ -41,9 +41,13 @@ struct DownloadArgs {
     /// Print the source's total size and exit, writing nothing.
     #[arg(long)]
     size_only: bool,
-    /// The cache volume's mount point.
-    #[arg(long, env = "AIM_CACHE_DIR", default_value = "/cache")]
+    /// The cache volume's mount point. (Not `AIM_CACHE_DIR`: the scripts use that name for their build cache.)
+    #[arg(long, env = "AIM_DOWNLOAD_DIR", default_value = "/cache")]
     dir: PathBuf,
+    /// PEM certificates to trust besides the system's: the private CA of a hub mirror or S3 store (the operator
+    /// mounts the ConfigMap its --downloader-ca-bundle names here).
+    #[arg(long, env = "AIM_EXTRA_CA_FILE")]
+    extra_ca_file: Option<PathBuf>,
     /// Files downloaded at once.
     #[arg(long, env = "AIM_DOWNLOAD_PARALLEL", default_value_t = aim_operator::download::DEFAULT_PARALLEL)]
     parallel: usize,
@@ -93,6 +97,10 @@ struct RunArgs {
     /// ghcr.io/silogen/aim-operator at this version.
     #[arg(long, env = "AIM_DOWNLOADER_IMAGE")]
     downloader_image: Option<String>,
+    /// Certificates the download Jobs trust besides the image's, for a hub mirror or S3 store behind a private
+    /// CA: a ConfigMap of this name in each cache's namespace, as NAME or NAME:KEY (key default `ca.crt`).
+    #[arg(long, env = "AIM_DOWNLOADER_CA_BUNDLE", value_parser = parse_ca_bundle)]
+    downloader_ca_bundle: Option<aim_operator::controller::kit::context::CaBundle>,
     #[command(flatten)]
     plugin_limits: PluginLimitArgs,
 }
@@ -160,6 +168,11 @@ enum PluginCommand {
     },
 }
 
+fn parse_ca_bundle(text: &str) -> Result<aim_operator::controller::kit::context::CaBundle, String> {
+    aim_operator::controller::kit::context::CaBundle::parse(text)
+        .ok_or_else(|| format!("'{text}' is not NAME or NAME:KEY"))
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -177,7 +190,7 @@ fn download(args: DownloadArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = if args.size_only {
         runtime
-            .block_on(download::size(&args.source_uri))
+            .block_on(download::size(&args.source_uri, args.extra_ca_file.as_deref()))
             .map(|(bytes, files)| serde_json::json!({ "result": "size", "bytes": bytes, "files": files }).to_string())
     } else {
         let options = download::Options {
@@ -189,6 +202,7 @@ fn download(args: DownloadArgs) -> anyhow::Result<()> {
             progress_job: args
                 .progress_job
                 .and_then(|j| j.split_once('/').map(|(ns, name)| (ns.to_string(), name.to_string()))),
+            extra_ca: args.extra_ca_file,
         };
         runtime.block_on(download::run(&options)).map(|done| done.to_line())
     };
@@ -225,6 +239,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             operator.discovery.max_concurrent_jobs = args.max_discovery_jobs;
+            operator.download.ca_bundle = args.downloader_ca_bundle;
             operator.unused_grace = std::time::Duration::from_secs(args.unused_grace_seconds);
             let image_from_pod = match args.downloader_image {
                 Some(image) => {

@@ -30,7 +30,7 @@ pub struct Exited {
 
 impl JobContainer {
     /// Starts `job`'s only container: `aim-operator` from the workspace runs the Job's arguments with the Job's
-    /// env, `AIM_CACHE_DIR` pointing at `cache_dir` instead of the volume's mount path, as the Job's
+    /// env, `AIM_DOWNLOAD_DIR` pointing at `cache_dir` instead of the volume's mount path, as the Job's
     /// ServiceAccount of the cluster of admin `kubeconfig`.
     pub async fn start(kubectl: &Path, kubeconfig: &Path, job: &Job, cache_dir: &Path) -> JobContainer {
         let namespace = job.namespace().expect("a namespaced Job");
@@ -69,7 +69,7 @@ impl JobContainer {
         for var in container.env.clone().unwrap_or_default() {
             process.env(&var.name, var.value.unwrap_or_default());
         }
-        process.env("AIM_CACHE_DIR", cache_dir);
+        process.env("AIM_DOWNLOAD_DIR", cache_dir);
         JobContainer {
             job: job.name_any(),
             namespace,

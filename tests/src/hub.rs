@@ -124,7 +124,7 @@ struct Shared {
 
 /// A running server; stops when dropped.
 pub struct HubServer {
-    /// `http://127.0.0.1:<port>`: the value of `HF_ENDPOINT`.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS): the value of `HF_ENDPOINT`.
     pub endpoint: String,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
@@ -134,6 +134,15 @@ impl HubServer {
     /// Serves `files` as repository `repo` (`<org>/<model>`), revision `main`; `*` serves them under every
     /// repository name (a mirror standing in for the Hub where the repository is decided elsewhere, as in the demo).
     pub async fn start(repo: &str, files: Vec<ModelFile>) -> HubServer {
+        HubServer::start_with(repo, files, None).await
+    }
+
+    /// [`HubServer::start`] over HTTPS with `tls`'s certificate (`https://127.0.0.1:<port>`).
+    pub async fn start_tls(repo: &str, files: Vec<ModelFile>, tls: crate::tls::TestTls) -> HubServer {
+        HubServer::start_with(repo, files, Some(tls)).await
+    }
+
+    async fn start_with(repo: &str, files: Vec<ModelFile>, tls: Option<crate::tls::TestTls>) -> HubServer {
         let shared = Arc::new(Shared {
             repo: repo.to_string(),
             digests: files.iter().map(|f| (f.sha256(), f.git_sha1())).collect(),
@@ -150,10 +159,19 @@ impl HubServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the hub");
-        let endpoint = format!("http://{}", listener.local_addr().expect("hub address"));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let address = listener.local_addr().expect("hub address");
+        let (endpoint, task) = match tls {
+            Some(tls) => (
+                format!("https://{address}"),
+                tokio::spawn(async move { crate::tls::serve(listener, app, &tls).await }),
+            ),
+            None => (
+                format!("http://{address}"),
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                }),
+            ),
+        };
         HubServer { endpoint, shared, task }
     }
 

@@ -17,10 +17,12 @@ pub mod identity;
 pub mod kubelet;
 pub mod moto;
 pub mod operator;
+pub mod pod_container;
 pub mod python_plugin;
 pub mod replica;
 pub mod seed;
 pub mod storage;
+pub mod tls;
 pub mod wait;
 
 use std::path::{Path, PathBuf};

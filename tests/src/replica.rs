@@ -78,18 +78,9 @@ impl Replica {
         self.child.id()
     }
 
-    /// A plain HTTP/1.1 GET (no client tool needed): status code and body.
+    /// A plain HTTP/1.1 GET of its endpoints: status code and body.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.ok()?;
-        let (head, body) = response.split_once("\r\n\r\n")?;
-        let code = head.split_whitespace().nth(1)?.parse().ok()?;
-        let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-        Some((code, if chunked { dechunk(body) } else { body.to_string() }))
+        http_get(self.port, path).await
     }
 
     /// True when its `/metrics` says it leads.
@@ -133,6 +124,20 @@ impl Replica {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// A plain HTTP/1.1 GET of `127.0.0.1:port` (no client tool needed): status code and body.
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    Some((code, if chunked { dechunk(body) } else { body.to_string() }))
 }
 
 /// The body of a chunked HTTP response.

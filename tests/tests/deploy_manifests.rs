@@ -243,3 +243,27 @@ async fn a_plugin_is_deployed_as_the_plugin_configmap_with_the_documented_comman
         "the component is stored as binaryData under matcher.wasm"
     );
 }
+
+/// The Dockerfile (for users with Docker) builds what `scripts/image` builds: the same root filesystem script, and
+/// a final stage with the same instructions as `deploy/image/Containerfile`.
+#[test]
+fn the_dockerfile_builds_the_same_image_as_scripts_image() {
+    let read = |p: &str| std::fs::read_to_string(deploy(p)).unwrap();
+    let instructions = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter(|l| ["ENV", "USER", "ENTRYPOINT", "CMD"].iter().any(|i| l.starts_with(i)))
+            .map(String::from)
+            .collect()
+    };
+    let dockerfile = read("Dockerfile");
+    let final_stage = dockerfile.rsplit("FROM scratch").next().unwrap();
+    assert_eq!(instructions(final_stage), instructions(&read("image/Containerfile")));
+    assert!(read("image/Containerfile").contains("FROM scratch"));
+    assert!(
+        dockerfile.contains("/rootfs.sh /rootfs /aim-operator"),
+        "the Dockerfile assembles its root filesystem with deploy/image/rootfs.sh"
+    );
+    assert!(dockerfile.contains("COPY deploy/image/rootfs.sh"));
+}

@@ -25,7 +25,7 @@ fn command(uri: &str, dir: &Path, env: &[(&str, &str)]) -> tokio::process::Comma
     cmd.args(["download", uri, "--progress-seconds", "1"])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AIM_CACHE_DIR", dir)
+        .env("AIM_DOWNLOAD_DIR", dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -314,4 +314,42 @@ async fn an_s3_prefix_downloads_verified_from_an_s3_compatible_server() {
     let empty = download("s3://models/nothing-here", dir.path(), &env).await;
     let message = failed(&empty, "NotFound");
     assert!(message.contains("holds no objects"), "{message}");
+}
+
+/// A mirror behind a private CA: refused with a message that says how to trust it, then trusted with the CA
+/// file the operator's `--downloader-ca-bundle` mounts (added to the system's roots, not replacing them).
+#[tokio::test]
+async fn a_mirror_behind_a_private_ca_is_refused_until_its_ca_is_given() {
+    let files = generated_model(2);
+    let tls = aim_tests::tls::TestTls::new();
+    let ca = tls.ca_pem.clone();
+    let hub = HubServer::start_tls(REPO, files.clone(), tls).await;
+    assert!(hub.endpoint.starts_with("https://"));
+    let dir = tempfile::tempdir().unwrap();
+    let env = hub_env(&hub);
+
+    let refused = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;
+    let message = failed(&refused, "Unreachable");
+    assert!(
+        message.contains("does not trust") && message.contains("--downloader-ca-bundle"),
+        "{message}"
+    );
+
+    let ca_file = dir.path().join("ca.crt");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let mut with_ca = env.clone();
+    with_ca.push(("AIM_EXTRA_CA_FILE", ca_file.display().to_string()));
+    let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&with_ca)).await;
+    assert!(ended.ok, "{}", ended.stdout);
+    assert_files_match(&dir.path().join(REPO), &files);
+
+    // A CA file that is not there says where it should have come from.
+    let mut missing = env.clone();
+    missing.push(("AIM_EXTRA_CA_FILE", "/nonexistent/ca.crt".into()));
+    let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&missing)).await;
+    let message = failed(&ended, "Other");
+    assert!(
+        message.contains("/nonexistent/ca.crt") && message.contains("ConfigMap"),
+        "{message}"
+    );
 }

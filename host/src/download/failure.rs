@@ -71,6 +71,24 @@ impl Failure {
         }
     }
 
+    /// The failure for a TLS handshake that did not trust `endpoint`'s certificate, if `cause` (a transport
+    /// error's text, with its sources) is one: the usual cause is a mirror behind a private CA.
+    pub fn untrusted_certificate(endpoint: &str, cause: &str) -> Option<Self> {
+        let lower = cause.to_ascii_lowercase();
+        let tls = ["certificate", "unknownissuer", "unknown issuer", "invalid peer"];
+        tls.iter().any(|t| lower.contains(t)).then(|| {
+            Failure::new(
+                FailureKind::Unreachable,
+                format!(
+                    "{endpoint} presented a TLS certificate this downloader does not trust ({cause}): if it is signed \
+                     by a private CA, have the cluster admin start the operator with --downloader-ca-bundle naming \
+                     a ConfigMap that holds that CA in the cache's namespace (or run `aim-operator download` with \
+                     --extra-ca-file)"
+                ),
+            )
+        })
+    }
+
     /// The line the downloader prints last.
     pub fn to_line(&self) -> String {
         serde_json::json!({ "result": "failed", "kind": self.kind, "message": self.message }).to_string()

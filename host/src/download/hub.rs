@@ -171,6 +171,9 @@ pub fn unreachable(endpoint: &str, e: &reqwest::Error) -> Failure {
         cause = format!("{cause}: {s}");
         source = s.source();
     }
+    if let Some(untrusted) = Failure::untrusted_certificate(endpoint, &cause) {
+        return untrusted;
+    }
     Failure::new(
         FailureKind::Unreachable,
         format!(

@@ -53,6 +53,8 @@ pub struct Options {
     pub progress_every: Duration,
     /// The Job to report progress on, as `<namespace>/<name>`.
     pub progress_job: Option<(String, String)>,
+    /// PEM certificates trusted besides the system's (a private CA of a hub mirror or an S3 store).
+    pub extra_ca: Option<PathBuf>,
 }
 
 /// What a finished run did.
@@ -84,33 +86,71 @@ fn tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn remote_for(source: &Source) -> Result<Remote, Failure> {
+/// The PEM file of extra trusted certificates, read: empty without one, a failure that says where they should
+/// come from when it cannot be read or holds none.
+fn extra_ca_pem(path: Option<&Path>) -> Result<Vec<u8>, Failure> {
+    let Some(path) = path else { return Ok(Vec::new()) };
+    let unusable = |why: String| {
+        Failure::new(
+            FailureKind::Other,
+            format!(
+                "cannot use the extra CA certificates at {} ({why}): the operator mounts them from the ConfigMap \
+                 its --downloader-ca-bundle flag names, which must exist in this namespace with that key and hold \
+                 PEM certificates",
+                path.display()
+            ),
+        )
+    };
+    let pem = std::fs::read(path).map_err(|e| unusable(e.to_string()))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(unusable("no PEM certificate in it".into()));
+    }
+    Ok(pem)
+}
+
+fn remote_for(source: &Source, extra_ca: Option<&Path>) -> Result<Remote, Failure> {
     tls();
     let env = |k: &str| std::env::var(k).ok();
+    let pem = extra_ca_pem(extra_ca)?;
+    let bad_pem = |e: &dyn std::fmt::Display| Failure::new(FailureKind::Other, format!("extra CA certificates: {e}"));
     Ok(match source {
         Source::HuggingFace { repo, revision } => {
+            let extra = if pem.is_empty() {
+                vec![]
+            } else {
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad_pem(&e))?
+            };
             let client = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
                 .user_agent(concat!("aim-operator/", env!("CARGO_PKG_VERSION")))
+                // Added to the system's roots (the image's CA bundle), not instead of them.
+                .tls_certs_merge(extra)
                 .build()
                 .map_err(|e| Failure::new(FailureKind::Other, format!("cannot set up HTTP: {e}")))?;
             Remote::Hub(hub::Hub::new(client, repo, revision, env))
         }
-        Source::S3 { bucket, prefix } => Remote::S3(s3::S3::new(bucket, prefix, env)?),
+        Source::S3 { bucket, prefix } => {
+            let extra = if pem.is_empty() {
+                vec![]
+            } else {
+                object_store::Certificate::from_pem_bundle(&pem).map_err(|e| bad_pem(&e))?
+            };
+            Remote::S3(s3::S3::new(bucket, prefix, env, extra)?)
+        }
     })
 }
 
 /// Lists the source and returns its total size and file count.
-pub async fn size(source_uri: &str) -> Result<(u64, usize), Failure> {
+pub async fn size(source_uri: &str, extra_ca: Option<&Path>) -> Result<(u64, usize), Failure> {
     let source = Source::parse(source_uri).map_err(|m| Failure::new(FailureKind::InvalidSource, m))?;
-    let files = remote_for(&source)?.list().await?;
+    let files = remote_for(&source, extra_ca)?.list().await?;
     Ok((files.iter().map(|f| f.size).sum(), files.len()))
 }
 
 /// Downloads the source into the volume.
 pub async fn run(options: &Options) -> Result<Done, Failure> {
     let source = Source::parse(&options.source_uri).map_err(|m| Failure::new(FailureKind::InvalidSource, m))?;
-    let remote = remote_for(&source)?;
+    let remote = remote_for(&source, options.extra_ca.as_deref())?;
     let files = remote.list().await?;
     if files.is_empty() {
         return Err(Failure::new(

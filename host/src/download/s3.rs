@@ -27,7 +27,13 @@ pub struct S3 {
 
 impl S3 {
     /// The store for `bucket`, configured from the environment (`env` looks a variable up, for tests).
-    pub fn new(bucket: &str, prefix: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, Failure> {
+    /// `extra_ca`: certificates trusted besides the system's.
+    pub fn new(
+        bucket: &str,
+        prefix: &str,
+        env: impl Fn(&str) -> Option<String>,
+        extra_ca: Vec<object_store::Certificate>,
+    ) -> Result<Self, Failure> {
         let endpoint = env("AWS_ENDPOINT_URL_S3")
             .or_else(|| env("AWS_ENDPOINT_URL"))
             .or_else(|| env("AWS_ENDPOINT"))
@@ -35,9 +41,12 @@ impl S3 {
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_client_options(
-                ClientOptions::new()
-                    .with_timeout_disabled()
-                    .with_connect_timeout(Duration::from_secs(10)),
+                extra_ca.into_iter().fold(
+                    ClientOptions::new()
+                        .with_timeout_disabled()
+                        .with_connect_timeout(Duration::from_secs(10)),
+                    ClientOptions::with_root_certificate,
+                ),
             )
             .with_retry(RetryConfig {
                 backoff: BackoffConfig::default(),
@@ -86,7 +95,16 @@ impl S3 {
     }
 
     fn failure(&self, e: object_store::Error, what: &str) -> Failure {
-        let text = e.to_string();
+        // The whole chain: a TLS or connection failure is only named by a source of the error.
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            let s_text = s.to_string();
+            if !text.contains(&s_text) {
+                text = format!("{text}: {s_text}");
+            }
+            source = s.source();
+        }
         match e {
             object_store::Error::NotFound { .. } => Failure::from_status(404, what, "AWS_ACCESS_KEY_ID", true),
             object_store::Error::Unauthenticated { .. } => {
@@ -105,6 +123,7 @@ impl S3 {
             _ if text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") => {
                 Failure::from_status(403, what, "AWS_ACCESS_KEY_ID", self.has_credentials)
             }
+            _ if let Some(untrusted) = Failure::untrusted_certificate(&self.endpoint, &text) => untrusted,
             _ if text.contains("error sending request") || text.contains("Connect") || text.contains("connect") => {
                 Failure::new(
                     FailureKind::Unreachable,

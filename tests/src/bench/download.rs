@@ -141,7 +141,7 @@ fn downloader(operator: &Path, hub: &HubServer, dir: &Path) -> tokio::process::C
     let mut cmd = tokio::process::Command::new(operator);
     cmd.args(["download", &format!("hf://{REPO}")])
         .env("HF_ENDPOINT", &hub.endpoint)
-        .env("AIM_CACHE_DIR", dir)
+        .env("AIM_DOWNLOAD_DIR", dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);

@@ -42,6 +42,30 @@ pub struct DownloadConfig {
     pub backoff_max: Duration,
     /// Extra room on cache volumes beyond the model's size, in percent.
     pub headroom_percent: u64,
+    /// Certificates the download and size-check Jobs trust besides the image's (a private CA of a hub mirror
+    /// or S3 store): a ConfigMap of that name in the cache's namespace, mounted into every such Job.
+    pub ca_bundle: Option<CaBundle>,
+}
+
+/// A ConfigMap holding PEM certificates, the way cluster admins distribute a private CA to every namespace (for
+/// example with trust-manager's `Bundle`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaBundle {
+    /// The ConfigMap's name (the same in every namespace).
+    pub config_map: String,
+    /// The key holding the certificates.
+    pub key: String,
+}
+
+impl CaBundle {
+    /// `NAME` or `NAME:KEY` (the key defaults to `ca.crt`).
+    pub fn parse(text: &str) -> Option<CaBundle> {
+        let (name, key) = text.split_once(':').unwrap_or((text, "ca.crt"));
+        (!name.is_empty() && !key.is_empty()).then(|| CaBundle {
+            config_map: name.to_string(),
+            key: key.to_string(),
+        })
+    }
 }
 
 /// The operator's settings.
@@ -75,6 +99,7 @@ impl Default for OperatorConfig {
                 backoff_base: Duration::from_secs(30),
                 backoff_max: Duration::from_secs(30 * 60),
                 headroom_percent: 10,
+                ca_bundle: None,
             },
             unused_grace: Duration::from_secs(60),
             concurrency: 16,

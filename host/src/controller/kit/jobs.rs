@@ -33,6 +33,9 @@ pub struct JobInputs {
     pub active_deadline_seconds: Option<i64>,
     /// The pod's ServiceAccount, when it talks to the API server; without one no token is mounted.
     pub service_account: Option<String>,
+    /// The container's root filesystem is read-only: true for the operator's own image, which writes only to its
+    /// volumes; an AIM image's dry run is left as its image was built.
+    pub read_only_root: bool,
 }
 
 /// No privilege escalation and no capabilities.
@@ -67,7 +70,10 @@ pub fn build(inputs: JobInputs) -> Job {
     let container = Container {
         // When the container fails, its last log lines become the termination message the operator reports.
         termination_message_policy: Some("FallbackToLogsOnError".into()),
-        security_context: Some(restricted_container()),
+        security_context: Some(SecurityContext {
+            read_only_root_filesystem: Some(inputs.read_only_root).filter(|r| *r),
+            ..restricted_container()
+        }),
         ..inputs.container
     };
     Job {

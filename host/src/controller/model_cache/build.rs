@@ -3,13 +3,14 @@
 //! its own Job).
 
 use crate::api::ModelCache;
+use crate::controller::kit::context::DownloadConfig;
 use crate::controller::kit::jobs::{self, JobInputs};
 use crate::labels::{self, Component};
 use crate::upstream::aim::var;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    Container, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, ServiceAccount,
-    Volume, VolumeMount, VolumeResourceRequirements,
+    ConfigMapVolumeSource, Container, EnvVar, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, ServiceAccount, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -126,16 +127,72 @@ fn identity_meta(cache: &ModelCache, owner: OwnerReference) -> ObjectMeta {
     }
 }
 
-/// The download Job: `image` runs `aim-operator download <sourceUri>` (the operator's own image by default)
-/// into the volume at `/cache`, reporting progress on this Job, with the cache's credentials in its environment.
-pub fn download_job(cache: &ModelCache, owner: OwnerReference, image: &str, attempt: i32) -> Job {
+/// Where the CA bundle's ConfigMap is mounted in the download and size-check Jobs.
+pub const CA_DIR: &str = "/etc/aim/ca";
+/// The file in [`CA_DIR`] the downloader reads (`AIM_EXTRA_CA_FILE`).
+pub const CA_FILE: &str = "ca.crt";
+
+/// The CA bundle's volume, mount and environment (nothing without one). The ConfigMap is optional: a namespace
+/// without it still runs the Job, and the downloader says which file is missing.
+fn ca_bundle(download: &DownloadConfig) -> (Vec<Volume>, Vec<VolumeMount>, Vec<EnvVar>) {
+    let Some(bundle) = &download.ca_bundle else {
+        return Default::default();
+    };
+    let volume = Volume {
+        name: "ca-bundle".into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: bundle.config_map.clone(),
+            items: Some(vec![KeyToPath {
+                key: bundle.key.clone(),
+                path: CA_FILE.into(),
+                ..Default::default()
+            }]),
+            optional: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mount = VolumeMount {
+        name: "ca-bundle".into(),
+        mount_path: CA_DIR.into(),
+        read_only: Some(true),
+        ..Default::default()
+    };
+    (
+        vec![volume],
+        vec![mount],
+        vec![var("AIM_EXTRA_CA_FILE", format!("{CA_DIR}/{CA_FILE}"))],
+    )
+}
+
+/// The download Job: the downloader image (the operator's own by default) runs `aim-operator download
+/// <sourceUri>` into the volume at `/cache`, reporting progress on this Job, with the cache's credentials in its
+/// environment and the CA bundle, if one is configured.
+pub fn download_job(cache: &ModelCache, owner: OwnerReference, download: &DownloadConfig, attempt: i32) -> Job {
     let name = job_name(&cache.name_any(), attempt);
     let namespace = cache.namespace().unwrap_or_default();
+    let (ca_volumes, ca_mounts, ca_env) = ca_bundle(download);
     let mut env = vec![
-        var("AIM_CACHE_DIR", MOUNT_PATH),
+        var("AIM_DOWNLOAD_DIR", MOUNT_PATH),
         var("AIM_PROGRESS_JOB", format!("{namespace}/{name}")),
     ];
+    env.extend(ca_env);
     env.extend(cache.spec.credentials.env.iter().cloned());
+    let mut mounts = vec![VolumeMount {
+        name: "cache".into(),
+        mount_path: MOUNT_PATH.into(),
+        ..Default::default()
+    }];
+    mounts.extend(ca_mounts);
+    let mut volumes = vec![Volume {
+        name: "cache".into(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: pvc_name(&cache.name_any()),
+            read_only: None,
+        }),
+        ..Default::default()
+    }];
+    volumes.extend(ca_volumes);
     jobs::build(JobInputs {
         name,
         namespace,
@@ -143,27 +200,17 @@ pub fn download_job(cache: &ModelCache, owner: OwnerReference, image: &str, atte
         owner,
         container: Container {
             name: CONTAINER.into(),
-            image: Some(image.into()),
+            image: Some(download.image.clone()),
             command: Some(download_command(&cache.spec.source_uri)),
             env: Some(env),
-            volume_mounts: Some(vec![VolumeMount {
-                name: "cache".into(),
-                mount_path: MOUNT_PATH.into(),
-                ..Default::default()
-            }]),
+            volume_mounts: Some(mounts),
             ..Default::default()
         },
-        volumes: vec![Volume {
-            name: "cache".into(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: pvc_name(&cache.name_any()),
-                read_only: None,
-            }),
-            ..Default::default()
-        }],
+        volumes,
         image_pull_secrets: cache.spec.credentials.image_pull_secrets.clone(),
         active_deadline_seconds: None,
         service_account: Some(identity_name(&cache.name_any())),
+        read_only_root: true,
     })
 }
 
@@ -174,9 +221,11 @@ pub fn download_command(source_uri: &str) -> Vec<String> {
 
 /// The size-check Job of a cache without `spec.size`: `aim-operator download <sourceUri> --size-only`, which
 /// prints the total as its termination message. It needs no volume and no API access.
-pub fn size_job(cache: &ModelCache, owner: OwnerReference, image: &str, attempt: i32) -> Job {
+pub fn size_job(cache: &ModelCache, owner: OwnerReference, download: &DownloadConfig, attempt: i32) -> Job {
     let mut command = download_command(&cache.spec.source_uri);
     command.push("--size-only".into());
+    let (volumes, mounts, mut env) = ca_bundle(download);
+    env.extend(cache.spec.credentials.env.iter().cloned());
     jobs::build(JobInputs {
         name: size_job_name(&cache.name_any(), attempt),
         namespace: cache.namespace().unwrap_or_default(),
@@ -184,15 +233,17 @@ pub fn size_job(cache: &ModelCache, owner: OwnerReference, image: &str, attempt:
         owner,
         container: Container {
             name: CONTAINER.into(),
-            image: Some(image.into()),
+            image: Some(download.image.clone()),
             command: Some(command),
-            env: Some(cache.spec.credentials.env.clone()),
+            env: Some(env),
+            volume_mounts: Some(mounts).filter(|m| !m.is_empty()),
             ..Default::default()
         },
-        volumes: vec![],
+        volumes,
         image_pull_secrets: cache.spec.credentials.image_pull_secrets.clone(),
         active_deadline_seconds: Some(600),
         service_account: None,
+        read_only_root: true,
     })
 }
 
@@ -228,6 +279,14 @@ mod tests {
         mc
     }
 
+    fn downloader(ca_bundle: Option<&str>) -> DownloadConfig {
+        DownloadConfig {
+            image: "dl:1".into(),
+            ca_bundle: ca_bundle.and_then(crate::controller::kit::context::CaBundle::parse),
+            ..crate::controller::OperatorConfig::default().download
+        }
+    }
+
     fn owner() -> OwnerReference {
         OwnerReference {
             api_version: "aim.silogen.ai/v1alpha1".into(),
@@ -252,7 +311,7 @@ mod tests {
 
     #[test]
     fn the_download_job_mounts_the_claim_and_gets_the_source_and_credentials() {
-        let job = serde_json::to_value(download_job(&cache(), owner(), "dl:1", 2)).unwrap();
+        let job = serde_json::to_value(download_job(&cache(), owner(), &downloader(None), 2)).unwrap();
         assert_eq!(job["metadata"]["name"], "llama-weights-download-a2");
         let pod = &job["spec"]["template"]["spec"];
         assert_eq!(
@@ -281,6 +340,46 @@ mod tests {
     }
 
     #[test]
+    fn a_ca_bundle_is_mounted_into_both_jobs_and_named_to_the_downloader() {
+        for job in [
+            download_job(&cache(), owner(), &downloader(Some("corp-ca:root.pem")), 0),
+            size_job(&cache(), owner(), &downloader(Some("corp-ca:root.pem")), 0),
+        ] {
+            let job = serde_json::to_value(job).unwrap();
+            let pod = &job["spec"]["template"]["spec"];
+            let volume = pod["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"] == "ca-bundle")
+                .expect("the bundle's volume");
+            assert_eq!(
+                volume["configMap"],
+                serde_json::json!({ "name": "corp-ca", "items": [{ "key": "root.pem", "path": "ca.crt" }], "optional": true })
+            );
+            let c = &pod["containers"][0];
+            assert!(
+                c["volumeMounts"].as_array().unwrap().contains(
+                    &serde_json::json!({ "name": "ca-bundle", "mountPath": "/etc/aim/ca", "readOnly": true })
+                ),
+                "{}",
+                c["volumeMounts"]
+            );
+            assert!(
+                c["env"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&serde_json::json!({ "name": "AIM_EXTRA_CA_FILE", "value": "/etc/aim/ca/ca.crt" }))
+            );
+        }
+        let plain = serde_json::to_value(download_job(&cache(), owner(), &downloader(None), 0)).unwrap();
+        assert_eq!(
+            plain["spec"]["template"]["spec"]["volumes"].as_array().unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
     fn the_download_pod_may_patch_only_its_own_job() {
         let role = serde_json::to_value(role(&cache(), owner(), 3)).unwrap();
         assert_eq!(
@@ -300,7 +399,7 @@ mod tests {
 
     #[test]
     fn the_size_check_runs_the_downloader_with_size_only_and_no_api_access() {
-        let job = serde_json::to_value(size_job(&cache(), owner(), "dl:1", 0)).unwrap();
+        let job = serde_json::to_value(size_job(&cache(), owner(), &downloader(None), 0)).unwrap();
         let pod = &job["spec"]["template"]["spec"];
         assert_eq!(
             pod["containers"][0]["command"],

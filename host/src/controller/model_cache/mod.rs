@@ -241,7 +241,7 @@ pub async fn reconcile(mc: Arc<ModelCache>, ctx: Arc<Context>) -> Result<Action,
             .await?;
             apply::apply(&ctx, None, &build::role(&mc, owner.clone(), attempt), |_| false, false).await?;
             apply::apply(&ctx, None, &build::role_binding(&mc, owner.clone()), |_| false, false).await?;
-            let desired = build::download_job(&mc, owner, &ctx.config.download.image, attempt);
+            let desired = build::download_job(&mc, owner, &ctx.config.download, attempt);
             let existing = index.job(&namespace, &desired.name_any());
             apply::create_once(&ctx, existing.as_deref(), &desired).await?;
         }
@@ -249,7 +249,7 @@ pub async fn reconcile(mc: Arc<ModelCache>, ctx: Arc<Context>) -> Result<Action,
             let desired = build::size_job(
                 &mc,
                 owner_ref(mc.as_ref(), true)?,
-                &ctx.config.download.image,
+                &ctx.config.download,
                 mc.metadata.generation.unwrap_or_default() as i32,
             );
             apply::create_once(&ctx, index.job(&namespace, &size_job).as_deref(), &desired).await?;

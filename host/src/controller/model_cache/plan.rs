@@ -438,6 +438,7 @@ mod tests {
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(60),
             headroom_percent: 10,
+            ca_bundle: None,
         }
     }
 

@@ -75,6 +75,7 @@ pub fn build(inputs: &DiscoveryInputs<'_>, hash: &str) -> Job {
         image_pull_secrets: inputs.profile.credentials.image_pull_secrets.clone(),
         active_deadline_seconds: Some(DEADLINE_SECONDS),
         service_account: None,
+        read_only_root: false,
     })
 }
 

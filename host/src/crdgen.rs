@@ -95,16 +95,39 @@ pub fn write_dir(dir: &Path) -> Result<Vec<String>, CrdgenError> {
 mod tests {
     use super::*;
 
-    /// CI's guard against forgetting `aim-operator crdgen --out-dir crds` after changing a type.
+    /// The command that regenerates every committed copy.
+    const REGENERATE: &str =
+        "cargo run -p aim-operator -- crdgen --out-dir crds --out-dir deploy/helm/aim-operator/crds";
+
+    /// CI's guard against forgetting to regenerate the CRDs after changing a type: `crds/` (Kustomize) and the
+    /// Helm chart's `crds/` (Helm installs CRDs only from its own folder) hold exactly what the types generate.
     #[test]
     fn the_committed_crds_are_what_the_types_generate() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
         let rendered = render_all().expect("render");
+        let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/helm/aim-operator/crds");
+        for crd in &rendered {
+            let committed = std::fs::read_to_string(chart.join(&crd.file_name)).unwrap_or_default();
+            assert!(
+                committed == crd.yaml,
+                "deploy/helm/aim-operator/crds/{} is stale: run `{REGENERATE}`",
+                crd.file_name
+            );
+        }
+        let in_chart = std::fs::read_dir(&chart)
+            .expect("the chart's crds/ exists")
+            .flatten()
+            .count();
+        assert_eq!(
+            in_chart,
+            rendered.len(),
+            "the chart's crds/ holds files no type generates"
+        );
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
         for crd in &rendered {
             let committed = std::fs::read_to_string(dir.join(&crd.file_name)).unwrap_or_default();
             assert!(
                 committed == crd.yaml,
-                "crds/{} is stale: run `cargo run -p aim-operator -- crdgen --out-dir crds`",
+                "crds/{} is stale: run `{REGENERATE}`",
                 crd.file_name
             );
         }

@@ -19,11 +19,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the CustomResourceDefinitions as YAML, or write one file per CRD with --out-dir.
+    /// Print the CustomResourceDefinitions as YAML, or write one file per CRD into each --out-dir.
     Crdgen {
-        /// Directory to write `<plural>.<group>.yaml` files into (the repository keeps them in `crds/`).
+        /// Directory to write `<plural>.<group>.yaml` files into; repeatable (the repository keeps them in `crds/`
+        /// and in the Helm chart's `deploy/helm/aim-operator/crds/`).
         #[arg(long)]
-        out_dir: Option<PathBuf>,
+        out_dir: Vec<PathBuf>,
     },
     /// Run the operator: every controller, under leader election, with /metrics, /healthz and /readyz.
     Run(Box<RunArgs>),
@@ -220,12 +221,14 @@ fn download(args: DownloadArgs) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Crdgen { out_dir: Some(dir) } => {
-            for file in crdgen::write_dir(&dir)? {
-                eprintln!("wrote {}", dir.join(file).display());
+        Command::Crdgen { out_dir } if out_dir.is_empty() => print!("{}", crdgen::render_stream()?),
+        Command::Crdgen { out_dir } => {
+            for dir in out_dir {
+                for file in crdgen::write_dir(&dir)? {
+                    eprintln!("wrote {}", dir.join(file).display());
+                }
             }
         }
-        Command::Crdgen { out_dir: None } => print!("{}", crdgen::render_stream()?),
         Command::Run(args) => {
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,kube=warn,wasmtime=warn".into());

@@ -1,6 +1,7 @@
 //! Locates the local cluster's binaries, building them once per machine: Kubernetes and etcd
 //! (`controlplane/build-binaries.sh`), kwok (`build-kwok.sh`) and the KServe controller manager
-//! (`build-kserve.sh`); moto for the downloader's tests (`build-moto.sh`, through [`build`]).
+//! (`build-kserve.sh`); moto for the downloader's tests (`build-moto.sh`, through [`build`]) and helm for the
+//! chart's (`build-helm.sh`, [`helm`]).
 //!
 //! Each build lands in a cache directory outside any clone (`$AIM_CACHE_DIR`, default `~/.cache/aim-operator`),
 //! keyed by its pinned version, so every clone and CI run on the machine reuses it.
@@ -82,4 +83,9 @@ impl Binaries {
             kserve_manager: kserve.join("kserve-manager"),
         })
     }
+}
+
+/// `helm`, built once per machine from its pinned Go module (`build-helm.sh`), for the chart's tests.
+pub fn helm() -> Result<PathBuf, BuildError> {
+    Ok(build("build-helm.sh")?.join("helm"))
 }

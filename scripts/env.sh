@@ -17,21 +17,22 @@ ensure_toolchain() {
   fi
 }
 
-# podman, buildah and runc (Debian's packages, installed when missing), configured for these machines and kept
+# podman, buildah, runc and containerd (Debian's packages, installed when missing; containerd is the real node's
+# runtime in the tests), podman configured for these machines and kept
 # with the other caches: runc (crun refuses the hybrid cgroup layout), cgroupfs (no systemd), no default ulimits
 # (raising them needs a capability the sandbox lacks), and image storage in $AIM_CACHE_DIR/containers. Exports
 # CONTAINERS_CONF and CONTAINERS_STORAGE_CONF, which the tests' podman calls read too.
 ensure_container_tools() {
   local missing=()
-  for tool in podman buildah runc; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  for tool in podman buildah runc containerd; do command -v "$tool" >/dev/null || missing+=("$tool"); done
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
-      echo "the image needs ${missing[*]} (Debian: apt-get install podman buildah runc); run as root to install them" >&2
+      echo "the image and its tests need ${missing[*]} (Debian: apt-get install podman buildah runc containerd); run as root to install them" >&2
       exit 1
     fi
     echo "installing ${missing[*]} from Debian's packages" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman buildah runc >/dev/null \
-      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman buildah runc >/dev/null; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman buildah runc containerd >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman buildah runc containerd >/dev/null; }
   fi
   local dir=$AIM_CACHE_DIR/containers
   mkdir -p "$dir"

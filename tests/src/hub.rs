@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 /// Files at or above this size are LFS files (the Hub's threshold is 10 MB; smaller keeps tests small).
 pub const LFS_THRESHOLD: usize = 1 << 20;
 
@@ -134,15 +136,25 @@ impl HubServer {
     /// Serves `files` as repository `repo` (`<org>/<model>`), revision `main`; `*` serves them under every
     /// repository name (a mirror standing in for the Hub where the repository is decided elsewhere, as in the demo).
     pub async fn start(repo: &str, files: Vec<ModelFile>) -> HubServer {
-        HubServer::start_with(repo, files, None).await
+        HubServer::start_with(repo, files, None, LOOPBACK).await
     }
 
     /// [`HubServer::start`] over HTTPS with `tls`'s certificate (`https://127.0.0.1:<port>`).
     pub async fn start_tls(repo: &str, files: Vec<ModelFile>, tls: crate::tls::TestTls) -> HubServer {
-        HubServer::start_with(repo, files, Some(tls)).await
+        HubServer::start_with(repo, files, Some(tls), LOOPBACK).await
     }
 
-    async fn start_with(repo: &str, files: Vec<ModelFile>, tls: Option<crate::tls::TestTls>) -> HubServer {
+    /// [`HubServer::start`] on address `ip` (the host's, for pods of a real node to reach).
+    pub async fn start_on(ip: std::net::IpAddr, repo: &str, files: Vec<ModelFile>) -> HubServer {
+        HubServer::start_with(repo, files, None, ip).await
+    }
+
+    async fn start_with(
+        repo: &str,
+        files: Vec<ModelFile>,
+        tls: Option<crate::tls::TestTls>,
+        ip: std::net::IpAddr,
+    ) -> HubServer {
         let shared = Arc::new(Shared {
             repo: repo.to_string(),
             digests: files.iter().map(|f| (f.sha256(), f.git_sha1())).collect(),
@@ -156,9 +168,7 @@ impl HubServer {
             .route("/{org}/{name}/resolve/{rev}/{*path}", get(resolve))
             .route("/cdn/{sha}", get(content))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the hub");
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind the hub");
         let address = listener.local_addr().expect("hub address");
         let (endpoint, task) = match tls {
             Some(tls) => (

@@ -89,3 +89,9 @@ impl Binaries {
 pub fn helm() -> Result<PathBuf, BuildError> {
     Ok(build("build-helm.sh")?.join("helm"))
 }
+
+/// The kubelet and kube-proxy, built once per machine from the pinned Kubernetes module (`build-node.sh`), for
+/// a real node: their directory.
+pub fn node() -> Result<PathBuf, BuildError> {
+    build("build-node.sh")
+}

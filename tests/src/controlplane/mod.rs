@@ -21,6 +21,7 @@ pub mod binaries;
 pub mod kserve;
 pub mod nodes;
 pub mod pki;
+pub mod real_node;
 pub mod upstream_crds;
 pub mod versions;
 
@@ -98,6 +99,9 @@ pub enum ControlPlaneError {
     /// KServe's configuration could not be prepared.
     #[error(transparent)]
     KServe(#[from] kserve::KServeConfigError),
+    /// The real node could not start (what it needs, or what failed).
+    #[error("the real node: {0}")]
+    RealNode(String),
     /// A kubectl command failed.
     #[error("kubectl {args} failed: {stderr}")]
     Kubectl {
@@ -106,6 +110,13 @@ pub enum ControlPlaneError {
         /// Its stderr.
         stderr: String,
     },
+}
+
+/// Where builds and images are cached on this machine: `$AIM_CACHE_DIR`, by default `~/.cache/aim-operator`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("AIM_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/aim-operator"))
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ControlPlaneError {
@@ -124,6 +135,8 @@ pub struct ControlPlane {
     commands: std::collections::HashMap<&'static str, (PathBuf, Vec<String>)>,
     /// The gateway that accepts routes.
     gateway: Option<crate::gateway::GatewayAcceptance>,
+    /// The real node, when the cluster has one.
+    real_node: Option<real_node::RealNode>,
 }
 
 fn free_port() -> Result<u16, ControlPlaneError> {
@@ -179,12 +192,41 @@ impl ControlPlane {
 
     /// Builds (once) and starts a cluster with `gpu_nodes` whose state lives in `dir`.
     pub async fn start_with(dir: &Path, gpu_nodes: nodes::GpuNodes) -> Result<Self, ControlPlaneError> {
+        Self::start_layout(dir, gpu_nodes, false).await
+    }
+
+    /// [`Self::start_with`], plus a real node ([`real_node`]: the kubelet, kube-proxy, containerd) where pods
+    /// run as containers. Its API server listens on the host's address too, so that pods reach it through the
+    /// `kubernetes` Service, and the ServiceAccount admission plugin mounts their tokens.
+    pub async fn start_with_real_node(dir: &Path, gpu_nodes: nodes::GpuNodes) -> Result<Self, ControlPlaneError> {
+        Self::start_layout(dir, gpu_nodes, true).await
+    }
+
+    async fn start_layout(
+        dir: &Path,
+        gpu_nodes: nodes::GpuNodes,
+        with_real_node: bool,
+    ) -> Result<Self, ControlPlaneError> {
         let binaries = tokio::task::spawn_blocking(Binaries::ensure)
             .await
             .expect("build task panicked")?;
+        let node_bin = if with_real_node {
+            Some(
+                tokio::task::spawn_blocking(binaries::node)
+                    .await
+                    .expect("build task panicked")?,
+            )
+        } else {
+            None
+        };
+        let node_ip = if with_real_node {
+            Some(real_node::host_ip()?)
+        } else {
+            None
+        };
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
         let dir = dir.canonicalize().map_err(io("resolving the state directory"))?;
-        let pki = pki::write_pki(&dir)?;
+        let pki = pki::write_pki(&dir, node_ip)?;
         let (etcd_port, etcd_peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
         let server = format!("https://127.0.0.1:{api_port}");
         let kubeconfig = dir.join("kubeconfig");
@@ -198,6 +240,7 @@ impl ControlPlane {
             kubeconfig,
             processes: Vec::new(),
             commands: Default::default(),
+            real_node: None,
             gateway: None,
         };
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
@@ -216,16 +259,29 @@ impl ControlPlane {
                 "--log-level=warn",
             ],
         )?;
-        cp.spawn(
-            "kube-apiserver",
-            &binaries.kube_apiserver,
-            &[
+        // Without a real node nothing in-cluster reaches the API server, which stays on loopback (the
+        // `kubernetes` Service's endpoints may not point there). With one, pods reach it through that Service at
+        // the host's address, and need their ServiceAccount tokens mounted.
+        let network: Vec<String> = match node_ip {
+            None => vec![
+                "--bind-address=127.0.0.1".into(),
+                "--advertise-address=127.0.0.1".into(),
+                "--endpoint-reconciler-type=none".into(),
+                // No kubelet runs pods here, so pods never need mounted service-account tokens; without this
+                // plugin, Job pods are admitted before the controller-manager has created a namespace's
+                // default ServiceAccount.
+                "--disable-admission-plugins=ServiceAccount".into(),
+            ],
+            Some(ip) => vec![
+                "--bind-address=0.0.0.0".into(),
+                format!("--advertise-address={ip}"),
+                "--kubelet-preferred-address-types=InternalIP".into(),
+            ],
+        };
+        let mut apiserver_args: Vec<String> = network;
+        apiserver_args.extend(
+            [
                 &format!("--etcd-servers={etcd_url}"),
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                // The `kubernetes` Service's endpoints may not point at loopback, and nothing in-cluster needs
-                // to reach the API server through it here.
-                "--endpoint-reconciler-type=none",
                 &format!("--secure-port={api_port}"),
                 &format!("--tls-cert-file={}", pki.server_cert.display()),
                 &format!("--tls-private-key-file={}", pki.server_key.display()),
@@ -242,18 +298,17 @@ impl ControlPlane {
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 "--service-cluster-ip-range=10.96.0.0/16",
                 "--allow-privileged=true",
-                // No kubelet runs pods here, so pods never need mounted service-account tokens; without this
-                // plugin, Job pods are admitted before the controller-manager has created a namespace's
-                // default ServiceAccount.
-                "--disable-admission-plugins=ServiceAccount",
                 "--enable-priority-and-fairness=false",
                 &format!("--audit-policy-file={}", audit_policy.display()),
                 &format!("--audit-log-path={}", dir.join(AUDIT_LOG).display()),
                 "--audit-log-format=json",
                 "--audit-log-maxsize=0",
                 "--v=0",
-            ],
-        )?;
+            ]
+            .map(String::from),
+        );
+        let apiserver_args: Vec<&str> = apiserver_args.iter().map(String::as_str).collect();
+        cp.spawn("kube-apiserver", &binaries.kube_apiserver, &apiserver_args)?;
         cp.wait_ready(Duration::from_secs(90)).await?;
         cp.spawn(
             "kube-controller-manager",
@@ -295,6 +350,10 @@ impl ControlPlane {
         cp.start_kwok(gpu_nodes).await?;
         cp.start_kserve(&pki).await?;
         cp.gateway = Some(crate::gateway::GatewayAcceptance::start(cp.client().await?));
+        if let (Some(ip), Some(bin)) = (node_ip, node_bin) {
+            let node = real_node::RealNode::start(&cp.dir, &cp.binaries.kubectl, &cp.kubeconfig, ip, &bin).await?;
+            cp.real_node = Some(node);
+        }
         Ok(cp)
     }
 
@@ -357,6 +416,9 @@ impl ControlPlane {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let kwok = self.binaries.kwok.clone();
         self.spawn("kwok", &kwok, &args)?;
+        if gpu_nodes.mi300x + gpu_nodes.mi325x == 0 {
+            return Ok(());
+        }
         let list = self.dir.join("gpu-nodes.json");
         std::fs::write(&list, nodes::list(gpu_nodes).to_string()).map_err(io("writing the GPU nodes"))?;
         self.kubectl(&[
@@ -581,6 +643,9 @@ impl ControlPlane {
     /// Stops every process, newest first: SIGTERM, then SIGKILL for any still running after 10 seconds.
     pub async fn stop(mut self) {
         self.gateway = None;
+        if let Some(node) = self.real_node.take() {
+            node.stop().await;
+        }
         while let Some((name, mut child)) = self.processes.pop() {
             if let Some(pid) = child.id() {
                 let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);

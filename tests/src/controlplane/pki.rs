@@ -60,8 +60,10 @@ fn name(common_name: &str, organization: Option<&str>) -> DistinguishedName {
     dn
 }
 
-/// Generates the control plane's PKI into `dir`.
-pub fn write_pki(dir: &Path) -> Result<PkiFiles, PkiError> {
+/// Generates the control plane's PKI into `dir`. The API server's certificate names loopback, the `kubernetes`
+/// Service (its name and its ClusterIP, 10.96.0.1, how pods reach it) and, when given, the node address pods
+/// reach it at.
+pub fn write_pki(dir: &Path, node_ip: Option<std::net::Ipv4Addr>) -> Result<PkiFiles, PkiError> {
     let generate = |what| move |source| PkiError::Generate { what, source };
 
     let ca_key = KeyPair::generate().map_err(generate("CA key"))?;
@@ -77,12 +79,19 @@ pub fn write_pki(dir: &Path) -> Result<PkiFiles, PkiError> {
     let ca = Issuer::new(ca_params, &ca_key);
 
     let server_key = KeyPair::generate().map_err(generate("server key"))?;
-    let mut server_params = CertificateParams::new(vec![
-        "127.0.0.1".to_string(),
-        "localhost".to_string(),
-        "kubernetes".to_string(),
-        "kubernetes.default.svc".to_string(),
-    ])
+    let mut server_params = CertificateParams::new(
+        vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+            "kubernetes".to_string(),
+            "kubernetes.default.svc".to_string(),
+            "kubernetes.default.svc.cluster.local".to_string(),
+            "10.96.0.1".to_string(),
+        ]
+        .into_iter()
+        .chain(node_ip.map(|ip| ip.to_string()))
+        .collect::<Vec<_>>(),
+    )
     .map_err(generate("server params"))?;
     server_params.distinguished_name = name("kube-apiserver", None);
     server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];

@@ -210,6 +210,15 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
     for name in names.into_iter().chain([before, after]) {
         println!("{}", summary(&api, name).await?);
     }
+    println!("\n== what ran as what");
+    println!(
+        "   real processes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the KServe controller, kwok\n   \
+         the operator: in this process, as its ServiceAccount with deploy/base's RBAC\n   \
+         kwok (no containers): the 8 GPU nodes' kubelet, the inference pods, the storage provisioner\n   \
+         local processes: the download pods' `aim-operator download`; a helper accepts routes for the gateway\n   \
+         as real containers (not in this demo; in `scripts/test`): the operator image under podman, and on a real\n   \
+         node (kubelet + containerd) the operator's Deployment, leader election and a download Job as real pods"
+    );
     Ok(())
 }
 

@@ -2,20 +2,10 @@
 # Installs moto (an S3-compatible server, for the downloader's tests) at its pinned version from PyPI into a
 # virtualenv, once per machine, at $AIM_CACHE_DIR/moto-$MOTO_VERSION, and prints its bin directory.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=versions.env
-source "$here/versions.env"
-
-cache=${AIM_CACHE_DIR:-$HOME/.cache/aim-operator}
 out="$cache/moto-$MOTO_VERSION"
-if [ -f "$out/.complete" ]; then echo "$out/bin"; exit 0; fi
-
-mkdir -p "$cache"
-exec 9>"$cache/.build-moto.lock"
-flock 9
-if [ -f "$out/.complete" ]; then echo "$out/bin"; exit 0; fi
-
+once moto "$out" test -f "$out/.complete"
 echo "installing moto $MOTO_VERSION from PyPI (first run only)" >&2
 # A venv records its own path in its scripts, so it is built where it lives; the stamp written last tells a
 # finished venv from a half-built one.

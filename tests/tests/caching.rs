@@ -318,12 +318,8 @@ async fn caches_of_one_source_share_a_model_cache_that_lives_while_one_of_them_u
             .await
             .success
     );
-    wait::until("the ModelCache to go with its last user", || async {
-        if mc(env, &ns, &name).await.is_none() {
-            Ok(())
-        } else {
-            Err("still there".into())
-        }
+    wait::until_gone("the ModelCache to go with its last user", || async {
+        Ok(mc(env, &ns, &name).await.is_some())
     })
     .await;
 }
@@ -340,7 +336,12 @@ async fn a_users_own_model_cache_is_used_as_it_is_and_outlives_the_template_cach
         &model_cache(
             "mine",
             &source,
-            &format!("  size: 1Gi\n  storageClassName: {CLASS}\n  env:\n  - name: HF_TOKEN\n    value: mine\n"),
+            // Its download stays running (the test ends it, never here), so the template cache that uses it is
+            // Progressing for as long as the test looks: kwok would finish it within moments, and the template
+            // cache could then be Available before the test ever saw it Progressing.
+            &format!(
+                "  size: 1Gi\n  storageClassName: {CLASS}\n  env:\n  - name: HF_TOKEN\n    value: mine\n  - name: {MANUAL}\n    value: \"true\"\n"
+            ),
         ),
     )
     .await;
@@ -650,12 +651,8 @@ async fn turning_template_caching_off_removes_its_template_cache() {
     tc_state(env, &ns, "t", ResourceState::Progressing).await;
     apply(env, &ns, &inline_template("t", &source, false)).await;
     let api: Api<AIMTemplateCache> = Api::namespaced(env.client().await, &ns);
-    wait::until("the template cache to be removed", || async {
-        if api.get_opt("t").await.map_err(|e| e.to_string())?.is_none() {
-            Ok(())
-        } else {
-            Err("still there".into())
-        }
+    wait::until_gone("the template cache to be removed", || async {
+        Ok(api.get_opt("t").await.map_err(|e| e.to_string())?.is_some())
     })
     .await;
 }

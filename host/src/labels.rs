@@ -22,6 +22,9 @@ pub const DERIVED_FROM: &str = "aim.silogen.ai/derived-from";
 pub const DERIVED_BY: &str = "aim.silogen.ai/derived-by";
 /// Annotation on an HTTPRoute: the router plugin (and digest) that chose its path.
 pub const PATH_DECIDED_BY: &str = "aim.silogen.ai/path-decided-by";
+/// Annotation on what the operator applies: a hash of what it wanted, so that a field it stops wanting counts as
+/// a difference (a comparison of fields alone would only see fields that are still wanted).
+pub const APPLIED_HASH: &str = "aim.silogen.ai/applied-hash";
 /// Annotation a user sets on an `AIMService` (to any new value) to have its template and path decided again
 /// by the policy plugins now in use.
 pub const REDECIDE: &str = "aim.silogen.ai/redecide";

@@ -8,6 +8,7 @@ pub mod controller;
 pub mod crdgen;
 pub mod download;
 pub mod events;
+mod fixtures;
 pub mod index;
 pub mod labels;
 pub mod plugin_cli;

@@ -17,30 +17,16 @@ pub mod wake;
 pub use kit::metrics::ReconcileMetrics;
 pub use kit::{Context, Error, OperatorConfig};
 
-use crate::api::{
-    AIMClusterConfig, AIMClusterServiceTemplate, AIMImage, AIMService, AIMServiceTemplate, AIMTemplateCache,
-    CLUSTER_CONFIG_NAME, ModelCache,
-};
+use crate::api::{AIMClusterServiceTemplate, AIMServiceTemplate, CLUSTER_CONFIG_NAME};
 use crate::index::{Index, WatchHealth, Writers};
 use crate::policy::{PolicyEngine, ReloadEvent};
 use futures::FutureExt;
-use kit::runner::{self, Queue};
+use kit::runner;
 use kube::runtime::reflector::ObjectRef;
 use std::future::Future;
 use std::sync::Arc;
-use template::slots::DiscoverySlots;
-use tokio::sync::mpsc::UnboundedReceiver;
-use wake::Queues;
-
-struct Receivers {
-    images: UnboundedReceiver<ObjectRef<AIMImage>>,
-    configs: UnboundedReceiver<ObjectRef<AIMClusterConfig>>,
-    cluster_templates: UnboundedReceiver<ObjectRef<AIMClusterServiceTemplate>>,
-    templates: UnboundedReceiver<ObjectRef<AIMServiceTemplate>>,
-    template_caches: UnboundedReceiver<ObjectRef<AIMTemplateCache>>,
-    model_caches: UnboundedReceiver<ObjectRef<ModelCache>>,
-    services: UnboundedReceiver<ObjectRef<AIMService>>,
-}
+use template::TemplateKind;
+use wake::{Queues, Receivers};
 
 /// The operator's controllers and the index they read, ready to run.
 pub struct Operator {
@@ -62,34 +48,12 @@ impl Operator {
     ) -> Self {
         let (index, writers) = Index::with_health(health);
         let ctx = Context::new(client, index, config, policy, metrics);
-        let (images, images_rx) = Queue::new();
-        let (configs, configs_rx) = Queue::new();
-        let (cluster_templates, cluster_templates_rx) = Queue::new();
-        let (templates, templates_rx) = Queue::new();
-        let (template_caches, template_caches_rx) = Queue::new();
-        let (model_caches, model_caches_rx) = Queue::new();
-        let (services, services_rx) = Queue::new();
+        let (queues, receivers) = Queues::new();
         Operator {
             ctx,
             writers,
-            queues: Queues {
-                images,
-                configs,
-                cluster_templates,
-                templates,
-                template_caches,
-                model_caches,
-                services,
-            },
-            receivers: Receivers {
-                images: images_rx,
-                configs: configs_rx,
-                cluster_templates: cluster_templates_rx,
-                templates: templates_rx,
-                template_caches: template_caches_rx,
-                model_caches: model_caches_rx,
-                services: services_rx,
-            },
+            queues,
+            receivers,
         }
     }
 
@@ -107,7 +71,7 @@ impl Operator {
             receivers: r,
         } = self;
         let index = ctx.index.clone();
-        let watches = crate::index::start(&ctx.client, &index, writers, Arc::new(queues.clone()));
+        let watches = index.start(&ctx.client, writers, Arc::new(queues.clone()));
         let replugged = tokio::spawn(redecide_on_swap(ctx.policy.clone(), index.clone(), queues));
         let shutdown = shutdown.shared();
         tokio::select! {
@@ -119,78 +83,77 @@ impl Operator {
             }
         }
         tracing::info!("index listed every kind; controllers start");
-        let slots = Arc::new(DiscoverySlots::default());
-        let (s1, s2) = (slots.clone(), slots);
-        tokio::join!(
+        let (c, stop) = (ctx, shutdown);
+        // Every controller, one line each: its name, its kind's store and queue, its reconcile.
+        let controllers = vec![
             runner::run(
                 "aimimage",
-                index.images.clone(),
+                index.store(),
                 r.images,
                 image::reconcile,
-                ctx.clone(),
-                shutdown.clone()
-            ),
+                c.clone(),
+                stop.clone(),
+            )
+            .boxed(),
             runner::run(
                 "aimclusterconfig",
-                index.configs.clone(),
+                index.store(),
                 r.configs,
                 cluster_config::reconcile,
-                ctx.clone(),
-                shutdown.clone()
-            ),
+                c.clone(),
+                stop.clone(),
+            )
+            .boxed(),
             runner::run(
-                AIMClusterServiceTemplate::CONTROLLER_NAME,
-                index.cluster_templates.clone(),
+                AIMClusterServiceTemplate::CONTROLLER,
+                index.store(),
                 r.cluster_templates,
-                move |obj, ctx| template::reconcile::<AIMClusterServiceTemplate>(obj, ctx, s1.clone()),
-                ctx.clone(),
-                shutdown.clone()
-            ),
+                template::reconcile::<AIMClusterServiceTemplate>,
+                c.clone(),
+                stop.clone(),
+            )
+            .boxed(),
             runner::run(
-                AIMServiceTemplate::CONTROLLER_NAME,
-                index.templates.clone(),
+                AIMServiceTemplate::CONTROLLER,
+                index.store(),
                 r.templates,
-                move |obj, ctx| template::reconcile::<AIMServiceTemplate>(obj, ctx, s2.clone()),
-                ctx.clone(),
-                shutdown.clone()
-            ),
+                template::reconcile::<AIMServiceTemplate>,
+                c.clone(),
+                stop.clone(),
+            )
+            .boxed(),
             runner::run(
                 "aimtemplatecache",
-                index.template_caches.clone(),
+                index.store(),
                 r.template_caches,
                 template_cache::reconcile,
-                ctx.clone(),
-                shutdown.clone()
-            ),
+                c.clone(),
+                stop.clone(),
+            )
+            .boxed(),
             runner::run(
                 "modelcache",
-                index.model_caches.clone(),
+                index.store(),
                 r.model_caches,
                 model_cache::reconcile,
-                ctx.clone(),
-                shutdown.clone()
-            ),
+                c.clone(),
+                stop.clone(),
+            )
+            .boxed(),
             runner::run(
                 "aimservice",
-                index.services.clone(),
+                index.store(),
                 r.services,
                 service::reconcile,
-                ctx.clone(),
-                shutdown.clone()
-            ),
-        );
+                c.clone(),
+                stop.clone(),
+            )
+            .boxed(),
+        ];
+        futures::future::join_all(controllers).await;
         watches.iter().for_each(|w| w.abort());
         replugged.abort();
     }
-}
-
-/// The controller name of a template kind.
-trait ControllerName {
-    const CONTROLLER_NAME: &'static str;
-}
-
-impl<T: template::TemplateKind> ControllerName for T {
-    const CONTROLLER_NAME: &'static str = T::CONTROLLER;
 }
 
 /// When a plugin is swapped in (or the built-in one is back), the services whose decision failed or found

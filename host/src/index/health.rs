@@ -94,7 +94,7 @@ impl WatchHealth {
 
     /// Health for every kind the index watches.
     pub fn of_index() -> Arc<Self> {
-        Arc::new(WatchHealth::new(&super::KINDS))
+        Arc::new(WatchHealth::new(super::KINDS))
     }
 
     fn update(&self, kind: &'static str, f: impl FnOnce(&mut KindState)) {

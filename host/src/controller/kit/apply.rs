@@ -1,201 +1,168 @@
-//! Writing what a plan wants: only the difference, with server-side apply under the operator's one field
-//! manager. The plan compares against the index; the index lags the API server by one watch event, so each
-//! write is remembered in the index's [`crate::index::pending::PendingWrites`] until the index sees the object change, and a
-//! reconcile that runs in between does not write the same thing again.
+//! Carrying out a plan's [`Writes`]: server-side apply under the operator's one field manager, creation of
+//! what is made once, deletion with a uid precondition. The plan decided what differs; this loop adds two
+//! guards that need the API server or shared state:
 //!
-//! Shared objects (derived templates) are updated with the resourceVersion they were read at, so two writers
-//! cannot overwrite each other; creation needs no precondition, since applying the same object twice is a
-//! no-op, not a conflict.
+//! - the index lags the API server by one watch event, so each write is remembered in the index's
+//!   [`crate::index::pending::PendingWrites`] until the index sees the object change, and a write still on its
+//!   way is not made again;
+//! - an answer the plan can explain to a person (a quota that refuses a claim, a namespace that does not exist,
+//!   no free discovery slot) is not an error: it comes back as a [`Refusal`], and the reconcile plans again
+//!   knowing it (see [`super::pipeline`]).
 
 use super::context::{Context, FIELD_MANAGER};
 use super::error::Error;
-use crate::index::pending::{Key, What};
+use super::writes::{Guard, Ownership, Target, Write, fingerprint};
+use crate::index::pending::Key;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions};
 use kube::{Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::fmt::Debug;
-use std::hash::{Hash, Hasher};
 
-/// A stable fingerprint of what is written.
-pub fn fingerprint(value: &impl Serialize) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_vec(value).unwrap_or_default().hash(&mut hasher);
-    hasher.finish()
+/// Why the API server (or the discovery cap) refused a write, in terms a plan can turn into a condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// A ResourceQuota refused it; the API server's message.
+    Quota(Target, String),
+    /// Its namespace does not exist.
+    NamespaceMissing(Target),
+    /// No discovery slot is free (the cap on discovery Jobs running at once).
+    NoSlot(Target),
 }
 
-fn key_of(kind: &str, namespace: Option<String>, name: &str, what: What) -> Key {
+impl Refusal {
+    /// The object refused.
+    pub fn target(&self) -> &Target {
+        match self {
+            Refusal::Quota(t, _) | Refusal::NamespaceMissing(t) | Refusal::NoSlot(t) => t,
+        }
+    }
+}
+
+fn key_of(write: &Write) -> Key {
+    let target = write.target();
     Key {
-        kind: kind.to_string(),
-        namespace: namespace.unwrap_or_default(),
-        name: name.to_string(),
-        what,
+        kind: target.resource.kind.clone(),
+        namespace: target.namespace.clone().unwrap_or_default(),
+        name: target.name.clone(),
+        what: write.what(),
     }
 }
 
-/// An untyped API of `K` in `namespace` (or cluster-wide): the typed one needs the scope at compile time,
-/// and these helpers serve both scopes.
-pub fn api_for<K: Resource<DynamicType = ()>>(ctx: &Context, namespace: Option<&str>) -> Api<DynamicObject> {
-    let resource = ApiResource::erase::<K>(&());
-    match namespace {
-        Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &resource),
-        None => Api::all_with(ctx.client.clone(), &resource),
+fn api(ctx: &Context, target: &Target) -> Api<DynamicObject> {
+    match &target.namespace {
+        Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &target.resource),
+        None => Api::all_with(ctx.client.clone(), &target.resource),
     }
 }
 
-/// Applies `desired` unless `existing` (the index's copy) already satisfies `unchanged`. With `shared`, an update
-/// carries the resourceVersion of `existing`, so a concurrent change makes it fail (and retry) rather than be
-/// overwritten.
-pub async fn apply<K>(
-    ctx: &Context,
-    existing: Option<&K>,
-    desired: &K,
-    unchanged: impl Fn(&K) -> bool,
-    shared: bool,
-) -> Result<(), Error>
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Serialize,
-{
-    if existing.is_some_and(&unchanged) {
-        return Ok(());
+/// Carries out `writes` in order; returns the refusals. Any other failure stops the loop and is returned (the
+/// reconcile is retried).
+pub async fn carry_out(ctx: &Context, writes: &[Write]) -> Result<Vec<Refusal>, Error> {
+    let mut refused = Vec::new();
+    for write in writes {
+        if let Some(refusal) = carry_out_one(ctx, write).await? {
+            refused.push(refusal);
+        }
     }
-    let name = desired.name_any();
-    let kind = K::kind(&()).into_owned();
-    let key = key_of(&kind, desired.namespace(), &name, What::Object);
-    let current = existing.and_then(|e| e.resource_version());
-    let print = fingerprint(desired);
-    if ctx.index.pending.in_flight(&key, current.as_deref(), print) {
-        return Ok(());
-    }
-    let mut body = serde_json::to_value(desired).unwrap_or_default();
-    if shared && let Some(rv) = &current {
-        body["metadata"]["resourceVersion"] = Value::String(rv.clone());
-    }
-    let api = api_for::<K>(ctx, desired.namespace().as_deref());
-    let result = api
-        .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
-        .await;
-    ctx.metrics.write(&kind, "apply", result.as_ref().err());
-    result.map_err(|source| Error::Apply {
-        what: format!("{kind} {name}"),
-        source,
-    })?;
-    ctx.index.pending.record(key, current, print);
-    Ok(())
+    Ok(refused)
 }
 
-/// Creates `desired` when the index has no such object, and never changes an existing one (Jobs and volume
-/// claims are immutable once made).
-pub async fn create_once<K>(ctx: &Context, existing: Option<&K>, desired: &K) -> Result<(), Error>
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Serialize,
-{
-    apply(ctx, existing, desired, |_| true, false).await
-}
-
-/// True when every field of `wanted` has the same value in `have` (fields the API server or other controllers
-/// added are ignored).
-pub fn is_subset(wanted: &Value, have: &Value) -> bool {
-    match (wanted, have) {
-        (Value::Object(w), Value::Object(h)) => w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| is_subset(v, hv))),
-        (Value::Array(w), Value::Array(h)) => w.len() == h.len() && w.iter().zip(h).all(|(a, b)| is_subset(a, b)),
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        _ => wanted == have,
+async fn carry_out_one(ctx: &Context, write: &Write) -> Result<Option<Refusal>, Error> {
+    let key = key_of(write);
+    let target = write.target();
+    let (based_on, print) = match write {
+        Write::Apply { body, based_on, .. } => (based_on.clone(), fingerprint(body)),
+        Write::Create { body, .. } => (None, fingerprint(body)),
+        Write::Delete { based_on, .. } => (based_on.clone(), 0),
+    };
+    if ctx.index.pending.in_flight(&key, based_on.as_deref(), print) {
+        return Ok(None);
     }
-}
-
-/// Applies the untyped object `desired` (an InferenceService or HTTPRoute) unless `existing` already has every
-/// field of it.
-pub async fn apply_dynamic(
-    ctx: &Context,
-    resource: &ApiResource,
-    existing: Option<&DynamicObject>,
-    desired: &Value,
-) -> Result<(), Error> {
-    if let Some(existing) = existing
-        && is_subset(desired, &serde_json::to_value(existing).unwrap_or_default())
-    {
-        return Ok(());
-    }
-    let name = desired
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let namespace = desired
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let key = key_of(&resource.kind, Some(namespace.to_string()), name, What::Object);
-    let current = existing.and_then(|e| e.resource_version());
-    let print = fingerprint(desired);
-    if ctx.index.pending.in_flight(&key, current.as_deref(), print) {
-        return Ok(());
-    }
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, resource);
-    let result = api
-        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(desired))
-        .await;
-    ctx.metrics.write(&resource.kind, "apply", result.as_ref().err());
-    result.map_err(|source| Error::Apply {
-        what: format!("{} {name}", resource.kind),
-        source,
-    })?;
-    ctx.index.pending.record(key, current, print);
-    Ok(())
-}
-
-/// Deletes `obj` (as the index shows it), only if it is still that object (same uid). Gone already is fine.
-pub async fn delete<K>(ctx: &Context, obj: &K) -> Result<(), Error>
-where
-    K: Resource<DynamicType = ()>,
-{
-    let api = api_for::<K>(ctx, obj.meta().namespace.as_deref());
-    delete_with(ctx, &api, &K::kind(&()), obj.meta()).await
-}
-
-/// [`delete`] for an untyped object.
-pub async fn delete_dynamic(ctx: &Context, resource: &ApiResource, obj: &DynamicObject) -> Result<(), Error> {
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        ctx.client.clone(),
-        obj.metadata.namespace.as_deref().unwrap_or_default(),
-        resource,
-    );
-    delete_with(ctx, &api, &resource.kind, &obj.metadata).await
-}
-
-async fn delete_with(
-    ctx: &Context,
-    api: &Api<DynamicObject>,
-    kind: &str,
-    meta: &kube::api::ObjectMeta,
-) -> Result<(), Error> {
-    let name = meta.name.clone().unwrap_or_default();
-    let key = key_of(kind, meta.namespace.clone(), &name, What::Delete);
-    // A delete is "in flight" while the index still shows the same version of the object.
-    if ctx.index.pending.in_flight(&key, meta.resource_version.as_deref(), 0) {
-        return Ok(());
-    }
-    let params = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: meta.uid.clone(),
-            resource_version: None,
+    let api = api(ctx, target);
+    let kind = target.resource.kind.clone();
+    let (verb, result) = match write {
+        Write::Apply {
+            body,
+            ownership,
+            based_on,
+            ..
+        } => {
+            let mut body = body.clone();
+            if *ownership == Ownership::Shared
+                && let Some(rv) = based_on
+            {
+                body["metadata"]["resourceVersion"] = Value::String(rv.clone());
+            }
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            (
+                "apply",
+                api.patch(&target.name, &params, &Patch::Apply(&body)).await.map(drop),
+            )
+        }
+        Write::Create { body, guard, .. } => {
+            let _slot = match guard {
+                Guard::None => None,
+                Guard::DiscoverySlot => {
+                    let slot = ctx.discovery_slots.lock().await;
+                    if ctx.discovery_slots.running(&ctx.index) >= ctx.config.discovery.max_concurrent_jobs {
+                        return Ok(Some(Refusal::NoSlot(target.clone())));
+                    }
+                    Some(slot)
+                }
+            };
+            let object: DynamicObject = serde_json::from_value(body.clone())
+                .unwrap_or_else(|_| DynamicObject::new(&target.name, &target.resource));
+            let created = api.create(&PostParams::default(), &object).await.map(drop);
+            let created = match created {
+                // Made already (a write the index has not shown yet, or a restart): nothing to do.
+                Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+                other => other,
+            };
+            if created.is_ok() && *guard == Guard::DiscoverySlot {
+                ctx.discovery_slots
+                    .started(target.namespace.as_deref().unwrap_or_default(), &target.name);
+            }
+            ("create", created)
+        }
+        Write::Delete { uid, .. } => {
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: uid.clone(),
+                    resource_version: None,
+                }),
+                ..DeleteParams::background()
+            };
+            let deleted = match api.delete(&target.name, &params).await.map(drop) {
+                // Gone already, or replaced by another object of the name: nothing of ours to delete.
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+                other => other,
+            };
+            ("delete", deleted)
+        }
+    };
+    ctx.metrics.write(&kind, verb, result.as_ref().err());
+    match result {
+        Ok(()) => {
+            ctx.index.pending.record(key, based_on, print);
+            Ok(None)
+        }
+        Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("exceeded quota") => {
+            Ok(Some(Refusal::Quota(target.clone(), s.message.clone())))
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 && !matches!(write, Write::Delete { .. }) => {
+            Ok(Some(Refusal::NamespaceMissing(target.clone())))
+        }
+        Err(source) => Err(match write {
+            Write::Delete { .. } => Error::Delete {
+                what: target.describe(),
+                source,
+            },
+            _ => Error::Apply {
+                what: target.describe(),
+                source,
+            },
         }),
-        ..DeleteParams::background()
-    };
-    let result = api.delete(&name, &params).await.map(drop);
-    let result = match result {
-        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
-        other => other,
-    };
-    ctx.metrics.write(kind, "delete", result.as_ref().err());
-    result.map_err(|source| Error::Delete {
-        what: format!("{kind} {name}"),
-        source,
-    })?;
-    ctx.index.pending.record(key, meta.resource_version.clone(), 0);
-    Ok(())
+    }
 }
 
 /// An owner reference to `owner`; `controller` marks the single managing owner.
@@ -212,19 +179,4 @@ pub fn owner_ref<K: Resource<DynamicType = ()>>(owner: &K, controller: bool) -> 
         controller: Some(controller),
         block_owner_deletion: Some(true),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn server_added_fields_do_not_count_as_differences() {
-        let wanted = json!({ "spec": { "replicas": 2, "ports": [{ "port": 80 }] } });
-        let have = json!({ "spec": { "replicas": 2.0, "ports": [{ "port": 80, "protocol": "TCP" }], "extra": 1 }, "status": {} });
-        assert!(is_subset(&wanted, &have));
-        assert!(!is_subset(&json!({ "spec": { "replicas": 3 } }), &have));
-        assert!(!is_subset(&json!({ "spec": { "ports": [] } }), &have));
-    }
 }

@@ -3,6 +3,7 @@
 
 use super::metrics::ReconcileMetrics;
 use super::sharing::UnusedSince;
+use super::slots::DiscoverySlots;
 use crate::index::Index;
 use crate::policy::PolicyEngine;
 use kube::Client;
@@ -123,6 +124,11 @@ pub struct Context {
     pub unused: UnusedSince,
     /// Reconcile and write counters.
     pub metrics: Arc<ReconcileMetrics>,
+    /// The discovery Jobs running at once, cluster-wide, and the lock that keeps them under the cap.
+    pub discovery_slots: DiscoverySlots,
+    /// What each reconcile read, while a test records it.
+    #[cfg(any(test, feature = "testing"))]
+    pub reads: crate::index::reads::ReadLog,
 }
 
 impl Context {
@@ -142,6 +148,9 @@ impl Context {
             policy,
             unused: UnusedSince::default(),
             metrics,
+            discovery_slots: DiscoverySlots::default(),
+            #[cfg(any(test, feature = "testing"))]
+            reads: Default::default(),
         })
     }
 }

@@ -1,14 +1,19 @@
-//! The one Job skeleton the operator runs (template discovery and model downloads): one container, no
-//! retries of its own (the operator retries with its own backoff and keeps count in status), the container's
-//! last log lines as its termination message when it fails, and the Pod Security "restricted" profile.
+//! The operator's Jobs (template discovery, model downloads and size checks): the one skeleton they are built
+//! from (one container, no retries of their own — the operator retries with its own backoff and keeps count in
+//! status —, the container's last log lines as its termination message when it fails, the Pod Security
+//! "restricted" profile), and the one way their outcome is read back from the index ([`observe`]).
 
+use crate::index::Index;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, LocalObjectReference, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile,
     SecurityContext, Volume,
 };
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::jiff::Timestamp;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The user and group every Job container runs as (the operator image's non-root user).
 pub const RUN_AS: i64 = 65532;
@@ -108,4 +113,88 @@ pub fn build(inputs: JobInputs) -> Job {
         }),
         status: None,
     }
+}
+
+/// A Job of the operator's, as the index shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobRun {
+    /// There is none.
+    Absent,
+    /// It runs, or waits to.
+    Running,
+    /// It succeeded.
+    Succeeded {
+        /// Its container's termination message (what the operator's own commands print last).
+        message: Option<String>,
+        /// The pod that succeeded, if the index still has it (to read its log when it left no message).
+        pod: Option<Arc<Pod>>,
+    },
+    /// It failed.
+    Failed {
+        /// Its container's termination message (the last log lines, with `FallbackToLogsOnError`), else the reason
+        /// it ended.
+        message: Option<String>,
+        /// The Job's own failure message (a deadline, a pod that could not start).
+        job_message: String,
+        /// When it failed.
+        at: Option<Timestamp>,
+    },
+}
+
+/// Job `name` in `namespace` and the outcome of its container `container`.
+pub fn observe(index: &Index, namespace: &str, name: &str, container: &str) -> JobRun {
+    let Some(job) = index.job(namespace, name) else {
+        return JobRun::Absent;
+    };
+    let status = job.status.clone().unwrap_or_default();
+    let pods = index.pods_of_job(namespace, name);
+    let ended = |phase: &str| {
+        pods.iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some(phase))
+            .cloned()
+    };
+    if status.succeeded.unwrap_or(0) > 0 {
+        let pod = ended("Succeeded");
+        return JobRun::Succeeded {
+            message: pod.as_deref().and_then(|p| termination_message(p, container)),
+            pod,
+        };
+    }
+    let failed = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Failed" && c.status == "True");
+    match failed {
+        Some(condition) => JobRun::Failed {
+            message: ended("Failed").or_else(|| pods.first().cloned()).and_then(|p| {
+                let terminated = terminated(&p, container)?;
+                terminated
+                    .message
+                    .filter(|m| !m.trim().is_empty())
+                    .or(terminated.reason)
+            }),
+            job_message: condition.message.clone().unwrap_or_default(),
+            at: condition.last_transition_time.as_ref().map(|t| t.0),
+        },
+        None => JobRun::Running,
+    }
+}
+
+/// The termination message container `container` of `pod` left, if it ended with one.
+pub fn termination_message(pod: &Pod, container: &str) -> Option<String> {
+    terminated(pod, container)?.message.filter(|m| !m.trim().is_empty())
+}
+
+fn terminated(pod: &Pod, container: &str) -> Option<ContainerStateTerminated> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == container)?
+        .state
+        .as_ref()?
+        .terminated
+        .clone()
 }

@@ -5,6 +5,7 @@
 
 use super::context::Context;
 use super::error::Error;
+use crate::index::Stored;
 use futures::{FutureExt, StreamExt};
 use kube::Resource;
 use kube::runtime::controller::{Action, Config, applier};
@@ -56,8 +57,7 @@ pub async fn run<K, F, Fut>(
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) where
-    K: Resource + Clone + Debug + Send + Sync + 'static,
-    K::DynamicType: Debug + Eq + Hash + Clone + Unpin + Send + Sync,
+    K: Stored + Debug,
     F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Action, Error>> + Send + 'static,
 {
@@ -68,6 +68,21 @@ pub async fn run<K, F, Fut>(
     let metered = move |obj: Arc<K>, ctx: Arc<Context>| {
         let start = Instant::now();
         let metrics = ctx.metrics.clone();
+        #[cfg(any(test, feature = "testing"))]
+        if ctx.reads.is_on() {
+            let work = reconcile(obj.clone(), ctx.clone());
+            return async move {
+                let (result, reads) = crate::index::reads::recording(work).await;
+                ctx.reads.push(crate::index::reads::Reconciled {
+                    controller,
+                    object: K::any(obj),
+                    reads,
+                });
+                metrics.reconciled(controller, start.elapsed(), result.as_ref().err());
+                result
+            }
+            .boxed();
+        }
         reconcile(obj, ctx)
             .map(move |result| {
                 metrics.reconciled(controller, start.elapsed(), result.as_ref().err());

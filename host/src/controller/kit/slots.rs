@@ -33,7 +33,8 @@ fn active(job: &Job) -> bool {
 impl DiscoverySlots {
     /// Discovery Jobs running now.
     pub fn running(&self, index: &Index) -> usize {
-        let jobs = index.jobs_of(Component::Discovery);
+        // A count against the cap, not a decision about one template: no wake-up follows from it.
+        let jobs = crate::index::reads::unrecorded(|| index.jobs_of(Component::Discovery));
         let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
         started.retain(|key, at| {
             at.elapsed() < ON_ITS_WAY

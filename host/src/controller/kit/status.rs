@@ -43,7 +43,7 @@ where
         what: What::Status,
     };
     let current = obj.resource_version();
-    let print = super::apply::fingerprint(&next);
+    let print = super::writes::fingerprint(&next);
     if ctx.index.pending.in_flight(&key, current.as_deref(), print) {
         return Ok(false);
     }
@@ -52,7 +52,11 @@ where
         "kind": kind,
         "status": next,
     });
-    let api = super::apply::api_for::<K>(ctx, obj.namespace().as_deref());
+    let resource = kube::api::ApiResource::erase::<K>(&());
+    let api: kube::Api<kube::api::DynamicObject> = match obj.namespace() {
+        Some(ns) => kube::Api::namespaced_with(ctx.client.clone(), &ns, &resource),
+        None => kube::Api::all_with(ctx.client.clone(), &resource),
+    };
     let result = api
         .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
         .await;

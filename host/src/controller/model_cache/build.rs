@@ -255,29 +255,7 @@ pub fn size_job_name(cache: &str, attempt: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Credentials, ModelCacheSpec};
-    use k8s_openapi::api::core::v1::EnvVar;
-
-    fn cache() -> ModelCache {
-        let mut mc = ModelCache::new(
-            "llama-weights",
-            ModelCacheSpec {
-                source_uri: "hf://meta-llama/Llama-3.1-8B-Instruct".into(),
-                storage_class_name: None,
-                size: Some(Quantity("15Gi".into())),
-                credentials: Credentials {
-                    env: vec![EnvVar {
-                        name: "HF_TOKEN".into(),
-                        value: Some("t".into()),
-                        value_from: None,
-                    }],
-                    image_pull_secrets: vec![],
-                },
-            },
-        );
-        mc.metadata.namespace = Some("team-a".into());
-        mc
-    }
+    use crate::fixtures;
 
     fn downloader(ca_bundle: Option<&str>) -> DownloadConfig {
         DownloadConfig {
@@ -287,15 +265,12 @@ mod tests {
         }
     }
 
+    fn cache() -> ModelCache {
+        fixtures::model_cache()
+    }
+
     fn owner() -> OwnerReference {
-        OwnerReference {
-            api_version: "aim.silogen.ai/v1alpha1".into(),
-            kind: "ModelCache".into(),
-            name: "llama-weights".into(),
-            uid: "u".into(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        }
+        fixtures::owner("ModelCache", "llama-weights")
     }
 
     #[test]
@@ -412,5 +387,20 @@ mod tests {
         );
         assert_eq!(pod["automountServiceAccountToken"], false);
         assert!(pod["volumes"].is_null());
+    }
+
+    /// Every object a model cache makes, pinned whole.
+    #[test]
+    fn the_model_caches_children_as_written() {
+        let (mc, owner, config) = (cache(), owner(), downloader(Some("corp-ca")));
+        insta::assert_json_snapshot!(
+            "claim",
+            pvc(&mc, owner.clone(), Some("fast-rwx".into()), Quantity("17Gi".into()))
+        );
+        insta::assert_json_snapshot!("download_job", download_job(&mc, owner.clone(), &config, 1));
+        insta::assert_json_snapshot!("size_job", size_job(&mc, owner.clone(), &config, 0));
+        insta::assert_json_snapshot!("service_account", service_account(&mc, owner.clone()));
+        insta::assert_json_snapshot!("role", role(&mc, owner.clone(), 1));
+        insta::assert_json_snapshot!("role_binding", role_binding(&mc, owner));
     }
 }

@@ -6,15 +6,19 @@
 //! once the Job's pod is scheduled), but while the claim is not bound the status says the storage is what it
 //! waits for, not the download.
 
+use super::build;
 use crate::api::{ModelCache, ModelCacheStatus, ResourceState};
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
 use crate::controller::kit::context::{DownloadConfig, backoff};
+use crate::controller::kit::pipeline;
 use crate::controller::kit::quantity;
+use crate::controller::kit::writes::{Ownership, Writes};
 use crate::download::failure::FailureKind;
 use crate::download::human;
 use crate::download::progress::Report;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -104,6 +108,47 @@ pub struct Plan {
     pub model_bytes: Option<u64>,
     /// When to reconcile again without a change.
     pub requeue: Option<Duration>,
+}
+
+impl Plan {
+    /// The writes that carry out [`Plan::create`] for `mc`, owned by `owner`, with the downloader of `config`.
+    pub fn writes(
+        self,
+        mc: &ModelCache,
+        owner: &OwnerReference,
+        config: &DownloadConfig,
+    ) -> pipeline::Plan<ModelCacheStatus> {
+        let mut writes = Writes::new();
+        match self.create {
+            Create::Nothing => {}
+            Create::Claim => {
+                let claim = build::pvc(
+                    mc,
+                    owner.clone(),
+                    self.status.storage_class_name.clone(),
+                    self.capacity.clone().unwrap_or_default(),
+                );
+                writes.create_once(&claim, None);
+            }
+            Create::Job => {
+                let attempt = self.status.download.as_ref().map_or(0, |d| d.failed_attempts);
+                // The pod's identity first: it may patch this attempt's Job, and nothing else.
+                writes.ensure(&build::service_account(mc, owner.clone()), None, Ownership::Owned);
+                writes.ensure(&build::role(mc, owner.clone(), attempt), None, Ownership::Owned);
+                writes.ensure(&build::role_binding(mc, owner.clone()), None, Ownership::Owned);
+                writes.create_once(&build::download_job(mc, owner.clone(), config, attempt), None);
+            }
+            Create::SizeJob => {
+                let generation = mc.metadata.generation.unwrap_or_default() as i32;
+                writes.create_once(&build::size_job(mc, owner.clone(), config, generation), None);
+            }
+        }
+        pipeline::Plan {
+            writes,
+            status: self.status,
+            requeue: self.requeue,
+        }
+    }
 }
 
 enum Outcome {

@@ -1,5 +1,5 @@
 //! The runtime children of an `AIMService`, as pure builders: the KServe `InferenceService` and the Gateway
-//! API `HTTPRoute`, plus reading their readiness back.
+//! API `HTTPRoute` (how they are doing is read in [`super::observe`]).
 
 use super::cache::{CacheMount, merged_credentials};
 use crate::api::{AIMService, GatewayRef, TemplateProfile};
@@ -30,6 +30,8 @@ pub fn isvc_name(service: &AIMService) -> String {
 pub struct RuntimeInputs<'a> {
     /// The service.
     pub service: &'a AIMService,
+    /// The InferenceService's name ([`isvc_name`]).
+    pub name: &'a str,
     /// The service as owner.
     pub owner: OwnerReference,
     /// The model's image.
@@ -76,7 +78,7 @@ pub fn resources_for(gpus: u64) -> Value {
 /// The KServe InferenceService (Standard deployment mode, one `kserve-container`).
 pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
     let service = inputs.service;
-    let name = isvc_name(service);
+    let name = inputs.name;
     let gpu = inputs.profile.parameters.gpu_selector.as_ref();
     let resources = gpu.map_or(json!({}), |g| resources_for(g.count.max(1) as u64));
     let mut volumes = vec![json!({ "name": "dshm", "emptyDir": { "medium": "Memory", "sizeLimit": "8Gi" } })];
@@ -134,12 +136,12 @@ pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
 /// names the router plugin (and its digest) that chose the path.
 pub fn http_route(
     service: &AIMService,
+    name: &str,
     owner: OwnerReference,
     gateway: &GatewayRef,
     path: &str,
     decided_by: &str,
 ) -> Value {
-    let name = isvc_name(service);
     let mut labels = labels::managed(Component::Routing);
     labels.insert(labels::SERVICE.into(), labels::value(&service.name_any()));
     json!({
@@ -163,98 +165,10 @@ pub fn http_route(
     })
 }
 
-/// A condition of `type_` in `status.conditions` of a KServe object: (status, reason, message).
-pub fn isvc_condition(obj: &Value, type_: &str) -> Option<(String, String, String)> {
-    condition(obj.pointer("/status/conditions")?, type_)
-}
-
-/// The route's `Accepted` condition from the parent entry of `gateway`.
-pub fn route_accepted(obj: &Value, gateway: &GatewayRef) -> Option<(String, String, String)> {
-    let parents = obj.pointer("/status/parents")?.as_array()?;
-    let parent = parents.iter().find(|p| {
-        p.pointer("/parentRef/name").and_then(Value::as_str) == Some(gateway.name.as_str())
-            && p.pointer("/parentRef/namespace")
-                .and_then(Value::as_str)
-                .is_none_or(|ns| ns == gateway.namespace)
-    })?;
-    condition(parent.get("conditions")?, "Accepted")
-}
-
-fn condition(conditions: &Value, type_: &str) -> Option<(String, String, String)> {
-    let c = conditions
-        .as_array()?
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))?;
-    let field = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    Some((field("status"), field("reason"), field("message")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AIMServiceSpec, Credentials, GpuSelector, Metric, Precision, RuntimeParameters};
-    use k8s_openapi::api::core::v1::LocalObjectReference;
-
-    fn service() -> AIMService {
-        let mut s = AIMService::new(
-            "llama3-svc",
-            AIMServiceSpec {
-                aim_model_id: "meta/llama-3-8b".into(),
-                template_ref: None,
-                overrides: None,
-                cache_model: true,
-                replicas: 2,
-                credentials: Credentials {
-                    env: vec![EnvVar {
-                        name: "AIM_PRECISION".into(),
-                        value: Some("bf16".into()),
-                        value_from: None,
-                    }],
-                    image_pull_secrets: vec![LocalObjectReference {
-                        name: "svc-pull".into(),
-                    }],
-                },
-            },
-        );
-        s.metadata.namespace = Some("team-a".into());
-        s
-    }
-
-    fn profile() -> TemplateProfile {
-        TemplateProfile {
-            model_id: "meta/llama-3-8b".into(),
-            parameters: RuntimeParameters {
-                metric: Some(Metric::Latency),
-                precision: Some(Precision::Fp8),
-                gpu_selector: Some(GpuSelector {
-                    count: 2,
-                    model: "MI300X".into(),
-                }),
-            },
-            credentials: Credentials {
-                env: vec![EnvVar {
-                    name: "HF_TOKEN".into(),
-                    value: Some("t".into()),
-                    value_from: None,
-                }],
-                image_pull_secrets: vec![LocalObjectReference {
-                    name: "tpl-pull".into(),
-                }],
-            },
-            model_sources: None,
-        }
-    }
-
-    fn owner() -> OwnerReference {
-        OwnerReference {
-            api_version: "aim.silogen.ai/v1alpha1".into(),
-            kind: "AIMService".into(),
-            name: "llama3-svc".into(),
-            uid: "u1".into(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        }
-    }
+    use crate::fixtures::{owner, profile, service};
 
     #[test]
     fn the_inference_service_carries_image_env_gpus_affinity_mounts_and_replicas() {
@@ -265,7 +179,8 @@ mod tests {
         }];
         let isvc = inference_service(&RuntimeInputs {
             service: &svc,
-            owner: owner(),
+            name: "llama3-svc",
+            owner: owner("AIMService", "llama3-svc"),
             image: "reg/aim:1",
             template: "fast",
             profile: &profile,
@@ -346,7 +261,14 @@ mod tests {
             name: "public-gw".into(),
             namespace: "infra-gw".into(),
         };
-        let route = http_route(&service(), owner(), &gw, "/team-a/u1", "builtin:router (sha256:1)");
+        let route = http_route(
+            &service(),
+            "llama3-svc",
+            owner("AIMService", "llama3-svc"),
+            &gw,
+            "/team-a/u1",
+            "builtin:router (sha256:1)",
+        );
         assert_eq!(
             route["metadata"]["annotations"]["aim.silogen.ai/path-decided-by"],
             "builtin:router (sha256:1)"
@@ -368,5 +290,43 @@ mod tests {
         let name = isvc_name(&svc);
         assert!(name.len() <= 53 && name.starts_with('s'), "{name}");
         assert_eq!(name, isvc_name(&svc));
+    }
+
+    /// The whole InferenceService and HTTPRoute, pinned: any change to what the operator writes shows here.
+    #[test]
+    fn the_runtime_children_as_written() {
+        let (svc, profile) = (service(), profile());
+        let mounts = [super::CacheMount {
+            cache: "hf-llama-1a2b".into(),
+            claim: "hf-llama-1a2b-cache".into(),
+        }];
+        let owner = owner("AIMService", "llama3-svc");
+        insta::assert_json_snapshot!(
+            "inference_service",
+            inference_service(&RuntimeInputs {
+                service: &svc,
+                name: "llama3-svc",
+                owner: owner.clone(),
+                image: "reg/aim:1",
+                template: "fast",
+                profile: &profile,
+                mounts: &mounts,
+            })
+        );
+        let gw = GatewayRef {
+            name: "public-gw".into(),
+            namespace: "infra-gw".into(),
+        };
+        insta::assert_json_snapshot!(
+            "http_route",
+            http_route(
+                &svc,
+                "llama3-svc",
+                owner,
+                &gw,
+                "/team-a/u1",
+                "builtin:router (sha256:1)"
+            )
+        );
     }
 }

@@ -40,25 +40,44 @@ pub fn desired(namespace: &str, base: &TemplateRecord, merged: &MergeResult, by:
     }
 }
 
-/// How an existing template of the derived template's name relates to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fit {
-    /// None exists: create it.
-    Absent,
-    /// It exists as wanted.
-    Same,
-    /// It exists with another profile (its base changed since it was derived): update it.
-    Differs,
-    /// A template of that name exists that the operator did not derive: leave it alone.
-    Foreign,
+/// True when a template of the derived template's name exists that the operator did not derive: it is the
+/// user's, and left alone.
+pub fn foreign(existing: Option<&AIMServiceTemplate>) -> bool {
+    existing.is_some_and(|t| Component::of(t.labels()) != Some(Component::DerivedTemplate))
 }
 
-/// How `existing` compares with `desired`.
-pub fn compare(existing: Option<&AIMServiceTemplate>, desired: &AIMServiceTemplate) -> Fit {
-    match existing {
-        None => Fit::Absent,
-        Some(t) if Component::of(t.labels()) != Some(Component::DerivedTemplate) => Fit::Foreign,
-        Some(t) if t.spec.profile == desired.spec.profile => Fit::Same,
-        Some(_) => Fit::Differs,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Metric, Precision, TemplateScope, TemplateStatus};
+    use crate::policy::bindings::{self, RuntimeParameters as WitParameters};
+
+    /// A derived template, pinned whole: the base's profile with the merged parameters, its name from the
+    /// merger's suffix, labelled and annotated with where it came from.
+    #[test]
+    fn a_derived_template_as_written() {
+        let base = TemplateRecord {
+            name: "llama3-8b-fast".into(),
+            scope: TemplateScope::Cluster,
+            profile: crate::fixtures::profile(),
+            status: TemplateStatus::default(),
+            derived: false,
+        };
+        let merged = MergeResult {
+            merged: WitParameters {
+                metric: Some(bindings::Metric::Throughput),
+                precision: Some(bindings::Precision::Bf16),
+                gpu: None,
+            },
+            name_suffix: "ovr-bf16-1a2b3c4d".into(),
+        };
+        let by = Provenance {
+            plugin: "builtin:merger".into(),
+            digest: "sha256:ab".into(),
+        };
+        let derived = desired("team-a", &base, &merged, &by);
+        assert_eq!(derived.spec.profile.parameters.metric, Some(Metric::Throughput));
+        assert_eq!(derived.spec.profile.parameters.precision, Some(Precision::Bf16));
+        insta::assert_json_snapshot!("derived_template", derived);
     }
 }

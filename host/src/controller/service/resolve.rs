@@ -11,7 +11,7 @@
 //! for a new decision. Reads come from the index; the only awaits are policy calls (memoised by the engine).
 
 use super::candidates::{self, TemplateRecord, to_candidate, to_wit};
-use super::derived::{self, Fit};
+use super::derived;
 use super::fit;
 use crate::api::{
     AIMImage, AIMService, AIMServiceTemplate, CandidateVerdict, PolicyDecision, RuntimeParameters, TemplateScope,
@@ -34,7 +34,7 @@ pub enum Resolution {
         image: String,
         /// The matcher's decision, when the matcher chose.
         decision: Option<PolicyDecision>,
-        /// The derived template to create or update, when the service derives one that is not (yet) as wanted.
+        /// The derived template the service runs, as it should be (the plan writes what differs).
         derive: Option<AIMServiceTemplate>,
     },
     /// It cannot be resolved; the reason says why.
@@ -283,8 +283,7 @@ async fn derive(
     let desired = derived::desired(namespace, base, &merged.value, &merged.provenance);
     let name = desired.name_any();
     let existing = ctx.index.namespace_template(namespace, &name);
-    let fit = derived::compare(existing.as_deref(), &desired);
-    if fit == Fit::Foreign {
+    if derived::foreign(existing.as_deref()) {
         return Resolution::Failed {
             reason: reasons::DERIVED_NAME_TAKEN,
             message: format!(
@@ -311,6 +310,6 @@ async fn derive(
         template,
         image: image.spec.image.clone(),
         decision,
-        derive: (fit != Fit::Same).then_some(desired),
+        derive: Some(desired),
     }
 }

@@ -3,12 +3,34 @@
 //! and kept from then on, so a router plugin swap does not move running services (clients depend on their URL);
 //! new services get the new plugin's path, and `aim.silogen.ai/redecide` moves an existing one.
 
-use super::plan::Routing;
 use super::resolve::redecide_requested;
-use crate::api::AIMService;
+use crate::api::{AIMService, GatewayRef};
 use crate::controller::kit::Context;
 use crate::policy::bindings::{RoutingConfig, ServiceIdentity};
 use kube::ResourceExt;
+
+/// The route a service should have.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routing {
+    /// No gateway is configured (or automatic routes are off).
+    Off,
+    /// A route at `path` on `gateway`, the path chosen by `decided_by`.
+    On {
+        /// The gateway.
+        gateway: GatewayRef,
+        /// The path.
+        path: String,
+        /// The router plugin and digest that chose it.
+        decided_by: String,
+    },
+    /// The router plugin failed to choose a path.
+    PolicyFailed {
+        /// The gateway.
+        gateway: GatewayRef,
+        /// What failed.
+        message: String,
+    },
+}
 
 /// Decides the service's route.
 pub async fn decide(ctx: &Context, svc: &AIMService) -> Routing {

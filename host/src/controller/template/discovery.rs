@@ -47,8 +47,19 @@ pub struct Observed<'a> {
     pub job: JobState,
     /// Discovery Jobs running cluster-wide, and the cap.
     pub running: (usize, usize),
+    /// Why starting the Job was refused, when it was.
+    pub refused: Option<Refused>,
     /// The time.
     pub now: Timestamp,
+}
+
+/// Why the API server (or the cap) refused to start the Job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Another reconcile took the last free slot first.
+    NoSlot,
+    /// The Job's namespace does not exist; what to do about it.
+    NamespaceMissing(String),
 }
 
 /// The outcome of one discovery step.
@@ -107,6 +118,9 @@ pub struct Plan {
     /// The Job action.
     pub job: JobAction,
 }
+
+/// How soon discovery tries again after finding its namespace missing (namespaces are not watched).
+pub const NAMESPACE_RETRY: Duration = Duration::from_secs(30);
 
 fn since(t: &Time, now: Timestamp) -> Duration {
     Duration::from_millis((now.as_millisecond() - t.0.as_millisecond()).max(0) as u64)
@@ -214,7 +228,24 @@ pub fn plan(o: &Observed<'_>, config: &DiscoveryConfig) -> Plan {
                     };
                 }
             }
+            if let Some(Refused::NamespaceMissing(message)) = &o.refused {
+                return Plan {
+                    step: Step::Failed {
+                        reason: reasons::NAMESPACE_MISSING,
+                        message: message.clone(),
+                        retry: Some(NAMESPACE_RETRY),
+                    },
+                    record: Some(record),
+                    job: JobAction::Keep,
+                };
+            }
             let (running, cap) = o.running;
+            // Refused a slot: another reconcile took the last one since this one counted.
+            let running = if o.refused == Some(Refused::NoSlot) {
+                running.max(cap)
+            } else {
+                running
+            };
             if running >= cap {
                 return Plan {
                     step: Step::Waiting {
@@ -299,6 +330,7 @@ mod tests {
             job_name: "ns/discover-t-h1".into(),
             job,
             running: (0, 2),
+            refused: None,
             now: at(100),
         }
     }

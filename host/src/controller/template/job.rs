@@ -176,4 +176,18 @@ mod tests {
         assert_ne!(spec_hash("img:1", &a), spec_hash("img:2", &a));
         assert_eq!(spec_hash("img", &a), spec_hash("img", &profile()));
     }
+
+    /// The discovery Job, pinned whole.
+    #[test]
+    fn the_discovery_job_as_written() {
+        let profile = profile();
+        let inputs = DiscoveryInputs {
+            template: "llama3-8b-fast",
+            namespace: "team-a",
+            owner: owner(),
+            image: "reg/aim:1",
+            profile: &profile,
+        };
+        insta::assert_json_snapshot!("discovery_job", build(&inputs, &spec_hash("reg/aim:1", &profile)));
+    }
 }

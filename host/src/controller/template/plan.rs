@@ -201,11 +201,8 @@ fn reason_const(reason: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::now;
     use crate::api::ModelSource;
-
-    fn now() -> Timestamp {
-        Timestamp::from_second(1_700_000_000).unwrap()
-    }
 
     fn source() -> ModelSource {
         ModelSource {

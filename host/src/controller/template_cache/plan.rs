@@ -8,6 +8,8 @@ use crate::api::{
 };
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
 use crate::controller::kit::names::{hashed_name, short_hash};
+use crate::controller::kit::pipeline;
+use crate::controller::kit::writes::Writes;
 use crate::labels::{self, Component};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -29,13 +31,8 @@ pub struct Observed<'a> {
     pub now: Timestamp,
 }
 
-/// The plan.
-pub struct Plan {
-    /// Model caches to create.
-    pub create: Vec<ModelCache>,
-    /// The status.
-    pub status: AIMTemplateCacheStatus,
-}
+/// The plan: the model caches to create, and the status.
+pub type Plan = pipeline::Plan<AIMTemplateCacheStatus>;
 
 /// The model cache the operator makes for `source`: no owners (template caches share it; it is collected when
 /// none uses it), the template cache's storage class and credentials.
@@ -90,10 +87,7 @@ pub fn plan(tc: &AIMTemplateCache, o: &Observed<'_>) -> Plan {
         set(&mut next, types::READY, &Cond::no(reasons::TEMPLATE_NOT_FOUND, message));
         set(&mut next, types::PROGRESSING, &Cond::no(reasons::IDLE, ""));
         next.status = Some(ResourceState::Failed);
-        return Plan {
-            create: vec![],
-            status: next,
-        };
+        return Plan::status(next);
     };
     let (kind, kind_word) = match scope {
         TemplateScope::Namespace => (TemplateKind::AIMServiceTemplate, "namespace template"),
@@ -105,12 +99,10 @@ pub fn plan(tc: &AIMTemplateCache, o: &Observed<'_>) -> Plan {
         types::RESOLVED,
         &Cond::yes(reasons::RESOLVED, format!("{kind_word} {template_ref}")),
     );
-    let create: Vec<ModelCache> = o
-        .caches
-        .iter()
-        .filter(|(_, found)| found.is_none())
-        .map(|(source, _)| model_cache_for(tc, source))
-        .collect();
+    let mut writes = Writes::new();
+    for (source, found) in &o.caches {
+        writes.create_once(&model_cache_for(tc, source), found.as_deref());
+    }
     let cache = if sources.is_empty() {
         Summary {
             warm: false,
@@ -155,7 +147,11 @@ pub fn plan(tc: &AIMTemplateCache, o: &Observed<'_>) -> Plan {
     } else {
         ResourceState::Progressing
     });
-    Plan { create, status: next }
+    Plan {
+        writes,
+        status: next,
+        requeue: None,
+    }
 }
 
 struct Summary {
@@ -219,6 +215,7 @@ fn summarize(caches: &[(&ModelSource, Option<Arc<ModelCache>>)]) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::now;
     use crate::api::{AIMTemplateCacheSpec, Credentials, ModelCacheStatus};
 
     fn tc() -> AIMTemplateCache {
@@ -250,10 +247,6 @@ mod tests {
         Arc::new(mc)
     }
 
-    fn now() -> Timestamp {
-        Timestamp::from_second(1_700_000_000).unwrap()
-    }
-
     #[test]
     fn sources_without_a_cache_get_one_and_the_cache_is_warm_when_all_are_ready() {
         let sources = [source("hf://a/b"), source("hf://c/d")];
@@ -268,8 +261,9 @@ mod tests {
                 now: now(),
             },
         );
-        assert_eq!(plan1.create.len(), 1);
-        let created = &plan1.create[0];
+        let created = plan1.writes.objects::<ModelCache>();
+        assert_eq!(created.len(), 1);
+        let created = &created[0];
         assert_eq!(created.spec.source_uri, "hf://c/d");
         assert_eq!(created.spec.storage_class_name.as_deref(), Some("rwx"));
         assert!(
@@ -292,7 +286,7 @@ mod tests {
                 now: now(),
             },
         );
-        assert!(warm.create.is_empty());
+        assert!(warm.writes.objects::<ModelCache>().is_empty());
         assert_eq!(warm.status.status, Some(ResourceState::Available));
     }
 

@@ -1,13 +1,15 @@
 //! Table tests of whom a change wakes: objects in the index, one change, the wake-ups out. No API server.
 
 use super::*;
+use crate::api::TemplateScope;
 use crate::api::{
     AIMImageSpec, AIMServiceSpec, AIMServiceStatus, AIMServiceTemplateSpec, AIMTemplateCacheSpec,
     AIMTemplateCacheStatus, Credentials, ModelCacheSpec, ModelSource, ResolvedTemplate, ResourceState, TemplateProfile,
     TemplateStatus,
 };
-use crate::controller::kit::conditions::{Cond, set};
-use crate::index::Writers;
+use crate::controller::kit::conditions::{Cond, reasons, set, types};
+use crate::index::{Changed, Writers};
+use crate::labels::Component;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::watcher::Event;
 use std::collections::BTreeSet;
@@ -28,31 +30,17 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let (index, writers) = Index::new();
-    let (images, images_rx) = Queue::new();
-    let (configs, _configs_rx) = Queue::new();
-    let (cluster_templates, cluster_templates_rx) = Queue::new();
-    let (templates, templates_rx) = Queue::new();
-    let (template_caches, template_caches_rx) = Queue::new();
-    let (model_caches, model_caches_rx) = Queue::new();
-    let (services, services_rx) = Queue::new();
+    let (queues, r) = Queues::new();
     Fixture {
         index,
         writers,
-        queues: Queues {
-            images,
-            configs,
-            cluster_templates,
-            templates,
-            template_caches,
-            model_caches,
-            services,
-        },
-        services: services_rx,
-        templates: templates_rx,
-        cluster_templates: cluster_templates_rx,
-        template_caches: template_caches_rx,
-        model_caches: model_caches_rx,
-        images: images_rx,
+        queues,
+        services: r.services,
+        templates: r.templates,
+        cluster_templates: r.cluster_templates,
+        template_caches: r.template_caches,
+        model_caches: r.model_caches,
+        images: r.images,
     }
 }
 
@@ -222,7 +210,7 @@ fn an_image_wakes_the_templates_and_services_of_its_model_and_no_others() {
     put(&mut f.writers.cluster_templates, cluster_template("c1", "m/one"));
     let img = image("img", "m/one");
     put(&mut f.writers.images, img.clone());
-    f.queues.image(&f.index, &change(None, Some(&img)));
+    f.queues.changed(&f.index, Changed::Images(&change(None, Some(&img))));
     assert_eq!(drain(&mut f.services), set_of(&["a/s1", "b/s2"]));
     assert_eq!(drain(&mut f.templates), set_of(&["a/t1"]));
     assert_eq!(drain(&mut f.cluster_templates), set_of(&["c1"]));
@@ -235,7 +223,8 @@ fn a_services_own_status_write_wakes_nothing_but_a_new_template_wakes_what_it_le
     let before = service("a", "s", "m", Some(("base-ovr-x", true)), true);
     let mut status_only = before.clone();
     status_only.status.as_mut().unwrap().route_path = Some("/a/uid".into());
-    f.queues.service(&f.index, &change(Some(&before), Some(&status_only)));
+    f.queues
+        .changed(&f.index, Changed::Services(&change(Some(&before), Some(&status_only))));
     assert!(
         drain(&mut f.services).is_empty(),
         "its own status write does not wake it"
@@ -247,7 +236,8 @@ fn a_services_own_status_write_wakes_nothing_but_a_new_template_wakes_what_it_le
         template_cache("a", "base-ovr-x", "base-ovr-x", None),
     );
     let moved = service("a", "s", "m", Some(("other", false)), true);
-    f.queues.service(&f.index, &change(Some(&before), Some(&moved)));
+    f.queues
+        .changed(&f.index, Changed::Services(&change(Some(&before), Some(&moved))));
     assert_eq!(
         drain(&mut f.templates),
         set_of(&["a/base-ovr-x"]),
@@ -258,7 +248,8 @@ fn a_services_own_status_write_wakes_nothing_but_a_new_template_wakes_what_it_le
         set_of(&["a/base-ovr-x"]),
         "so does the cache it used"
     );
-    f.queues.service(&f.index, &change(Some(&moved), None));
+    f.queues
+        .changed(&f.index, Changed::Services(&change(Some(&moved), None)));
     assert_eq!(
         drain(&mut f.services),
         set_of(&["a/s"]),
@@ -287,7 +278,8 @@ fn a_template_cache_turning_available_wakes_exactly_the_services_waiting_for_it(
     );
     let warming = template_cache("a", "t", "t", Some(ResourceState::Progressing));
     let warm = template_cache("a", "t", "t", Some(ResourceState::Available));
-    f.queues.template_cache(&f.index, &change(Some(&warming), Some(&warm)));
+    f.queues
+        .changed(&f.index, Changed::TemplateCaches(&change(Some(&warming), Some(&warm))));
     assert_eq!(drain(&mut f.services), set_of(&["a/waits"]));
     assert!(
         drain(&mut f.template_caches).is_empty(),
@@ -309,7 +301,8 @@ fn a_model_cache_wakes_the_template_caches_that_hold_its_source_and_its_duplicat
     put(&mut f.writers.model_caches, second);
     let mut ready = first.clone();
     ready.status = Some(Default::default());
-    f.queues.model_cache(&f.index, &change(Some(&first), Some(&ready)));
+    f.queues
+        .changed(&f.index, Changed::ModelCaches(&change(Some(&first), Some(&ready))));
     assert_eq!(drain(&mut f.template_caches), set_of(&["a/tc1"]));
     assert_eq!(
         drain(&mut f.model_caches),
@@ -337,8 +330,10 @@ fn a_cluster_template_wakes_services_that_run_it_or_have_none_yet() {
         status: Some(ResourceState::Available),
         ..Default::default()
     });
-    f.queues
-        .cluster_template(&f.index, &change(Some(&before), Some(&after)));
+    f.queues.changed(
+        &f.index,
+        Changed::ClusterTemplates(&change(Some(&before), Some(&after))),
+    );
     assert_eq!(drain(&mut f.services), set_of(&["a/runs-it", "a/unresolved"]));
 }
 
@@ -350,7 +345,13 @@ fn a_new_gpu_inventory_wakes_only_services_without_a_template() {
         service("a", "settled", "m", Some(("c1", false)), false),
     );
     put(&mut f.writers.services, service("a", "unsettled", "m", None, false));
-    f.queues.inventory(&f.index);
+    f.queues.changed(
+        &f.index,
+        Changed::Nodes(&Change {
+            old: None,
+            new: Some(Arc::new(k8s_openapi::api::core::v1::Node::default())),
+        }),
+    );
     assert_eq!(drain(&mut f.services), set_of(&["a/unsettled"]));
 }
 
@@ -368,6 +369,51 @@ fn a_finished_job_wakes_its_owner() {
         name: "weights".into(),
         ..Default::default()
     }]);
-    f.queues.job(&f.index, &change(None, Some(&job)));
+    f.queues.changed(&f.index, Changed::Jobs(&change(None, Some(&job))));
     assert_eq!(drain(&mut f.model_caches), set_of(&["a/weights"]));
+}
+
+/// What a change did to a service.
+#[derive(Clone, Copy)]
+enum Edit {
+    Nothing,
+    Status,
+    Spec,
+    Labels,
+    Annotations,
+}
+
+fn edited(edit: Edit) -> Arc<AIMService> {
+    let mut s = service("a", "s", "m/x", None, false);
+    s.metadata.generation = Some(1);
+    match edit {
+        Edit::Nothing => {}
+        Edit::Status => s.status = Some(Default::default()),
+        Edit::Spec => s.metadata.generation = Some(2),
+        Edit::Labels => s.metadata.labels = Some([("a".to_string(), "b".to_string())].into()),
+        Edit::Annotations => s.metadata.annotations = Some([("a".to_string(), "b".to_string())].into()),
+    }
+    Arc::new(s)
+}
+
+/// Whether a change of an object wakes its own reconcile, as a table: what changed, in; woken or not, out.
+#[rstest::rstest]
+#[case::created(None, Some(Edit::Nothing), true)]
+#[case::deleted(Some(Edit::Nothing), None, true)]
+#[case::status_only(Some(Edit::Nothing), Some(Edit::Status), false)]
+#[case::spec(Some(Edit::Nothing), Some(Edit::Spec), true)]
+#[case::labels(Some(Edit::Nothing), Some(Edit::Labels), true)]
+#[case::annotations(Some(Edit::Nothing), Some(Edit::Annotations), true)]
+fn an_objects_own_change_wakes_it_unless_only_its_status_changed(
+    #[case] before: Option<Edit>,
+    #[case] after: Option<Edit>,
+    #[case] woken: bool,
+) {
+    let mut f = fixture();
+    let change = Change {
+        old: before.map(edited),
+        new: after.map(edited),
+    };
+    f.queues.changed(&f.index, Changed::Services(&change));
+    assert_eq!(drain(&mut f.services).contains("a/s"), woken);
 }

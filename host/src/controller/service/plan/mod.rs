@@ -1,6 +1,6 @@
-//! A service's plan, pure: from its resolution, its cache, its runtime and route as the index shows them, and
-//! the routing decision, to the children to write and the status: `Resolved`, `CacheReady`, `RuntimeReady`,
-//! `RoutingReady`, `Ready`, `Progressing`, `Failure`, and Pending / Starting / Running / Failed / Degraded.
+//! A service's plan, pure: from its resolution, its cache, its runtime and route as observed, and the routing
+//! decision, to the children to write and the status: `Resolved`, `CacheReady`, `RuntimeReady`, `RoutingReady`,
+//! `Ready`, `Progressing`, `Failure`, and Pending / Starting / Running / Failed / Degraded.
 //!
 //! Running means the runtime serves: a route still waiting for its gateway leaves the service Running with
 //! `RoutingReady=False` saying what it waits for; a rejected route makes it Degraded.
@@ -8,88 +8,25 @@
 use super::build::{self, RuntimeInputs};
 use super::cache::{CacheMount, CacheState};
 use super::candidates::TemplateRecord;
+use super::observe::Observed;
 use super::resolve::Resolution;
-use crate::api::{
-    AIMService, AIMServiceStatus, AIMServiceTemplate, AIMTemplateCache, GatewayRef, ResolvedTemplate, ResourceState,
-    ServiceState, TemplateScope,
-};
+use super::routing::Routing;
+use crate::api::{AIMService, AIMServiceStatus, ResolvedTemplate, ResourceState, ServiceState, TemplateScope};
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use crate::controller::kit::pipeline;
+use crate::controller::kit::writes::{Ownership, Writes};
+use crate::labels;
+use crate::upstream::HttpRoute;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::DynamicObject;
-use serde_json::Value;
+use kube::ResourceExt;
+use std::time::Duration;
 
-/// The route a service should have.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Routing {
-    /// No gateway is configured (or automatic routes are off).
-    Off,
-    /// A route at `path` on `gateway`, the path chosen by `decided_by`.
-    On {
-        /// The gateway.
-        gateway: GatewayRef,
-        /// The path.
-        path: String,
-        /// The router plugin and digest that chose it.
-        decided_by: String,
-    },
-    /// The router plugin failed to choose a path.
-    PolicyFailed {
-        /// The gateway.
-        gateway: GatewayRef,
-        /// What failed.
-        message: String,
-    },
-}
+/// The plan: the derived template, the template cache, the InferenceService and the route to write, the
+/// status, and a retry after a plugin failed.
+pub type Plan = pipeline::Plan<AIMServiceStatus>;
 
-/// What the plan reads besides the service.
-pub struct Observed<'a> {
-    /// Where resolution ended.
-    pub resolution: &'a Resolution,
-    /// The cache, with `cacheModel: true`.
-    pub cache: Option<CacheState>,
-    /// Whether the template cache the service needs must be created.
-    pub service_cache: Option<AIMTemplateCache>,
-    /// The InferenceService, if it exists.
-    pub isvc: Option<&'a DynamicObject>,
-    /// Its pods (KServe's predictor replicas).
-    pub runtime_pods: &'a [std::sync::Arc<Pod>],
-    /// The route decision.
-    pub routing: Routing,
-    /// The HTTPRoute, if it exists.
-    pub route: Option<&'a DynamicObject>,
-    /// The service as owner of its runtime and route.
-    pub owner: OwnerReference,
-    /// The time.
-    pub now: Timestamp,
-}
-
-/// What to do with the route.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RouteAction {
-    /// Nothing.
-    Keep,
-    /// Apply this HTTPRoute.
-    Apply(Value),
-    /// Delete the existing one (routing was turned off).
-    Delete,
-}
-
-/// The plan.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// A derived template to create or update.
-    pub derive: Option<AIMServiceTemplate>,
-    /// A template cache to create.
-    pub service_cache: Option<AIMTemplateCache>,
-    /// The InferenceService to apply (`None`: leave it as it is).
-    pub isvc: Option<Value>,
-    /// The route.
-    pub route: RouteAction,
-    /// The status.
-    pub status: AIMServiceStatus,
-}
+/// A decision a plugin failed is tried again after this (a swap of the plugin retries at once).
+pub const POLICY_RETRY: Duration = Duration::from_secs(60);
 
 fn describe(t: &TemplateRecord) -> String {
     let scope = match t.scope {
@@ -104,26 +41,16 @@ fn describe(t: &TemplateRecord) -> String {
 }
 
 /// The plan for `svc`.
-pub fn plan(svc: &AIMService, o: &Observed<'_>) -> Plan {
+pub fn plan(svc: &AIMService, o: &Observed) -> Plan {
     let generation = svc.metadata.generation;
     let current = svc.status.clone().unwrap_or_default();
     let mut next = AIMServiceStatus {
         observed_generation: generation,
-        redecided: svc
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(crate::labels::REDECIDE).cloned()),
+        redecided: svc.annotations().get(labels::REDECIDE).cloned(),
         ..current.clone()
     };
-    let mut plan = Plan {
-        derive: None,
-        service_cache: None,
-        isvc: None,
-        route: RouteAction::Keep,
-        status: AIMServiceStatus::default(),
-    };
-    let (template, image) = match o.resolution {
+    let mut writes = Writes::new();
+    let (template, image) = match &o.resolution {
         Resolution::Failed {
             reason,
             message,
@@ -140,8 +67,7 @@ pub fn plan(svc: &AIMService, o: &Observed<'_>) -> Plan {
                 failure: Some(Cond::yes(reason, message.clone())),
             };
             ladder.apply(&mut next, &current, generation, o.now);
-            plan.status = next;
-            return plan;
+            return finish(writes, next);
         }
         Resolution::Resolved {
             template,
@@ -150,7 +76,9 @@ pub fn plan(svc: &AIMService, o: &Observed<'_>) -> Plan {
             derive,
         } => {
             next.decision = decision.clone();
-            plan.derive = derive.clone();
+            if let Some(derived) = derive {
+                writes.ensure(derived, o.derived.as_deref(), Ownership::Shared);
+            }
             (template, image)
         }
     };
@@ -182,13 +110,16 @@ pub fn plan(svc: &AIMService, o: &Observed<'_>) -> Plan {
             (Cond::no(reasons::CACHE_FAILED, m.clone()), vec![], true)
         }
     };
-    plan.service_cache = o.service_cache.clone();
+    if let Some(tc) = &o.service_cache {
+        writes.create_once(tc, None);
+    }
 
     // The runtime: created once the template is ready (and, with caching, the cache warm), then kept as wanted.
     // An existing one is left alone while the template or cache is not ready, so a running service keeps
     // serving.
-    let name = build::isvc_name(svc);
+    let name = &o.isvc_name;
     let template_ready = template.status.status == Some(ResourceState::Available);
+    let mut runtime_planned = false;
     let runtime = if o.isvc.is_none() && !template_ready {
         let why = conditions::get(&template.status.conditions, types::READY)
             .map(|c| c.message.clone())
@@ -206,42 +137,35 @@ pub fn plan(svc: &AIMService, o: &Observed<'_>) -> Plan {
         if template_ready && !cache_blocks {
             let inputs = RuntimeInputs {
                 service: svc,
+                name,
                 owner: o.owner.clone(),
                 image,
                 template: &template.name,
                 profile: &template.profile,
                 mounts: &mounts,
             };
-            plan.isvc = Some(build::inference_service(&inputs));
+            writes.ensure_json(build::inference_service(&inputs), o.isvc.as_deref(), Ownership::Owned);
+            runtime_planned = true;
         }
         next.inference_service = Some(name.clone());
-        let existing = o
-            .isvc
-            .map(|i| serde_json::to_value(i).unwrap_or_default())
-            .unwrap_or_default();
-        let ready = matches!(build::isvc_condition(&existing, "Ready"), Some((s, _, _)) if s == "True");
-        let unplaced = if ready { None } else { unschedulable(o.runtime_pods) };
-        match build::isvc_condition(&existing, "Ready") {
-            Some((s, _, _)) if s == "True" => {
+        match (&o.runtime, &o.unplaced) {
+            (Some(r), _) if r.is_true() => {
                 Cond::yes(reasons::RUNTIME_READY, format!("InferenceService {name} is ready"))
             }
-            _ if unplaced.is_some() => Cond::no(
-                reasons::UNSCHEDULABLE,
-                unschedulable_message(&name, template, unplaced.as_deref().unwrap_or_default()),
-            ),
-            Some((_, reason, message)) => Cond::no(
+            (_, Some(scheduler)) => Cond::no(reasons::UNSCHEDULABLE, unschedulable_message(name, template, scheduler)),
+            (Some(r), None) => Cond::no(
                 reasons::RUNTIME_NOT_READY,
-                format!("InferenceService {name} is not ready: {reason} {message}")
+                format!("InferenceService {name} is not ready: {} {}", r.reason, r.message)
                     .trim()
                     .to_string(),
             ),
-            None => Cond::no(
+            (None, None) => Cond::no(
                 reasons::CREATING_RUNTIME,
                 format!("waiting for KServe to report on InferenceService {name}"),
             ),
         }
     };
-    if o.isvc.is_none() && plan.isvc.is_none() {
+    if o.isvc.is_none() && !runtime_planned {
         next.inference_service = None;
     }
 
@@ -249,8 +173,8 @@ pub fn plan(svc: &AIMService, o: &Observed<'_>) -> Plan {
         Routing::Off => {
             next.route_path = None;
             next.route_decided_by = None;
-            if o.route.is_some() {
-                plan.route = RouteAction::Delete;
+            if let Some(route) = o.route.as_deref().filter(|r| labels::is_managed(r.labels())) {
+                writes.delete::<HttpRoute>(Some(route));
             }
             Cond::yes(
                 reasons::ROUTING_DISABLED,
@@ -268,21 +192,18 @@ pub fn plan(svc: &AIMService, o: &Observed<'_>) -> Plan {
         } => {
             next.route_path = Some(path.clone());
             next.route_decided_by = Some(decided_by.clone());
-            plan.route = RouteAction::Apply(build::http_route(svc, o.owner.clone(), gateway, path, decided_by));
-            let existing = o
-                .route
-                .map(|r| serde_json::to_value(r).unwrap_or_default())
-                .unwrap_or_default();
+            let desired = build::http_route(svc, name, o.owner.clone(), gateway, path, decided_by);
+            writes.ensure_json(desired, o.route.as_deref(), Ownership::Owned);
             let route = format!("route {name}");
-            match build::route_accepted(&existing, gateway) {
-                Some((s, _, _)) if s == "True" => Cond::yes(
+            match &o.route_accepted {
+                Some(a) if a.is_true() => Cond::yes(
                     reasons::ROUTE_READY,
                     format!("served at {path} on gateway {}/{}", gateway.namespace, gateway.name),
                 ),
-                Some((_, reason, message)) => {
+                Some(a) => {
                     let m = format!(
-                        "gateway {}/{} did not accept {route}: {reason}: {message}",
-                        gateway.namespace, gateway.name
+                        "gateway {}/{} did not accept {route}: {}: {}",
+                        gateway.namespace, gateway.name, a.reason, a.message
                     );
                     failure = failure.or(Some(Cond::yes(reasons::ROUTE_FAILED, m.clone())));
                     Cond::no(reasons::ROUTE_FAILED, m)
@@ -305,23 +226,18 @@ pub fn plan(svc: &AIMService, o: &Observed<'_>) -> Plan {
         failure,
     };
     ladder.apply(&mut next, &current, generation, o.now);
-    plan.status = next;
-    plan
+    finish(writes, next)
 }
 
-/// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
-fn unschedulable(pods: &[std::sync::Arc<Pod>]) -> Option<String> {
-    pods.iter().find_map(|p| {
-        let scheduled = p
-            .status
-            .as_ref()?
-            .conditions
-            .as_ref()?
-            .iter()
-            .find(|c| c.type_ == "PodScheduled")?;
-        (scheduled.status == "False" && scheduled.reason.as_deref() == Some("Unschedulable"))
-            .then(|| scheduled.message.clone().unwrap_or_default())
-    })
+/// The plan of `writes` and `status`, retried after [`POLICY_RETRY`] when a plugin failed.
+fn finish(writes: Writes, status: AIMServiceStatus) -> Plan {
+    let policy_failed = conditions::get(&status.conditions, types::FAILURE)
+        .is_some_and(|c| c.status == "True" && c.reason == reasons::POLICY_FAILED);
+    Plan {
+        writes,
+        status,
+        requeue: policy_failed.then_some(POLICY_RETRY),
+    }
 }
 
 /// Why a replica does not run, in words: what it asks for, and where none fit.

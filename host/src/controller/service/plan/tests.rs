@@ -2,13 +2,50 @@
 //! write and the status out. No API server.
 
 use super::*;
-use crate::api::{AIMServiceSpec, Credentials, TemplateProfile, TemplateStatus};
+use crate::api::GatewayRef;
+use crate::api::{AIMServiceSpec, AIMServiceTemplate, Credentials, TemplateProfile, TemplateStatus};
 use crate::controller::kit::conditions::{Cond, set};
+use crate::fixtures::now;
+use crate::controller::service::observe::{self, Observed};
+use crate::upstream::InferenceService;
 use k8s_openapi::api::core::v1::Pod;
-use serde_json::json;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::DynamicObject;
+use serde_json::{Value, json};
+use std::sync::Arc;
 
-fn now() -> Timestamp {
-    Timestamp::from_second(1_700_000_000).unwrap()
+/// What the plan does with the route, read from its writes.
+#[derive(Debug, PartialEq)]
+enum RouteAction {
+    Keep,
+    Apply(Value),
+    Delete,
+}
+
+/// The readers of a plan's writes the assertions below use.
+trait Planned {
+    fn isvc(&self) -> Option<Value>;
+    fn derive(&self) -> Option<AIMServiceTemplate>;
+    fn route(&self) -> RouteAction;
+}
+
+impl Planned for Plan {
+    fn isvc(&self) -> Option<Value> {
+        let planned = self.writes.objects::<InferenceService>().into_iter().next()?;
+        Some(serde_json::to_value(planned).unwrap())
+    }
+    fn derive(&self) -> Option<AIMServiceTemplate> {
+        self.writes.objects::<AIMServiceTemplate>().into_iter().next()
+    }
+    fn route(&self) -> RouteAction {
+        if let Some(r) = self.writes.objects::<HttpRoute>().into_iter().next() {
+            return RouteAction::Apply(serde_json::to_value(r).unwrap());
+        }
+        if !self.writes.deleted::<HttpRoute>().is_empty() {
+            return RouteAction::Delete;
+        }
+        RouteAction::Keep
+    }
 }
 
 fn svc() -> AIMService {
@@ -129,16 +166,36 @@ fn run(case: Case<'_>) -> Plan {
         status: Some(state),
         ..Default::default()
     });
+    // What the observe step reads off the children, as it does from the index's copies.
+    let runtime = case
+        .isvc
+        .and_then(|i| observe::reported(&i.data, "/status/conditions", "Ready"));
+    let unplaced = match &runtime {
+        Some(r) if r.is_true() => None,
+        _ => observe::unschedulable(&case.pods),
+    };
+    let route_accepted = match (&case.routing, case.route) {
+        (Routing::On { gateway, .. }, Some(r)) => observe::accepted(&r.data, gateway),
+        _ => None,
+    };
+    let with_labels = |mut o: DynamicObject| {
+        o.metadata.labels = Some(labels::managed(labels::Component::Routing));
+        o
+    };
     plan(
         &s,
         &Observed {
-            resolution: &case.resolution,
+            resolution: case.resolution,
             cache: case.cache,
             service_cache: None,
-            isvc: case.isvc,
-            runtime_pods: &case.pods,
+            derived: None,
+            isvc_name: "chat".into(),
+            isvc: case.isvc.map(|i| Arc::new(InferenceService::new(i.clone()))),
+            runtime,
+            unplaced,
             routing: case.routing,
-            route: case.route,
+            route: case.route.map(|r| Arc::new(HttpRoute::new(with_labels(r.clone())))),
+            route_accepted,
             owner: owner(),
             now: now(),
         },
@@ -178,13 +235,13 @@ fn a_failed_resolution_is_failed_with_its_reason_and_makes_nothing() {
         cond(&p, types::FAILURE),
         ("True".into(), reasons::TEMPLATE_NOT_FOUND.into())
     );
-    assert!(p.isvc.is_none() && p.derive.is_none() && p.route == RouteAction::Keep);
+    assert!(p.isvc().is_none() && p.derive().is_none() && p.route() == RouteAction::Keep);
 }
 
 #[test]
 fn a_ready_template_gets_its_inference_service_and_the_service_is_starting() {
     let p = run(case(resolved(ResourceState::Available)));
-    let isvc = p.isvc.clone().expect("the InferenceService is planned");
+    let isvc = p.isvc().expect("the InferenceService is planned");
     assert_eq!(isvc["metadata"]["name"], "chat");
     assert_eq!(isvc["spec"]["predictor"]["containers"][0]["image"], "reg/x:1");
     assert_eq!(p.status.status, Some(ServiceState::Starting));
@@ -202,7 +259,7 @@ fn a_ready_template_gets_its_inference_service_and_the_service_is_starting() {
 #[test]
 fn a_template_not_ready_yet_holds_the_runtime_back_and_says_why() {
     let p = run(case(resolved(ResourceState::Progressing)));
-    assert!(p.isvc.is_none());
+    assert!(p.isvc().is_none());
     let c = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
     assert_eq!(c.reason, reasons::WAITING_FOR_TEMPLATE);
     assert_eq!(
@@ -217,7 +274,7 @@ fn a_warming_cache_holds_the_runtime_back_and_a_failed_one_fails_the_service() {
     let mut c = case(resolved(ResourceState::Available));
     c.cache = Some(CacheState::Warming("AIMTemplateCache t is warming".into()));
     let p = run(c);
-    assert!(p.isvc.is_none());
+    assert!(p.isvc().is_none());
     assert_eq!(
         cond(&p, types::CACHE_READY),
         ("False".into(), reasons::CACHE_WARMING.into())
@@ -241,7 +298,7 @@ fn a_warm_cache_is_mounted() {
         claim: "hf-x-cache".into(),
     }]));
     let p = run(c);
-    let isvc = p.isvc.clone().unwrap();
+    let isvc = p.isvc().unwrap();
     assert_eq!(
         isvc["spec"]["predictor"]["volumes"][1]["persistentVolumeClaim"]["claimName"],
         "hf-x-cache"
@@ -264,7 +321,7 @@ fn a_ready_runtime_with_an_accepted_route_is_running_and_ready() {
     assert_eq!(cond(&p, types::READY), ("True".into(), reasons::READY.into()));
     assert_eq!(p.status.route_path.as_deref(), Some("/team/uid-1"));
     assert!(
-        matches!(&p.route, RouteAction::Apply(r) if r["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/team/uid-1")
+        matches!(&p.route(), RouteAction::Apply(r) if r["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/team/uid-1")
     );
 }
 
@@ -314,7 +371,7 @@ fn a_runtime_lost_after_running_is_degraded_and_routing_off_removes_the_route() 
         cond(&p, types::RUNTIME_READY),
         ("False".into(), reasons::RUNTIME_NOT_READY.into())
     );
-    assert_eq!(p.route, RouteAction::Delete);
+    assert_eq!(p.route(), RouteAction::Delete);
     assert_eq!(p.status.route_path, None);
 }
 
@@ -368,4 +425,47 @@ fn a_replica_no_node_can_take_says_what_it_asks_for_and_the_service_is_pending()
         runtime.message
     );
     assert_eq!(cond(&p, types::READY), ("False".into(), reasons::UNSCHEDULABLE.into()));
+}
+
+/// The state ladder as a table: what the runtime and the route report (and whether the service ran before), in;
+/// the service's state and its `Ready` reason, out.
+#[rstest::rstest]
+#[case::nothing_reported_yet(None, None, None, ServiceState::Starting, reasons::CREATING_RUNTIME)]
+#[case::ready_without_routing(Some("True"), None, None, ServiceState::Running, reasons::READY)]
+#[case::ready_and_accepted(Some("True"), Some(Some("True")), None, ServiceState::Running, reasons::READY)]
+#[case::ready_route_waiting(Some("True"), Some(None), None, ServiceState::Running, reasons::CONFIGURING_ROUTE)]
+#[case::ready_route_rejected(
+    Some("True"),
+    Some(Some("False")),
+    None,
+    ServiceState::Degraded,
+    reasons::ROUTE_FAILED
+)]
+#[case::not_ready_first_time(Some("False"), None, None, ServiceState::Starting, reasons::RUNTIME_NOT_READY)]
+#[case::not_ready_after_running(
+    Some("False"),
+    None,
+    Some(ServiceState::Running),
+    ServiceState::Degraded,
+    reasons::RUNTIME_NOT_READY
+)]
+fn the_state_ladder(
+    #[case] runtime: Option<&str>,
+    #[case] route_accepted: Option<Option<&str>>,
+    #[case] was: Option<ServiceState>,
+    #[case] state: ServiceState,
+    #[case] ready_reason: &str,
+) {
+    let i = runtime.map(isvc);
+    let r = route_accepted.map(route);
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = i.as_ref();
+    if r.is_some() {
+        c.routing = routed();
+        c.route = r.as_ref();
+    }
+    c.was = was;
+    let p = run(c);
+    assert_eq!(p.status.status, Some(state));
+    assert_eq!(cond(&p, types::READY).1, ready_reason);
 }

@@ -1,0 +1,168 @@
+//! What a service's plan reads, gathered in one step: its resolution (the template, through the matcher and
+//! merger plugins where the product says so), its cache, its route decision (the router plugin), and how its
+//! runtime and route are doing as KServe, the scheduler and the gateway report it. Reads come from the index;
+//! the only awaits are policy calls (memoised by the engine).
+
+use super::build;
+use super::cache::{self, CacheState};
+use super::resolve::{self, Resolution};
+use super::routing::{self, Routing};
+use crate::api::{AIMService, AIMServiceTemplate, AIMTemplateCache, GatewayRef};
+use crate::controller::kit::Context;
+use crate::controller::kit::apply::owner_ref;
+use crate::controller::kit::error::Error;
+use crate::upstream::{HttpRoute, InferenceService};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// A condition another controller reports on a child (KServe's `Ready`, a gateway's `Accepted`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported {
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Its reason.
+    pub reason: String,
+    /// Its message.
+    pub message: String,
+}
+
+impl Reported {
+    /// True when the status is `True`.
+    pub fn is_true(&self) -> bool {
+        self.status == "True"
+    }
+}
+
+/// What the plan reads besides the service.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Where resolution ended.
+    pub resolution: Resolution,
+    /// The cache, with `cacheModel: true`.
+    pub cache: Option<CacheState>,
+    /// The template cache to create for the service (it has none yet).
+    pub service_cache: Option<AIMTemplateCache>,
+    /// The index's copy of the derived template the resolution wants, if it exists.
+    pub derived: Option<Arc<AIMServiceTemplate>>,
+    /// The InferenceService's name (and the route's).
+    pub isvc_name: String,
+    /// The InferenceService, if it exists.
+    pub isvc: Option<Arc<InferenceService>>,
+    /// KServe's `Ready` condition on it.
+    pub runtime: Option<Reported>,
+    /// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
+    pub unplaced: Option<String>,
+    /// The route decision.
+    pub routing: Routing,
+    /// The HTTPRoute, if it exists.
+    pub route: Option<Arc<HttpRoute>>,
+    /// Its `Accepted` condition from the routing decision's gateway.
+    pub route_accepted: Option<Reported>,
+    /// The service as owner of its runtime and route.
+    pub owner: OwnerReference,
+    /// The time.
+    pub now: Timestamp,
+}
+
+/// Reads everything the plan of `svc` needs.
+pub async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed, Error> {
+    let namespace = svc.namespace().unwrap_or_default();
+    let index = &ctx.index;
+    let resolution = resolve::resolve(ctx, svc).await;
+    let (cache, service_cache) = match &resolution {
+        Resolution::Resolved { template, .. } if svc.spec.cache_model => {
+            let existing = index.template_caches_of(&namespace, &template.name).into_iter().next();
+            let create = existing.is_none().then(|| cache::service_cache(svc, template));
+            let state = cache::state(existing.as_deref(), template, |uri| {
+                index.model_caches_of_source(&namespace, uri).into_iter().next()
+            });
+            (Some(state), create)
+        }
+        _ => (None, None),
+    };
+    let derived = match &resolution {
+        Resolution::Resolved {
+            derive: Some(desired), ..
+        } => index.namespace_template(&namespace, &desired.name_any()),
+        _ => None,
+    };
+    let routing = match &resolution {
+        Resolution::Resolved { .. } => routing::decide(ctx, svc).await,
+        Resolution::Failed { .. } => Routing::Off,
+    };
+    let isvc_name = build::isvc_name(svc);
+    let isvc = index.inference_service(&namespace, &isvc_name);
+    let runtime = isvc
+        .as_deref()
+        .and_then(|i| reported(&i.data, "/status/conditions", "Ready"));
+    let unplaced = match &runtime {
+        Some(r) if r.is_true() => None,
+        _ => unschedulable(&index.pods_of_inference_service(&namespace, &isvc_name)),
+    };
+    let route = index.route(&namespace, &isvc_name);
+    let route_accepted = match (&routing, &route) {
+        (Routing::On { gateway, .. }, Some(r)) => accepted(&r.data, gateway),
+        _ => None,
+    };
+    Ok(Observed {
+        resolution,
+        cache,
+        service_cache,
+        derived,
+        isvc_name,
+        isvc,
+        runtime,
+        unplaced,
+        routing,
+        route,
+        route_accepted,
+        owner: owner_ref(svc, true)?,
+        now: Timestamp::now(),
+    })
+}
+
+/// The condition `type_` in the list at `pointer` of a child's body.
+pub fn reported(body: &Value, pointer: &str, type_: &str) -> Option<Reported> {
+    let c = body
+        .pointer(pointer)?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))?;
+    let field = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    Some(Reported {
+        status: field("status"),
+        reason: field("reason"),
+        message: field("message"),
+    })
+}
+
+/// The route's `Accepted` condition from the parent entry of `gateway`.
+pub fn accepted(body: &Value, gateway: &GatewayRef) -> Option<Reported> {
+    let parents = body.pointer("/status/parents")?.as_array()?;
+    let index = parents.iter().position(|p| {
+        p.pointer("/parentRef/name").and_then(Value::as_str) == Some(gateway.name.as_str())
+            && p.pointer("/parentRef/namespace")
+                .and_then(Value::as_str)
+                .is_none_or(|ns| ns == gateway.namespace)
+    })?;
+    reported(body, &format!("/status/parents/{index}/conditions"), "Accepted")
+}
+
+/// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
+pub fn unschedulable(pods: &[Arc<Pod>]) -> Option<String> {
+    pods.iter().find_map(|p| {
+        let scheduled = p
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "PodScheduled")?;
+        (scheduled.status == "False" && scheduled.reason.as_deref() == Some("Unschedulable"))
+            .then(|| scheduled.message.clone().unwrap_or_default())
+    })
+}

@@ -20,6 +20,7 @@ pub mod operator;
 pub mod pod_container;
 pub mod python_plugin;
 pub mod replica;
+pub mod scenario;
 pub mod seed;
 pub mod storage;
 pub mod tls;

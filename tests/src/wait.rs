@@ -23,3 +23,21 @@ where
     }
     panic!("timed out after {TIMEOUT:?} waiting for {what}; last seen: {last}");
 }
+
+/// Polls `exists` until it says the thing is gone (`Ok(false)`), failing after [`TIMEOUT`] with `what`.
+pub async fn until_gone<F, Fut>(what: &str, mut exists: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool, String>>,
+{
+    until(what, || {
+        let probe = exists();
+        async move {
+            match probe.await? {
+                false => Ok(()),
+                true => Err("still there".to_string()),
+            }
+        }
+    })
+    .await
+}

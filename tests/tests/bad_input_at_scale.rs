@@ -9,16 +9,14 @@
 //! The seed is fixed (`AIM_BAD_INPUT_SEED` picks another, `AIM_BAD_INPUT_COUNT` the size), so a failure
 //! reproduces; a case it finds becomes a regression test in `invalid_objects.rs`.
 
-mod service_support;
-
 use aim_operator::api::{
     AIMClusterServiceTemplate, AIMImage, AIMService, AIMServiceTemplate, AIMTemplateCache, ModelCache, ServiceState,
 };
 use aim_tests::replica::Replica;
+use aim_tests::scenario::*;
 use aim_tests::{TestEnv, test_env, wait};
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use serde_json::{Value, json};
-use service_support::*;
 use std::time::Duration;
 
 /// xorshift64*: small, seeded, good enough to pick cases.
@@ -267,18 +265,7 @@ async fn generated_bad_input_is_refused_or_explained_and_the_operator_keeps_serv
         &[],
         Some(&dir.path().join("operator.log")),
     );
-    let catalog = catalog(
-        env,
-        "bad-input",
-        &[Profile {
-            name: "one",
-            precision: "fp8",
-            gpus: 1,
-            gpu: "MI300X",
-        }],
-        Some("one"),
-    )
-    .await;
+    let catalog = single_template_catalog(env, "bad-input").await;
     let ns = env.namespace("bad-input").await;
     let _cluster_objects = [
         env.cleanup(&["aimimages", "-l", "aim-test=bad-input"]),

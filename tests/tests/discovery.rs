@@ -3,81 +3,18 @@
 //! `dry-run --format=json` prints for the pod's `AIM_*` variables; the tests that need a particular answer mark
 //! their template `AIM_TEST_MANUAL` and end the pod themselves with `FakeKubelet`.
 
-use aim_operator::api::{AIMClusterServiceTemplate, AIMServiceTemplate, TemplateStatus};
+use aim_operator::api::AIMClusterServiceTemplate;
 use aim_tests::kubelet::{Exit, FakeKubelet, MANUAL};
+use aim_tests::scenario::API;
+use aim_tests::scenario::discovery::*;
 use aim_tests::{TestEnv, operator, test_env, wait};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, ListParams};
-
-const API: &str = "apiVersion: aim.silogen.ai/v1alpha1";
-
-/// What the AIM image prints for one profile with one model.
-fn dry_run_output(source: &str, size_gb: f64) -> String {
-    format!(
-        r#"[{{"filename": "vllm-mi300x-fp8-tp1-latency.yaml", "profile": {{"metadata": {{"gpu": "MI300X", "precision": "fp8"}}}}, "models": [{{"name": "m", "source": "{source}", "size_gb": {size_gb}}}]}}]"#
-    )
-}
 
 fn env() -> &'static TestEnv {
     let env = test_env!();
     env.start_operator(operator::test_config());
     env
-}
-
-/// An AIMImage for a model unique to this test; removed when the guard drops.
-async fn image(env: &TestEnv, model: &str) -> aim_tests::Cleanup {
-    let name = format!("img-{}", model.replace('/', "-"));
-    let yaml = format!(
-        "{API}\nkind: AIMImage\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  image: registry.test/aim/{name}:1\n"
-    );
-    let out = env.apply(&yaml, None).await;
-    assert!(out.success, "{}", out.stderr);
-    env.cleanup(&["aimimage", &name])
-}
-
-/// A template whose dry run the test ends itself.
-fn template(name: &str, model: &str, extra: &str) -> String {
-    format!(
-        "{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: {name}\nspec:\n  modelId: {model}\n  metric: latency\n  precision: fp8\n  gpuSelector: {{count: 1, model: MI300X}}\n  env:\n  - name: {MANUAL}\n    value: \"true\"\n{extra}"
-    )
-}
-
-async fn template_status(env: &TestEnv, ns: &str, name: &str) -> TemplateStatus {
-    let api: Api<AIMServiceTemplate> = Api::namespaced(env.client().await, ns);
-    api.get(name).await.expect("template").status.unwrap_or_default()
-}
-
-fn condition(status: &TemplateStatus, type_: &str) -> Option<(String, String, String)> {
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-/// Waits until the template's `type_` condition has `status` and `reason`; returns its message.
-async fn wait_condition(env: &TestEnv, ns: &str, name: &str, type_: &str, status: &str, reason: &str) -> String {
-    wait::until(&format!("{name} {type_}={status} ({reason})"), || async {
-        let s = template_status(env, ns, name).await;
-        match condition(&s, type_) {
-            Some((st, re, msg)) if st == status && re == reason => Ok(msg),
-            other => Err(format!("{other:?}; status {:?}", s.status)),
-        }
-    })
-    .await
-}
-
-/// Waits for the discovery Job of a template in `ns` and returns its name.
-async fn discovery_job(env: &TestEnv, ns: &str, template: &str) -> Job {
-    let jobs: Api<Job> = Api::namespaced(env.client().await, ns);
-    wait::until(&format!("the discovery Job of {template}"), || async {
-        let list = jobs
-            .list(&ListParams::default().labels(&format!("aim.silogen.ai/template={template}")))
-            .await
-            .map_err(|e| e.to_string())?;
-        list.items.into_iter().next().ok_or_else(|| "no Job yet".to_string())
-    })
-    .await
 }
 
 #[tokio::test]
@@ -270,13 +207,13 @@ async fn malformed_output_names_the_missing_field() {
     let model = format!("m/malformed-{}", std::process::id());
     let _image = image(env, &model).await;
     assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
-    let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
-    FakeKubelet::new(env.client().await, &ns)
-        .finish(
-            &job,
-            Exit::Succeeded(r#"[{"filename": "p.yaml", "models": [{"name": "m"}]}]"#),
-        )
-        .await;
+    end_dry_run(
+        env,
+        &ns,
+        "t",
+        Exit::Succeeded(r#"[{"filename": "p.yaml", "models": [{"name": "m"}]}]"#),
+    )
+    .await;
     let message = wait_condition(env, &ns, "t", "Failure", "True", "DiscoveryFailed").await;
     assert!(
         message.contains("model 0 of profile 'p.yaml' has no 'source' string"),
@@ -291,13 +228,13 @@ async fn a_failed_dry_run_reports_the_container_message() {
     let model = format!("m/fails-{}", std::process::id());
     let _image = image(env, &model).await;
     assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
-    let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
-    FakeKubelet::new(env.client().await, &ns)
-        .finish(
-            &job,
-            Exit::Failed("Traceback ...\nValueError: unknown GPU model MI999X"),
-        )
-        .await;
+    end_dry_run(
+        env,
+        &ns,
+        "t",
+        Exit::Failed("Traceback ...\nValueError: unknown GPU model MI999X"),
+    )
+    .await;
     let message = wait_condition(env, &ns, "t", "Failure", "True", "DiscoveryFailed").await;
     assert!(
         message.contains("the dry-run container failed: Traceback ... | ValueError: unknown GPU model MI999X"),

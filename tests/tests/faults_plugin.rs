@@ -3,13 +3,11 @@
 //! decided before keep running untouched, and the failed ones are decided again as soon as the good plugin
 //! returns and reach Running.
 
-mod service_support;
-
 use aim_operator::api::ServiceState;
 use aim_operator::policy::PolicyKind;
 use aim_operator::policy::builtin::test_plugins::HOSTILE_MATCHER;
+use aim_tests::scenario::*;
 use aim_tests::{TestEnv, operator, test_env, wait};
-use service_support::*;
 
 const API: &str = "apiVersion: aim.silogen.ai/v1alpha1";
 /// The hostile matcher traps on this model ID (`host/tests/plugins/hostile`); the built-in matcher serves it.

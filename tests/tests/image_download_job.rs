@@ -7,7 +7,6 @@
 //! kwok runs no containers, so the container runs under podman with host networking, and `FakeKubelet` writes
 //! its end on the pod as a kubelet would (the termination message is the file the container wrote).
 
-use aim_operator::api::ModelCache;
 use aim_operator::controller::kit::context::CaBundle;
 use aim_operator::controller::model_cache::build::{identity_name, job_name};
 use aim_operator::download::progress::ANNOTATION;
@@ -143,20 +142,6 @@ async fn the_download_jobs_container_fills_the_cache_over_https_with_a_private_c
         job.metadata.annotations.unwrap_or_default().contains_key(ANNOTATION),
         "the container reported progress on its own Job"
     );
-    let caches: Api<ModelCache> = Api::namespaced(client, &ns);
-    wait::until("the ModelCache to be Ready", || async {
-        let mc = caches.get("weights").await.map_err(|e| e.to_string())?;
-        let ready = mc
-            .status
-            .unwrap_or_default()
-            .conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready");
-        match ready {
-            Some(c) if c.status == "True" => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    aim_tests::scenario::caches::model_cache_ready(client, &ns, "weights").await;
     operator::stop_if_started();
 }

@@ -8,17 +8,15 @@
 //! the Deployment's is the port to listen on. No in-process operator runs in this test binary: the container is
 //! the operator.
 
-mod service_support;
-
 use aim_operator::api::ServiceState;
 use aim_tests::pod_container::{self, Detached, PodContext, ServiceAccountMount};
 use aim_tests::replica::{free_port, http_get};
+use aim_tests::scenario::{service, single_template_catalog, wait_for};
 use aim_tests::{test_env, wait};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
-use service_support::{Profile, catalog, service, wait_for};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -131,18 +129,7 @@ async fn the_image_runs_as_the_deployments_pod_leads_and_reconciles() {
 
     // A service reconciled by the container to Running.
     let ns = env.namespace("image-operator").await;
-    let catalog = catalog(
-        env,
-        "image-op",
-        &[Profile {
-            name: "one",
-            precision: "fp8",
-            gpus: 1,
-            gpu: "MI300X",
-        }],
-        Some("one"),
-    )
-    .await;
+    let catalog = single_template_catalog(env, "image-op").await;
     let out = env.apply(&service("served", &catalog.model, ""), Some(&ns)).await;
     assert!(out.success, "{}", out.stderr);
     wait_for(env, &ns, "served", "Running", |s| {

@@ -4,16 +4,14 @@
 //! a successor, and none of its writes lands after the takeover (its write fence, `runtime/fence.rs`), as the
 //! API server's audit log shows (each replica names itself in its User-Agent).
 
-mod service_support;
-
 use aim_operator::api::ServiceState;
 use aim_operator::runtime::leader::LEASE_DURATION;
 use aim_tests::replica::Replica;
+use aim_tests::scenario::*;
 use aim_tests::{TestEnv, test_env, wait};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use nix::sys::signal::Signal;
-use service_support::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -137,18 +135,7 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_a_paused_one_writes_no
         aim_tests::identity::operator_kubeconfig(env.kubectl_path(), env.kubeconfig(), &dir.path().join("sa"))
             .await
             .expect("the operator's identity");
-    let catalog = catalog(
-        env,
-        "faults",
-        &[Profile {
-            name: "one",
-            precision: "fp8",
-            gpus: 1,
-            gpu: "MI300X",
-        }],
-        Some("one"),
-    )
-    .await;
+    let catalog = single_template_catalog(env, "faults").await;
     let ns = env.namespace("leader-faults").await;
 
     // SIGKILL: the leader cannot release the Lease; the standby waits it out, then finishes the rollout.

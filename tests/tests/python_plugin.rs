@@ -3,15 +3,13 @@
 //! the README promises, every rule of its README decides as written, and hot-swapped into a running operator it
 //! decides services there (a test binary of its own: it swaps the operator's matcher).
 
-mod service_support;
-
 use aim_operator::policy::bindings::{Decision, MatchRequest};
 use aim_operator::policy::{PolicyEngine, PolicyEngineConfig, PolicyKind};
 use aim_tests::python_plugin::python_matcher;
 use aim_tests::replica::operator_binary;
+use aim_tests::scenario::*;
 use aim_tests::{operator, test_env, wait};
 use serde_json::{Value, json};
-use service_support::*;
 
 fn examples() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples")

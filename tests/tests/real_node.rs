@@ -14,7 +14,6 @@
 //! apply `fsGroup` to hostPath; [`prepare_volume`] makes the directory writable, as NFS-style provisioners of
 //! ReadWriteMany storage create theirs.
 
-use aim_operator::api::ModelCache;
 use aim_tests::controlplane::nodes::GpuNodes;
 use aim_tests::controlplane::real_node::{NODE_NAME, host_ip};
 use aim_tests::controlplane::{ControlPlane, binaries};
@@ -162,22 +161,8 @@ async fn the_operator_and_its_download_jobs_run_as_real_pods_on_a_real_node() {
         .await
         .unwrap();
     prepare_volume(&cp, "real-cache", "weights-cache").await;
-    let caches: Api<ModelCache> = Api::namespaced(client.clone(), "real-cache");
     let started = Instant::now();
-    wait::until("the cache filled by a real download pod", || async {
-        let mc = caches.get("weights").await.map_err(|e| e.to_string())?;
-        let ready = mc
-            .status
-            .unwrap_or_default()
-            .conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready");
-        match ready {
-            Some(c) if c.status == "True" => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    aim_tests::scenario::caches::model_cache_ready(client.clone(), "real-cache", "weights").await;
     println!("ModelCache Ready {:.1?} after the volume", started.elapsed());
     let job_pods: Api<Pod> = Api::namespaced(client.clone(), "real-cache");
     let download = job_pods

@@ -3,13 +3,11 @@
 //! that asks for more GPUs than any node has free says so in its status, in words, instead of "Starting"
 //! forever, and proceeds once GPUs are freed. In a binary of its own: it takes every MI325X GPU for a while.
 
-mod service_support;
-
 use aim_operator::api::ServiceState;
+use aim_tests::scenario::*;
 use aim_tests::{TestEnv, operator, test_env, wait};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use service_support::*;
 
 fn env() -> &'static TestEnv {
     let env = test_env!();

@@ -2,13 +2,11 @@
 //! caching on and off, and the failure reasons a person sees. The local cluster's KServe controller, scheduler and
 //! kwok nodes run each InferenceService; `FakeKubelet` only ends what a test decides itself.
 
-mod service_support;
-
 use aim_operator::api::{AIMServiceTemplate, ServiceState, TemplateScope};
 use aim_tests::kubelet::{Exit, FakeKubelet, MANUAL};
+use aim_tests::scenario::*;
 use aim_tests::{TestEnv, operator, test_env, wait};
 use kube::api::{Api, ListParams};
-use service_support::*;
 
 fn env() -> &'static TestEnv {
     let env = test_env!();

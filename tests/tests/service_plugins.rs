@@ -3,14 +3,12 @@
 //! services keep theirs, a swap decides failed services again at once, and the `aim.silogen.ai/redecide`
 //! annotation asks for a new decision for one service.
 
-mod service_support;
-
 use aim_operator::api::ServiceState;
 use aim_operator::policy::PolicyKind;
 use aim_operator::policy::artifact_cache::digest;
 use aim_operator::policy::builtin::test_plugins::HOSTILE_MATCHER;
+use aim_tests::scenario::*;
 use aim_tests::{operator, test_env, wait};
-use service_support::*;
 
 #[tokio::test]
 async fn a_swapped_matcher_changes_later_decisions_and_a_failing_one_fails_only_its_decision() {

@@ -4,10 +4,8 @@
 //! metrics, and every request of the operator's ServiceAccount from the API server's audit log. In a test
 //! binary of its own, since it counts cluster-wide.
 
-mod service_support;
-
+use aim_tests::scenario::*;
 use aim_tests::{TestEnv, operator, test_env};
-use service_support::*;
 use std::collections::BTreeMap;
 
 /// Resources the operator writes (or that would show it writing); the test's own writes go to AIMImages.

@@ -1,12 +1,10 @@
 //! Routing, in a test binary of its own: `AIMClusterConfig default` is cluster-wide, and turning routing on
 //! would change every other service test's expectations. The local gateway (the control plane's `GatewayAcceptance`) accepts routes once their Gateway exists.
 
-mod service_support;
-
 use aim_operator::api::ServiceState;
+use aim_tests::scenario::*;
 use aim_tests::{operator, test_env, wait};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use service_support::*;
 
 #[tokio::test]
 async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway() {

@@ -1,26 +1,31 @@
-//! Fixtures for the `AIMService` tests: a catalog (AIMImage + cluster templates with inline model sources, so
-//! they are Available without discovery) unique to one test, and waiting on a service's status.
+//! Services: a catalog (AIMImage + cluster templates with inline model sources, so they are Available without
+//! discovery) unique to one test, a service's manifest, waiting on its status and its children.
 
-#![allow(dead_code)]
-
+use crate::{Cleanup, TestEnv, wait};
 use aim_operator::api::{AIMService, AIMServiceStatus};
-use aim_tests::{Cleanup, TestEnv, wait};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::Value;
 
+/// The API version line of our kinds.
 pub const API: &str = "apiVersion: aim.silogen.ai/v1alpha1";
 
 /// A cluster template of the catalog.
 pub struct Profile {
+    /// Short name (the template is `<tag>-<pid>-<name>`).
     pub name: &'static str,
+    /// `precision` of the template.
     pub precision: &'static str,
+    /// GPUs per replica.
     pub gpus: u32,
+    /// The GPU model.
     pub gpu: &'static str,
 }
 
 /// A catalog for one test; removed when dropped.
 pub struct Catalog {
+    /// The catalog's model ID, unique to the test.
     pub model: String,
+    /// Its AIMImage's image.
     pub image: String,
     prefix: String,
     _guards: Vec<Cleanup>,
@@ -37,6 +42,17 @@ impl Catalog {
 /// `default` (a short name) as the default template.
 pub async fn catalog(env: &TestEnv, tag: &str, profiles: &[Profile], default: Option<&str>) -> Catalog {
     sized_catalog(env, tag, profiles, default, "16Gi").await
+}
+
+/// A catalog of one template, `one` (fp8 on one MI300X), the model's default.
+pub async fn single_template_catalog(env: &TestEnv, tag: &str) -> Catalog {
+    let one = Profile {
+        name: "one",
+        precision: "fp8",
+        gpus: 1,
+        gpu: "MI300X",
+    };
+    catalog(env, tag, &[one], Some("one")).await
 }
 
 /// [`catalog`] for a model whose weights are `size`.

@@ -8,7 +8,7 @@ use kube::runtime::events::{Recorder, Reporter};
 const NOTE_LIMIT: usize = 1000;
 
 /// A recorder reporting as `aim-operator`, from the replica named by `POD_NAME`.
-pub fn recorder(client: Client) -> Recorder {
+pub(crate) fn recorder(client: Client) -> Recorder {
     let reporter = Reporter {
         controller: crate::labels::MANAGED_BY_VALUE.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -18,7 +18,7 @@ pub fn recorder(client: Client) -> Recorder {
 
 /// An Event note: the whole message when it fits; otherwise cut at the last sentence or clause boundary that
 /// fits, saying where the rest is, never mid-word.
-pub fn note(message: &str) -> String {
+pub(crate) fn note(message: &str) -> String {
     if message.len() <= NOTE_LIMIT {
         return message.to_string();
     }

@@ -13,5 +13,6 @@ pub mod index;
 pub mod labels;
 pub mod plugin_cli;
 pub mod policy;
-pub mod runtime;
+pub mod process;
+pub mod testing;
 pub mod upstream;

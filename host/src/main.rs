@@ -37,7 +37,6 @@ enum Command {
 
 #[derive(clap::Args)]
 struct DownloadArgs {
-    /// hf://<org>/<model>[@<revision>] or s3://<bucket>/<prefix>.
     source_uri: String,
     /// Print the source's total size and exit, writing nothing.
     #[arg(long)]
@@ -101,7 +100,7 @@ struct RunArgs {
     /// Certificates the download Jobs trust besides the image's, for a hub mirror or S3 store behind a private
     /// CA: a ConfigMap of this name in each cache's namespace, as NAME or NAME:KEY (key default `ca.crt`).
     #[arg(long, env = "AIM_DOWNLOADER_CA_BUNDLE", value_parser = parse_ca_bundle)]
-    downloader_ca_bundle: Option<aim_operator::controller::kit::context::CaBundle>,
+    downloader_ca_bundle: Option<aim_operator::controller::CaBundle>,
     #[command(flatten)]
     plugin_limits: PluginLimitArgs,
 }
@@ -139,7 +138,6 @@ impl PluginLimitArgs {
 enum LogFormat {
     /// One JSON object per line, for log collectors.
     Json,
-    /// Human-readable.
     Pretty,
 }
 
@@ -147,7 +145,6 @@ enum LogFormat {
 enum PluginCommand {
     /// Load a component as the operator would (contract version, imports, type check, smoke test) and report.
     Check {
-        /// The component (`.wasm`).
         file: PathBuf,
         /// The policy it must implement; by default, whichever aim:policy interface it exports.
         #[arg(long)]
@@ -160,7 +157,6 @@ enum PluginCommand {
         /// The policy to run it as.
         #[arg(long)]
         policy: PolicyKind,
-        /// The component (`.wasm`).
         file: PathBuf,
         /// The request (see plugins/examples/).
         input: PathBuf,
@@ -169,9 +165,8 @@ enum PluginCommand {
     },
 }
 
-fn parse_ca_bundle(text: &str) -> Result<aim_operator::controller::kit::context::CaBundle, String> {
-    aim_operator::controller::kit::context::CaBundle::parse(text)
-        .ok_or_else(|| format!("'{text}' is not NAME or NAME:KEY"))
+fn parse_ca_bundle(text: &str) -> Result<aim_operator::controller::CaBundle, String> {
+    aim_operator::controller::CaBundle::parse(text).ok_or_else(|| format!("'{text}' is not NAME or NAME:KEY"))
 }
 
 fn main() -> ExitCode {
@@ -255,7 +250,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
                 format!("{}-{}", host.trim(), std::process::id())
             });
-            let config = aim_operator::runtime::RunConfig {
+            let config = aim_operator::process::RunConfig {
                 operator,
                 plugin_dir: args.plugin_dir,
                 plugin_cache_dir: args.plugin_cache_dir,
@@ -265,7 +260,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 image_from_pod,
                 plugin_limits: args.plugin_limits.limits(),
             };
-            tokio::runtime::Runtime::new()?.block_on(aim_operator::runtime::run(config))?;
+            tokio::runtime::Runtime::new()?.block_on(aim_operator::process::run(config))?;
         }
         Command::Download(args) => return download(args),
         Command::Plugin(PluginCommand::Check { file, policy, limits }) => {

@@ -7,10 +7,9 @@
 //!   process exits. Each test gets its own namespace.
 //! - [`seed`]: the YAML examples of the product overview.
 
-pub mod bench;
+pub mod audit;
 pub mod container;
 pub mod controlplane;
-pub mod demo;
 pub mod gateway;
 pub mod hub;
 pub mod identity;
@@ -49,13 +48,29 @@ pub struct TestEnv {
 static SHARED: OnceLock<TestEnv> = OnceLock::new();
 static NAMESPACES: AtomicUsize = AtomicUsize::new(0);
 
-/// The shared [`TestEnv`] of this test process. Use it from integration tests of this package, which know where
-/// `aim-local` was built.
+/// The shared [`TestEnv`] of this test process.
 #[macro_export]
 macro_rules! test_env {
     () => {
-        $crate::TestEnv::shared(env!("CARGO_BIN_EXE_aim-local"))
+        $crate::TestEnv::shared(&$crate::local_cluster_binary())
     };
+}
+
+/// `aim-local` (of the `aim-tools` package), which starts a private control plane when no shared one is named:
+/// `AIM_LOCAL_BINARY`, else the one built with the workspace next to the test executable (`scripts/test` builds
+/// every target first; by hand: `cargo build -p aim-tools`).
+pub fn local_cluster_binary() -> String {
+    if let Ok(binary) = std::env::var("AIM_LOCAL_BINARY") {
+        return binary;
+    }
+    let operator = replica::operator_binary();
+    let beside = operator.with_file_name("aim-local");
+    assert!(
+        beside.exists(),
+        "{} is not built: cargo build -p aim-tools (or name a running cluster with {KUBECONFIG_ENV})",
+        beside.display()
+    );
+    beside.display().to_string()
 }
 
 /// A test's namespace; deleted (without waiting) when dropped, even when the test fails.

@@ -5,8 +5,8 @@
 //! download pod's identity.
 
 use aim_operator::api::{AIMServiceTemplate, AIMTemplateCache, ModelCache, ResourceState, TemplateKind};
-use aim_operator::controller::model_cache::build::{job_name, pvc_name};
-use aim_operator::controller::template_cache::model_cache_name;
+use aim_operator::testing::model_cache_name;
+use aim_operator::testing::{job_name, pvc_name};
 use aim_tests::kubelet::{Exit, FakeKubelet, MANUAL};
 use aim_tests::{TestEnv, operator, test_env, wait};
 use k8s_openapi::api::batch::v1::Job;
@@ -690,7 +690,7 @@ async fn a_claim_no_provisioner_serves_is_pvc_pending_and_says_so_rather_than_do
 /// ServiceAccount may patch that Job and nothing else.
 #[tokio::test]
 async fn the_download_job_runs_our_downloader_which_reports_progress_on_the_model_cache() {
-    use aim_operator::controller::model_cache::build::identity_name;
+    use aim_operator::testing::identity_name;
     use aim_tests::container::JobContainer;
     use aim_tests::hub::{Behaviour, HubServer, generated_model};
 

@@ -7,9 +7,9 @@
 //! kwok runs no containers, so the container runs under podman with host networking, and `FakeKubelet` writes
 //! its end on the pod as a kubelet would (the termination message is the file the container wrote).
 
-use aim_operator::controller::kit::context::CaBundle;
-use aim_operator::controller::model_cache::build::{identity_name, job_name};
+use aim_operator::controller::CaBundle;
 use aim_operator::download::progress::ANNOTATION;
+use aim_operator::testing::{identity_name, job_name};
 use aim_tests::hub::{Behaviour, HubServer, generated_model};
 use aim_tests::kubelet::{Exit, FakeKubelet, MANUAL};
 use aim_tests::pod_container::{self, PodContext, ServiceAccountMount, fs_group_dir};

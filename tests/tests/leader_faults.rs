@@ -5,7 +5,7 @@
 //! API server's audit log shows (each replica names itself in its User-Agent).
 
 use aim_operator::api::ServiceState;
-use aim_operator::runtime::leader::LEASE_DURATION;
+use aim_operator::process::leader::LEASE_DURATION;
 use aim_tests::replica::Replica;
 use aim_tests::scenario::*;
 use aim_tests::{TestEnv, test_env, wait};
@@ -190,7 +190,7 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_a_paused_one_writes_no
 /// still reads, and still writes the Lease (how it renews or learns it lost).
 #[tokio::test]
 async fn a_client_behind_a_lapsed_fence_reads_and_renews_but_cannot_write() {
-    use aim_operator::runtime::fence::{Fence, FenceLayer};
+    use aim_operator::process::fence::{Fence, FenceLayer};
     use k8s_openapi::api::core::v1::ConfigMap;
     let env = test_env!();
     let ns = env.namespace("fence").await;

@@ -95,7 +95,7 @@ async fn two_replicas_elect_one_leader_serve_health_and_metrics_and_hand_over_on
     // Without --downloader-image, download Jobs run the operator pod's own image.
     let cache = "apiVersion: aim.silogen.ai/v1alpha1\nkind: ModelCache\nmetadata:\n  name: weights\nspec:\n  sourceUri: hf://org/process-weights\n  size: 1Gi\n";
     assert!(env.apply(cache, Some(&ns)).await.success);
-    let job = aim_operator::controller::model_cache::build::job_name("weights", 0);
+    let job = aim_operator::testing::job_name("weights", 0);
     let image = wait::until("the download Job", || async {
         let out = env
             .kubectl(&[

@@ -547,7 +547,7 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
     );
 
     let source = format!("hf://org/{}-fp8", catalog.template("").trim_end_matches('-'));
-    let cache = aim_operator::controller::template_cache::model_cache_name(&source);
+    let cache = aim_operator::testing::model_cache_name(&source);
     let mc: Api<aim_operator::api::ModelCache> = Api::namespaced(env.client().await, &ns);
     let created = wait::until("the ModelCache", || async {
         mc.get_opt(&cache)
@@ -565,7 +565,7 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
         created.spec.credentials.image_pull_secrets[0].name, "from-service",
         "the service's pull secrets reach the cache"
     );
-    let claim = aim_operator::controller::model_cache::build::pvc_name(&cache);
+    let claim = aim_operator::testing::pvc_name(&cache);
     wait::until("the claim", || async {
         Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(env.client().await, &ns)
             .get_opt(&claim)
@@ -576,10 +576,7 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
     .await;
     // The download runs until the test ends it (the service's env reaches the download Job: AIM_TEST_MANUAL).
     FakeKubelet::new(env.client().await, &ns)
-        .finish(
-            &aim_operator::controller::model_cache::build::job_name(&cache, 0),
-            Exit::Succeeded("ok"),
-        )
+        .finish(&aim_operator::testing::job_name(&cache, 0), Exit::Succeeded("ok"))
         .await;
     wait_for(
         env,

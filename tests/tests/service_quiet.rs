@@ -101,7 +101,7 @@ async fn a_running_service_writes_nothing_while_nothing_changes() {
 
     let before = writes(env).await;
     let reconciles_before = operator.context.metrics.runs("aimservice");
-    let audit_from = aim_tests::bench::audit::offset(&env.audit_log());
+    let audit_from = aim_tests::audit::offset(&env.audit_log());
     // An AIMImage change wakes the templates and services of its model: they reconcile and find nothing to do.
     for i in 0..3 {
         let patch = format!("{{\"metadata\":{{\"annotations\":{{\"poke\":\"{i}\"}}}}}}");
@@ -119,11 +119,7 @@ async fn a_running_service_writes_nothing_while_nothing_changes() {
         .map(|(k, v)| (k, v - before.get(k).copied().unwrap_or(0)))
         .filter(|(_, d)| *d > 0)
         .collect();
-    let requests = aim_tests::bench::audit::count(
-        &env.audit_log(),
-        audit_from,
-        aim_tests::bench::audit::offset(&env.audit_log()),
-    );
+    let requests = aim_tests::audit::count(&env.audit_log(), audit_from, aim_tests::audit::offset(&env.audit_log()));
     let reconciles = operator.context.metrics.runs("aimservice") - reconciles_before;
     println!(
         "during 9 quiet seconds with {reconciles} service reconciles: writes {delta:?}; operator requests {:?} {:?}",

@@ -14,8 +14,9 @@ pub mod template;
 pub mod template_cache;
 pub mod wake;
 
+pub use kit::context::CaBundle;
 pub use kit::metrics::ReconcileMetrics;
-pub use kit::{Context, Error, OperatorConfig};
+pub use kit::{Context, OperatorConfig};
 
 use crate::api::{AIMClusterServiceTemplate, AIMServiceTemplate, CLUSTER_CONFIG_NAME};
 use crate::index::{Index, WatchHealth, Writers};

@@ -15,13 +15,13 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Suffix of a file still being downloaded.
-pub const PART_SUFFIX: &str = ".aim-part";
+pub(crate) const PART_SUFFIX: &str = ".aim-part";
 
 /// Write buffer: large writes keep the volume's throughput, and a kill loses at most this much.
 const BUFFER: usize = 1 << 20;
 
 /// `relative` under `root`, refusing absolute paths and `..` (a hostile listing must not write elsewhere).
-pub fn inside(root: &Path, relative: &str) -> Result<PathBuf, Failure> {
+pub(crate) fn inside(root: &Path, relative: &str) -> Result<PathBuf, Failure> {
     let path = Path::new(relative);
     let clean = !relative.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
     if !clean {
@@ -34,7 +34,7 @@ pub fn inside(root: &Path, relative: &str) -> Result<PathBuf, Failure> {
 }
 
 /// The partial file of `path`.
-pub fn part_of(path: &Path) -> PathBuf {
+pub(crate) fn part_of(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(PART_SUFFIX);
     PathBuf::from(name)
@@ -120,7 +120,7 @@ async fn hash_existing(path: &Path, hasher: &mut Hasher) -> Result<u64, Failure>
 }
 
 /// True when `path` holds exactly `file` (size and checksum).
-pub async fn is_complete(path: &Path, file: &RemoteFile) -> bool {
+pub(crate) async fn is_complete(path: &Path, file: &RemoteFile) -> bool {
     let Ok(meta) = tokio::fs::metadata(path).await else {
         return false;
     };
@@ -135,7 +135,7 @@ pub async fn is_complete(path: &Path, file: &RemoteFile) -> bool {
 }
 
 /// Downloads `file` into `root`, counting bytes into `progress`.
-pub async fn fetch(
+pub(crate) async fn fetch(
     remote: &Remote,
     file: &RemoteFile,
     root: &Path,

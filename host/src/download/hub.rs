@@ -16,10 +16,10 @@ use reqwest::{StatusCode, Url};
 use std::sync::OnceLock;
 
 /// The Hub's public endpoint.
-pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+pub(crate) const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
 /// A Hub model repository at a revision.
-pub struct Hub {
+pub(crate) struct Hub {
     client: reqwest::Client,
     endpoint: String,
     token: Option<String>,
@@ -53,7 +53,12 @@ struct Lfs {
 
 impl Hub {
     /// The repository `repo` at `revision`, with the endpoint and token from `env` (a lookup, for tests).
-    pub fn new(client: reqwest::Client, repo: &str, revision: &str, env: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn new(
+        client: reqwest::Client,
+        repo: &str,
+        revision: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Self {
         let endpoint = env("HF_ENDPOINT")
             .filter(|e| !e.is_empty())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
@@ -101,7 +106,7 @@ impl Hub {
     }
 
     /// The files at the revision (which is resolved to its commit here).
-    pub async fn list(&self) -> Result<Vec<RemoteFile>, Failure> {
+    pub(crate) async fn list(&self) -> Result<Vec<RemoteFile>, Failure> {
         let mut url = self.url(&["api", "models", &self.repo, "revision", &self.revision])?;
         url.query_pairs_mut().append_pair("blobs", "true");
         let response = self
@@ -140,8 +145,7 @@ impl Hub {
             .collect())
     }
 
-    /// `file` from `offset`.
-    pub async fn open(&self, file: &RemoteFile, offset: u64) -> Result<(ByteStream, bool), Failure> {
+    pub(crate) async fn open(&self, file: &RemoteFile, offset: u64) -> Result<(ByteStream, bool), Failure> {
         let at = self.commit.get().unwrap_or(&self.revision);
         let url = self.url(&[&self.repo, "resolve", at, &file.path])?;
         let mut request = self.request(url);
@@ -164,7 +168,7 @@ impl Hub {
 }
 
 /// A transport failure: the endpoint could not be reached, or the connection broke.
-pub fn unreachable(endpoint: &str, e: &reqwest::Error) -> Failure {
+pub(crate) fn unreachable(endpoint: &str, e: &reqwest::Error) -> Failure {
     let mut cause = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

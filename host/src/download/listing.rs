@@ -7,7 +7,7 @@ use futures::stream::BoxStream;
 
 /// A checksum a source publishes for a file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Checksum {
+pub(crate) enum Checksum {
     /// SHA-256 of the content (the Hub's LFS files).
     Sha256(String),
     /// Git's blob SHA-1: of `blob <size>\0` and the content (the Hub's small files).
@@ -20,14 +20,12 @@ pub enum Checksum {
 
 /// One file of a source.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RemoteFile {
+pub(crate) struct RemoteFile {
     /// Path relative to the source (`/`-separated).
-    pub path: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Its checksum.
-    pub checksum: Checksum,
+    pub(crate) path: String,
+    pub(crate) size: u64,
+    pub(crate) checksum: Checksum,
 }
 
 /// A file's bytes from an offset.
-pub type ByteStream = BoxStream<'static, Result<Bytes, Failure>>;
+pub(crate) type ByteStream = BoxStream<'static, Result<Bytes, Failure>>;

@@ -7,16 +7,15 @@ use super::listing::{ByteStream, RemoteFile};
 use super::s3::S3;
 
 /// A source being downloaded.
-pub enum Remote {
+pub(crate) enum Remote {
     /// The Hugging Face Hub (or a mirror).
     Hub(Hub),
-    /// An S3-compatible store.
     S3(S3),
 }
 
 impl Remote {
     /// Every file of the source.
-    pub async fn list(&self) -> Result<Vec<RemoteFile>, Failure> {
+    pub(crate) async fn list(&self) -> Result<Vec<RemoteFile>, Failure> {
         match self {
             Remote::Hub(h) => h.list().await,
             Remote::S3(s) => s.list().await,
@@ -25,7 +24,7 @@ impl Remote {
 
     /// `file`'s bytes from `offset`; the bool is false when the source ignored the offset and sends the whole
     /// file (the caller then starts over).
-    pub async fn open(&self, file: &RemoteFile, offset: u64) -> Result<(ByteStream, bool), Failure> {
+    pub(crate) async fn open(&self, file: &RemoteFile, offset: u64) -> Result<(ByteStream, bool), Failure> {
         match self {
             Remote::Hub(h) => h.open(file, offset).await,
             Remote::S3(s) => s.open(file, offset).await,

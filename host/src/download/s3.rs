@@ -17,7 +17,7 @@ use object_store::{BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectSto
 use std::time::Duration;
 
 /// Objects under a prefix of a bucket.
-pub struct S3 {
+pub(crate) struct S3 {
     store: AmazonS3,
     bucket: String,
     prefix: String,
@@ -28,7 +28,7 @@ pub struct S3 {
 impl S3 {
     /// The store for `bucket`, configured from the environment (`env` looks a variable up, for tests).
     /// `extra_ca`: certificates trusted besides the system's.
-    pub fn new(
+    pub(crate) fn new(
         bucket: &str,
         prefix: &str,
         env: impl Fn(&str) -> Option<String>,
@@ -139,7 +139,7 @@ impl S3 {
     }
 
     /// Every object under the prefix (a prefix names a directory: `a/b` lists `a/b/…`).
-    pub async fn list(&self) -> Result<Vec<RemoteFile>, Failure> {
+    pub(crate) async fn list(&self) -> Result<Vec<RemoteFile>, Failure> {
         let prefix = (!self.prefix.is_empty()).then(|| ObjectPath::from(self.prefix.as_str()));
         let objects: Vec<_> = self
             .store
@@ -175,8 +175,7 @@ impl S3 {
             .collect())
     }
 
-    /// `file` from `offset`.
-    pub async fn open(&self, file: &RemoteFile, offset: u64) -> Result<(ByteStream, bool), Failure> {
+    pub(crate) async fn open(&self, file: &RemoteFile, offset: u64) -> Result<(ByteStream, bool), Failure> {
         let key = if self.prefix.is_empty() {
             file.path.clone()
         } else {

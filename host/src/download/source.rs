@@ -7,17 +7,15 @@ use std::path::PathBuf;
 
 /// A parsed source URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// A Hub model repository at a revision.
     HuggingFace {
-        /// `<org>/<model>`.
         repo: String,
         /// Branch, tag or commit.
         revision: String,
     },
     /// Objects under a prefix of a bucket.
     S3 {
-        /// The bucket.
         bucket: String,
         /// The key prefix, without a trailing `/` (empty: the whole bucket).
         prefix: String,
@@ -25,8 +23,7 @@ pub enum Source {
 }
 
 impl Source {
-    /// Parses `uri`.
-    pub fn parse(uri: &str) -> Result<Source, String> {
+    pub(crate) fn parse(uri: &str) -> Result<Source, String> {
         if let Some(rest) = uri.strip_prefix("hf://") {
             let (repo, revision) = match rest.split_once('@') {
                 Some((repo, rev)) if !rev.is_empty() => (repo, rev),
@@ -61,7 +58,7 @@ impl Source {
 
     /// Where in the cache volume this source's files go: `<org>/<model>` or `<bucket>/<prefix>`, so several
     /// sources could share a volume without mixing files.
-    pub fn directory(&self) -> PathBuf {
+    pub(crate) fn directory(&self) -> PathBuf {
         match self {
             Source::HuggingFace { repo, .. } => PathBuf::from(repo),
             Source::S3 { bucket, prefix } => PathBuf::from(bucket).join(prefix),

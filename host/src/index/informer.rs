@@ -81,7 +81,7 @@ where
 /// it last read (so nothing that depends on it is collected as unused), or does not hold it at all, and
 /// `on_undecodable` is called once per version of it so that it can be reported.
 #[allow(clippy::too_many_arguments)]
-pub async fn run<K, S>(
+pub(crate) async fn run<K, S>(
     kind: &'static str,
     events: S,
     mut writer: Writer<K>,

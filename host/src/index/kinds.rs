@@ -148,19 +148,19 @@ macro_rules! watched_kinds {
 }
 
 watched_kinds! {
-    /// A catalog entry.
+    /// An AIMImage (a catalog entry).
     images: AIMImage => Images, "aimimages", Select::All, slim::common;
-    /// A cluster template.
+    /// An AIMClusterServiceTemplate.
     cluster_templates: AIMClusterServiceTemplate => ClusterTemplates, "aimclusterservicetemplates", Select::All, slim::common;
     /// A namespace template (derived ones included).
     templates: AIMServiceTemplate => Templates, "aimservicetemplates", Select::All, slim::common;
-    /// A template cache.
+    /// An AIMTemplateCache.
     template_caches: AIMTemplateCache => TemplateCaches, "aimtemplatecaches", Select::All, slim::common;
-    /// A model cache.
+    /// A ModelCache.
     model_caches: ModelCache => ModelCaches, "modelcaches", Select::All, slim::common;
     /// A cluster config (only `default` is used).
     configs: AIMClusterConfig => Configs, "aimclusterconfigs", Select::All, slim::common;
-    /// A service.
+    /// An AIMService.
     services: AIMService => Services, "aimservices", Select::All, slim::common;
     /// An InferenceService the operator made.
     inference_services: InferenceService => InferenceServices, "inferenceservices", Select::Ours, slim::common;
@@ -177,7 +177,7 @@ watched_kinds! {
     /// A Warning Event about a volume claim (a provisioner says why a claim stays pending).
     claim_warnings: CoreEvent => ClaimWarnings, "events",
         Select::Fields("involvedObject.kind=PersistentVolumeClaim,type=Warning"), slim::common;
-    /// A storage class.
+    /// A StorageClass (a model cache's volume needs one).
     storage_classes: StorageClass => StorageClasses, "storageclasses", Select::All, slim::common;
     /// A node: handed on only when the GPU inventory changed.
     nodes: Node => Nodes, "nodes", Select::All, slim::node;

@@ -3,8 +3,7 @@
 
 use super::{Index, Template};
 use crate::api::{
-    AIMClusterConfig, AIMClusterServiceTemplate, AIMService, AIMServiceTemplate, AIMTemplateCache, CLUSTER_CONFIG_NAME,
-    ModelCache,
+    AIMClusterConfig, AIMClusterServiceTemplate, AIMServiceTemplate, AIMTemplateCache, CLUSTER_CONFIG_NAME,
 };
 use crate::upstream::{Gateway, HttpRoute, InferenceService};
 use k8s_openapi::api::batch::v1::Job;
@@ -14,70 +13,60 @@ use std::sync::Arc;
 
 impl Index {
     /// The namespace template `name` in `namespace`.
-    pub fn namespace_template(&self, namespace: &str, name: &str) -> Option<Arc<AIMServiceTemplate>> {
+    pub(crate) fn namespace_template(&self, namespace: &str, name: &str) -> Option<Arc<AIMServiceTemplate>> {
         self.get(Some(namespace), name)
     }
 
     /// The cluster template `name`.
-    pub fn cluster_template(&self, name: &str) -> Option<Arc<AIMClusterServiceTemplate>> {
+    pub(crate) fn cluster_template(&self, name: &str) -> Option<Arc<AIMClusterServiceTemplate>> {
         self.get(None, name)
     }
 
     /// The template `name` as a reference from `namespace` resolves it: the namespace template first, then
     /// the cluster template.
-    pub fn template(&self, namespace: &str, name: &str) -> Option<Template> {
+    pub(crate) fn template(&self, namespace: &str, name: &str) -> Option<Template> {
         self.namespace_template(namespace, name)
             .map(Template::Namespace)
             .or_else(|| self.cluster_template(name).map(Template::Cluster))
     }
 
     /// The template cache `name` in `namespace`.
-    pub fn template_cache(&self, namespace: &str, name: &str) -> Option<Arc<AIMTemplateCache>> {
-        self.get(Some(namespace), name)
-    }
-
-    /// The model cache `name` in `namespace`.
-    pub fn model_cache(&self, namespace: &str, name: &str) -> Option<Arc<ModelCache>> {
+    pub(crate) fn template_cache(&self, namespace: &str, name: &str) -> Option<Arc<AIMTemplateCache>> {
         self.get(Some(namespace), name)
     }
 
     /// The cluster config in use (`default`), if there is one.
-    pub fn cluster_config(&self) -> Option<Arc<AIMClusterConfig>> {
+    pub(crate) fn cluster_config(&self) -> Option<Arc<AIMClusterConfig>> {
         self.get(None, CLUSTER_CONFIG_NAME)
     }
 
-    /// The service `name` in `namespace`.
-    pub fn service(&self, namespace: &str, name: &str) -> Option<Arc<AIMService>> {
-        self.get(Some(namespace), name)
-    }
-
     /// The InferenceService `name` in `namespace` (only those the operator made are watched).
-    pub fn inference_service(&self, namespace: &str, name: &str) -> Option<Arc<InferenceService>> {
+    pub(crate) fn inference_service(&self, namespace: &str, name: &str) -> Option<Arc<InferenceService>> {
         self.get(Some(namespace), name)
     }
 
     /// The HTTPRoute `name` in `namespace` (only those the operator made are watched).
-    pub fn route(&self, namespace: &str, name: &str) -> Option<Arc<HttpRoute>> {
+    pub(crate) fn route(&self, namespace: &str, name: &str) -> Option<Arc<HttpRoute>> {
         self.get(Some(namespace), name)
     }
 
     /// The Gateway `name` in `namespace`.
-    pub fn gateway(&self, namespace: &str, name: &str) -> Option<Arc<Gateway>> {
+    pub(crate) fn gateway(&self, namespace: &str, name: &str) -> Option<Arc<Gateway>> {
         self.get(Some(namespace), name)
     }
 
     /// The Job `name` in `namespace` (only those the operator made are watched).
-    pub fn job(&self, namespace: &str, name: &str) -> Option<Arc<Job>> {
+    pub(crate) fn job(&self, namespace: &str, name: &str) -> Option<Arc<Job>> {
         self.get(Some(namespace), name)
     }
 
     /// The volume claim `name` in `namespace` (only those the operator made are watched).
-    pub fn claim(&self, namespace: &str, name: &str) -> Option<Arc<PersistentVolumeClaim>> {
+    pub(crate) fn claim(&self, namespace: &str, name: &str) -> Option<Arc<PersistentVolumeClaim>> {
         self.get(Some(namespace), name)
     }
 
     /// Whether StorageClass `name` exists.
-    pub fn storage_class_exists(&self, name: &str) -> bool {
+    pub(crate) fn storage_class_exists(&self, name: &str) -> bool {
         self.get::<StorageClass>(None, name).is_some()
     }
 }

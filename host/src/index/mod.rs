@@ -31,7 +31,7 @@ pub mod watch;
 pub use health::WatchHealth;
 pub use informer::Change;
 pub use kinds::{AnyChange, AnyObject, Changed, KINDS, Stored, Writers};
-pub use template::Template;
+pub(crate) use template::Template;
 
 use crate::upstream::gpu;
 use kinds::Stores;
@@ -51,7 +51,7 @@ pub struct Index {
     /// Whether every watch is listed and healthy.
     pub health: Arc<WatchHealth>,
     /// Writes made but not seen yet.
-    pub pending: Arc<pending::PendingWrites>,
+    pub(crate) pending: Arc<pending::PendingWrites>,
 }
 
 impl Index {
@@ -122,7 +122,7 @@ impl Index {
     }
 
     /// The cluster's AMD GPUs by model, or `None` when the cluster has no nodes (then it is not checked).
-    pub fn inventory(&self) -> Option<Vec<gpu::GpuPool>> {
+    pub(crate) fn inventory(&self) -> Option<Vec<gpu::GpuPool>> {
         self.inventory.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 

@@ -13,47 +13,41 @@ const IN_FLIGHT: Duration = Duration::from_secs(30);
 
 /// What was written to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum What {
+pub(crate) enum What {
     /// The object itself (create or update).
     Object,
-    /// Its status.
     Status,
-    /// Its deletion.
     Delete,
 }
 
 /// A written object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Key {
-    /// Its kind.
-    pub kind: String,
+pub(crate) struct Key {
+    pub(crate) kind: String,
     /// Its namespace (empty for cluster-scoped objects).
-    pub namespace: String,
-    /// Its name.
-    pub name: String,
-    /// What was written.
-    pub what: What,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) what: What,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
     /// The object's resourceVersion in the index when it was written (`None`: it did not exist).
     based_on: Option<String>,
-    /// What was written.
     fingerprint: u64,
     at: Instant,
 }
 
 /// Writes made but not yet seen in the index.
 #[derive(Debug, Default)]
-pub struct PendingWrites {
+pub(crate) struct PendingWrites {
     entries: Mutex<HashMap<Key, Entry>>,
 }
 
 impl PendingWrites {
     /// True when the same content was written on top of the version the index still shows and the index has
     /// not seen the object change since: the write is on its way, and writing it again would change nothing.
-    pub fn in_flight(&self, key: &Key, current: Option<&str>, fingerprint: u64) -> bool {
+    pub(crate) fn in_flight(&self, key: &Key, current: Option<&str>, fingerprint: u64) -> bool {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.get(key).is_some_and(|e| {
             e.fingerprint == fingerprint && e.based_on.as_deref() == current && e.at.elapsed() < IN_FLIGHT
@@ -61,7 +55,7 @@ impl PendingWrites {
     }
 
     /// Remembers a write of `fingerprint` over version `based_on`.
-    pub fn record(&self, key: Key, based_on: Option<String>, fingerprint: u64) {
+    pub(crate) fn record(&self, key: Key, based_on: Option<String>, fingerprint: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() > 4096 {
             entries.retain(|_, e| e.at.elapsed() < IN_FLIGHT);
@@ -77,7 +71,7 @@ impl PendingWrites {
     }
 
     /// The index stored an event of this object: whatever was written to it is no longer on its way.
-    pub fn seen(&self, kind: &str, namespace: &str, name: &str) {
+    pub(crate) fn seen(&self, kind: &str, namespace: &str, name: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.is_empty() {
             return;

@@ -13,15 +13,15 @@ use std::borrow::Cow;
 
 /// An object as a watch delivered it: read, or not.
 #[derive(Debug, Clone)]
-pub struct Readable<K>(pub Result<K, Unreadable>);
+pub(crate) struct Readable<K>(pub Result<K, Unreadable>);
 
 /// An object the operator's types cannot read.
 #[derive(Debug, Clone)]
-pub struct Unreadable {
+pub(crate) struct Unreadable {
     /// What could not be read, starting with the field's path.
-    pub error: String,
+    pub(crate) error: String,
     /// The object's metadata (name, namespace, uid, resourceVersion), which could be read.
-    pub metadata: ObjectMeta,
+    pub(crate) metadata: ObjectMeta,
 }
 
 impl<'de, K: DeserializeOwned + Resource> Deserialize<'de> for Readable<K> {

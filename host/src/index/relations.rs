@@ -29,17 +29,17 @@ impl Index {
     // --- the catalog ---
 
     /// Every AIMImage of `model`, by name.
-    pub fn images_of_model(&self, model: &str) -> Vec<Arc<AIMImage>> {
+    pub(crate) fn images_of_model(&self, model: &str) -> Vec<Arc<AIMImage>> {
         self.list(|i: &AIMImage| i.spec.model_id == model)
     }
 
     /// The AIMImage serving `model`: with several, the first by name (the others report `DuplicateModelId`).
-    pub fn image_for_model(&self, model: &str) -> Option<Arc<AIMImage>> {
+    pub(crate) fn image_for_model(&self, model: &str) -> Option<Arc<AIMImage>> {
         self.images_of_model(model).into_iter().next()
     }
 
     /// AIMImages naming `template` as their default.
-    pub fn images_defaulting_to(&self, template: &str) -> Vec<Arc<AIMImage>> {
+    pub(crate) fn images_defaulting_to(&self, template: &str) -> Vec<Arc<AIMImage>> {
         self.list(|i: &AIMImage| i.spec.default_service_template.as_deref() == Some(template))
     }
 
@@ -47,7 +47,7 @@ impl Index {
 
     /// Every template of `model` a service in `namespace` could use: the namespace's first, then the
     /// cluster's, each by name.
-    pub fn templates_of_model(&self, namespace: &str, model: &str) -> Vec<Template> {
+    pub(crate) fn templates_of_model(&self, namespace: &str, model: &str) -> Vec<Template> {
         let local = self.list(|t: &AIMServiceTemplate| in_namespace(t, namespace) && t.spec.profile.model_id == model);
         let cluster = self.list(|t: &AIMClusterServiceTemplate| t.spec.profile.model_id == model);
         local
@@ -58,12 +58,15 @@ impl Index {
     }
 
     /// Every template of `model`, in every namespace and the cluster's.
-    pub fn templates_of_model_anywhere(&self, model: &str) -> Vec<Template> {
+    pub(crate) fn templates_of_model_anywhere(&self, model: &str) -> Vec<Template> {
         self.templates_where(|profile, _| profile.model_id == model)
     }
 
     /// Every template (namespace ones first) whose profile and status `keep` accepts.
-    pub fn templates_where(&self, keep: impl Fn(&TemplateProfile, Option<&TemplateStatus>) -> bool) -> Vec<Template> {
+    pub(crate) fn templates_where(
+        &self,
+        keep: impl Fn(&TemplateProfile, Option<&TemplateStatus>) -> bool,
+    ) -> Vec<Template> {
         let local = self.list(|t: &AIMServiceTemplate| keep(&t.spec.profile, t.status.as_ref()));
         let cluster = self.list(|t: &AIMClusterServiceTemplate| keep(&t.spec.profile, t.status.as_ref()));
         local
@@ -75,20 +78,19 @@ impl Index {
 
     // --- services ---
 
-    /// Services matching `keep`.
-    pub fn services_where(&self, keep: impl Fn(&AIMService) -> bool) -> Vec<Arc<AIMService>> {
+    pub(crate) fn services_where(&self, keep: impl Fn(&AIMService) -> bool) -> Vec<Arc<AIMService>> {
         self.list(keep)
     }
 
     /// Services of `model`, in every namespace.
-    pub fn services_of_model(&self, model: &str) -> Vec<Arc<AIMService>> {
+    pub(crate) fn services_of_model(&self, model: &str) -> Vec<Arc<AIMService>> {
         self.list(|s: &AIMService| s.spec.aim_model_id == model)
     }
 
     /// Services of one of `models` a change of template `name` (of `scope`; a namespace template in
     /// `namespace`) may concern: those that run it, and those that have not resolved a template yet (it may be
     /// what they wait for).
-    pub fn services_on_template(
+    pub(crate) fn services_on_template(
         &self,
         models: &[&str],
         name: &str,
@@ -103,7 +105,7 @@ impl Index {
     }
 
     /// Services in `namespace` running the derived template `name`: its users (it is collected without any).
-    pub fn services_on_derived(&self, namespace: &str, name: &str) -> Vec<Arc<AIMService>> {
+    pub(crate) fn services_on_derived(&self, namespace: &str, name: &str) -> Vec<Arc<AIMService>> {
         self.list(|s: &AIMService| {
             in_namespace(s, namespace) && resolved(s).is_some_and(|(n, _, derived)| derived && n == name)
         })
@@ -111,7 +113,7 @@ impl Index {
 
     /// Services in `namespace` with `cacheModel` that run template `name`: the users of the template cache
     /// made for them (it is collected without any).
-    pub fn services_caching(&self, namespace: &str, template: &str) -> Vec<Arc<AIMService>> {
+    pub(crate) fn services_caching(&self, namespace: &str, template: &str) -> Vec<Arc<AIMService>> {
         self.list(|s: &AIMService| {
             in_namespace(s, namespace) && s.spec.cache_model && resolved(s).is_some_and(|(n, _, _)| n == template)
         })
@@ -120,18 +122,18 @@ impl Index {
     // --- caches ---
 
     /// Template caches in `namespace` that warm the template named `template`, by name.
-    pub fn template_caches_of(&self, namespace: &str, template: &str) -> Vec<Arc<AIMTemplateCache>> {
+    pub(crate) fn template_caches_of(&self, namespace: &str, template: &str) -> Vec<Arc<AIMTemplateCache>> {
         self.list(|tc: &AIMTemplateCache| in_namespace(tc, namespace) && tc.spec.template_ref == template)
     }
 
     /// Template caches, in any namespace, naming `template` (a cluster template: any namespace may refer to it).
-    pub fn template_caches_referring(&self, template: &str) -> Vec<Arc<AIMTemplateCache>> {
+    pub(crate) fn template_caches_referring(&self, template: &str) -> Vec<Arc<AIMTemplateCache>> {
         self.list(|tc: &AIMTemplateCache| tc.spec.template_ref == template)
     }
 
     /// Template caches in `namespace` (not being deleted) whose template needs `source_uri`: the users of the
     /// model caches of that source (one the operator made is collected without any).
-    pub fn template_caches_needing(&self, namespace: &str, source_uri: &str) -> Vec<Arc<AIMTemplateCache>> {
+    pub(crate) fn template_caches_needing(&self, namespace: &str, source_uri: &str) -> Vec<Arc<AIMTemplateCache>> {
         let needs = |tc: &AIMTemplateCache| {
             super::reads::unrecorded(|| self.template(namespace, &tc.spec.template_ref))
                 .is_some_and(|t| t.status().model_sources.iter().any(|s| s.source_uri == source_uri))
@@ -147,7 +149,7 @@ impl Index {
     }
 
     /// Services in `namespace` caching a template that needs `source_uri` (they show its download's progress).
-    pub fn services_caching_source(&self, namespace: &str, source_uri: &str) -> Vec<Arc<AIMService>> {
+    pub(crate) fn services_caching_source(&self, namespace: &str, source_uri: &str) -> Vec<Arc<AIMService>> {
         let templates: Vec<String> = self
             .template_caches_needing(namespace, source_uri)
             .iter()
@@ -162,7 +164,7 @@ impl Index {
 
     /// Model caches of `source_uri` in `namespace`, oldest first (with duplicates, the oldest is the real
     /// one), then by name.
-    pub fn model_caches_of_source(&self, namespace: &str, source_uri: &str) -> Vec<Arc<ModelCache>> {
+    pub(crate) fn model_caches_of_source(&self, namespace: &str, source_uri: &str) -> Vec<Arc<ModelCache>> {
         let mut caches = self.list(|m: &ModelCache| in_namespace(m, namespace) && m.spec.source_uri == source_uri);
         caches.sort_by(|a, b| {
             (&a.metadata.creation_timestamp, &a.metadata.name).cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
@@ -171,7 +173,7 @@ impl Index {
     }
 
     /// The model caches holding the sources of the template `template_ref` resolves to from `namespace`.
-    pub fn model_caches_of_template(&self, namespace: &str, template_ref: &str) -> Vec<Arc<ModelCache>> {
+    pub(crate) fn model_caches_of_template(&self, namespace: &str, template_ref: &str) -> Vec<Arc<ModelCache>> {
         let Some(template) = self.template(namespace, template_ref) else {
             return vec![];
         };
@@ -184,14 +186,14 @@ impl Index {
     }
 
     /// Model caches matching `keep`.
-    pub fn model_caches_where(&self, keep: impl Fn(&ModelCache) -> bool) -> Vec<Arc<ModelCache>> {
+    pub(crate) fn model_caches_where(&self, keep: impl Fn(&ModelCache) -> bool) -> Vec<Arc<ModelCache>> {
         self.list(keep)
     }
 
     // --- configuration ---
 
     /// Cluster configs whose routing names Gateway `name` in `namespace`.
-    pub fn configs_naming_gateway(&self, namespace: &str, name: &str) -> Vec<Arc<AIMClusterConfig>> {
+    pub(crate) fn configs_naming_gateway(&self, namespace: &str, name: &str) -> Vec<Arc<AIMClusterConfig>> {
         self.list(|c: &AIMClusterConfig| {
             c.spec
                 .routing
@@ -204,19 +206,19 @@ impl Index {
     // --- workloads ---
 
     /// Jobs the operator made for `component`.
-    pub fn jobs_of(&self, component: Component) -> Vec<Arc<Job>> {
+    pub(crate) fn jobs_of(&self, component: Component) -> Vec<Arc<Job>> {
         self.list(|j: &Job| Component::of(j.labels()) == Some(component))
     }
 
     /// The pods of InferenceService `isvc` in `namespace` (KServe labels them), by name.
-    pub fn pods_of_inference_service(&self, namespace: &str, isvc: &str) -> Vec<Arc<Pod>> {
+    pub(crate) fn pods_of_inference_service(&self, namespace: &str, isvc: &str) -> Vec<Arc<Pod>> {
         self.list(|p: &Pod| {
             in_namespace(p, namespace) && p.labels().get(INFERENCE_SERVICE_LABEL).map(String::as_str) == Some(isvc)
         })
     }
 
     /// The pods of Job `job` in `namespace`, newest first.
-    pub fn pods_of_job(&self, namespace: &str, job: &str) -> Vec<Arc<Pod>> {
+    pub(crate) fn pods_of_job(&self, namespace: &str, job: &str) -> Vec<Arc<Pod>> {
         let mut pods = self.list(|p: &Pod| {
             in_namespace(p, namespace)
                 && p.labels().get("batch.kubernetes.io/job-name").map(String::as_str) == Some(job)
@@ -226,7 +228,7 @@ impl Index {
     }
 
     /// Warning Events about claim `name` in `namespace`, latest first.
-    pub fn claim_warnings(&self, namespace: &str, name: &str) -> Vec<Arc<CoreEvent>> {
+    pub(crate) fn claim_warnings(&self, namespace: &str, name: &str) -> Vec<Arc<CoreEvent>> {
         let mut events = self.list(|e: &CoreEvent| {
             e.involved_object.namespace.as_deref() == Some(namespace)
                 && e.involved_object.name.as_deref() == Some(name)

@@ -9,7 +9,7 @@ use kube::Resource;
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Drops managed fields and `kubectl apply`'s copy.
-pub fn common<K: Resource>(obj: &mut K) {
+pub(crate) fn common<K: Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
     if let Some(annotations) = meta.annotations.as_mut() {
@@ -19,7 +19,7 @@ pub fn common<K: Resource>(obj: &mut K) {
 
 /// [`common`], and a node's images, volumes and daemon endpoints (only labels, schedulability, allocatable
 /// resources and conditions matter here).
-pub fn node(node: &mut Node) {
+pub(crate) fn node(node: &mut Node) {
     common(node);
     if let Some(status) = node.status.as_mut() {
         status.images = None;

@@ -7,32 +7,27 @@ use std::sync::Arc;
 
 /// A namespace or a cluster template, as the controllers see either.
 #[derive(Debug, Clone)]
-pub enum Template {
-    /// An `AIMServiceTemplate`.
+pub(crate) enum Template {
     Namespace(Arc<AIMServiceTemplate>),
-    /// An `AIMClusterServiceTemplate`.
     Cluster(Arc<AIMClusterServiceTemplate>),
 }
 
 impl Template {
-    /// Its name.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Template::Namespace(t) => t.name_any(),
             Template::Cluster(t) => t.name_any(),
         }
     }
 
-    /// Namespace or cluster.
-    pub fn scope(&self) -> TemplateScope {
+    pub(crate) fn scope(&self) -> TemplateScope {
         match self {
             Template::Namespace(_) => TemplateScope::Namespace,
             Template::Cluster(_) => TemplateScope::Cluster,
         }
     }
 
-    /// Its profile.
-    pub fn profile(&self) -> &TemplateProfile {
+    pub(crate) fn profile(&self) -> &TemplateProfile {
         match self {
             Template::Namespace(t) => &t.spec.profile,
             Template::Cluster(t) => &t.spec.profile,
@@ -40,7 +35,7 @@ impl Template {
     }
 
     /// Its status (default when it has none yet).
-    pub fn status(&self) -> TemplateStatus {
+    pub(crate) fn status(&self) -> TemplateStatus {
         match self {
             Template::Namespace(t) => t.status.clone(),
             Template::Cluster(t) => t.status.clone(),
@@ -49,7 +44,7 @@ impl Template {
     }
 
     /// True for a template the operator derived from another with a service's overrides.
-    pub fn derived(&self) -> bool {
+    pub(crate) fn derived(&self) -> bool {
         match self {
             Template::Namespace(t) => Component::of(t.labels()) == Some(Component::DerivedTemplate),
             Template::Cluster(_) => false,

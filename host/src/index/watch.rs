@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 /// What a kind's watch selects.
 #[derive(Debug, Clone, Copy)]
-pub enum Select {
+pub(crate) enum Select {
     /// Every object of the kind.
     All,
     /// Only the operator's own (the `managed-by` label).
@@ -40,7 +40,7 @@ impl Select {
 }
 
 /// The reason of the Warning Event on an object the operator cannot read.
-pub const UNDECODABLE: &str = "CannotRead";
+pub(crate) const UNDECODABLE: &str = "CannotRead";
 
 /// Starts the watch of `K`, which selects `select` and drops `slim` before storing; each change is stored in
 /// `writer`, then handed to `route`.

@@ -5,7 +5,7 @@ use crate::api::{Metric, Precision, TemplateProfile};
 use k8s_openapi::api::core::v1::EnvVar;
 
 /// An environment variable with a plain value.
-pub fn var(name: &str, value: impl Into<String>) -> EnvVar {
+pub(crate) fn var(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
         name: name.into(),
         value: Some(value.into()),
@@ -14,7 +14,7 @@ pub fn var(name: &str, value: impl Into<String>) -> EnvVar {
 }
 
 /// The `AIM_*` variables a profile selects a runtime with.
-pub fn profile_env(profile: &TemplateProfile) -> Vec<EnvVar> {
+pub(crate) fn profile_env(profile: &TemplateProfile) -> Vec<EnvVar> {
     let p = &profile.parameters;
     let mut env = Vec::new();
     if let Some(m) = p.metric {
@@ -31,7 +31,7 @@ pub fn profile_env(profile: &TemplateProfile) -> Vec<EnvVar> {
 }
 
 /// Lower-case metric name, as `AIM_METRIC` takes it.
-pub fn metric_name(m: Metric) -> &'static str {
+pub(crate) fn metric_name(m: Metric) -> &'static str {
     match m {
         Metric::Latency => "latency",
         Metric::Throughput => "throughput",
@@ -39,7 +39,7 @@ pub fn metric_name(m: Metric) -> &'static str {
 }
 
 /// Lower-case precision name, as `AIM_PRECISION` takes it.
-pub fn precision_name(p: Precision) -> &'static str {
+pub(crate) fn precision_name(p: Precision) -> &'static str {
     match p {
         Precision::Auto => "auto",
         Precision::Fp4 => "fp4",

@@ -6,12 +6,12 @@ use k8s_openapi::api::core::v1::Node;
 use std::collections::BTreeMap;
 
 /// The extended resource a GPU is requested as.
-pub const RESOURCE: &str = "amd.com/gpu";
+pub(crate) const RESOURCE: &str = "amd.com/gpu";
 /// The node label with the GPU's product name.
-pub const PRODUCT_LABEL: &str = "amd.com/gpu.product-name";
+pub(crate) const PRODUCT_LABEL: &str = "amd.com/gpu.product-name";
 
 /// Product names a model is reported as, e.g. `AMD_Instinct_MI300X` and `AMD_Instinct_MI300X_OAM`.
-pub fn product_names(model: &str) -> Vec<String> {
+pub(crate) fn product_names(model: &str) -> Vec<String> {
     let model = model.to_uppercase();
     vec![
         model.clone(),
@@ -34,19 +34,19 @@ pub fn model_of(product: &str) -> Option<String> {
 
 /// The GPUs of one model in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GpuPool {
+pub(crate) struct GpuPool {
     /// Short model name, e.g. `MI300X`.
-    pub model: String,
+    pub(crate) model: String,
     /// Nodes that have it.
-    pub nodes: u32,
+    pub(crate) nodes: u32,
     /// Allocatable GPUs over all those nodes.
-    pub allocatable: u32,
+    pub(crate) allocatable: u32,
     /// Most allocatable GPUs on any one node (a replica runs on one node).
-    pub max_per_node: u32,
+    pub(crate) max_per_node: u32,
 }
 
 /// GPUs per model across `nodes`, by model name. Nodes that are not schedulable (cordoned) do not count.
-pub fn inventory<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> Vec<GpuPool> {
+pub(crate) fn inventory<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> Vec<GpuPool> {
     let mut pools: BTreeMap<String, GpuPool> = BTreeMap::new();
     for node in nodes {
         if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {

@@ -4,9 +4,9 @@
 //! KServe and Gateway API objects are handled untyped inside ([`dynamic`]): the operator needs a handful of their
 //! fields, and their own CRDs validate the rest.
 
-pub mod aim;
+pub(crate) mod aim;
 pub mod dynamic;
-pub mod gpu;
+pub(crate) mod gpu;
 
 pub use dynamic::{Gateway, HttpRoute, InferenceService};
 

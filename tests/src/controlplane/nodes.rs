@@ -126,10 +126,8 @@ mod tests {
         );
         assert_eq!(n["status"]["allocatable"]["amd.com/gpu"], "8");
         assert_eq!(
-            aim_operator::upstream::gpu::model_of(
-                n["metadata"]["labels"]["amd.com/gpu.product-name"].as_str().unwrap()
-            )
-            .as_deref(),
+            aim_operator::testing::model_of(n["metadata"]["labels"]["amd.com/gpu.product-name"].as_str().unwrap())
+                .as_deref(),
             Some("MI325X"),
             "the operator reads the model from the product name"
         );

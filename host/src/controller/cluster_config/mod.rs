@@ -29,7 +29,7 @@ impl WithConditions for AIMClusterConfigStatus {
 }
 
 /// The config's status, given whether the gateway it names exists and the plugins in use.
-pub fn plan(
+pub(crate) fn plan(
     config: &AIMClusterConfig,
     gateway_exists: bool,
     plugins: &[PolicyPluginStatus],
@@ -91,7 +91,7 @@ pub fn plan(
 }
 
 /// One reconcile of a cluster config.
-pub async fn reconcile(config: Arc<AIMClusterConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub(crate) async fn reconcile(config: Arc<AIMClusterConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
     let gateway_exists = config
         .spec
         .routing
@@ -112,7 +112,7 @@ pub async fn reconcile(config: Arc<AIMClusterConfig>, ctx: Arc<Context>) -> Resu
 
 /// The engine's plugin states as status entries (times to the second, as the API server stores them, so an
 /// unchanged state compares equal).
-pub fn plugin_statuses(states: &[PluginState]) -> Vec<PolicyPluginStatus> {
+pub(crate) fn plugin_statuses(states: &[PluginState]) -> Vec<PolicyPluginStatus> {
     states
         .iter()
         .map(|s| PolicyPluginStatus {
@@ -138,7 +138,7 @@ fn to_time(t: SystemTime) -> Time {
 }
 
 /// A Warning for each refusal in `new` that `old` did not show.
-pub fn refusal_events(old: &[PolicyPluginStatus], new: &[PolicyPluginStatus]) -> Vec<Event> {
+pub(crate) fn refusal_events(old: &[PolicyPluginStatus], new: &[PolicyPluginStatus]) -> Vec<Event> {
     new.iter()
         .filter_map(|p| {
             let refusal = p.last_refusal.as_ref()?;

@@ -22,7 +22,7 @@ impl WithConditions for AIMImageStatus {
 
 /// The image's status, from the first image of its model (by name) and whether its default template exists as
 /// a cluster template.
-pub fn plan(image: &AIMImage, first_of_model: &str, default_exists: bool, now: Timestamp) -> AIMImageStatus {
+pub(crate) fn plan(image: &AIMImage, first_of_model: &str, default_exists: bool, now: Timestamp) -> AIMImageStatus {
     let generation = image.metadata.generation;
     let mut next = AIMImageStatus {
         observed_generation: generation,
@@ -72,7 +72,7 @@ pub fn plan(image: &AIMImage, first_of_model: &str, default_exists: bool, now: T
 }
 
 /// One reconcile of an image.
-pub async fn reconcile(image: Arc<AIMImage>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub(crate) async fn reconcile(image: Arc<AIMImage>, ctx: Arc<Context>) -> Result<Action, Error> {
     let first = ctx
         .index
         .image_for_model(&image.spec.model_id)

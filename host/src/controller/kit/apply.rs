@@ -20,7 +20,7 @@ use serde_json::Value;
 
 /// Why the API server (or the discovery cap) refused a write, in terms a plan can turn into a condition.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// A ResourceQuota refused it; the API server's message.
     Quota(Target, String),
     /// Its namespace does not exist.
@@ -30,8 +30,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The object refused.
-    pub fn target(&self) -> &Target {
+    pub(crate) fn target(&self) -> &Target {
         match self {
             Refusal::Quota(t, _) | Refusal::NamespaceMissing(t) | Refusal::NoSlot(t) => t,
         }
@@ -57,7 +56,7 @@ fn api(ctx: &Context, target: &Target) -> Api<DynamicObject> {
 
 /// Carries out `writes` in order; returns the refusals. Any other failure stops the loop and is returned (the
 /// reconcile is retried).
-pub async fn carry_out(ctx: &Context, writes: &[Write]) -> Result<Vec<Refusal>, Error> {
+pub(crate) async fn carry_out(ctx: &Context, writes: &[Write]) -> Result<Vec<Refusal>, Error> {
     let mut refused = Vec::new();
     for write in writes {
         if let Some(refusal) = carry_out_one(ctx, write).await? {
@@ -166,7 +165,7 @@ async fn carry_out_one(ctx: &Context, write: &Write) -> Result<Option<Refusal>, 
 }
 
 /// An owner reference to `owner`; `controller` marks the single managing owner.
-pub fn owner_ref<K: Resource<DynamicType = ()>>(owner: &K, controller: bool) -> Result<OwnerReference, Error> {
+pub(crate) fn owner_ref<K: Resource<DynamicType = ()>>(owner: &K, controller: bool) -> Result<OwnerReference, Error> {
     let meta = owner.meta();
     Ok(OwnerReference {
         api_version: K::api_version(&()).into_owned(),

@@ -7,111 +7,108 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-/// Condition types.
-pub mod types {
+pub(crate) mod types {
     /// Templates: model sources are known.
-    pub const DISCOVERED: &str = "Discovered";
+    pub(crate) const DISCOVERED: &str = "Discovered";
     /// Templates and template caches: every model source is cached.
-    pub const CACHE_WARM: &str = "CacheWarm";
+    pub(crate) const CACHE_WARM: &str = "CacheWarm";
     /// Every kind: ready for use.
-    pub const READY: &str = "Ready";
+    pub(crate) const READY: &str = "Ready";
     /// Every kind: work is under way.
-    pub const PROGRESSING: &str = "Progressing";
+    pub(crate) const PROGRESSING: &str = "Progressing";
     /// Every kind: something failed; the reason says what.
-    pub const FAILURE: &str = "Failure";
+    pub(crate) const FAILURE: &str = "Failure";
     /// Template caches and services: the template was found.
-    pub const RESOLVED: &str = "Resolved";
+    pub(crate) const RESOLVED: &str = "Resolved";
     /// Model caches: the volume is bound.
-    pub const STORAGE_READY: &str = "StorageReady";
+    pub(crate) const STORAGE_READY: &str = "StorageReady";
     /// Services: the model caches are warm (or caching was not asked for).
-    pub const CACHE_READY: &str = "CacheReady";
+    pub(crate) const CACHE_READY: &str = "CacheReady";
     /// Services: the KServe InferenceService is ready.
-    pub const RUNTIME_READY: &str = "RuntimeReady";
+    pub(crate) const RUNTIME_READY: &str = "RuntimeReady";
     /// Services: the HTTPRoute is accepted by the gateway (or routing is off).
-    pub const ROUTING_READY: &str = "RoutingReady";
+    pub(crate) const ROUTING_READY: &str = "RoutingReady";
 }
 
 /// Condition reasons (CamelCase, stable: people and alerts match on them).
-pub mod reasons {
+pub(crate) mod reasons {
     #![allow(missing_docs)]
     // Templates and discovery.
-    pub const INLINE_MODEL_SOURCES: &str = "InlineModelSources";
-    pub const PROFILES_DISCOVERED: &str = "ProfilesDiscovered";
-    pub const AWAITING_DISCOVERY: &str = "AwaitingDiscovery";
-    pub const DISCOVERY_RUNNING: &str = "DiscoveryRunning";
-    pub const WAITING_FOR_DISCOVERY_SLOT: &str = "WaitingForDiscoverySlot";
-    pub const DISCOVERY_BACKOFF: &str = "DiscoveryBackoff";
-    pub const DISCOVERY_FAILED: &str = "DiscoveryFailed";
-    pub const WAITING_FOR_IMAGE: &str = "WaitingForImage";
-    pub const NAMESPACE_MISSING: &str = "NamespaceMissing";
-    pub const MODEL_NOT_FOUND: &str = "ModelNotFound";
-    pub const TEMPLATE_NOT_FOUND: &str = "TemplateNotFound";
-    pub const RESOLVED: &str = "Resolved";
+    pub(crate) const INLINE_MODEL_SOURCES: &str = "InlineModelSources";
+    pub(crate) const PROFILES_DISCOVERED: &str = "ProfilesDiscovered";
+    pub(crate) const AWAITING_DISCOVERY: &str = "AwaitingDiscovery";
+    pub(crate) const DISCOVERY_RUNNING: &str = "DiscoveryRunning";
+    pub(crate) const WAITING_FOR_DISCOVERY_SLOT: &str = "WaitingForDiscoverySlot";
+    pub(crate) const DISCOVERY_BACKOFF: &str = "DiscoveryBackoff";
+    pub(crate) const DISCOVERY_FAILED: &str = "DiscoveryFailed";
+    pub(crate) const WAITING_FOR_IMAGE: &str = "WaitingForImage";
+    pub(crate) const NAMESPACE_MISSING: &str = "NamespaceMissing";
+    pub(crate) const MODEL_NOT_FOUND: &str = "ModelNotFound";
+    pub(crate) const TEMPLATE_NOT_FOUND: &str = "TemplateNotFound";
+    pub(crate) const RESOLVED: &str = "Resolved";
     // Caching.
-    pub const CACHING_DISABLED: &str = "CachingDisabled";
-    pub const WARMING: &str = "Warming";
-    pub const WARM: &str = "Warm";
-    pub const WARM_FAILED: &str = "WarmFailed";
-    pub const PVC_BOUND: &str = "PVCBound";
-    pub const PVC_PENDING: &str = "PVCPending";
-    pub const PVC_LOST: &str = "PVCLost";
-    pub const STORAGE_CLASS_MISSING: &str = "StorageClassMissing";
-    pub const INSUFFICIENT_CAPACITY: &str = "InsufficientCapacity";
-    pub const SIZE_UNKNOWN: &str = "SizeUnknown";
-    pub const CHECKING_SIZE: &str = "CheckingSize";
-    pub const DOWNLOADING: &str = "Downloading";
-    pub const DOWNLOAD_FAILED: &str = "DownloadFailed";
-    pub const DUPLICATE_SOURCE: &str = "DuplicateSourceUri";
+    pub(crate) const CACHING_DISABLED: &str = "CachingDisabled";
+    pub(crate) const WARMING: &str = "Warming";
+    pub(crate) const WARM: &str = "Warm";
+    pub(crate) const WARM_FAILED: &str = "WarmFailed";
+    pub(crate) const PVC_BOUND: &str = "PVCBound";
+    pub(crate) const PVC_PENDING: &str = "PVCPending";
+    pub(crate) const PVC_LOST: &str = "PVCLost";
+    pub(crate) const STORAGE_CLASS_MISSING: &str = "StorageClassMissing";
+    pub(crate) const INSUFFICIENT_CAPACITY: &str = "InsufficientCapacity";
+    pub(crate) const SIZE_UNKNOWN: &str = "SizeUnknown";
+    pub(crate) const CHECKING_SIZE: &str = "CheckingSize";
+    pub(crate) const DOWNLOADING: &str = "Downloading";
+    pub(crate) const DOWNLOAD_FAILED: &str = "DownloadFailed";
+    pub(crate) const DUPLICATE_SOURCE: &str = "DuplicateSourceUri";
     // Generic.
-    pub const READY: &str = "Ready";
-    pub const NOT_READY: &str = "NotReady";
-    pub const NO_FAILURE: &str = "NoFailure";
-    pub const IDLE: &str = "Idle";
+    pub(crate) const READY: &str = "Ready";
+    pub(crate) const NOT_READY: &str = "NotReady";
+    pub(crate) const NO_FAILURE: &str = "NoFailure";
+    pub(crate) const IDLE: &str = "Idle";
     // Services.
-    pub const NOT_RESOLVED: &str = "NotResolved";
-    pub const NOT_REQUESTED: &str = "NotRequested";
-    pub const CACHE_WARMING: &str = "CacheWarming";
-    pub const CACHE_READY: &str = "CacheReady";
-    pub const CACHE_FAILED: &str = "CacheFailed";
-    pub const WAITING_FOR_TEMPLATE: &str = "WaitingForTemplate";
-    pub const WAITING_FOR_CACHE: &str = "WaitingForCache";
-    pub const CREATING_RUNTIME: &str = "CreatingRuntime";
-    pub const RUNTIME_READY: &str = "RuntimeReady";
-    pub const RUNTIME_NOT_READY: &str = "RuntimeNotReady";
-    pub const UNSCHEDULABLE: &str = "Unschedulable";
-    pub const ROUTING_DISABLED: &str = "RoutingDisabled";
-    pub const CONFIGURING_ROUTE: &str = "ConfiguringRoute";
-    pub const ROUTE_READY: &str = "RouteReady";
-    pub const ROUTE_FAILED: &str = "RouteFailed";
-    pub const POLICY_FAILED: &str = "PolicyFailed";
-    pub const NO_MATCHING_TEMPLATE: &str = "NoMatchingTemplate";
-    pub const TEMPLATE_MODEL_MISMATCH: &str = "TemplateModelMismatch";
-    pub const DERIVED_NAME_TAKEN: &str = "DerivedNameTaken";
-    pub const TEMPLATE_DOES_NOT_FIT: &str = "TemplateDoesNotFit";
+    pub(crate) const NOT_RESOLVED: &str = "NotResolved";
+    pub(crate) const NOT_REQUESTED: &str = "NotRequested";
+    pub(crate) const CACHE_WARMING: &str = "CacheWarming";
+    pub(crate) const CACHE_READY: &str = "CacheReady";
+    pub(crate) const CACHE_FAILED: &str = "CacheFailed";
+    pub(crate) const WAITING_FOR_TEMPLATE: &str = "WaitingForTemplate";
+    pub(crate) const WAITING_FOR_CACHE: &str = "WaitingForCache";
+    pub(crate) const CREATING_RUNTIME: &str = "CreatingRuntime";
+    pub(crate) const RUNTIME_READY: &str = "RuntimeReady";
+    pub(crate) const RUNTIME_NOT_READY: &str = "RuntimeNotReady";
+    pub(crate) const UNSCHEDULABLE: &str = "Unschedulable";
+    pub(crate) const ROUTING_DISABLED: &str = "RoutingDisabled";
+    pub(crate) const CONFIGURING_ROUTE: &str = "ConfiguringRoute";
+    pub(crate) const ROUTE_READY: &str = "RouteReady";
+    pub(crate) const ROUTE_FAILED: &str = "RouteFailed";
+    pub(crate) const POLICY_FAILED: &str = "PolicyFailed";
+    pub(crate) const NO_MATCHING_TEMPLATE: &str = "NoMatchingTemplate";
+    pub(crate) const TEMPLATE_MODEL_MISMATCH: &str = "TemplateModelMismatch";
+    pub(crate) const DERIVED_NAME_TAKEN: &str = "DerivedNameTaken";
+    pub(crate) const TEMPLATE_DOES_NOT_FIT: &str = "TemplateDoesNotFit";
     // Catalog kinds.
-    pub const DEFAULT_TEMPLATE_FOUND: &str = "DefaultTemplateFound";
-    pub const NO_DEFAULT_TEMPLATE: &str = "NoDefaultTemplate";
-    pub const DEFAULT_TEMPLATE_MISSING: &str = "DefaultTemplateMissing";
-    pub const DUPLICATE_MODEL: &str = "DuplicateModelId";
-    pub const IN_USE: &str = "InUse";
-    pub const IGNORED: &str = "Ignored";
-    pub const GATEWAY_NOT_FOUND: &str = "GatewayNotFound";
+    pub(crate) const DEFAULT_TEMPLATE_FOUND: &str = "DefaultTemplateFound";
+    pub(crate) const NO_DEFAULT_TEMPLATE: &str = "NoDefaultTemplate";
+    pub(crate) const DEFAULT_TEMPLATE_MISSING: &str = "DefaultTemplateMissing";
+    pub(crate) const DUPLICATE_MODEL: &str = "DuplicateModelId";
+    pub(crate) const IN_USE: &str = "InUse";
+    pub(crate) const IGNORED: &str = "Ignored";
+    pub(crate) const GATEWAY_NOT_FOUND: &str = "GatewayNotFound";
 }
 
 /// One condition as a plan decides it: whether it holds, why (a reason constant) and what a person should know.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cond {
-    /// `True` or `False`.
-    pub ok: bool,
-    /// CamelCase reason.
-    pub reason: &'static str,
+pub(crate) struct Cond {
+    pub(crate) ok: bool,
+    pub(crate) reason: &'static str,
     /// A sentence for the person reading `kubectl describe`.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl Cond {
     /// A condition that holds.
-    pub fn yes(reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn yes(reason: &'static str, message: impl Into<String>) -> Self {
         Cond {
             ok: true,
             reason,
@@ -120,7 +117,7 @@ impl Cond {
     }
 
     /// A condition that does not hold.
-    pub fn no(reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn no(reason: &'static str, message: impl Into<String>) -> Self {
         Cond {
             ok: false,
             reason,
@@ -129,13 +126,12 @@ impl Cond {
     }
 }
 
-/// `True` or `False`.
-pub fn status_word(value: bool) -> &'static str {
+pub(crate) fn status_word(value: bool) -> &'static str {
     if value { "True" } else { "False" }
 }
 
 /// Sets condition `type_` to `cond` at `now`. The transition time is kept when the status is unchanged.
-pub fn set(conditions: &mut Vec<Condition>, type_: &str, cond: &Cond, generation: Option<i64>, now: Timestamp) {
+pub(crate) fn set(conditions: &mut Vec<Condition>, type_: &str, cond: &Cond, generation: Option<i64>, now: Timestamp) {
     let status = status_word(cond.ok).to_string();
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(existing) => {
@@ -159,17 +155,17 @@ pub fn set(conditions: &mut Vec<Condition>, type_: &str, cond: &Cond, generation
 }
 
 /// The condition of `type_`, if set.
-pub fn get<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+pub(crate) fn get<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conditions.iter().find(|c| c.type_ == type_)
 }
 
 /// True when condition `type_` is set to `True`.
-pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+pub(crate) fn is_true(conditions: &[Condition], type_: &str) -> bool {
     get(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
 /// `head: detail`, or just `head` when there is no detail: a message never ends in a dangling colon.
-pub fn with_detail(head: impl Into<String>, detail: &str) -> String {
+pub(crate) fn with_detail(head: impl Into<String>, detail: &str) -> String {
     let head = head.into();
     let detail = detail.trim();
     if detail.is_empty() {

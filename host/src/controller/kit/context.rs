@@ -121,11 +121,11 @@ pub struct Context {
     /// The policy plugins (matching, merging, routing).
     pub policy: Arc<PolicyEngine>,
     /// When each shared object was first seen without users.
-    pub unused: UnusedSince,
+    pub(crate) unused: UnusedSince,
     /// Reconcile and write counters.
     pub metrics: Arc<ReconcileMetrics>,
     /// The discovery Jobs running at once, cluster-wide, and the lock that keeps them under the cap.
-    pub discovery_slots: DiscoverySlots,
+    pub(crate) discovery_slots: DiscoverySlots,
     /// What each reconcile read, while a test records it.
     #[cfg(any(test, feature = "testing"))]
     pub reads: crate::index::reads::ReadLog,

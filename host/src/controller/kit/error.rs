@@ -4,13 +4,12 @@
 
 /// A reconcile step failed and will be retried.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// Creating or updating a child object failed.
     #[error("failed to apply {what}: {source}")]
     Apply {
         /// Kind and name of the object.
         what: String,
-        /// The client error.
         source: kube::Error,
     },
     /// Deleting an object failed.
@@ -18,7 +17,6 @@ pub enum Error {
     Delete {
         /// Kind and name of the object.
         what: String,
-        /// The client error.
         source: kube::Error,
     },
     /// Writing an object's status failed.
@@ -26,7 +24,6 @@ pub enum Error {
     Status {
         /// Kind and name of the object.
         what: String,
-        /// The client error.
         source: kube::Error,
     },
     /// An object lacks something the API server always sets (namespace, uid).
@@ -36,7 +33,7 @@ pub enum Error {
 
 impl Error {
     /// The metric label for this error.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Error::Apply { .. } => "apply",
             Error::Delete { .. } => "delete",
@@ -46,7 +43,7 @@ impl Error {
     }
 
     /// The API server's status code, when it answered.
-    pub fn code(&self) -> Option<u16> {
+    pub(crate) fn code(&self) -> Option<u16> {
         match self {
             Error::Apply { source, .. } | Error::Delete { source, .. } | Error::Status { source, .. } => match source {
                 kube::Error::Api(status) => Some(status.code),
@@ -58,7 +55,7 @@ impl Error {
 
     /// True when the object's namespace is being deleted: nothing more can be created there, and nothing needs
     /// to be (everything in it goes with it).
-    pub fn namespace_terminating(&self) -> bool {
+    pub(crate) fn namespace_terminating(&self) -> bool {
         match self {
             Error::Apply {
                 source: kube::Error::Api(status),

@@ -16,35 +16,33 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The user and group every Job container runs as (the operator image's non-root user).
-pub const RUN_AS: i64 = 65532;
+pub(crate) const RUN_AS: i64 = 65532;
 
 /// What differs between the operator's Jobs.
-pub struct JobInputs {
-    /// Job name.
-    pub name: String,
-    /// Namespace.
-    pub namespace: String,
+pub(crate) struct JobInputs {
+    pub(crate) name: String,
+    pub(crate) namespace: String,
     /// Labels of the Job and its pod.
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// The owner (deleting it deletes the Job).
-    pub owner: OwnerReference,
+    pub(crate) owner: OwnerReference,
     /// The one container; its security context is set here.
-    pub container: Container,
+    pub(crate) container: Container,
     /// Volumes of the pod.
-    pub volumes: Vec<Volume>,
+    pub(crate) volumes: Vec<Volume>,
     /// Pull secrets for the container image.
-    pub image_pull_secrets: Vec<LocalObjectReference>,
+    pub(crate) image_pull_secrets: Vec<LocalObjectReference>,
     /// The longest the pod may run.
-    pub active_deadline_seconds: Option<i64>,
+    pub(crate) active_deadline_seconds: Option<i64>,
     /// The pod's ServiceAccount, when it talks to the API server; without one no token is mounted.
-    pub service_account: Option<String>,
+    pub(crate) service_account: Option<String>,
     /// The container's root filesystem is read-only: true for the operator's own image, which writes only to its
     /// volumes; an AIM image's dry run is left as its image was built.
-    pub read_only_root: bool,
+    pub(crate) read_only_root: bool,
 }
 
 /// No privilege escalation and no capabilities.
-pub fn restricted_container() -> SecurityContext {
+pub(crate) fn restricted_container() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         capabilities: Some(Capabilities {
@@ -56,7 +54,7 @@ pub fn restricted_container() -> SecurityContext {
 }
 
 /// Non-root with the runtime's default seccomp profile; volumes writable by the group.
-pub fn restricted_pod() -> PodSecurityContext {
+pub(crate) fn restricted_pod() -> PodSecurityContext {
     PodSecurityContext {
         run_as_non_root: Some(true),
         run_as_user: Some(RUN_AS),
@@ -70,8 +68,7 @@ pub fn restricted_pod() -> PodSecurityContext {
     }
 }
 
-/// The Job.
-pub fn build(inputs: JobInputs) -> Job {
+pub(crate) fn build(inputs: JobInputs) -> Job {
     let container = Container {
         // When the container fails, its last log lines become the termination message the operator reports.
         termination_message_policy: Some("FallbackToLogsOnError".into()),
@@ -117,32 +114,28 @@ pub fn build(inputs: JobInputs) -> Job {
 
 /// A Job of the operator's, as the index shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum JobRun {
-    /// There is none.
+pub(crate) enum JobRun {
     Absent,
     /// It runs, or waits to.
     Running,
-    /// It succeeded.
     Succeeded {
         /// Its container's termination message (what the operator's own commands print last).
         message: Option<String>,
         /// The pod that succeeded, if the index still has it (to read its log when it left no message).
         pod: Option<Arc<Pod>>,
     },
-    /// It failed.
     Failed {
         /// Its container's termination message (the last log lines, with `FallbackToLogsOnError`), else the reason
         /// it ended.
         message: Option<String>,
         /// The Job's own failure message (a deadline, a pod that could not start).
         job_message: String,
-        /// When it failed.
         at: Option<Timestamp>,
     },
 }
 
 /// Job `name` in `namespace` and the outcome of its container `container`.
-pub fn observe(index: &Index, namespace: &str, name: &str, container: &str) -> JobRun {
+pub(crate) fn observe(index: &Index, namespace: &str, name: &str, container: &str) -> JobRun {
     let Some(job) = index.job(namespace, name) else {
         return JobRun::Absent;
     };
@@ -182,7 +175,7 @@ pub fn observe(index: &Index, namespace: &str, name: &str, container: &str) -> J
 }
 
 /// The termination message container `container` of `pod` left, if it ended with one.
-pub fn termination_message(pod: &Pod, container: &str) -> Option<String> {
+pub(crate) fn termination_message(pod: &Pod, container: &str) -> Option<String> {
     terminated(pod, container)?.message.filter(|m| !m.trim().is_empty())
 }
 

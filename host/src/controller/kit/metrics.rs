@@ -69,8 +69,7 @@ impl ReconcileMetrics {
         );
     }
 
-    /// Records one reconcile.
-    pub fn reconciled(&self, controller: &str, took: Duration, error: Option<&Error>) {
+    pub(crate) fn reconciled(&self, controller: &str, took: Duration, error: Option<&Error>) {
         let label = ControllerLabel {
             controller: controller.to_string(),
         };

@@ -18,6 +18,6 @@ pub mod slots;
 pub mod status;
 pub mod writes;
 
-pub use conditions::{Cond, reasons, types};
+pub(crate) use conditions::reasons;
 pub use context::{Context, OperatorConfig};
-pub use error::Error;
+pub(crate) use error::Error;

@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 /// First 8 hex digits of SHA-256 over `parts`, separated so that ("ab","c") and ("a","bc") differ.
-pub fn short_hash(parts: &[&str]) -> String {
+pub(crate) fn short_hash(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update(part.len().to_le_bytes());
@@ -14,7 +14,7 @@ pub fn short_hash(parts: &[&str]) -> String {
 }
 
 /// Lower-case alphanumerics and single '-', no leading or trailing '-'.
-pub fn sanitize(text: &str) -> String {
+pub(crate) fn sanitize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {
@@ -27,7 +27,7 @@ pub fn sanitize(text: &str) -> String {
 }
 
 /// `<readable>-<hash>` within `max` characters (a DNS label when `max` ≤ 63): the readable part is cut to fit.
-pub fn hashed_name(readable: &str, hash: &str, max: usize) -> String {
+pub(crate) fn hashed_name(readable: &str, hash: &str, max: usize) -> String {
     let mut readable = sanitize(readable);
     readable.truncate(max.saturating_sub(hash.len() + 1));
     let readable = readable.trim_end_matches('-');
@@ -39,7 +39,7 @@ pub fn hashed_name(readable: &str, hash: &str, max: usize) -> String {
 }
 
 /// `<base>-<suffix>` within 63 characters, cutting the base (not the suffix, which carries the identity).
-pub fn with_suffix(base: &str, suffix: &str) -> String {
+pub(crate) fn with_suffix(base: &str, suffix: &str) -> String {
     let mut base = base.to_string();
     base.truncate(63usize.saturating_sub(suffix.len() + 1));
     format!("{}-{suffix}", base.trim_end_matches('-'))

@@ -25,18 +25,17 @@ use std::time::Duration;
 
 /// What a plan asks for.
 #[derive(Debug, Clone)]
-pub struct Plan<S> {
+pub(crate) struct Plan<S> {
     /// The writes, in order.
-    pub writes: Writes,
-    /// The status.
-    pub status: S,
+    pub(crate) writes: Writes,
+    pub(crate) status: S,
     /// When to reconcile again without a change (`None`: on the next change).
-    pub requeue: Option<Duration>,
+    pub(crate) requeue: Option<Duration>,
 }
 
 impl<S> Plan<S> {
     /// A plan of `status` and no writes.
-    pub fn status(status: S) -> Self {
+    pub(crate) fn status(status: S) -> Self {
         Plan {
             writes: Writes::new(),
             status,
@@ -46,7 +45,7 @@ impl<S> Plan<S> {
 }
 
 /// How a reconcile starts.
-pub enum Prelude {
+pub(crate) enum Prelude {
     /// Go on; look again after this at the latest (a shared object waiting out its grace period).
     Reconcile(Option<Duration>),
     /// Done: the object is being deleted, or was collected.
@@ -55,7 +54,7 @@ pub enum Prelude {
 
 /// The start every reconcile shares. `users` is `Some(n)` for a shared object the operator made, with `n` users
 /// as the index's relations count them.
-pub async fn prelude<K>(ctx: &Context, obj: &K, users: Option<usize>) -> Result<Prelude, Error>
+pub(crate) async fn prelude<K>(ctx: &Context, obj: &K, users: Option<usize>) -> Result<Prelude, Error>
 where
     K: Resource<DynamicType = ()>,
 {
@@ -83,7 +82,7 @@ where
 
 /// Carries out `planned` for `obj`. `replan` makes the plan again knowing what the API server refused; its
 /// writes are carried out without the refused ones. `waited` (from the prelude) bounds the requeue.
-pub async fn finish<K>(
+pub(crate) async fn finish<K>(
     ctx: &Context,
     obj: &K,
     planned: Plan<K::Status>,

@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 const GIB: u64 = 1 << 30;
 
 /// Bytes of a quantity such as `16Gi`, `8704Mi`, `20G` or `1073741824`.
-pub fn bytes(q: &Quantity) -> Option<u64> {
+pub(crate) fn bytes(q: &Quantity) -> Option<u64> {
     let s = q.0.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (number, suffix) = s.split_at(split);
@@ -27,14 +27,9 @@ pub fn bytes(q: &Quantity) -> Option<u64> {
 }
 
 /// Volume size for a model of `model_bytes`: `headroom_percent` more, rounded up to whole GiB.
-pub fn volume_size(model_bytes: u64, headroom_percent: u64) -> Quantity {
+pub(crate) fn volume_size(model_bytes: u64, headroom_percent: u64) -> Quantity {
     let with_headroom = model_bytes.saturating_mul(100 + headroom_percent) / 100;
     Quantity(format!("{}Gi", with_headroom.div_ceil(GIB).max(1)))
-}
-
-/// `bytes` in GiB with one decimal, for messages.
-pub fn gib(bytes: u64) -> String {
-    format!("{:.1} GiB", bytes as f64 / GIB as f64)
 }
 
 #[cfg(test)]

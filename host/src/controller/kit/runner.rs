@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// The wake-ups of one controller.
-pub struct Queue<K: Resource>(mpsc::UnboundedSender<ObjectRef<K>>);
+pub(crate) struct Queue<K: Resource>(mpsc::UnboundedSender<ObjectRef<K>>);
 
 impl<K: Resource> Clone for Queue<K> {
     fn clone(&self) -> Self {
@@ -33,13 +33,13 @@ where
     K::DynamicType: Eq + Hash + Clone,
 {
     /// A queue and its receiving end.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<ObjectRef<K>>) {
+    pub(crate) fn new() -> (Self, mpsc::UnboundedReceiver<ObjectRef<K>>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (Queue(tx), rx)
     }
 
     /// Asks for a reconcile of `obj` (duplicates are merged by the applier).
-    pub fn wake(&self, obj: ObjectRef<K>) {
+    pub(crate) fn wake(&self, obj: ObjectRef<K>) {
         let _ = self.0.send(obj);
     }
 }
@@ -49,7 +49,7 @@ where
 const DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// Runs `reconcile` for every object `queue` names until `shutdown`, then lets running reconciles finish.
-pub async fn run<K, F, Fut>(
+pub(crate) async fn run<K, F, Fut>(
     controller: &'static str,
     store: Store<K>,
     queue: mpsc::UnboundedReceiver<ObjectRef<K>>,

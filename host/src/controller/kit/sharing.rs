@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 /// What to do with a shared object, given its users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Usage {
-    /// Someone uses it.
+pub(crate) enum Usage {
     InUse,
     /// Unused, but not for long enough yet: look again after this.
     Unused(Duration),
@@ -23,13 +22,13 @@ pub enum Usage {
 
 /// When each shared object (by uid) was first seen without users.
 #[derive(Debug, Default)]
-pub struct UnusedSince {
+pub(crate) struct UnusedSince {
     since: Mutex<HashMap<String, Instant>>,
 }
 
 impl UnusedSince {
     /// Judges the object `uid` with `users` users now.
-    pub fn judge(&self, uid: &str, users: usize, grace: Duration) -> Usage {
+    pub(crate) fn judge(&self, uid: &str, users: usize, grace: Duration) -> Usage {
         let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
         if users > 0 {
             since.remove(uid);
@@ -43,7 +42,7 @@ impl UnusedSince {
     }
 
     /// Forgets an object that is gone.
-    pub fn forget(&self, uid: &str) {
+    pub(crate) fn forget(&self, uid: &str) {
         self.since.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 }

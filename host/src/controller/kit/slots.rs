@@ -15,7 +15,7 @@ const ON_ITS_WAY: Duration = Duration::from_secs(30);
 
 /// Discovery Jobs started here, and the lock around count-and-start.
 #[derive(Debug, Default)]
-pub struct DiscoverySlots {
+pub(crate) struct DiscoverySlots {
     started: Mutex<HashMap<String, Instant>>,
     lock: tokio::sync::Mutex<()>,
 }
@@ -32,7 +32,7 @@ fn active(job: &Job) -> bool {
 
 impl DiscoverySlots {
     /// Discovery Jobs running now.
-    pub fn running(&self, index: &Index) -> usize {
+    pub(crate) fn running(&self, index: &Index) -> usize {
         // A count against the cap, not a decision about one template: no wake-up follows from it.
         let jobs = crate::index::reads::unrecorded(|| index.jobs_of(Component::Discovery));
         let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
@@ -46,7 +46,7 @@ impl DiscoverySlots {
     }
 
     /// Records a Job just started.
-    pub fn started(&self, namespace: &str, name: &str) {
+    pub(crate) fn started(&self, namespace: &str, name: &str) {
         self.started
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -54,7 +54,7 @@ impl DiscoverySlots {
     }
 
     /// Held while counting and starting.
-    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    pub(crate) async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.lock.lock().await
     }
 }

@@ -17,15 +17,14 @@ use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 
 /// A status with an overall state and standard conditions.
-pub trait WithConditions {
-    /// The conditions.
+pub(crate) trait WithConditions {
     fn conditions(&self) -> &[Condition];
     /// The overall state (`status.status`) as written, e.g. `Running`.
     fn state(&self) -> Option<String>;
 }
 
 /// Applies `next` as `obj`'s status unless it already has it; returns whether it wrote.
-pub async fn write<K>(ctx: &Context, obj: &K, next: K::Status) -> Result<bool, Error>
+pub(crate) async fn write<K>(ctx: &Context, obj: &K, next: K::Status) -> Result<bool, Error>
 where
     K: Resource<DynamicType = ()> + HasStatus + Clone + Debug + DeserializeOwned + Serialize,
     K::Status: PartialEq + Serialize + WithConditions,
@@ -72,7 +71,7 @@ where
 }
 
 /// Records `events` about `obj`; a failure to record is logged, not returned (an Event is a courtesy).
-pub async fn publish<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, events: Vec<Event>) {
+pub(crate) async fn publish<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, events: Vec<Event>) {
     for event in events {
         ctx.metrics.write("Event", "create", None);
         if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
@@ -84,7 +83,7 @@ pub async fn publish<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, even
 /// The Events a status change is worth: a Warning when a failure appears (or its reason changes), otherwise a
 /// Normal one (Warning for `Degraded`) when the overall state changes, except into the first steps of a new
 /// object. Progress within a state is not an Event: the conditions show it.
-pub fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event> {
+pub(crate) fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event> {
     let failure = |s: &S| {
         s.conditions()
             .iter()

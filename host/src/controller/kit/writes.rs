@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// A stable fingerprint of what is written.
-pub fn fingerprint(value: &impl Serialize) -> u64 {
+pub(crate) fn fingerprint(value: &impl Serialize) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     serde_json::to_vec(value).unwrap_or_default().hash(&mut hasher);
@@ -21,7 +21,7 @@ pub fn fingerprint(value: &impl Serialize) -> u64 {
 
 /// Who else writes an object, which decides how an update guards against them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ownership {
+pub(crate) enum Ownership {
     /// Only this object's reconcile writes it: apply without a precondition.
     Owned,
     /// Reconciles of several objects may write it (a derived template many services share): an update carries
@@ -32,8 +32,7 @@ pub enum Ownership {
 
 /// What a write needs before it may go out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Guard {
-    /// Nothing.
+pub(crate) enum Guard {
     None,
     /// A free discovery slot (the cap on discovery Jobs running at once, cluster-wide).
     DiscoverySlot,
@@ -41,13 +40,11 @@ pub enum Guard {
 
 /// The object a write is about.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    /// Its kind.
-    pub resource: ApiResource,
+pub(crate) struct Target {
+    pub(crate) resource: ApiResource,
     /// Its namespace (`None`: cluster-scoped).
-    pub namespace: Option<String>,
-    /// Its name.
-    pub name: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: String,
 }
 
 impl Target {
@@ -60,17 +57,16 @@ impl Target {
     }
 
     /// `Kind name`, for messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("{} {}", self.resource.kind, self.name)
     }
 }
 
 /// One write.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Write {
+pub(crate) enum Write {
     /// Server-side apply of `body` (create or update).
     Apply {
-        /// The object.
         target: Target,
         /// What it should be.
         body: Value,
@@ -81,18 +77,14 @@ pub enum Write {
     },
     /// Create `body`, which the index does not show; never changed after (Jobs, claims).
     Create {
-        /// The object.
         target: Target,
-        /// What it is.
         body: Value,
         /// What it needs first.
         guard: Guard,
     },
     /// Delete the object as the index shows it (only if it is still the same object: same uid).
     Delete {
-        /// The object.
         target: Target,
-        /// Its uid.
         uid: Option<String>,
         /// Its resourceVersion in the index.
         based_on: Option<String>,
@@ -100,15 +92,14 @@ pub enum Write {
 }
 
 impl Write {
-    /// The object written.
-    pub fn target(&self) -> &Target {
+    pub(crate) fn target(&self) -> &Target {
         match self {
             Write::Apply { target, .. } | Write::Create { target, .. } | Write::Delete { target, .. } => target,
         }
     }
 
     /// What the write changes, for the index's record of writes on their way.
-    pub fn what(&self) -> What {
+    pub(crate) fn what(&self) -> What {
         match self {
             Write::Delete { .. } => What::Delete,
             _ => What::Object,
@@ -118,7 +109,7 @@ impl Write {
 
 /// True when every field of `wanted` has the same value in `have` (fields the API server or other controllers
 /// added are ignored; numbers compare by value, so `2` equals `2.0`).
-pub fn is_subset(wanted: &Value, have: &Value) -> bool {
+pub(crate) fn is_subset(wanted: &Value, have: &Value) -> bool {
     match (wanted, have) {
         (Value::Object(w), Value::Object(h)) => w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| is_subset(v, hv))),
         (Value::Array(w), Value::Array(h)) => w.len() == h.len() && w.iter().zip(h).all(|(a, b)| is_subset(a, b)),
@@ -129,16 +120,15 @@ pub fn is_subset(wanted: &Value, have: &Value) -> bool {
 
 /// The writes of one plan, in the order they are to be made (deletions go after the status).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Writes(Vec<Write>);
+pub(crate) struct Writes(Vec<Write>);
 
 impl Writes {
-    /// No writes.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Writes::default()
     }
 
     /// Makes the object as `desired` says, unless `existing` (the index's copy) already has every field of it.
-    pub fn ensure<K>(&mut self, desired: &K, existing: Option<&K>, ownership: Ownership)
+    pub(crate) fn ensure<K>(&mut self, desired: &K, existing: Option<&K>, ownership: Ownership)
     where
         K: Resource<DynamicType = ()> + Serialize,
     {
@@ -150,7 +140,7 @@ impl Writes {
     ///
     /// The object carries the hash of what was wanted ([`labels::APPLIED_HASH`]): a field that is no longer
     /// wanted changes the hash, so the comparison catches a removal as well as a change or a hand edit.
-    pub fn ensure_json<K>(&mut self, mut body: Value, existing: Option<&K>, ownership: Ownership)
+    pub(crate) fn ensure_json<K>(&mut self, mut body: Value, existing: Option<&K>, ownership: Ownership)
     where
         K: Resource<DynamicType = ()> + Serialize,
     {
@@ -181,7 +171,7 @@ impl Writes {
     }
 
     /// Creates `desired` when the index shows no such object (`existing`); never changes an existing one.
-    pub fn create_once<K>(&mut self, desired: &K, existing: Option<&K>)
+    pub(crate) fn create_once<K>(&mut self, desired: &K, existing: Option<&K>)
     where
         K: Resource<DynamicType = ()> + Serialize,
     {
@@ -189,7 +179,7 @@ impl Writes {
     }
 
     /// [`Writes::create_once`], once `guard` allows it.
-    pub fn create_guarded<K>(&mut self, desired: &K, existing: Option<&K>, guard: Guard)
+    pub(crate) fn create_guarded<K>(&mut self, desired: &K, existing: Option<&K>, guard: Guard)
     where
         K: Resource<DynamicType = ()> + Serialize,
     {
@@ -205,7 +195,7 @@ impl Writes {
     }
 
     /// Deletes `existing` (the index's copy), if there is one.
-    pub fn delete<K: Resource<DynamicType = ()>>(&mut self, existing: Option<&K>) {
+    pub(crate) fn delete<K: Resource<DynamicType = ()>>(&mut self, existing: Option<&K>) {
         let Some(existing) = existing else { return };
         let meta = existing.meta();
         self.0.push(Write::Delete {
@@ -215,18 +205,20 @@ impl Writes {
         });
     }
 
-    /// The writes.
-    pub fn iter(&self) -> impl Iterator<Item = &Write> {
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Write> {
         self.0.iter()
     }
 
+    #[cfg(test)]
     /// True when there are none.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    #[cfg(test)]
     /// The objects of kind `K` this plan creates or applies, as written (for tests and readers of a plan).
-    pub fn objects<K: Resource<DynamicType = ()> + serde::de::DeserializeOwned>(&self) -> Vec<K> {
+    pub(crate) fn objects<K: Resource<DynamicType = ()> + serde::de::DeserializeOwned>(&self) -> Vec<K> {
         let kind = K::kind(&());
         self.0
             .iter()
@@ -241,8 +233,9 @@ impl Writes {
             .collect()
     }
 
+    #[cfg(test)]
     /// The names of the objects of kind `K` this plan deletes.
-    pub fn deleted<K: Resource<DynamicType = ()>>(&self) -> Vec<String> {
+    pub(crate) fn deleted<K: Resource<DynamicType = ()>>(&self) -> Vec<String> {
         let kind = K::kind(&());
         self.0
             .iter()
@@ -254,7 +247,7 @@ impl Writes {
     }
 
     /// Every write but the deletions, then the deletions.
-    pub fn split_deletions(self) -> (Vec<Write>, Vec<Write>) {
+    pub(crate) fn split_deletions(self) -> (Vec<Write>, Vec<Write>) {
         self.0.into_iter().partition(|w| !matches!(w, Write::Delete { .. }))
     }
 }

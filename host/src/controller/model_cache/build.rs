@@ -19,9 +19,9 @@ use kube::ResourceExt;
 use std::collections::BTreeMap;
 
 /// Where the volume is mounted in the download Job (and in inference pods).
-pub const MOUNT_PATH: &str = "/cache";
+pub(crate) const MOUNT_PATH: &str = "/cache";
 /// The download container's name.
-pub const CONTAINER: &str = "download";
+pub(crate) const CONTAINER: &str = "download";
 
 /// The volume claim's name.
 pub fn pvc_name(cache: &str) -> String {
@@ -42,7 +42,7 @@ fn child_labels(cache: &ModelCache, component: Component) -> BTreeMap<String, St
 }
 
 /// The claim: ReadWriteMany so every replica can mount it; never changed after creation.
-pub fn pvc(
+pub(crate) fn pvc(
     cache: &ModelCache,
     owner: OwnerReference,
     storage_class: Option<String>,
@@ -75,7 +75,7 @@ pub fn identity_name(cache: &str) -> String {
 }
 
 /// The ServiceAccount the download pod runs as: it exists only to report progress on its own Job.
-pub fn service_account(cache: &ModelCache, owner: OwnerReference) -> ServiceAccount {
+pub(crate) fn service_account(cache: &ModelCache, owner: OwnerReference) -> ServiceAccount {
     ServiceAccount {
         metadata: identity_meta(cache, owner),
         automount_service_account_token: Some(false),
@@ -85,7 +85,7 @@ pub fn service_account(cache: &ModelCache, owner: OwnerReference) -> ServiceAcco
 
 /// The Role of the download pod: `get` and `patch` on the current attempt's Job, by name, and nothing else
 /// (see [`crate::download::progress`] for why the progress goes there).
-pub fn role(cache: &ModelCache, owner: OwnerReference, attempt: i32) -> Role {
+pub(crate) fn role(cache: &ModelCache, owner: OwnerReference, attempt: i32) -> Role {
     Role {
         metadata: identity_meta(cache, owner),
         rules: Some(vec![PolicyRule {
@@ -99,7 +99,7 @@ pub fn role(cache: &ModelCache, owner: OwnerReference, attempt: i32) -> Role {
 }
 
 /// Binds [`role`] to [`service_account`].
-pub fn role_binding(cache: &ModelCache, owner: OwnerReference) -> RoleBinding {
+pub(crate) fn role_binding(cache: &ModelCache, owner: OwnerReference) -> RoleBinding {
     let name = identity_name(&cache.name_any());
     RoleBinding {
         metadata: identity_meta(cache, owner),
@@ -128,9 +128,9 @@ fn identity_meta(cache: &ModelCache, owner: OwnerReference) -> ObjectMeta {
 }
 
 /// Where the CA bundle's ConfigMap is mounted in the download and size-check Jobs.
-pub const CA_DIR: &str = "/etc/aim/ca";
+pub(crate) const CA_DIR: &str = "/etc/aim/ca";
 /// The file in [`CA_DIR`] the downloader reads (`AIM_EXTRA_CA_FILE`).
-pub const CA_FILE: &str = "ca.crt";
+pub(crate) const CA_FILE: &str = "ca.crt";
 
 /// The CA bundle's volume, mount and environment (nothing without one). The ConfigMap is optional: a namespace
 /// without it still runs the Job, and the downloader says which file is missing.
@@ -168,7 +168,7 @@ fn ca_bundle(download: &DownloadConfig) -> (Vec<Volume>, Vec<VolumeMount>, Vec<E
 /// The download Job: the downloader image (the operator's own by default) runs `aim-operator download
 /// <sourceUri>` into the volume at `/cache`, reporting progress on this Job, with the cache's credentials in its
 /// environment and the CA bundle, if one is configured.
-pub fn download_job(cache: &ModelCache, owner: OwnerReference, download: &DownloadConfig, attempt: i32) -> Job {
+pub(crate) fn download_job(cache: &ModelCache, owner: OwnerReference, download: &DownloadConfig, attempt: i32) -> Job {
     let name = job_name(&cache.name_any(), attempt);
     let namespace = cache.namespace().unwrap_or_default();
     let (ca_volumes, ca_mounts, ca_env) = ca_bundle(download);
@@ -215,13 +215,13 @@ pub fn download_job(cache: &ModelCache, owner: OwnerReference, download: &Downlo
 }
 
 /// The download command line: what the Job runs, and what `aim-operator download` takes.
-pub fn download_command(source_uri: &str) -> Vec<String> {
+pub(crate) fn download_command(source_uri: &str) -> Vec<String> {
     vec!["aim-operator".into(), "download".into(), source_uri.into()]
 }
 
 /// The size-check Job of a cache without `spec.size`: `aim-operator download <sourceUri> --size-only`, which
 /// prints the total as its termination message. It needs no volume and no API access.
-pub fn size_job(cache: &ModelCache, owner: OwnerReference, download: &DownloadConfig, attempt: i32) -> Job {
+pub(crate) fn size_job(cache: &ModelCache, owner: OwnerReference, download: &DownloadConfig, attempt: i32) -> Job {
     let mut command = download_command(&cache.spec.source_uri);
     command.push("--size-only".into());
     let (volumes, mounts, mut env) = ca_bundle(download);
@@ -248,7 +248,7 @@ pub fn size_job(cache: &ModelCache, owner: OwnerReference, download: &DownloadCo
 }
 
 /// The size-check Job's name for attempt `attempt`.
-pub fn size_job_name(cache: &str, attempt: i32) -> String {
+pub(crate) fn size_job_name(cache: &str, attempt: i32) -> String {
     crate::controller::kit::names::hashed_name(&format!("{cache}-size"), &format!("a{attempt}"), 63)
 }
 

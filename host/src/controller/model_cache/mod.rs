@@ -7,9 +7,9 @@
 //! - [`plan`] (pure): the size-check Job, the claim, or the download pod's identity and its Job ([`build`]),
 //!   and the status; a claim a ResourceQuota refuses is planned again as `InsufficientCapacity`.
 
-pub mod build;
-pub mod observe;
-pub mod plan;
+pub(crate) mod build;
+pub(crate) mod observe;
+pub(crate) mod plan;
 
 use crate::api::{ModelCache, ModelCacheStatus};
 use crate::controller::kit::apply::{Refusal, owner_ref};
@@ -32,7 +32,7 @@ impl WithConditions for ModelCacheStatus {
 
 /// One reconcile of a model cache.
 #[tracing::instrument(skip_all, fields(name = %mc.name_any(), namespace = mc.namespace().unwrap_or_default()))]
-pub async fn reconcile(mc: Arc<ModelCache>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub(crate) async fn reconcile(mc: Arc<ModelCache>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = mc
         .namespace()
         .ok_or_else(|| Error::Invariant("ModelCache without namespace".into()))?;

@@ -16,7 +16,11 @@ use kube::ResourceExt;
 use std::sync::Arc;
 
 /// Everything the plan of `mc` reads, with the claim it holds on to (the plan borrows it).
-pub fn observe<'a>(index: &Index, mc: &ModelCache, claim: &'a Option<Arc<PersistentVolumeClaim>>) -> Observed<'a> {
+pub(crate) fn observe<'a>(
+    index: &Index,
+    mc: &ModelCache,
+    claim: &'a Option<Arc<PersistentVolumeClaim>>,
+) -> Observed<'a> {
     let namespace = mc.namespace().unwrap_or_default();
     let duplicate_of = index
         .model_caches_of_source(&namespace, &mc.spec.source_uri)
@@ -49,7 +53,7 @@ pub fn observe<'a>(index: &Index, mc: &ModelCache, claim: &'a Option<Arc<Persist
 }
 
 /// The claim of `mc`, as the index shows it.
-pub fn claim(index: &Index, mc: &ModelCache) -> Option<Arc<PersistentVolumeClaim>> {
+pub(crate) fn claim(index: &Index, mc: &ModelCache) -> Option<Arc<PersistentVolumeClaim>> {
     index.claim(&mc.namespace().unwrap_or_default(), &build::pvc_name(&mc.name_any()))
 }
 

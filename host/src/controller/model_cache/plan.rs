@@ -26,12 +26,10 @@ use std::time::Duration;
 
 /// The download Job of the current attempt, as the index shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum DownloadJob {
-    /// There is none.
+pub(crate) enum DownloadJob {
     Absent,
     /// It runs; the downloader's last progress report.
     Running(Option<Report>),
-    /// It succeeded.
     Succeeded,
     /// It failed, at `at`, for `detail`.
     Failed {
@@ -39,17 +37,14 @@ pub enum DownloadJob {
         detail: String,
         /// The kind of failure, when the downloader said it.
         kind: Option<FailureKind>,
-        /// When.
         at: Option<Timestamp>,
     },
 }
 
 /// The size-check Job of the current spec (a cache without `spec.size`), as the index shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SizeCheck {
-    /// There is none.
+pub(crate) enum SizeCheck {
     Absent,
-    /// It runs.
     Running,
     /// It answered with the source's size in bytes.
     Found(u64),
@@ -59,33 +54,30 @@ pub enum SizeCheck {
 
 /// What the model cache reads.
 #[derive(Debug, Clone)]
-pub struct Observed<'a> {
+pub(crate) struct Observed<'a> {
     /// Another cache of the same source in the namespace that came first.
-    pub duplicate_of: Option<String>,
+    pub(crate) duplicate_of: Option<String>,
     /// The storage class the claim is (to be) made with: the cache's, else the cluster config's.
-    pub storage_class: Option<String>,
+    pub(crate) storage_class: Option<String>,
     /// Whether that class exists (always true without one: the cluster default).
-    pub class_exists: bool,
-    /// The claim.
-    pub claim: Option<&'a PersistentVolumeClaim>,
+    pub(crate) class_exists: bool,
+    pub(crate) claim: Option<&'a PersistentVolumeClaim>,
     /// The API server refused to create the claim for lack of quota: its message.
-    pub claim_refused: Option<String>,
+    pub(crate) claim_refused: Option<String>,
     /// The latest Warning a provisioner reported on the claim.
-    pub claim_warning: Option<String>,
+    pub(crate) claim_warning: Option<String>,
     /// The download Job of the current attempt.
-    pub job: DownloadJob,
+    pub(crate) job: DownloadJob,
     /// The size check (only looked at without `spec.size`).
-    pub size_check: SizeCheck,
+    pub(crate) size_check: SizeCheck,
     /// The size-check Job's name for the current spec.
-    pub size_job: String,
-    /// The time.
-    pub now: Timestamp,
+    pub(crate) size_job: String,
+    pub(crate) now: Timestamp,
 }
 
 /// What to create next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Create {
-    /// Nothing.
+pub(crate) enum Create {
     Nothing,
     /// The claim (of [`Plan::capacity`]).
     Claim,
@@ -97,22 +89,19 @@ pub enum Create {
 
 /// The plan.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    /// The status.
-    pub status: ModelCacheStatus,
-    /// What to create.
-    pub create: Create,
-    /// The claim's size.
-    pub capacity: Option<Quantity>,
+pub(crate) struct Plan {
+    pub(crate) status: ModelCacheStatus,
+    pub(crate) create: Create,
+    pub(crate) capacity: Option<Quantity>,
     /// The model's size in bytes (what the downloader expects).
-    pub model_bytes: Option<u64>,
+    pub(crate) model_bytes: Option<u64>,
     /// When to reconcile again without a change.
-    pub requeue: Option<Duration>,
+    pub(crate) requeue: Option<Duration>,
 }
 
 impl Plan {
     /// The writes that carry out [`Plan::create`] for `mc`, owned by `owner`, with the downloader of `config`.
-    pub fn writes(
+    pub(crate) fn writes(
         self,
         mc: &ModelCache,
         owner: &OwnerReference,
@@ -162,7 +151,7 @@ fn since(t: &Time, now: Timestamp) -> Duration {
 }
 
 /// The plan for `mc`.
-pub fn plan(mc: &ModelCache, o: &Observed<'_>, config: &DownloadConfig) -> Plan {
+pub(crate) fn plan(mc: &ModelCache, o: &Observed<'_>, config: &DownloadConfig) -> Plan {
     let generation = mc.metadata.generation;
     let current = mc.status.clone().unwrap_or_default();
     let mut next = ModelCacheStatus {

@@ -13,11 +13,11 @@ use kube::ResourceExt;
 use serde_json::{Value, json};
 
 /// Where cached model sources are mounted in the runtime container.
-pub const CACHE_ROOT: &str = "/workspace/model-cache";
+pub(crate) const CACHE_ROOT: &str = "/workspace/model-cache";
 
 /// The InferenceService's name: the service's, when it leaves room for KServe's `-predictor` suffix within a
 /// DNS label and starts with a letter; otherwise a stable shortened form.
-pub fn isvc_name(service: &AIMService) -> String {
+pub(crate) fn isvc_name(service: &AIMService) -> String {
     let name = service.name_any();
     if name.len() <= 53 && name.starts_with(|c: char| c.is_ascii_lowercase()) {
         return name;
@@ -27,25 +27,23 @@ pub fn isvc_name(service: &AIMService) -> String {
 }
 
 /// Everything the InferenceService is built from.
-pub struct RuntimeInputs<'a> {
-    /// The service.
-    pub service: &'a AIMService,
+pub(crate) struct RuntimeInputs<'a> {
+    pub(crate) service: &'a AIMService,
     /// The InferenceService's name ([`isvc_name`]).
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// The service as owner.
-    pub owner: OwnerReference,
-    /// The model's image.
-    pub image: &'a str,
+    pub(crate) owner: OwnerReference,
+    pub(crate) image: &'a str,
     /// The resolved template's name.
-    pub template: &'a str,
+    pub(crate) template: &'a str,
     /// The resolved template's profile.
-    pub profile: &'a TemplateProfile,
+    pub(crate) profile: &'a TemplateProfile,
     /// Model caches to mount (empty without caching).
-    pub mounts: &'a [CacheMount],
+    pub(crate) mounts: &'a [CacheMount],
 }
 
 /// Template variables first, then the service's, which win by name.
-pub fn merged_env(profile: &TemplateProfile, service: &[EnvVar], cache: bool) -> Vec<EnvVar> {
+pub(crate) fn merged_env(profile: &TemplateProfile, service: &[EnvVar], cache: bool) -> Vec<EnvVar> {
     let mut env = profile_env(profile);
     if cache {
         env.push(var("AIM_CACHE_PATH", CACHE_ROOT));
@@ -61,14 +59,14 @@ pub fn merged_env(profile: &TemplateProfile, service: &[EnvVar], cache: bool) ->
 
 /// CPU and memory per GPU: an LLM server needs host memory to stage weights and CPU for tokenisation and
 /// scheduling; without requests its pod would run BestEffort next to expensive GPUs.
-pub const CPU_PER_GPU: u64 = 4;
+pub(crate) const CPU_PER_GPU: u64 = 4;
 /// Memory requested per GPU, in GiB.
-pub const MEMORY_REQUEST_GIB_PER_GPU: u64 = 32;
+pub(crate) const MEMORY_REQUEST_GIB_PER_GPU: u64 = 32;
 /// Memory limit per GPU, in GiB.
-pub const MEMORY_LIMIT_GIB_PER_GPU: u64 = 48;
+pub(crate) const MEMORY_LIMIT_GIB_PER_GPU: u64 = 48;
 
 /// Requests and limits for `gpus` GPUs.
-pub fn resources_for(gpus: u64) -> Value {
+pub(crate) fn resources_for(gpus: u64) -> Value {
     json!({
         "requests": { gpu::RESOURCE: gpus.to_string(), "cpu": (CPU_PER_GPU * gpus).to_string(), "memory": format!("{}Gi", MEMORY_REQUEST_GIB_PER_GPU * gpus) },
         "limits": { gpu::RESOURCE: gpus.to_string(), "memory": format!("{}Gi", MEMORY_LIMIT_GIB_PER_GPU * gpus) },
@@ -76,7 +74,7 @@ pub fn resources_for(gpus: u64) -> Value {
 }
 
 /// The KServe InferenceService (Standard deployment mode, one `kserve-container`).
-pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
+pub(crate) fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
     let service = inputs.service;
     let name = inputs.name;
     let gpu = inputs.profile.parameters.gpu_selector.as_ref();
@@ -134,7 +132,7 @@ pub fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
 
 /// The HTTPRoute: `path` on the gateway, rewritten to `/`, to the predictor Service on port 80; `decided_by`
 /// names the router plugin (and its digest) that chose the path.
-pub fn http_route(
+pub(crate) fn http_route(
     service: &AIMService,
     name: &str,
     owner: OwnerReference,

@@ -12,16 +12,15 @@ use std::sync::Arc;
 
 /// A mounted model cache: its claim and where it appears in the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheMount {
+pub(crate) struct CacheMount {
     /// The ModelCache's name (the directory under [`super::build::CACHE_ROOT`]).
-    pub cache: String,
-    /// Its volume claim.
-    pub claim: String,
+    pub(crate) cache: String,
+    pub(crate) claim: String,
 }
 
 /// Where the service's cache stands.
 #[derive(Debug, Clone, PartialEq)]
-pub enum CacheState {
+pub(crate) enum CacheState {
     /// Warm: these volumes hold the model.
     Warm(Vec<CacheMount>),
     /// Warming; the message says what is pending.
@@ -32,7 +31,7 @@ pub enum CacheState {
 
 /// The service's settings over the template's: environment merged by name with the service's winning; a
 /// service's non-empty list of pull secrets replaces the template's (an empty one inherits it).
-pub fn merged_credentials(template: &Credentials, service: &Credentials) -> Credentials {
+pub(crate) fn merged_credentials(template: &Credentials, service: &Credentials) -> Credentials {
     let mut env = template.env.clone();
     for var in &service.env {
         match env.iter_mut().find(|e| e.name == var.name) {
@@ -52,7 +51,7 @@ pub fn merged_credentials(template: &Credentials, service: &Credentials) -> Cred
 }
 
 /// The template cache the operator creates for services of `template` in the service's namespace.
-pub fn service_cache(service: &AIMService, template: &TemplateRecord) -> AIMTemplateCache {
+pub(crate) fn service_cache(service: &AIMService, template: &TemplateRecord) -> AIMTemplateCache {
     AIMTemplateCache {
         metadata: ObjectMeta {
             name: Some(template.name.clone()),
@@ -71,7 +70,7 @@ pub fn service_cache(service: &AIMService, template: &TemplateRecord) -> AIMTemp
 
 /// Where the cache stands given the template cache of the template (`None`: there is none yet) and the model
 /// cache holding each source.
-pub fn state(
+pub(crate) fn state(
     cache: Option<&AIMTemplateCache>,
     template: &TemplateRecord,
     model_cache: impl Fn(&str) -> Option<Arc<ModelCache>>,

@@ -9,17 +9,13 @@ use crate::upstream::gpu::GpuPool;
 
 /// A template as resolution sees it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TemplateRecord {
-    /// Name.
-    pub name: String,
-    /// Namespace or cluster.
-    pub scope: TemplateScope,
-    /// Its profile.
-    pub profile: TemplateProfile,
-    /// Its status.
-    pub status: TemplateStatus,
+pub(crate) struct TemplateRecord {
+    pub(crate) name: String,
+    pub(crate) scope: TemplateScope,
+    pub(crate) profile: TemplateProfile,
+    pub(crate) status: TemplateStatus,
     /// Whether the operator derived it.
-    pub derived: bool,
+    pub(crate) derived: bool,
 }
 
 impl From<&Template> for TemplateRecord {
@@ -35,7 +31,7 @@ impl From<&Template> for TemplateRecord {
 }
 
 /// The WIT form of the GPU inventory.
-pub fn inventory_to_wit(pools: &[GpuPool]) -> Vec<wit::GpuPool> {
+pub(crate) fn inventory_to_wit(pools: &[GpuPool]) -> Vec<wit::GpuPool> {
     pools
         .iter()
         .map(|p| wit::GpuPool {
@@ -48,7 +44,7 @@ pub fn inventory_to_wit(pools: &[GpuPool]) -> Vec<wit::GpuPool> {
 }
 
 /// The WIT form of runtime parameters.
-pub fn to_wit(p: &RuntimeParameters) -> wit::RuntimeParameters {
+pub(crate) fn to_wit(p: &RuntimeParameters) -> wit::RuntimeParameters {
     wit::RuntimeParameters {
         metric: p.metric.map(|m| match m {
             Metric::Latency => wit::Metric::Latency,
@@ -72,7 +68,7 @@ pub fn to_wit(p: &RuntimeParameters) -> wit::RuntimeParameters {
 }
 
 /// Runtime parameters from their WIT form.
-pub fn from_wit(p: &wit::RuntimeParameters) -> RuntimeParameters {
+pub(crate) fn from_wit(p: &wit::RuntimeParameters) -> RuntimeParameters {
     RuntimeParameters {
         metric: p.metric.map(|m| match m {
             wit::Metric::Latency => Metric::Latency,
@@ -96,7 +92,7 @@ pub fn from_wit(p: &wit::RuntimeParameters) -> RuntimeParameters {
 }
 
 /// The WIT form of a candidate.
-pub fn to_candidate(t: &TemplateRecord) -> wit::Candidate {
+pub(crate) fn to_candidate(t: &TemplateRecord) -> wit::Candidate {
     wit::Candidate {
         name: t.name.clone(),
         scope: match t.scope {

@@ -13,12 +13,17 @@ use kube::ResourceExt;
 use kube::api::ObjectMeta;
 
 /// The derived template's name.
-pub fn name(base: &str, merged: &MergeResult) -> String {
+pub(crate) fn name(base: &str, merged: &MergeResult) -> String {
     with_suffix(base, &merged.name_suffix)
 }
 
 /// The derived template of `base` with the merger's answer, in `namespace`.
-pub fn desired(namespace: &str, base: &TemplateRecord, merged: &MergeResult, by: &Provenance) -> AIMServiceTemplate {
+pub(crate) fn desired(
+    namespace: &str,
+    base: &TemplateRecord,
+    merged: &MergeResult,
+    by: &Provenance,
+) -> AIMServiceTemplate {
     let mut meta_labels = labels::managed(Component::DerivedTemplate);
     meta_labels.insert(labels::DERIVED_FROM.into(), labels::value(&base.name));
     AIMServiceTemplate {
@@ -42,7 +47,7 @@ pub fn desired(namespace: &str, base: &TemplateRecord, merged: &MergeResult, by:
 
 /// True when a template of the derived template's name exists that the operator did not derive: it is the
 /// user's, and left alone.
-pub fn foreign(existing: Option<&AIMServiceTemplate>) -> bool {
+pub(crate) fn foreign(existing: Option<&AIMServiceTemplate>) -> bool {
     existing.is_some_and(|t| Component::of(t.labels()) != Some(Component::DerivedTemplate))
 }
 

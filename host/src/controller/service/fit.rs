@@ -16,10 +16,10 @@ use crate::controller::kit::reasons;
 use crate::policy::bindings::{MatchRequest, RuntimeParameters};
 
 /// Why the template cannot run: (condition reason, message).
-pub type Unfit = (&'static str, String);
+pub(crate) type Unfit = (&'static str, String);
 
 /// Checks `template` for `model`; `sizes_from` lends its model source sizes when `template` has none yet.
-pub async fn check(
+pub(crate) async fn check(
     ctx: &Context,
     model: &str,
     template: &TemplateRecord,

@@ -7,15 +7,15 @@
 //!   ([`build`]) gated on a ready template and a warm cache, the HTTPRoute (or its deletion), and the status.
 //! - then the one shape every controller finishes with ([`crate::controller::kit::pipeline`]).
 
-pub mod build;
-pub mod cache;
-pub mod candidates;
-pub mod derived;
-pub mod fit;
-pub mod observe;
-pub mod plan;
-pub mod resolve;
-pub mod routing;
+pub(crate) mod build;
+pub(crate) mod cache;
+pub(crate) mod candidates;
+pub(crate) mod derived;
+pub(crate) mod fit;
+pub(crate) mod observe;
+pub(crate) mod plan;
+pub(crate) mod resolve;
+pub(crate) mod routing;
 
 use crate::api::{AIMService, AIMServiceStatus};
 use crate::controller::kit::pipeline::{self, Prelude};
@@ -36,7 +36,7 @@ impl WithConditions for AIMServiceStatus {
 
 /// One reconcile of a service.
 #[tracing::instrument(skip_all, fields(name = %svc.name_any(), namespace = svc.namespace().unwrap_or_default()))]
-pub async fn reconcile(svc: Arc<AIMService>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub(crate) async fn reconcile(svc: Arc<AIMService>, ctx: Arc<Context>) -> Result<Action, Error> {
     // Prelude: a service being deleted is the garbage collector's.
     let Prelude::Reconcile(waited) = pipeline::prelude(&ctx, svc.as_ref(), None).await? else {
         return Ok(Action::await_change());

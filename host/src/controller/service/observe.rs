@@ -21,55 +21,50 @@ use std::sync::Arc;
 
 /// A condition another controller reports on a child (KServe's `Ready`, a gateway's `Accepted`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reported {
+pub(crate) struct Reported {
     /// `True`, `False` or `Unknown`.
-    pub status: String,
-    /// Its reason.
-    pub reason: String,
-    /// Its message.
-    pub message: String,
+    pub(crate) status: String,
+    pub(crate) reason: String,
+    pub(crate) message: String,
 }
 
 impl Reported {
     /// True when the status is `True`.
-    pub fn is_true(&self) -> bool {
+    pub(crate) fn is_true(&self) -> bool {
         self.status == "True"
     }
 }
 
 /// What the plan reads besides the service.
 #[derive(Debug, Clone)]
-pub struct Observed {
-    /// Where resolution ended.
-    pub resolution: Resolution,
+pub(crate) struct Observed {
+    pub(crate) resolution: Resolution,
     /// The cache, with `cacheModel: true`.
-    pub cache: Option<CacheState>,
+    pub(crate) cache: Option<CacheState>,
     /// The template cache to create for the service (it has none yet).
-    pub service_cache: Option<AIMTemplateCache>,
+    pub(crate) service_cache: Option<AIMTemplateCache>,
     /// The index's copy of the derived template the resolution wants, if it exists.
-    pub derived: Option<Arc<AIMServiceTemplate>>,
+    pub(crate) derived: Option<Arc<AIMServiceTemplate>>,
     /// The InferenceService's name (and the route's).
-    pub isvc_name: String,
+    pub(crate) isvc_name: String,
     /// The InferenceService, if it exists.
-    pub isvc: Option<Arc<InferenceService>>,
+    pub(crate) isvc: Option<Arc<InferenceService>>,
     /// KServe's `Ready` condition on it.
-    pub runtime: Option<Reported>,
+    pub(crate) runtime: Option<Reported>,
     /// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
-    pub unplaced: Option<String>,
-    /// The route decision.
-    pub routing: Routing,
+    pub(crate) unplaced: Option<String>,
+    pub(crate) routing: Routing,
     /// The HTTPRoute, if it exists.
-    pub route: Option<Arc<HttpRoute>>,
+    pub(crate) route: Option<Arc<HttpRoute>>,
     /// Its `Accepted` condition from the routing decision's gateway.
-    pub route_accepted: Option<Reported>,
+    pub(crate) route_accepted: Option<Reported>,
     /// The service as owner of its runtime and route.
-    pub owner: OwnerReference,
-    /// The time.
-    pub now: Timestamp,
+    pub(crate) owner: OwnerReference,
+    pub(crate) now: Timestamp,
 }
 
 /// Reads everything the plan of `svc` needs.
-pub async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed, Error> {
+pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed, Error> {
     let namespace = svc.namespace().unwrap_or_default();
     let index = &ctx.index;
     let resolution = resolve::resolve(ctx, svc).await;
@@ -126,7 +121,7 @@ pub async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed, Error>
 }
 
 /// The condition `type_` in the list at `pointer` of a child's body.
-pub fn reported(body: &Value, pointer: &str, type_: &str) -> Option<Reported> {
+pub(crate) fn reported(body: &Value, pointer: &str, type_: &str) -> Option<Reported> {
     let c = body
         .pointer(pointer)?
         .as_array()?
@@ -141,7 +136,7 @@ pub fn reported(body: &Value, pointer: &str, type_: &str) -> Option<Reported> {
 }
 
 /// The route's `Accepted` condition from the parent entry of `gateway`.
-pub fn accepted(body: &Value, gateway: &GatewayRef) -> Option<Reported> {
+pub(crate) fn accepted(body: &Value, gateway: &GatewayRef) -> Option<Reported> {
     let parents = body.pointer("/status/parents")?.as_array()?;
     let index = parents.iter().position(|p| {
         p.pointer("/parentRef/name").and_then(Value::as_str) == Some(gateway.name.as_str())
@@ -153,7 +148,7 @@ pub fn accepted(body: &Value, gateway: &GatewayRef) -> Option<Reported> {
 }
 
 /// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
-pub fn unschedulable(pods: &[Arc<Pod>]) -> Option<String> {
+pub(crate) fn unschedulable(pods: &[Arc<Pod>]) -> Option<String> {
     pods.iter().find_map(|p| {
         let scheduled = p
             .status

@@ -25,12 +25,10 @@ use kube::ResourceExt;
 /// The outcome of resolution. (A short-lived return value: boxing the larger variant would buy nothing.)
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
-pub enum Resolution {
+pub(crate) enum Resolution {
     /// The service runs `template` from `image`.
     Resolved {
-        /// The template.
         template: TemplateRecord,
-        /// The model's image.
         image: String,
         /// The matcher's decision, when the matcher chose.
         decision: Option<PolicyDecision>,
@@ -39,9 +37,7 @@ pub enum Resolution {
     },
     /// It cannot be resolved; the reason says why.
     Failed {
-        /// Condition reason.
         reason: &'static str,
-        /// Condition message.
         message: String,
         /// The matcher's decision, when it was asked.
         decision: Option<PolicyDecision>,
@@ -68,14 +64,13 @@ fn failed(reason: &'static str, message: String) -> Resolution {
 }
 
 /// True when the user asked for a new decision (set `aim.silogen.ai/redecide` to a value not yet acted on).
-pub fn redecide_requested(service: &AIMService) -> bool {
+pub(crate) fn redecide_requested(service: &AIMService) -> bool {
     let asked = service.annotations().get(labels::REDECIDE);
     let done = service.status.as_ref().and_then(|s| s.redecided.as_ref());
     asked.is_some() && asked != done
 }
 
-/// Resolves `service`.
-pub async fn resolve(ctx: &Context, service: &AIMService) -> Resolution {
+pub(crate) async fn resolve(ctx: &Context, service: &AIMService) -> Resolution {
     let namespace = service.namespace().unwrap_or_default();
     let spec = &service.spec;
     let Some(image) = ctx.index.image_for_model(&spec.aim_model_id) else {

@@ -11,29 +11,22 @@ use kube::ResourceExt;
 
 /// The route a service should have.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Routing {
+pub(crate) enum Routing {
     /// No gateway is configured (or automatic routes are off).
     Off,
     /// A route at `path` on `gateway`, the path chosen by `decided_by`.
     On {
-        /// The gateway.
         gateway: GatewayRef,
-        /// The path.
         path: String,
         /// The router plugin and digest that chose it.
         decided_by: String,
     },
     /// The router plugin failed to choose a path.
-    PolicyFailed {
-        /// The gateway.
-        gateway: GatewayRef,
-        /// What failed.
-        message: String,
-    },
+    PolicyFailed { gateway: GatewayRef, message: String },
 }
 
 /// Decides the service's route.
-pub async fn decide(ctx: &Context, svc: &AIMService) -> Routing {
+pub(crate) async fn decide(ctx: &Context, svc: &AIMService) -> Routing {
     let gateway = ctx
         .index
         .cluster_config()

@@ -11,21 +11,17 @@ use kube::api::ObjectMeta;
 
 /// The template cache's state, as the template reports it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CacheState {
+pub(crate) struct CacheState {
     /// Every model source is cached.
-    pub warm: bool,
-    /// The cache failed.
-    pub failed: bool,
-    /// Condition reason.
-    pub reason: &'static str,
-    /// Condition message.
-    pub message: String,
+    pub(crate) warm: bool,
+    pub(crate) failed: bool,
+    pub(crate) reason: &'static str,
+    pub(crate) message: String,
 }
 
 /// What to do about the template's own cache.
 #[derive(Debug, Clone)]
-pub enum CacheAction {
-    /// Nothing.
+pub(crate) enum CacheAction {
     Keep,
     /// Create or update it.
     Apply(Box<AIMTemplateCache>),
@@ -34,21 +30,19 @@ pub enum CacheAction {
 }
 
 /// The template whose cache is planned.
-pub struct Owner<'a> {
+pub(crate) struct Owner<'a> {
     /// Template name (also the cache's name).
-    pub name: &'a str,
-    /// Its namespace.
-    pub namespace: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) namespace: &'a str,
     /// The template as owner.
-    pub owner: OwnerReference,
+    pub(crate) owner: OwnerReference,
     /// Its credentials (the cache downloads with them).
-    pub credentials: &'a Credentials,
-    /// Whether `spec.caching.enabled`.
-    pub enabled: bool,
+    pub(crate) credentials: &'a Credentials,
+    pub(crate) enabled: bool,
 }
 
 /// The desired cache and the state the template reports (`None`: caching is off).
-pub fn plan(
+pub(crate) fn plan(
     template: &Owner<'_>,
     discovered: bool,
     existing: Option<&AIMTemplateCache>,

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 
 /// The plan of `obj`, owned by `owner`, given what was observed and what starting its Job was refused for.
-pub fn plan<T: TemplateKind>(
+pub(crate) fn plan<T: TemplateKind>(
     obj: &T,
     o: &Observed,
     ctx: &Context,
@@ -102,7 +102,7 @@ pub fn plan<T: TemplateKind>(
 }
 
 /// What to do when the discovery Job's namespace does not exist.
-pub fn missing_namespace<T: TemplateKind>(obj: &T, ctx: &Context, namespace: &str) -> String {
+pub(crate) fn missing_namespace<T: TemplateKind>(obj: &T, ctx: &Context, namespace: &str) -> String {
     if namespace == ctx.config.namespace && obj.namespace().is_none() {
         format!(
             "discovery Jobs of cluster templates run in the operator's namespace '{namespace}', which does not \

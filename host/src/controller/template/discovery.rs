@@ -12,8 +12,7 @@ use std::time::Duration;
 
 /// The discovery Job of the current spec, as the index shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum JobState {
-    /// There is none.
+pub(crate) enum JobState {
     Absent,
     /// It runs (or waits to).
     Running,
@@ -23,39 +22,36 @@ pub enum JobState {
     Failed {
         /// What the container or the Job said.
         detail: String,
-        /// When it failed.
         at: Option<Timestamp>,
     },
 }
 
 /// What the discovery step reads.
 #[derive(Debug, Clone)]
-pub struct Observed<'a> {
+pub(crate) struct Observed<'a> {
     /// The template's status now.
-    pub status: &'a TemplateStatus,
+    pub(crate) status: &'a TemplateStatus,
     /// The model's image, if an AIMImage serves the model.
-    pub image: Option<&'a str>,
+    pub(crate) image: Option<&'a str>,
     /// The model, for messages.
-    pub model: &'a str,
+    pub(crate) model: &'a str,
     /// When the template was created.
-    pub created: Option<Timestamp>,
+    pub(crate) created: Option<Timestamp>,
     /// Hash of the inputs discovery depends on (with the image).
-    pub hash: String,
+    pub(crate) hash: String,
     /// `<namespace>/<name>` of the Job for that hash.
-    pub job_name: String,
-    /// That Job.
-    pub job: JobState,
+    pub(crate) job_name: String,
+    pub(crate) job: JobState,
     /// Discovery Jobs running cluster-wide, and the cap.
-    pub running: (usize, usize),
+    pub(crate) running: (usize, usize),
     /// Why starting the Job was refused, when it was.
-    pub refused: Option<Refused>,
-    /// The time.
-    pub now: Timestamp,
+    pub(crate) refused: Option<Refused>,
+    pub(crate) now: Timestamp,
 }
 
 /// Why the API server (or the cap) refused to start the Job.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// Another reconcile took the last free slot first.
     NoSlot,
     /// The Job's namespace does not exist; what to do about it.
@@ -64,33 +60,24 @@ pub enum Refused {
 
 /// The outcome of one discovery step.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Model sources known for the current spec.
     Done {
-        /// The sources.
         sources: Vec<ModelSource>,
         /// The profile discovery chose.
         profile: Option<String>,
     },
     /// A Job is running, or is being started.
-    Running {
-        /// The Job's name.
-        job: String,
-    },
+    Running { job: String },
     /// Not started yet: waiting for the image, a slot or a backoff. Not a failure.
     Waiting {
-        /// Condition reason.
         reason: &'static str,
-        /// Condition message.
         message: String,
         /// When to look again.
         retry: Duration,
     },
-    /// Failed.
     Failed {
-        /// Condition reason.
         reason: &'static str,
-        /// Condition message.
         message: String,
         /// When the next attempt starts (none: when something changes).
         retry: Option<Duration>,
@@ -99,10 +86,8 @@ pub enum Step {
 
 /// What to do with the discovery Job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobAction {
-    /// Nothing.
+pub(crate) enum JobAction {
     Keep,
-    /// Start it.
     Create,
     /// Remove the finished, failed one (its name is the spec hash; the retry creates it again).
     Delete,
@@ -110,24 +95,21 @@ pub enum JobAction {
 
 /// The step, the discovery record to store, and what to do with the Job.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    /// Where discovery stands.
-    pub step: Step,
-    /// `status.discovery`.
-    pub record: Option<DiscoveryStatus>,
-    /// The Job action.
-    pub job: JobAction,
+pub(crate) struct Plan {
+    pub(crate) step: Step,
+    pub(crate) record: Option<DiscoveryStatus>,
+    pub(crate) job: JobAction,
 }
 
 /// How soon discovery tries again after finding its namespace missing (namespaces are not watched).
-pub const NAMESPACE_RETRY: Duration = Duration::from_secs(30);
+pub(crate) const NAMESPACE_RETRY: Duration = Duration::from_secs(30);
 
 fn since(t: &Time, now: Timestamp) -> Duration {
     Duration::from_millis((now.as_millisecond() - t.0.as_millisecond()).max(0) as u64)
 }
 
 /// The next discovery step for a template whose model sources are not given inline.
-pub fn plan(o: &Observed<'_>, config: &DiscoveryConfig) -> Plan {
+pub(crate) fn plan(o: &Observed<'_>, config: &DiscoveryConfig) -> Plan {
     let keep = |step| Plan {
         step,
         record: o.status.discovery.clone(),

@@ -8,16 +8,15 @@ use serde_json::Value;
 
 /// What discovery found.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Discovered {
+pub(crate) struct Discovered {
     /// The chosen profile's file name.
-    pub profile: String,
-    /// Its model sources.
-    pub sources: Vec<ModelSource>,
+    pub(crate) profile: String,
+    pub(crate) sources: Vec<ModelSource>,
 }
 
 /// Finds the JSON result in `output` (the whole text, or the last line that parses as a JSON array, since
 /// logs may carry other lines) and reads it.
-pub fn parse(output: &str) -> Result<Discovered, String> {
+pub(crate) fn parse(output: &str) -> Result<Discovered, String> {
     let trimmed = output.trim();
     if trimmed.is_empty() {
         return Err("the dry-run printed nothing".into());
@@ -90,7 +89,7 @@ fn model_source(profile: &str, i: usize, model: &Value) -> Result<ModelSource, S
 }
 
 /// `size_gb` (GiB, as AIM images report it) as a quantity in whole MiB, rounded up.
-pub fn size_quantity(size_gb: f64) -> Quantity {
+pub(crate) fn size_quantity(size_gb: f64) -> Quantity {
     Quantity(format!("{}Mi", (size_gb * 1024.0).ceil() as u64))
 }
 

@@ -13,39 +13,35 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use std::collections::BTreeMap;
 
 /// The container's name (the operator reads its termination message and log).
-pub const CONTAINER: &str = "discovery";
+pub(crate) const CONTAINER: &str = "discovery";
 
 /// The longest a dry run may take.
 const DEADLINE_SECONDS: i64 = 600;
 
 /// Everything a discovery Job depends on.
-pub struct DiscoveryInputs<'a> {
-    /// Template name.
-    pub template: &'a str,
+pub(crate) struct DiscoveryInputs<'a> {
+    pub(crate) template: &'a str,
     /// Namespace the Job runs in.
-    pub namespace: &'a str,
+    pub(crate) namespace: &'a str,
     /// The template as owner.
-    pub owner: OwnerReference,
-    /// The model's image.
-    pub image: &'a str,
-    /// The template's profile.
-    pub profile: &'a TemplateProfile,
+    pub(crate) owner: OwnerReference,
+    pub(crate) image: &'a str,
+    pub(crate) profile: &'a TemplateProfile,
 }
 
 /// Hash of what discovery's result depends on: a change runs discovery again.
-pub fn spec_hash(image: &str, profile: &TemplateProfile) -> String {
+pub(crate) fn spec_hash(image: &str, profile: &TemplateProfile) -> String {
     let env = serde_json::to_string(&profile.credentials).unwrap_or_default();
     let params = serde_json::to_string(&profile.parameters).unwrap_or_default();
     short_hash(&[image, &profile.model_id, &params, &env])
 }
 
 /// `discover-<template>-<hash>`, a DNS label.
-pub fn job_name(template: &str, hash: &str) -> String {
+pub(crate) fn job_name(template: &str, hash: &str) -> String {
     hashed_name(&format!("discover-{template}"), hash, 63)
 }
 
-/// The Job.
-pub fn build(inputs: &DiscoveryInputs<'_>, hash: &str) -> Job {
+pub(crate) fn build(inputs: &DiscoveryInputs<'_>, hash: &str) -> Job {
     let mut labels = labels::managed(Component::Discovery);
     labels.insert(labels::TEMPLATE.into(), labels::value(inputs.template));
     let mut env = vec![var("AIM_LOG_LEVEL_ROOT", "CRITICAL"), var("AIM_LOG_LEVEL", "CRITICAL")];

@@ -8,13 +8,13 @@
 //! writes (start a Job under the cap, apply the cache), the status, the deletions (a failed Job, a cache no
 //! longer wanted). Namespace templates run discovery in their namespace, cluster templates in the operator's.
 
-pub mod caching;
-pub mod decide;
-pub mod discovery;
-pub mod dry_run;
-pub mod job;
-pub mod observe;
-pub mod plan;
+pub(crate) mod caching;
+pub(crate) mod decide;
+pub(crate) mod discovery;
+pub(crate) mod dry_run;
+pub(crate) mod job;
+pub(crate) mod observe;
+pub(crate) mod plan;
 
 use crate::api::{AIMClusterServiceTemplate, AIMServiceTemplate, TemplateProfile, TemplateStatus};
 use crate::controller::kit::apply::{Refusal, owner_ref};
@@ -41,7 +41,7 @@ impl WithConditions for TemplateStatus {
 }
 
 /// What the reconcile needs from either template kind.
-pub trait TemplateKind:
+pub(crate) trait TemplateKind:
     Resource<DynamicType = ()>
     + HasStatus<Status = TemplateStatus>
     + Clone
@@ -54,7 +54,6 @@ pub trait TemplateKind:
 {
     /// The controller's name in metrics and logs.
     const CONTROLLER: &'static str;
-    /// The profile.
     fn profile(&self) -> &TemplateProfile;
     /// Whether the template asks for its own cache (namespace templates only).
     fn caching_enabled(&self) -> bool;
@@ -90,7 +89,7 @@ impl TemplateKind for AIMClusterServiceTemplate {
 
 /// One reconcile of a template.
 #[tracing::instrument(skip_all, fields(kind = %T::kind(&()), name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default()))]
-pub async fn reconcile<T: TemplateKind>(obj: Arc<T>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub(crate) async fn reconcile<T: TemplateKind>(obj: Arc<T>, ctx: Arc<Context>) -> Result<Action, Error> {
     // Prelude: a derived template goes when no service has run it for the grace period.
     let users = match obj.namespace() {
         Some(ns) if Component::of(obj.labels()) == Some(Component::DerivedTemplate) => {

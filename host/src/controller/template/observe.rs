@@ -16,27 +16,24 @@ use std::sync::Arc;
 
 /// What a template's plan reads besides the template.
 #[derive(Debug, Clone)]
-pub struct Observed {
-    /// Its status now.
-    pub status: TemplateStatus,
+pub(crate) struct Observed {
+    pub(crate) status: TemplateStatus,
     /// The model's image, if an AIMImage serves the model.
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// Hash of the inputs discovery depends on (with the image).
-    pub hash: String,
+    pub(crate) hash: String,
     /// Where its discovery Job runs, and its name for that hash.
-    pub job: (String, String),
-    /// That Job.
-    pub job_state: JobState,
+    pub(crate) job: (String, String),
+    pub(crate) job_state: JobState,
     /// Discovery Jobs running cluster-wide now.
-    pub running: usize,
+    pub(crate) running: usize,
     /// The template cache of its name in its namespace, if any.
-    pub cache: Option<Arc<AIMTemplateCache>>,
-    /// The time.
-    pub now: Timestamp,
+    pub(crate) cache: Option<Arc<AIMTemplateCache>>,
+    pub(crate) now: Timestamp,
 }
 
 /// Reads everything the plan of `obj` needs.
-pub async fn observe<T: TemplateKind>(ctx: &Context, obj: &T) -> Observed {
+pub(crate) async fn observe<T: TemplateKind>(ctx: &Context, obj: &T) -> Observed {
     let profile = obj.profile();
     let job_namespace = obj.job_namespace(ctx);
     let image = ctx

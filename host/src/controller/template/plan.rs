@@ -10,29 +10,27 @@ use std::time::Duration;
 
 /// Where the template's model sources come from.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Sources {
+pub(crate) enum Sources {
     /// Given inline in the spec.
     Inline(Vec<ModelSource>),
     /// Discovered, as far as discovery has got.
     Discovery {
-        /// The discovery step.
         step: Step,
-        /// Its record.
         record: Option<DiscoveryStatus>,
     },
 }
 
 /// The status and when to look again.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Planned {
+pub(crate) struct Planned {
     /// The status to write.
-    pub status: TemplateStatus,
+    pub(crate) status: TemplateStatus,
     /// When to reconcile again without a change (a backoff ending, a grace period).
-    pub requeue: Option<Duration>,
+    pub(crate) requeue: Option<Duration>,
 }
 
 /// The template's status from its sources and its cache (`None`: caching is off).
-pub fn status(
+pub(crate) fn status(
     current: &TemplateStatus,
     generation: Option<i64>,
     sources: &Sources,
@@ -201,8 +199,8 @@ fn reason_const(reason: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::now;
     use crate::api::ModelSource;
+    use crate::fixtures::now;
 
     fn source() -> ModelSource {
         ModelSource {

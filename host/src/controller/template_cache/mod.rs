@@ -10,9 +10,7 @@
 //! Per reconcile: prelude → observe (the index: the template and the model cache of each source) → [`plan`]
 //! (pure) → create missing model caches → status.
 
-pub mod plan;
-
-pub use plan::model_cache_name;
+pub(crate) mod plan;
 
 use crate::api::{AIMTemplateCache, AIMTemplateCacheStatus};
 use crate::controller::kit::pipeline::{self, Prelude};
@@ -35,7 +33,7 @@ impl WithConditions for AIMTemplateCacheStatus {
 
 /// One reconcile of a template cache.
 #[tracing::instrument(skip_all, fields(name = %tc.name_any(), namespace = tc.namespace().unwrap_or_default()))]
-pub async fn reconcile(tc: Arc<AIMTemplateCache>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub(crate) async fn reconcile(tc: Arc<AIMTemplateCache>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = tc
         .namespace()
         .ok_or_else(|| Error::Invariant("AIMTemplateCache without namespace".into()))?;

@@ -22,21 +22,20 @@ pub fn model_cache_name(source_uri: &str) -> String {
 }
 
 /// What the template cache reads from the index.
-pub struct Observed<'a> {
+pub(crate) struct Observed<'a> {
     /// The template `spec.templateRef` resolves to: its scope and its model sources (`None`: no such template).
-    pub template: Option<(TemplateScope, &'a [ModelSource])>,
+    pub(crate) template: Option<(TemplateScope, &'a [ModelSource])>,
     /// For each model source, the model cache holding it (the oldest, with duplicates), if any.
-    pub caches: Vec<(&'a ModelSource, Option<Arc<ModelCache>>)>,
-    /// The time.
-    pub now: Timestamp,
+    pub(crate) caches: Vec<(&'a ModelSource, Option<Arc<ModelCache>>)>,
+    pub(crate) now: Timestamp,
 }
 
 /// The plan: the model caches to create, and the status.
-pub type Plan = pipeline::Plan<AIMTemplateCacheStatus>;
+pub(crate) type Plan = pipeline::Plan<AIMTemplateCacheStatus>;
 
 /// The model cache the operator makes for `source`: no owners (template caches share it; it is collected when
 /// none uses it), the template cache's storage class and credentials.
-pub fn model_cache_for(tc: &AIMTemplateCache, source: &ModelSource) -> ModelCache {
+pub(crate) fn model_cache_for(tc: &AIMTemplateCache, source: &ModelSource) -> ModelCache {
     ModelCache {
         metadata: ObjectMeta {
             name: Some(model_cache_name(&source.source_uri)),
@@ -55,7 +54,7 @@ pub fn model_cache_for(tc: &AIMTemplateCache, source: &ModelSource) -> ModelCach
 }
 
 /// The plan for `tc`.
-pub fn plan(tc: &AIMTemplateCache, o: &Observed<'_>) -> Plan {
+pub(crate) fn plan(tc: &AIMTemplateCache, o: &Observed<'_>) -> Plan {
     let generation = tc.metadata.generation;
     let current = tc.status.clone().unwrap_or_default();
     let mut next = AIMTemplateCacheStatus {
@@ -215,8 +214,8 @@ fn summarize(caches: &[(&ModelSource, Option<Arc<ModelCache>>)]) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::now;
     use crate::api::{AIMTemplateCacheSpec, Credentials, ModelCacheStatus};
+    use crate::fixtures::now;
 
     fn tc() -> AIMTemplateCache {
         let mut tc = AIMTemplateCache::new(

@@ -27,20 +27,13 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// The queue of every controller.
 #[derive(Clone)]
 pub struct Queues {
-    /// AIMImage status.
-    pub images: Queue<AIMImage>,
-    /// AIMClusterConfig status.
-    pub configs: Queue<AIMClusterConfig>,
-    /// Cluster templates.
-    pub cluster_templates: Queue<AIMClusterServiceTemplate>,
-    /// Namespace templates.
-    pub templates: Queue<AIMServiceTemplate>,
-    /// Template caches.
-    pub template_caches: Queue<AIMTemplateCache>,
-    /// Model caches.
-    pub model_caches: Queue<ModelCache>,
-    /// Services.
-    pub services: Queue<AIMService>,
+    pub(crate) images: Queue<AIMImage>,
+    pub(crate) configs: Queue<AIMClusterConfig>,
+    pub(crate) cluster_templates: Queue<AIMClusterServiceTemplate>,
+    pub(crate) templates: Queue<AIMServiceTemplate>,
+    pub(crate) template_caches: Queue<AIMTemplateCache>,
+    pub(crate) model_caches: Queue<ModelCache>,
+    pub(crate) services: Queue<AIMService>,
 }
 
 /// The receiving ends of [`Queues`], one per controller.

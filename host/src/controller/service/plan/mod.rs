@@ -23,10 +23,10 @@ use std::time::Duration;
 
 /// The plan: the derived template, the template cache, the InferenceService and the route to write, the
 /// status, and a retry after a plugin failed.
-pub type Plan = pipeline::Plan<AIMServiceStatus>;
+pub(crate) type Plan = pipeline::Plan<AIMServiceStatus>;
 
 /// A decision a plugin failed is tried again after this (a swap of the plugin retries at once).
-pub const POLICY_RETRY: Duration = Duration::from_secs(60);
+pub(crate) const POLICY_RETRY: Duration = Duration::from_secs(60);
 
 fn describe(t: &TemplateRecord) -> String {
     let scope = match t.scope {
@@ -41,7 +41,7 @@ fn describe(t: &TemplateRecord) -> String {
 }
 
 /// The plan for `svc`.
-pub fn plan(svc: &AIMService, o: &Observed) -> Plan {
+pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
     let generation = svc.metadata.generation;
     let current = svc.status.clone().unwrap_or_default();
     let mut next = AIMServiceStatus {

@@ -1,5 +1,5 @@
 //! The download benchmark: `aim-operator download` against `curl` fetching the same files from the same loopback
-//! Hugging-Face-compatible server ([`crate::hub`]), and what a resume costs after the downloader is killed halfway.
+//! Hugging-Face-compatible server ([`aim_tests::hub`]), and what a resume costs after the downloader is killed halfway.
 //! Figures, not pass/fail.
 //!
 //! - **throughput**: a sharded model (`shards` × `shard_mib`) into an empty directory on the same disk, by the
@@ -10,7 +10,7 @@
 //! - **resume**: the downloader is SIGKILLed once the server has sent half the bytes, then run again; the figure
 //!   is the bytes the second run fetched beyond what was still missing, and its time next to half a full run.
 
-use crate::hub::{HubServer, generated_shards};
+use aim_tests::hub::{HubServer, generated_shards};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};

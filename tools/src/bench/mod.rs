@@ -13,14 +13,13 @@
 //! The cluster is the real local one: the scheduler places every replica on a fake GPU node (kwok), KServe
 //! reconciles every InferenceService, kwok binds the cache's volume and ends its download pod.
 
-pub mod audit;
 pub mod download;
 pub mod process;
 pub mod workload;
 
-use crate::controlplane::ControlPlane;
-use crate::identity::operator_kubeconfig;
-use audit::Requests;
+use aim_tests::audit::{self, Requests};
+use aim_tests::controlplane::ControlPlane;
+use aim_tests::identity::operator_kubeconfig;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use process::OperatorProcess;
 use std::path::PathBuf;
@@ -139,7 +138,7 @@ pub async fn run(config: &BenchConfig, workload: Workload, n: usize) -> anyhow::
         .join(format!("{}-{n}", workload.name().replace('+', "-")));
     let _ = std::fs::remove_dir_all(&dir);
     // Room for every replica: up to two MI300X GPUs per service, eight per node.
-    let nodes = crate::controlplane::nodes::GpuNodes {
+    let nodes = aim_tests::controlplane::nodes::GpuNodes {
         mi300x: n.div_ceil(4) + 2,
         mi325x: 1,
     };
@@ -163,7 +162,7 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
         &cp.dir().join("operator.kubeconfig"),
     )
     .await?;
-    crate::storage::ensure_class(&client, workload::STORAGE_CLASS, true).await;
+    aim_tests::storage::ensure_class(&client, workload::STORAGE_CLASS, true).await;
     let catalog = cp.dir().join("catalog.yaml");
     std::fs::write(&catalog, workload::catalog())?;
     cp.kubectl(&["apply", "--server-side", "-f", &catalog.display().to_string()])

@@ -1,9 +1,9 @@
-//! `aim-bench`: the rollout benchmark (see `aim_tests::bench`). Prints one Markdown table row per run.
+//! `aim-bench`: the rollout benchmark (see `crate::bench`). Prints one Markdown table row per run.
 //!
 //! `aim-bench --operator target/release/aim-operator --sizes 100,1000 --workloads templateRef,overrides`
 //! `aim-bench --operator target/release/aim-operator --download-shards 4 --shard-mib 256` (the download benchmark)
 
-use aim_tests::bench::{self, BenchConfig, workload::Workload};
+use aim_tools::bench::{self, BenchConfig, workload::Workload};
 use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;

@@ -6,12 +6,12 @@
 //! Everything from the operator to a Ready InferenceService runs for real; kwok plays the kubelet (no container
 //! runs: a discovery pod prints what an AIM image's dry run prints) and a storage provisioner, and a helper plays
 //! the gateway accepting routes. The cached service's download pod is the exception: its container,
-//! `aim-operator download`, runs here as a process ([`crate::container`]) against a loopback Hugging Face mirror,
+//! `aim-operator download`, runs here as a process ([`aim_tests::container`]) against a loopback Hugging Face mirror,
 //! so the cache is filled, and its progress shown, by our own downloader. The demo says so.
 
-use crate::controlplane::ControlPlane;
 use aim_operator::api::{AIMService, ServiceState};
 use aim_operator::policy::PolicyKind;
+use aim_tests::controlplane::ControlPlane;
 use anyhow::Context as _;
 use kube::api::Api;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ fn services(hub: &str) -> String {
         // download Job: where to find the Hub, and (AIM_TEST_MANUAL) that the demo, not kwok, runs that pod.
         svc(
             "llama3-svc",
-            &format!("  cacheModel: true\n  env:\n  - name: HF_ENDPOINT\n    value: {hub}\n  - name: AIM_PROGRESS_SECONDS\n    value: \"1\"\n  - name: {}\n    value: \"true\"\n", crate::kubelet::MANUAL),
+            &format!("  cacheModel: true\n  env:\n  - name: HF_ENDPOINT\n    value: {hub}\n  - name: AIM_PROGRESS_SECONDS\n    value: \"1\"\n  - name: {}\n    value: \"true\"\n", aim_tests::kubelet::MANUAL),
         ),
         // (b) a namespace template, referenced.
         format!("apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMServiceTemplate\nmetadata:\n  name: llama3-8b-fast\n  namespace: {NS}\nspec:\n  modelId: {MODEL}\n  metric: latency\n  precision: fp8\n  gpuSelector:\n    count: 1\n    model: MI300X\n---\n"),
@@ -73,24 +73,24 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
     let config = "apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  routing:\n    gateway:\n      name: public-gw\n      namespace: infra-gw\n  cacheStorageClassName: aim-local-rwx\n";
     apply(cp, config).await?;
     let client = client(cp.kubeconfig()).await?;
-    crate::storage::ensure_class(&client, "aim-local-rwx", true).await;
+    aim_tests::storage::ensure_class(&client, "aim-local-rwx", true).await;
     // The Gateway the config names; the local gateway accepts routes attached to it.
     kubectl(s(&["create", "namespace", "infra-gw"])).await?;
-    apply(cp, &crate::gateway::gateway_yaml("infra-gw", "public-gw")).await?;
+    apply(cp, &aim_tests::gateway::gateway_yaml("infra-gw", "public-gw")).await?;
     kubectl(s(&["create", "namespace", NS])).await?;
 
-    let running = crate::operator::start(
+    let running = aim_tests::operator::start(
         cp.kubeconfig().to_path_buf(),
         cp.kubectl_path().to_path_buf(),
-        crate::operator::test_config(),
+        aim_tests::operator::test_config(),
     );
     println!("== operator running as its ServiceAccount with the built-in plugins");
     println!(
         "   (real: scheduler, KServe, Jobs, garbage collection; kwok plays the kubelet of 4 MI300X and 4 MI325X nodes and the\n   storage provisioner; a helper plays the gateway accepting routes)"
     );
 
-    let hub = crate::hub::HubServer::start("*", crate::hub::generated_model(MIRROR_WEIGHTS_MIB)).await;
-    hub.set(crate::hub::Behaviour {
+    let hub = aim_tests::hub::HubServer::start("*", aim_tests::hub::generated_model(MIRROR_WEIGHTS_MIB)).await;
+    hub.set(aim_tests::hub::Behaviour {
         rate: Some(MIRROR_RATE_MIB << 20),
         ..Default::default()
     });
@@ -235,7 +235,8 @@ async fn run_download_pods(kubectl: PathBuf, kubeconfig: PathBuf, dir: PathBuf, 
             if job.status.as_ref().and_then(|s| s.completion_time.as_ref()).is_some() || !started.insert(name.clone()) {
                 continue;
             }
-            let container = crate::container::JobContainer::start(&kubectl, &kubeconfig, &job, &dir.join(&name)).await;
+            let container =
+                aim_tests::container::JobContainer::start(&kubectl, &kubeconfig, &job, &dir.join(&name)).await;
             let client = client.clone();
             tokio::spawn(async move {
                 let exited = container.exit(client).await;

@@ -41,7 +41,7 @@ impl OperatorProcess {
 
     /// Peak resident memory in MiB (`VmHWM`).
     pub fn peak_rss_mib(&self) -> f64 {
-        crate::replica::peak_rss_mib(self.child.id())
+        aim_tests::replica::peak_rss_mib(self.child.id())
     }
 
     /// True while it runs.

@@ -2,7 +2,7 @@
 //!
 //! - `aim-local up --dir DIR`: start it, write `DIR/ready` (kubeconfig and kubectl paths), and keep it running
 //!   until SIGINT/SIGTERM or until the process named by `--exit-with` exits; then stop it cleanly.
-//! - `aim-local demo`: the embedded demo (see `aim_tests::demo`), then stop.
+//! - `aim-local demo`: the embedded demo (see `crate::demo`), then stop.
 
 use aim_tests::READY_FILE;
 use aim_tests::controlplane::ControlPlane;
@@ -98,7 +98,7 @@ async fn demo() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         dir.display()
     );
-    let result = aim_tests::demo::run(&cp).await;
+    let result = aim_tools::demo::run(&cp).await;
     // The operator goes first, so it never outlives the control plane it watches.
     let _ = tokio::task::spawn_blocking(aim_tests::operator::stop_if_started).await;
     cp.stop().await;

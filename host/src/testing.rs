@@ -3,6 +3,6 @@
 //! of the crate's public surface is the product's: the API types, the controllers' entry points, the policy host,
 //! the downloader and the operator process.
 
-pub use crate::controller::model_cache::build::{identity_name, job_name, pvc_name};
+pub use crate::controller::model_cache::names::{identity_name, job_name, pvc_name};
 pub use crate::controller::template_cache::plan::model_cache_name;
 pub use crate::upstream::gpu::model_of;

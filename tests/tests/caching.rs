@@ -25,6 +25,13 @@ fn env() -> &'static TestEnv {
     env
 }
 
+/// A fresh namespace named after `prefix`, with the storage classes the caching tests use.
+async fn cache_namespace(env: &TestEnv, prefix: &str) -> aim_tests::Namespace {
+    let ns = env.namespace(prefix).await;
+    classes(env).await;
+    ns
+}
+
 async fn classes(env: &TestEnv) {
     let client = env.client().await;
     aim_tests::storage::ensure_class(&client, CLASS, true).await;
@@ -105,8 +112,7 @@ async fn tc_state(env: &TestEnv, ns: &str, name: &str, state: ResourceState) -> 
 #[tokio::test]
 async fn a_template_with_caching_enabled_warms_its_own_cache() {
     let env = env();
-    let ns = env.namespace("warm").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "warm").await;
     let source = uri("warm");
     apply(env, &ns, &inline_template_manual("t", &source)).await;
 
@@ -234,8 +240,7 @@ async fn a_template_cache_resolves_the_namespace_template_before_the_cluster_tem
 #[tokio::test]
 async fn a_template_cache_for_a_missing_template_reports_template_not_found() {
     let env = env();
-    let ns = env.namespace("tc-missing").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "tc-missing").await;
     apply(env, &ns, &template_cache("tc", "no-such-template", "")).await;
     let tc = tc_state(env, &ns, "tc", ResourceState::Failed).await;
     let resolved = tc
@@ -259,8 +264,7 @@ async fn a_template_cache_for_a_missing_template_reports_template_not_found() {
 #[tokio::test]
 async fn caches_of_one_source_share_a_model_cache_that_lives_while_one_of_them_uses_it() {
     let env = env();
-    let ns = env.namespace("share").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "share").await;
     let source = uri("shared");
     apply(env, &ns, &inline_template("a", &source, false)).await;
     apply(env, &ns, &inline_template("b", &source, false)).await;
@@ -327,8 +331,7 @@ async fn caches_of_one_source_share_a_model_cache_that_lives_while_one_of_them_u
 #[tokio::test]
 async fn a_users_own_model_cache_is_used_as_it_is_and_outlives_the_template_cache() {
     let env = env();
-    let ns = env.namespace("own-cache").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "own-cache").await;
     let source = uri("own");
     apply(
         env,
@@ -374,8 +377,7 @@ async fn a_users_own_model_cache_is_used_as_it_is_and_outlives_the_template_cach
 #[tokio::test]
 async fn credentials_of_the_template_cache_reach_the_model_cache_and_its_download_job() {
     let env = env();
-    let ns = env.namespace("creds").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "creds").await;
     let source = uri("creds");
     apply(env, &ns, &inline_template("t", &source, false)).await;
     let secret_env = "  env:\n  - name: HF_TOKEN\n    valueFrom:\n      secretKeyRef: {name: hf, key: token}\n  imagePullSecrets:\n  - name: registry\n";
@@ -428,8 +430,7 @@ async fn the_storage_class_comes_from_the_cluster_config_when_the_cache_names_no
         .await
         .success
     );
-    let ns = env.namespace("config-class").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "config-class").await;
     apply(env, &ns, &model_cache("weights", &uri("config-class"), "  size: 2Gi\n")).await;
     let claim = wait::until("the claim", || async {
         Api::<PersistentVolumeClaim>::namespaced(env.client().await, &ns)
@@ -459,8 +460,7 @@ async fn the_storage_class_comes_from_the_cluster_config_when_the_cache_names_no
 #[tokio::test]
 async fn a_missing_storage_class_is_storage_class_missing() {
     let env = env();
-    let ns = env.namespace("no-class").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "no-class").await;
     apply(
         env,
         &ns,
@@ -485,8 +485,7 @@ async fn a_missing_storage_class_is_storage_class_missing() {
 #[tokio::test]
 async fn a_storage_quota_too_small_is_insufficient_capacity() {
     let env = env();
-    let ns = env.namespace("quota").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "quota").await;
     let quota =
         "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: storage\nspec:\n  hard:\n    requests.storage: 1Gi\n";
     apply(env, &ns, quota).await;
@@ -512,8 +511,7 @@ async fn a_storage_quota_too_small_is_insufficient_capacity() {
 #[tokio::test]
 async fn a_failed_download_is_download_failed_and_the_retry_can_succeed() {
     let env = env();
-    let ns = env.namespace("dl-fail").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "dl-fail").await;
     apply(
         env,
         &ns,
@@ -559,8 +557,7 @@ async fn a_failed_download_is_download_failed_and_the_retry_can_succeed() {
 #[tokio::test]
 async fn a_second_cache_of_the_same_source_fails_and_names_the_first() {
     let env = env();
-    let ns = env.namespace("duplicate").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "duplicate").await;
     let source = uri("dup");
     let spec = format!("  size: 1Gi\n  storageClassName: {CLASS}\n");
     apply(env, &ns, &model_cache("first", &source, &spec)).await;
@@ -581,8 +578,7 @@ async fn a_second_cache_of_the_same_source_fails_and_names_the_first() {
 #[tokio::test]
 async fn a_cache_without_a_size_checks_it_and_sizes_its_volume_from_the_answer() {
     let env = env();
-    let ns = env.namespace("no-size").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "no-size").await;
     // The size check (kwok plays `aim-operator download --size-only`) finds 5 GiB.
     let spec =
         format!("  storageClassName: {CLASS}\n  env:\n  - name: AIM_TEST_SIZE_BYTES\n    value: \"5368709120\"\n");
@@ -626,8 +622,7 @@ async fn a_cache_without_a_size_checks_it_and_sizes_its_volume_from_the_answer()
 #[tokio::test]
 async fn a_source_that_cannot_tell_its_size_is_size_unknown_with_the_reason() {
     let env = env();
-    let ns = env.namespace("size-fail").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "size-fail").await;
     let failure = r#"{"result":"failed","kind":"Unauthorized","message":"hf://org/m needs credentials (HTTP 401) and HF_TOKEN is not set"}"#;
     let spec = format!(
         "  storageClassName: {CLASS}\n  env:\n  - name: AIM_TEST_SIZE_OUTPUT\n    value: '{failure}'\n  - name: AIM_TEST_SIZE_EXIT\n    value: \"1\"\n"
@@ -644,8 +639,7 @@ async fn a_source_that_cannot_tell_its_size_is_size_unknown_with_the_reason() {
 #[tokio::test]
 async fn turning_template_caching_off_removes_its_template_cache() {
     let env = env();
-    let ns = env.namespace("cache-off").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "cache-off").await;
     let source = uri("off");
     apply(env, &ns, &inline_template("t", &source, true)).await;
     tc_state(env, &ns, "t", ResourceState::Progressing).await;
@@ -660,8 +654,7 @@ async fn turning_template_caching_off_removes_its_template_cache() {
 #[tokio::test]
 async fn a_claim_no_provisioner_serves_is_pvc_pending_and_says_so_rather_than_downloading() {
     let env = env();
-    let ns = env.namespace("pvc-pending").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "pvc-pending").await;
     apply(
         env,
         &ns,
@@ -695,8 +688,7 @@ async fn the_download_job_runs_our_downloader_which_reports_progress_on_the_mode
     use aim_tests::hub::{Behaviour, HubServer, generated_model};
 
     let env = env();
-    let ns = env.namespace("dl-progress").await;
-    classes(env).await;
+    let ns = cache_namespace(env, "dl-progress").await;
     let hub = HubServer::start("test-org/tiny-llama", generated_model(40)).await;
     hub.set(Behaviour {
         rate: Some(4 << 20),

@@ -154,10 +154,7 @@ async fn a_missing_image_is_a_condition_and_discovery_starts_when_it_appears() {
 #[tokio::test]
 async fn bad_output_is_discovery_failed_with_what_was_wrong_and_a_retry_succeeds() {
     let env = env();
-    let ns = env.namespace("bad-output").await;
-    let model = format!("m/bad-{}", std::process::id());
-    let _image = image(env, &model).await;
-    assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
+    let (ns, _model, _image) = manual_template(env, "bad-output").await;
     let kubelet = FakeKubelet::new(env.client().await, &ns);
 
     let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
@@ -203,10 +200,7 @@ async fn bad_output_is_discovery_failed_with_what_was_wrong_and_a_retry_succeeds
 #[tokio::test]
 async fn malformed_output_names_the_missing_field() {
     let env = env();
-    let ns = env.namespace("malformed").await;
-    let model = format!("m/malformed-{}", std::process::id());
-    let _image = image(env, &model).await;
-    assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
+    let (ns, _model, _image) = manual_template(env, "malformed").await;
     end_dry_run(
         env,
         &ns,
@@ -224,10 +218,7 @@ async fn malformed_output_names_the_missing_field() {
 #[tokio::test]
 async fn a_failed_dry_run_reports_the_container_message() {
     let env = env();
-    let ns = env.namespace("dry-run-fails").await;
-    let model = format!("m/fails-{}", std::process::id());
-    let _image = image(env, &model).await;
-    assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
+    let (ns, _model, _image) = manual_template(env, "dry-run-fails").await;
     end_dry_run(
         env,
         &ns,
@@ -245,10 +236,7 @@ async fn a_failed_dry_run_reports_the_container_message() {
 #[tokio::test]
 async fn a_spec_change_runs_discovery_again() {
     let env = env();
-    let ns = env.namespace("respec").await;
-    let model = format!("m/respec-{}", std::process::id());
-    let _image = image(env, &model).await;
-    assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
+    let (ns, model, _image) = manual_template(env, "respec").await;
     let kubelet = FakeKubelet::new(env.client().await, &ns);
     let first = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
     kubelet
@@ -306,10 +294,7 @@ async fn a_spec_change_runs_discovery_again() {
 #[tokio::test]
 async fn deleting_a_template_removes_its_discovery_job() {
     let env = env();
-    let ns = env.namespace("gc").await;
-    let model = format!("m/gc-{}", std::process::id());
-    let _image = image(env, &model).await;
-    assert!(env.apply(&template("t", &model, ""), Some(&ns)).await.success);
+    let (ns, _model, _image) = manual_template(env, "gc").await;
     let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
     assert!(
         env.kubectl(&["delete", "aimservicetemplate", "t", "-n", &ns])

@@ -8,12 +8,12 @@
 //! pointer swap (calls already running finish on the old one), one that fails is refused and the last good one
 //! stays. Every outcome is logged, counted and broadcast as a [`ReloadEvent`].
 
-use super::artifact_cache::{ArtifactCache, digest};
+use super::artifact_cache::ArtifactCache;
 use super::bindings::{MatchRequest, MatchResult, MergeRequest, MergeResult, RoutingConfig, ServiceIdentity};
 use super::builtin;
 use super::call;
 use super::error::{CallError, LoadError};
-use super::kind::{PolicyKind, Provenance};
+use super::kind::{PolicyKind, Provenance, ReloadEvent};
 use super::ledger::{Ledger, PluginState};
 use super::limits::SandboxLimits;
 use super::loader::Loader;
@@ -22,7 +22,6 @@ use super::metrics::PolicyMetrics;
 use super::plugin::LoadedPlugin;
 use super::sandbox::new_engine;
 use std::fmt::Debug;
-use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Semaphore, broadcast};
 
@@ -60,51 +59,21 @@ pub struct Decided<T> {
     pub provenance: Provenance,
 }
 
-/// What a reload did for one policy.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ReloadEvent {
-    /// A new plugin passed its checks and is now in use.
-    Loaded {
-        /// The policy.
-        kind: PolicyKind,
-        /// The plugin now in use.
-        provenance: Provenance,
-    },
-    /// A file was refused; `keeping` stays in use.
-    Refused {
-        /// The policy.
-        kind: PolicyKind,
-        /// The refused file.
-        file: String,
-        /// Why, for the log and the Event.
-        error: String,
-        /// The plugin that stays.
-        keeping: Provenance,
-    },
-    /// The policy's file disappeared; the built-in default is back.
-    Reverted {
-        /// The policy.
-        kind: PolicyKind,
-        /// The built-in plugin.
-        provenance: Provenance,
-    },
-}
-
-fn slot(kind: PolicyKind) -> usize {
+pub(super) fn slot(kind: PolicyKind) -> usize {
     kind as usize
 }
 
 /// The engine. Share it as `Arc<PolicyEngine>`.
 pub struct PolicyEngine {
-    loader: Loader,
+    pub(super) loader: Loader,
     current: RwLock<[Arc<LoadedPlugin>; 3]>,
     /// Digest of the last refused file per policy, so a file that stays broken is reported once.
-    refused: Mutex<[Option<String>; 3]>,
+    pub(super) refused: Mutex<[Option<String>; 3]>,
     /// Since when each plugin is in use, and each policy's last refusal.
-    ledger: Ledger,
+    pub(super) ledger: Ledger,
     permits: Semaphore,
-    events: broadcast::Sender<ReloadEvent>,
-    metrics: PolicyMetrics,
+    pub(super) events: broadcast::Sender<ReloadEvent>,
+    pub(super) metrics: PolicyMetrics,
     matches: Memo<MatchResult>,
     merges: Memo<MergeResult>,
     routes: Memo<String>,
@@ -352,106 +321,4 @@ impl PolicyEngine {
             tracing::warn!(policy = %kind, error = %e, "policy decision failed");
         }
     }
-
-    /// Loads `<dir>/matcher.wasm`, `merger.wasm` and `router.wasm` where they changed, reverts a policy whose
-    /// file is gone to its built-in default, and returns what happened. Blocking: compiles components.
-    pub fn reload_dir(&self, dir: &Path) -> Vec<ReloadEvent> {
-        self.metrics.scanned();
-        let mut events = Vec::new();
-        for kind in PolicyKind::ALL {
-            if let Some(event) = self.reload_one(dir, kind) {
-                match &event {
-                    ReloadEvent::Loaded { provenance, .. } => {
-                        self.metrics.reload(kind, "loaded");
-                        tracing::info!(policy = %kind, plugin = %provenance, "policy plugin loaded");
-                    }
-                    ReloadEvent::Refused {
-                        file, error, keeping, ..
-                    } => {
-                        self.metrics.reload(kind, "refused");
-                        self.ledger.refused(kind, file, error);
-                        tracing::warn!(policy = %kind, file, error, keeping = %keeping, "policy plugin refused; keeping the last good one");
-                    }
-                    ReloadEvent::Reverted { provenance, .. } => {
-                        self.metrics.reload(kind, "reverted");
-                        tracing::info!(policy = %kind, plugin = %provenance, "policy plugin file removed; using the built-in default");
-                    }
-                }
-                let _ = self.events.send(event.clone());
-                events.push(event);
-            }
-        }
-        events
-    }
-
-    fn reload_one(&self, dir: &Path, kind: PolicyKind) -> Option<ReloadEvent> {
-        let path = dir.join(kind.file_name());
-        let current = self.current(kind);
-        let refused = |error: LoadError| ReloadEvent::Refused {
-            kind,
-            file: path.display().to_string(),
-            error: error.to_string(),
-            keeping: current.provenance.clone(),
-        };
-        let bytes = match read_plugin_file(&path, self.limits().component_bytes) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => {
-                self.remember_refusal(kind, None);
-                if current.provenance.plugin == builtin::name(kind) {
-                    return None;
-                }
-                let builtin = self
-                    .loader
-                    .load(builtin::component(kind), &builtin::name(kind), Some(kind))
-                    .ok()?;
-                let provenance = builtin.provenance.clone();
-                self.install(builtin);
-                return Some(ReloadEvent::Reverted { kind, provenance });
-            }
-            Err(error) => return Some(refused(error)),
-        };
-        let digest = digest(&bytes);
-        let already_refused =
-            self.refused.lock().unwrap_or_else(|e| e.into_inner())[slot(kind)].as_deref() == Some(digest.as_str());
-        if current.provenance.digest == digest || already_refused {
-            return None;
-        }
-        match self.loader.load(&bytes, &kind.file_name(), Some(kind)) {
-            Ok(plugin) => {
-                let provenance = plugin.provenance.clone();
-                self.install(plugin);
-                self.remember_refusal(kind, None);
-                Some(ReloadEvent::Loaded { kind, provenance })
-            }
-            Err(error) => {
-                self.remember_refusal(kind, Some(digest));
-                Some(refused(error))
-            }
-        }
-    }
-
-    /// Remembers the digest of a refused file (so it is reported once), or forgets it.
-    fn remember_refusal(&self, kind: PolicyKind, digest: Option<String>) {
-        self.refused.lock().unwrap_or_else(|e| e.into_inner())[slot(kind)] = digest;
-    }
-}
-
-/// The file's bytes, `None` when there is no file. Follows symlinks (a mounted ConfigMap is a chain of them).
-fn read_plugin_file(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, LoadError> {
-    let read_err = |source| LoadError::Read {
-        path: path.display().to_string(),
-        source,
-    };
-    match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(read_err(e)),
-        Ok(meta) if meta.len() as usize > limit => {
-            return Err(LoadError::TooLarge {
-                bytes: meta.len() as usize,
-                limit,
-            });
-        }
-        Ok(_) => {}
-    }
-    std::fs::read(path).map(Some).map_err(read_err)
 }

@@ -1,4 +1,4 @@
-//! The three policies and how the host names them.
+//! The three policies, how the host names them and the plugins behind them, and what a reload did.
 
 use std::fmt;
 
@@ -71,4 +71,34 @@ impl fmt::Display for Provenance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.plugin, self.short_digest())
     }
+}
+
+/// What a reload did for one policy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReloadEvent {
+    /// A new plugin passed its checks and is now in use.
+    Loaded {
+        /// The policy.
+        kind: PolicyKind,
+        /// The plugin now in use.
+        provenance: Provenance,
+    },
+    /// A file was refused; `keeping` stays in use.
+    Refused {
+        /// The policy.
+        kind: PolicyKind,
+        /// The refused file.
+        file: String,
+        /// Why, for the log and the Event.
+        error: String,
+        /// The plugin that stays.
+        keeping: Provenance,
+    },
+    /// The policy's file disappeared; the built-in default is back.
+    Reverted {
+        /// The policy.
+        kind: PolicyKind,
+        /// The built-in plugin.
+        provenance: Provenance,
+    },
 }

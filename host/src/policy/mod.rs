@@ -7,7 +7,7 @@
 //! - [`call`] + [`validate`]: one decision, and the checks on its answer.
 //! - [`engine`]: the current plugin of each policy, built-in defaults, atomic swaps, concurrency limit; its
 //!   [`memo`] of decisions and its [`metrics`].
-//! - [`watch`]: hot reload from a plugin directory; [`ledger`]: which plugin is in use since when, and the last
+//! - [`reload`]: loading a directory's plugin files where they changed; [`watch`]: hot reload when it changes; [`ledger`]: which plugin is in use since when, and the last
 //!   refusal, for the admin.
 //!
 //! A broken or hostile plugin never takes the operator down: every failure is a [`error::LoadError`] (the
@@ -26,11 +26,12 @@ pub mod loader;
 pub mod memo;
 pub mod metrics;
 pub mod plugin;
+pub mod reload;
 pub mod sandbox;
 pub mod validate;
 pub mod watch;
 
-pub use engine::{Decided, PolicyEngine, PolicyEngineConfig, ReloadEvent};
+pub use engine::{Decided, PolicyEngine, PolicyEngineConfig};
 pub use error::{CallError, LoadError};
-pub use kind::{PolicyKind, Provenance};
+pub use kind::{PolicyKind, Provenance, ReloadEvent};
 pub use limits::SandboxLimits;

@@ -84,3 +84,15 @@ pub async fn end_dry_run(env: &TestEnv, ns: &str, template: &str, exit: Exit<'_>
     FakeKubelet::new(env.client().await, ns).finish(&job, exit).await;
     job
 }
+
+/// A fresh namespace named after `prefix` holding template `t` of a model unique to the test (with its
+/// AIMImage), whose dry run the test ends itself: the namespace, the model, and the image's guard (keep both
+/// guards for the test's length).
+pub async fn manual_template(env: &TestEnv, prefix: &str) -> (crate::Namespace, String, Cleanup) {
+    let ns = env.namespace(prefix).await;
+    let model = format!("m/{prefix}-{}", std::process::id());
+    let image = image(env, &model).await;
+    let out = env.apply(&template("t", &model, ""), Some(&ns)).await;
+    assert!(out.success, "{}", out.stderr);
+    (ns, model, image)
+}

@@ -1,18 +1,17 @@
 //! The children of a `ModelCache`, as pure builders: its ReadWriteMany volume claim, the size-check Job (without
-//! `spec.size`), the download Job and the download pod's identity (a ServiceAccount whose Role lets it patch only
-//! its own Job).
+//! `spec.size`) and the download Job; the download pod's identity is [`super::identity`]'s.
 
+use super::names::{child_labels, identity_name, job_name, pvc_name, size_job_name};
 use crate::api::ModelCache;
 use crate::controller::kit::context::DownloadConfig;
 use crate::controller::kit::jobs::{self, JobInputs};
-use crate::labels::{self, Component};
+use crate::labels::Component;
 use crate::upstream::aim::var;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, EnvVar, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, ServiceAccount, Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimVolumeSource, Volume, VolumeMount, VolumeResourceRequirements,
 };
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::ResourceExt;
@@ -22,24 +21,6 @@ use std::collections::BTreeMap;
 pub(crate) const MOUNT_PATH: &str = "/cache";
 /// The download container's name.
 pub(crate) const CONTAINER: &str = "download";
-
-/// The volume claim's name.
-pub fn pvc_name(cache: &str) -> String {
-    let mut name = format!("{cache}-cache");
-    name.truncate(253);
-    name
-}
-
-/// The download Job's name for attempt `attempt` (counting failed attempts from 0).
-pub fn job_name(cache: &str, attempt: i32) -> String {
-    crate::controller::kit::names::hashed_name(&format!("{cache}-download"), &format!("a{attempt}"), 63)
-}
-
-fn child_labels(cache: &ModelCache, component: Component) -> BTreeMap<String, String> {
-    let mut labels = labels::managed(component);
-    labels.insert(labels::MODEL_CACHE.into(), labels::value(&cache.name_any()));
-    labels
-}
 
 /// The claim: ReadWriteMany so every replica can mount it; never changed after creation.
 pub(crate) fn pvc(
@@ -66,64 +47,6 @@ pub(crate) fn pvc(
             ..Default::default()
         }),
         status: None,
-    }
-}
-
-/// The download Job's ServiceAccount, Role and RoleBinding: one name per cache.
-pub fn identity_name(cache: &str) -> String {
-    crate::controller::kit::names::hashed_name(&format!("{cache}-downloader"), "dl", 253)
-}
-
-/// The ServiceAccount the download pod runs as: it exists only to report progress on its own Job.
-pub(crate) fn service_account(cache: &ModelCache, owner: OwnerReference) -> ServiceAccount {
-    ServiceAccount {
-        metadata: identity_meta(cache, owner),
-        automount_service_account_token: Some(false),
-        ..Default::default()
-    }
-}
-
-/// The Role of the download pod: `get` and `patch` on the current attempt's Job, by name, and nothing else
-/// (see [`crate::download::progress`] for why the progress goes there).
-pub(crate) fn role(cache: &ModelCache, owner: OwnerReference, attempt: i32) -> Role {
-    Role {
-        metadata: identity_meta(cache, owner),
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec!["batch".into()]),
-            resources: Some(vec!["jobs".into()]),
-            resource_names: Some(vec![job_name(&cache.name_any(), attempt)]),
-            verbs: vec!["get".into(), "patch".into()],
-            non_resource_urls: None,
-        }]),
-    }
-}
-
-/// Binds [`role`] to [`service_account`].
-pub(crate) fn role_binding(cache: &ModelCache, owner: OwnerReference) -> RoleBinding {
-    let name = identity_name(&cache.name_any());
-    RoleBinding {
-        metadata: identity_meta(cache, owner),
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "Role".into(),
-            name: name.clone(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name,
-            namespace: cache.namespace(),
-            api_group: None,
-        }]),
-    }
-}
-
-fn identity_meta(cache: &ModelCache, owner: OwnerReference) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(identity_name(&cache.name_any())),
-        namespace: cache.namespace(),
-        labels: Some(child_labels(cache, Component::Download)),
-        owner_references: Some(vec![owner]),
-        ..Default::default()
     }
 }
 
@@ -247,13 +170,9 @@ pub(crate) fn size_job(cache: &ModelCache, owner: OwnerReference, download: &Dow
     })
 }
 
-/// The size-check Job's name for attempt `attempt`.
-pub(crate) fn size_job_name(cache: &str, attempt: i32) -> String {
-    crate::controller::kit::names::hashed_name(&format!("{cache}-size"), &format!("a{attempt}"), 63)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::identity::*;
     use super::*;
     use crate::fixtures;
 

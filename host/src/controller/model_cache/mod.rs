@@ -8,6 +8,8 @@
 //!   and the status; a claim a ResourceQuota refuses is planned again as `InsufficientCapacity`.
 
 pub(crate) mod build;
+pub(crate) mod identity;
+pub(crate) mod names;
 pub(crate) mod observe;
 pub(crate) mod plan;
 

@@ -3,8 +3,8 @@
 //! the claim and a provisioner's warnings about it, the size check (without `spec.size`), and the download Job
 //! with the progress the downloader writes on it.
 
-use super::build;
 use super::plan::{DownloadJob, Observed, SizeCheck};
+use super::{build, names};
 use crate::api::ModelCache;
 use crate::controller::kit::jobs::{self, JobRun};
 use crate::download::failure::parse_last_line;
@@ -33,8 +33,8 @@ pub(crate) fn observe<'a>(
             .and_then(|c| c.spec.cache_storage_class_name.clone())
             .filter(|c| !c.is_empty())
     });
-    let claim_name = build::pvc_name(&mc.name_any());
-    let size_job = build::size_job_name(&mc.name_any(), mc.metadata.generation.unwrap_or_default() as i32);
+    let claim_name = names::pvc_name(&mc.name_any());
+    let size_job = names::size_job_name(&mc.name_any(), mc.metadata.generation.unwrap_or_default() as i32);
     Observed {
         duplicate_of,
         class_exists: storage_class.as_deref().is_none_or(|c| index.storage_class_exists(c)),
@@ -54,7 +54,7 @@ pub(crate) fn observe<'a>(
 
 /// The claim of `mc`, as the index shows it.
 pub(crate) fn claim(index: &Index, mc: &ModelCache) -> Option<Arc<PersistentVolumeClaim>> {
-    index.claim(&mc.namespace().unwrap_or_default(), &build::pvc_name(&mc.name_any()))
+    index.claim(&mc.namespace().unwrap_or_default(), &names::pvc_name(&mc.name_any()))
 }
 
 fn download_job(index: &Index, mc: &ModelCache, namespace: &str) -> DownloadJob {
@@ -63,7 +63,7 @@ fn download_job(index: &Index, mc: &ModelCache, namespace: &str) -> DownloadJob 
         .as_ref()
         .and_then(|s| s.download.as_ref())
         .map_or(0, |d| d.failed_attempts);
-    let name = build::job_name(&mc.name_any(), attempt);
+    let name = names::job_name(&mc.name_any(), attempt);
     match jobs::observe(index, namespace, &name, build::CONTAINER) {
         JobRun::Absent => DownloadJob::Absent,
         JobRun::Succeeded { .. } => DownloadJob::Succeeded,

@@ -1,0 +1,37 @@
+//! The names and labels of a model cache's children, one place for both the builders and the tests that look
+//! them up: deterministic, so a restart finds what it made.
+
+use crate::api::ModelCache;
+use crate::controller::kit::names::hashed_name;
+use crate::labels::{self, Component};
+use kube::ResourceExt;
+use std::collections::BTreeMap;
+
+/// The volume claim's name.
+pub fn pvc_name(cache: &str) -> String {
+    let mut name = format!("{cache}-cache");
+    name.truncate(253);
+    name
+}
+
+/// The download Job's name for attempt `attempt` (counting failed attempts from 0).
+pub fn job_name(cache: &str, attempt: i32) -> String {
+    hashed_name(&format!("{cache}-download"), &format!("a{attempt}"), 63)
+}
+
+/// The size-check Job's name for attempt `attempt`.
+pub(crate) fn size_job_name(cache: &str, attempt: i32) -> String {
+    hashed_name(&format!("{cache}-size"), &format!("a{attempt}"), 63)
+}
+
+/// The download Job's ServiceAccount, Role and RoleBinding: one name per cache.
+pub fn identity_name(cache: &str) -> String {
+    hashed_name(&format!("{cache}-downloader"), "dl", 253)
+}
+
+/// The labels of a child of `cache` made by `component`.
+pub(super) fn child_labels(cache: &ModelCache, component: Component) -> BTreeMap<String, String> {
+    let mut labels = labels::managed(component);
+    labels.insert(labels::MODEL_CACHE.into(), labels::value(&cache.name_any()));
+    labels
+}

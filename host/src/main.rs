@@ -60,6 +60,13 @@ struct DownloadArgs {
     /// The Job to report progress on, as <namespace>/<name> (the operator sets it).
     #[arg(long, env = "AIM_PROGRESS_JOB")]
     progress_job: Option<String>,
+    /// Download only files matching one of these glob patterns (comma-separated; `*`, `**`, `?`).
+    #[arg(long, env = "AIM_DOWNLOAD_INCLUDE")]
+    include: Option<String>,
+    /// Skip files matching one of these glob patterns (comma-separated). With neither list, `original/**` is
+    /// skipped.
+    #[arg(long, env = "AIM_DOWNLOAD_EXCLUDE")]
+    exclude: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -184,10 +191,15 @@ fn main() -> ExitCode {
 fn download(args: DownloadArgs) -> anyhow::Result<()> {
     use aim_operator::download;
     let runtime = tokio::runtime::Runtime::new()?;
+    let filter = download::filter::Filter::from_lists(args.include.as_deref(), args.exclude.as_deref());
     let outcome = if args.size_only {
-        runtime
-            .block_on(download::size(&args.source_uri, args.extra_ca_file.as_deref()))
-            .map(|(bytes, files)| serde_json::json!({ "result": "size", "bytes": bytes, "files": files }).to_string())
+        let size = download::size(&args.source_uri, &filter, &args.dir, args.extra_ca_file.as_deref());
+        runtime.block_on(size).map(|listed| {
+            serde_json::json!({
+                "result": "size", "bytes": listed.bytes(), "files": listed.files(), "skipped": listed.skipped
+            })
+            .to_string()
+        })
     } else {
         let options = download::Options {
             source_uri: args.source_uri,
@@ -199,6 +211,7 @@ fn download(args: DownloadArgs) -> anyhow::Result<()> {
                 .progress_job
                 .and_then(|j| j.split_once('/').map(|(ns, name)| (ns.to_string(), name.to_string()))),
             extra_ca: args.extra_ca_file,
+            filter,
         };
         runtime.block_on(download::run(&options)).map(|done| done.to_line())
     };

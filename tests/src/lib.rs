@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod container;
 pub mod controlplane;
+pub mod downloader;
 pub mod gateway;
 pub mod hub;
 pub mod identity;

@@ -2,76 +2,14 @@
 //! Hugging-Face-compatible server ([`aim_tests::hub`]) and moto's S3 server ([`aim_tests::moto`]), writing into a
 //! directory as it would into the cache volume (kwok runs no containers, so the Job's command runs here).
 
+use aim_tests::downloader::{as_refs, assert_files_match, command, download, hub_env, walk};
 use aim_tests::hub::{Behaviour, HubServer, generated_model};
 use aim_tests::moto::{self, MotoServer};
-use aim_tests::replica::operator_binary;
 use serde_json::Value;
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const REPO: &str = "test-org/tiny-llama";
 const WEIGHTS_MB: usize = 40;
-
-/// How a run ended: the exit code's success and the last line, parsed.
-struct Ended {
-    ok: bool,
-    last: Value,
-    stdout: String,
-}
-
-fn command(uri: &str, dir: &Path, env: &[(&str, &str)]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(operator_binary());
-    cmd.args(["download", uri, "--progress-seconds", "1"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AIM_DOWNLOAD_DIR", dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-async fn download(uri: &str, dir: &Path, env: &[(&str, &str)]) -> Ended {
-    let out = command(uri, dir, env).output().await.expect("run the downloader");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let last = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or(Value::Null);
-    Ended {
-        ok: out.status.success(),
-        last,
-        stdout: format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)),
-    }
-}
-
-fn hub_env(hub: &HubServer) -> Vec<(&'static str, String)> {
-    vec![("HF_ENDPOINT", hub.endpoint.clone())]
-}
-
-fn as_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-fn assert_files_match(root: &Path, files: &[aim_tests::hub::ModelFile]) {
-    for f in files {
-        let got = std::fs::read(root.join(&f.path)).unwrap_or_else(|e| panic!("{}: {e}", f.path));
-        assert!(got == f.bytes.as_ref(), "{} differs from the source", f.path);
-    }
-}
-
-fn failed(ended: &Ended, kind: &str) -> String {
-    assert!(!ended.ok, "expected a failure: {}", ended.stdout);
-    assert_eq!(ended.last["result"], "failed", "{}", ended.stdout);
-    assert_eq!(ended.last["kind"], kind, "{}", ended.stdout);
-    ended.last["message"].as_str().unwrap_or_default().to_string()
-}
 
 #[tokio::test]
 async fn a_hub_model_downloads_verified_with_a_marker_and_a_second_run_ends_at_once() {
@@ -105,19 +43,6 @@ async fn a_hub_model_downloads_verified_with_a_marker_and_a_second_run_ends_at_o
     let again = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;
     assert!(again.ok, "{}", again.stdout);
     assert_eq!(hub.bytes_sent(), sent, "a complete cache downloads nothing");
-}
-
-fn walk(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path.display().to_string());
-        }
-    }
-    out
 }
 
 #[tokio::test]
@@ -170,7 +95,7 @@ async fn wrong_bytes_fail_with_the_file_named_and_leave_no_file_behind() {
     });
     let dir = tempfile::tempdir().unwrap();
     let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&hub_env(&hub))).await;
-    let message = failed(&ended, "ChecksumMismatch");
+    let message = ended.failed("ChecksumMismatch");
     assert!(
         message.contains("model.safetensors does not match the checksum"),
         "{message}"
@@ -195,7 +120,7 @@ async fn a_gated_model_says_which_token_is_missing_or_refused() {
     let uri = format!("hf://{REPO}");
     let mut env = hub_env(&hub);
     let missing = download(&uri, dir.path(), &as_refs(&env)).await;
-    let message = failed(&missing, "Unauthorized");
+    let message = missing.failed("Unauthorized");
     assert!(
         message.contains("HF_TOKEN is not set") && message.contains("Secret"),
         "{message}"
@@ -203,7 +128,7 @@ async fn a_gated_model_says_which_token_is_missing_or_refused() {
 
     env.push(("HF_TOKEN", "hf_wrong".into()));
     let wrong = download(&uri, dir.path(), &as_refs(&env)).await;
-    let message = failed(&wrong, "Unauthorized");
+    let message = wrong.failed("Unauthorized");
     assert!(
         message.contains("refused the credentials in HF_TOKEN (HTTP 403)"),
         "{message}"
@@ -220,12 +145,12 @@ async fn an_unknown_model_is_not_found_and_an_unreachable_endpoint_says_so() {
     let hub = HubServer::start(REPO, generated_model(1)).await;
     let dir = tempfile::tempdir().unwrap();
     let missing = download("hf://test-org/no-such-model", dir.path(), &as_refs(&hub_env(&hub))).await;
-    let message = failed(&missing, "NotFound");
+    let message = missing.failed("NotFound");
     assert!(message.contains("does not exist (HTTP 404)"), "{message}");
 
     let closed = format!("http://127.0.0.1:{}", aim_tests::replica::free_port());
     let down = download(&format!("hf://{REPO}"), dir.path(), &[("HF_ENDPOINT", &closed)]).await;
-    let message = failed(&down, "Unreachable");
+    let message = down.failed("Unreachable");
     assert!(message.contains(&format!("cannot reach {closed}")), "{message}");
 }
 
@@ -241,7 +166,7 @@ async fn a_stalled_transfer_fails_after_the_stall_timeout() {
     let mut env = as_refs(&base);
     env.push(("AIM_DOWNLOAD_STALL_SECONDS", "2"));
     let ended = download(&format!("hf://{REPO}"), dir.path(), &env).await;
-    let message = failed(&ended, "Stalled");
+    let message = ended.failed("Stalled");
     assert!(
         message.contains("no bytes arrived for 2s while downloading model.safetensors"),
         "{message}"
@@ -261,7 +186,7 @@ async fn a_volume_too_small_fails_before_the_first_byte() {
     assert!(mounted.success(), "mounting a small tmpfs needs root");
     let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&hub_env(&hub))).await;
     let _ = std::process::Command::new("umount").arg(dir.path()).status();
-    let message = failed(&ended, "DiskFull");
+    let message = ended.failed("DiskFull");
     assert!(
         message.contains("free but the model needs") && message.contains("spec.size"),
         "{message}"
@@ -310,9 +235,9 @@ async fn an_s3_prefix_downloads_verified_from_an_s3_compatible_server() {
     assert_files_match(&dir.path().join("models/llama/8b"), &files);
 
     let missing = download("s3://no-such-bucket/x", dir.path(), &env).await;
-    failed(&missing, "NotFound");
+    missing.failed("NotFound");
     let empty = download("s3://models/nothing-here", dir.path(), &env).await;
-    let message = failed(&empty, "NotFound");
+    let message = empty.failed("NotFound");
     assert!(message.contains("holds no objects"), "{message}");
 }
 
@@ -329,7 +254,7 @@ async fn a_mirror_behind_a_private_ca_is_refused_until_its_ca_is_given() {
     let env = hub_env(&hub);
 
     let refused = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;
-    let message = failed(&refused, "Unreachable");
+    let message = refused.failed("Unreachable");
     assert!(
         message.contains("does not trust") && message.contains("--downloader-ca-bundle"),
         "{message}"
@@ -347,7 +272,7 @@ async fn a_mirror_behind_a_private_ca_is_refused_until_its_ca_is_given() {
     let mut missing = env.clone();
     missing.push(("AIM_EXTRA_CA_FILE", "/nonexistent/ca.crt".into()));
     let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&missing)).await;
-    let message = failed(&ended, "Other");
+    let message = ended.failed("Other");
     assert!(
         message.contains("/nonexistent/ca.crt") && message.contains("ConfigMap"),
         "{message}"

@@ -20,6 +20,49 @@ pub(crate) const PART_SUFFIX: &str = ".aim-part";
 /// Write buffer: large writes keep the volume's throughput, and a kill loses at most this much.
 const BUFFER: usize = 1 << 20;
 
+/// The longest file name (one path segment) a filesystem takes.
+const NAME_MAX: usize = 255;
+/// The longest path the cache writes, with room for the partial file's suffix.
+const PATH_MAX: usize = 4000;
+
+/// Checks every name of a listing before the first byte is written: each stays inside the cache, each segment
+/// fits a file name, each path fits the filesystem (with the partial file's suffix). All that fail are named.
+pub(crate) fn check_names(root: &Path, files: &[RemoteFile]) -> Result<(), Failure> {
+    let mut bad = Vec::new();
+    for f in files {
+        match inside(root, &f.path) {
+            Err(e) => bad.push(e.message),
+            Ok(path) => {
+                let long_segment = f.path.split('/').find(|s| s.len() + PART_SUFFIX.len() > NAME_MAX);
+                if let Some(segment) = long_segment {
+                    bad.push(format!(
+                        "'{}' has a name of {} bytes, more than a file system takes ({NAME_MAX}, less {} for the \
+                         partial file's suffix)",
+                        f.path,
+                        segment.len(),
+                        PART_SUFFIX.len()
+                    ));
+                } else if path.as_os_str().len() + PART_SUFFIX.len() > PATH_MAX {
+                    bad.push(format!("'{}' makes a path of more than {PATH_MAX} bytes", f.path));
+                }
+            }
+        }
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        FailureKind::Other,
+        format!(
+            "the source lists {} file{} the cache cannot hold, so nothing was downloaded: {}. Exclude them with the \
+             cache's modelFiles.exclude",
+            bad.len(),
+            if bad.len() == 1 { "" } else { "s" },
+            bad.join("; ")
+        ),
+    ))
+}
+
 /// `relative` under `root`, refusing absolute paths and `..` (a hostile listing must not write elsewhere).
 pub(crate) fn inside(root: &Path, relative: &str) -> Result<PathBuf, Failure> {
     let path = Path::new(relative);
@@ -141,10 +184,12 @@ pub(crate) async fn fetch(
     root: &Path,
     progress: &Progress,
     stall: Duration,
+    trusted: bool,
 ) -> Result<(), Failure> {
     let path = inside(root, &file.path)?;
-    if is_complete(&path, file).await {
-        progress.add(file.size);
+    // Trusted: the completion marker recorded this file's size and modification time, and both are unchanged.
+    if trusted || is_complete(&path, file).await {
+        progress.add_existing(file.size);
         return Ok(());
     }
     if let Some(parent) = path.parent() {
@@ -158,7 +203,7 @@ pub(crate) async fn fetch(
         Ok(m) if m.len() <= file.size => hash_existing(&part, &mut hasher).await?,
         _ => 0,
     };
-    progress.add(have);
+    progress.add_existing(have);
     let (mut stream, resumed) = if have < file.size || file.size == 0 {
         remote.open(file, have).await?
     } else {

@@ -5,25 +5,33 @@
 //!   `<dir>/<bucket>/<prefix>/`, with the source's relative paths;
 //! - a file under its own name is complete and verified (size, and the checksum the source publishes); a file
 //!   being written is `<name>.aim-part`, continued from where it stopped when the downloader runs again;
-//! - the marker `<dir>/<source dir>/.aim-complete.json` (the file list, sizes and checksums) is written last: a
-//!   directory without it is not a warm cache; with it, and the source unchanged, a new run ends at once;
+//! - only the files the [`filter`] keeps are downloaded (by default all but `original/**`); the last line counts
+//!   the files it skipped;
+//! - every listed name is checked before the first byte (inside the cache, fits a file name and a path): one bad
+//!   name fails the run with all of them named, and nothing is written;
+//! - the [`marker`] `<dir>/<source dir>/.aim-complete.json` is written last: a directory without it is not a warm
+//!   cache; with it, the source unchanged and every file as the marker stamped it, a new run ends at once; a file
+//!   that changed since is read back, and fetched again when it no longer matches;
 //! - free space is checked against what is still to download before the first byte;
 //! - `--parallel` files at once (4 by default); a file with no bytes for `--stall-timeout` fails the run;
 //! - progress: see [`progress`];
 //! - the last line on stdout, also written as the container's termination message, is
-//!   `{"result":"ok","bytes":N}` or `{"result":"failed","kind":…,"message":…}` (see [`failure`]); the exit code is 0
+//!   `{"result":"ok","bytes":N,"files":K,"skipped":{…}}` or `{"result":"failed","kind":…,"message":…}` (see [`failure`]); the exit code is 0
 //!   or 1. With `--size-only` nothing is written but the last line, `{"result":"size","bytes":N,"files":K}`.
 
 pub mod failure;
 pub mod fetch;
+pub mod filter;
 pub mod hub;
 pub mod listing;
+pub mod marker;
 pub mod progress;
 pub mod remote;
 pub mod s3;
 pub mod source;
 
 use failure::{Failure, FailureKind};
+use filter::Filter;
 use futures::TryStreamExt;
 use listing::RemoteFile;
 use remote::Remote;
@@ -34,9 +42,6 @@ use std::time::Duration;
 
 /// Files downloaded at once unless told otherwise.
 pub const DEFAULT_PARALLEL: usize = 4;
-
-/// Name of the completion marker in a source's directory.
-pub const MARKER: &str = ".aim-complete.json";
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -55,6 +60,8 @@ pub struct Options {
     pub progress_job: Option<(String, String)>,
     /// PEM certificates trusted besides the system's (a private CA of a hub mirror or an S3 store).
     pub extra_ca: Option<PathBuf>,
+    /// Which files of the source are downloaded.
+    pub filter: Filter,
 }
 
 /// What a finished run did.
@@ -66,19 +73,43 @@ pub struct Done {
     pub files: usize,
     /// Whether the marker was there already (nothing to do).
     pub already_complete: bool,
+    /// What the filter left out.
+    pub skipped: Skipped,
 }
 
 impl Done {
     /// The last line.
     pub fn to_line(&self) -> String {
-        serde_json::json!({ "result": "ok", "bytes": self.bytes, "files": self.files }).to_string()
+        serde_json::json!({ "result": "ok", "bytes": self.bytes, "files": self.files, "skipped": self.skipped })
+            .to_string()
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize, PartialEq)]
-struct Marker {
-    source: String,
+/// Files of the source the filter left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Skipped {
+    /// How many.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// A source's listing after the filter: what is downloaded, and what is not.
+pub struct Listed {
     files: Vec<RemoteFile>,
+    /// What the filter left out.
+    pub skipped: Skipped,
+}
+
+impl Listed {
+    /// Bytes to download.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+    /// Files to download.
+    pub fn files(&self) -> usize {
+        self.files.len()
+    }
 }
 
 /// Installs the TLS provider reqwest and object_store use (ring, as kube does); idempotent.
@@ -140,45 +171,67 @@ fn remote_for(source: &Source, extra_ca: Option<&Path>) -> Result<Remote, Failur
     })
 }
 
-/// Lists the source and returns its total size and file count.
-pub async fn size(source_uri: &str, extra_ca: Option<&Path>) -> Result<(u64, usize), Failure> {
+/// Lists `source`, keeps what `filter` keeps, and checks every kept name against the cache directory under
+/// `dir`: a listing that would write nothing, or a name the cache cannot hold, fails here, before any byte.
+async fn listed(remote: &Remote, source: &Source, filter: &Filter, dir: &Path) -> Result<Listed, Failure> {
+    let all = remote.list().await?;
+    if all.is_empty() {
+        return Err(Failure::new(
+            FailureKind::NotFound,
+            format!("{source} lists no files: check the source URI"),
+        ));
+    }
+    let listed_count = all.len();
+    let (files, left_out): (Vec<_>, Vec<_>) = all.into_iter().partition(|f| filter.keeps(&f.path));
+    if files.is_empty() {
+        return Err(Failure::new(
+            FailureKind::NotFound,
+            format!(
+                "the cache's file patterns (include {:?}, exclude {:?}) leave none of the {listed_count} files \
+                 {source} lists: change modelFiles",
+                filter.include, filter.exclude
+            ),
+        ));
+    }
+    fetch::check_names(&dir.join(source.directory()), &files)?;
+    Ok(Listed {
+        files,
+        skipped: Skipped {
+            files: left_out.len(),
+            bytes: left_out.iter().map(|f| f.size).sum(),
+        },
+    })
+}
+
+/// Lists the source as a download into `dir` would (the filter applied, the names checked), writing nothing.
+pub async fn size(source_uri: &str, filter: &Filter, dir: &Path, extra_ca: Option<&Path>) -> Result<Listed, Failure> {
     let source = Source::parse(source_uri).map_err(|m| Failure::new(FailureKind::InvalidSource, m))?;
-    let files = remote_for(&source, extra_ca)?.list().await?;
-    Ok((files.iter().map(|f| f.size).sum(), files.len()))
+    listed(&remote_for(&source, extra_ca)?, &source, filter, dir).await
 }
 
 /// Downloads the source into the volume.
 pub async fn run(options: &Options) -> Result<Done, Failure> {
     let source = Source::parse(&options.source_uri).map_err(|m| Failure::new(FailureKind::InvalidSource, m))?;
     let remote = remote_for(&source, options.extra_ca.as_deref())?;
-    let files = remote.list().await?;
-    if files.is_empty() {
-        return Err(Failure::new(
-            FailureKind::NotFound,
-            format!("{source} lists no files: check the source URI"),
-        ));
-    }
+    let listed = listed(&remote, &source, &options.filter, &options.dir).await?;
+    let files = &listed.files;
     let root = options.dir.join(source.directory());
-    let total: u64 = files.iter().map(|f| f.size).sum();
-    let marker = Marker {
-        source: options.source_uri.clone(),
-        files: files.clone(),
+    let total = listed.bytes();
+    let done = |already_complete| Done {
+        bytes: total,
+        files: files.len(),
+        already_complete,
+        skipped: listed.skipped,
     };
-    let marker_path = root.join(MARKER);
-    if let Ok(text) = tokio::fs::read(&marker_path).await
-        && serde_json::from_slice::<Marker>(&text).is_ok_and(|m| m == marker)
-    {
-        return Ok(Done {
-            bytes: total,
-            files: files.len(),
-            already_complete: true,
-        });
+    let trusted = marker::trusted(&root, &options.source_uri, &options.filter, files).await;
+    if trusted.all {
+        return Ok(done(true));
     }
-    let _ = tokio::fs::remove_file(&marker_path).await;
+    marker::remove(&root).await;
     tokio::fs::create_dir_all(&root)
         .await
         .map_err(|e| Failure::new(FailureKind::Other, format!("cannot create {}: {e}", root.display())))?;
-    check_space(&root, &files).await?;
+    check_space(&root, files).await?;
 
     let progress = Arc::new(progress::Progress::default());
     progress.set_total(total);
@@ -199,7 +252,8 @@ pub async fn run(options: &Options) -> Result<Done, Failure> {
     let reporter = progress::report(progress.clone(), options.progress_every, target);
     let fetched = futures::stream::iter(files.iter().map(Ok))
         .try_for_each_concurrent(options.parallel.max(1), |file| {
-            fetch::fetch(&remote, file, &root, &progress, options.stall_timeout)
+            let trusted = trusted.paths.contains(&file.path);
+            fetch::fetch(&remote, file, &root, &progress, options.stall_timeout, trusted)
         })
         .await;
     reporter.abort();
@@ -207,18 +261,11 @@ pub async fn run(options: &Options) -> Result<Done, Failure> {
 
     // Each file was flushed before its rename; the marker and the directory entries reach the disk before the pod
     // reports success.
-    let temp = root.join(format!("{MARKER}.tmp"));
-    let text = serde_json::to_vec_pretty(&marker).unwrap_or_default();
-    tokio::fs::write(&temp, &text)
+    marker::write(&root, &options.source_uri, &options.filter, files)
         .await
-        .and(tokio::fs::rename(&temp, &marker_path).await)
         .map_err(|e| Failure::new(FailureKind::Other, format!("cannot write the completion marker: {e}")))?;
     flush_volume(&root).await?;
-    Ok(Done {
-        bytes: total,
-        files: files.len(),
-        already_complete: false,
-    })
+    Ok(done(false))
 }
 
 /// Flushes the directory `root` (its entries: the renamed files and the marker).
@@ -234,6 +281,7 @@ async fn flush_volume(root: &Path) -> Result<(), Failure> {
 async fn check_space(root: &Path, files: &[RemoteFile]) -> Result<(), Failure> {
     let mut present = 0u64;
     for f in files {
+        // The names were checked with the listing.
         let Ok(path) = fetch::inside(root, &f.path) else {
             continue;
         };

@@ -20,11 +20,13 @@ use std::time::{Duration, Instant};
 /// The annotation the downloader writes on its Job.
 pub const ANNOTATION: &str = "aim.silogen.ai/download-progress";
 
-/// Bytes done of a total, shared by the file tasks.
+/// Bytes done of a total, shared by the file tasks, and the bytes that crossed the network this run (the rate
+/// is theirs: bytes found on disk, complete or resumed, are done but were not transferred now).
 #[derive(Debug, Default)]
 pub struct Progress {
     done: AtomicU64,
     total: AtomicU64,
+    transferred: AtomicU64,
 }
 
 /// One report.
@@ -54,9 +56,18 @@ impl Progress {
     pub fn set_total(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
     }
-    /// Counts `n` bytes done.
+    /// Counts `n` bytes received now.
     pub fn add(&self, n: u64) {
         self.done.fetch_add(n, Ordering::Relaxed);
+        self.transferred.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Counts `n` bytes found on disk (a complete file, or the part a resumed file continues).
+    pub fn add_existing(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Bytes received this run.
+    pub fn transferred(&self) -> u64 {
+        self.transferred.load(Ordering::Relaxed)
     }
     /// Takes back `n` bytes (a file that starts over).
     pub fn sub(&self, n: u64) {
@@ -88,18 +99,19 @@ pub fn report(
     target: Option<JobTarget>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last = (Instant::now(), progress.get().0);
+        let mut last = (Instant::now(), progress.transferred());
         let mut target = target;
         loop {
             tokio::time::sleep(every).await;
             let (done, total) = progress.get();
+            let transferred = progress.transferred();
             let elapsed = last.0.elapsed().as_secs_f64().max(0.001);
             let report = Report {
                 done,
                 total,
-                bytes_per_second: (done.saturating_sub(last.1) as f64 / elapsed) as u64,
+                bytes_per_second: (transferred.saturating_sub(last.1) as f64 / elapsed) as u64,
             };
-            last = (Instant::now(), done);
+            last = (Instant::now(), transferred);
             println!("{}", serde_json::json!({ "progress": report }));
             if let Some(job) = &target
                 && let Err(e) = annotate(job, &report).await
@@ -153,5 +165,12 @@ mod tests {
         p.add(10);
         p.sub(20);
         assert_eq!(p.get().0, 0);
+        p.add_existing(1000);
+        p.add(5);
+        assert_eq!(
+            (p.get().0, p.transferred()),
+            (1005, 15),
+            "bytes on disk are done, not transferred"
+        );
     }
 }

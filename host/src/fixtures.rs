@@ -42,6 +42,7 @@ pub fn credentials(env_vars: &[(&str, &str)], secrets: &[&str]) -> Credentials {
 pub fn profile() -> TemplateProfile {
     TemplateProfile {
         model_id: "meta/llama-3-8b".into(),
+        model_files: None,
         parameters: RuntimeParameters {
             metric: Some(Metric::Latency),
             precision: Some(Precision::Fp8),
@@ -80,6 +81,7 @@ pub fn model_cache() -> ModelCache {
         "llama-weights",
         ModelCacheSpec {
             source_uri: "hf://meta-llama/Llama-3.1-8B-Instruct".into(),
+            model_files: None,
             storage_class_name: None,
             size: Some(Quantity("15Gi".into())),
             credentials: credentials(&[("HF_TOKEN", "t")], &[]),

@@ -118,7 +118,7 @@ async fn a_template_with_caching_enabled_warms_its_own_cache() {
 
     let tc = tc_state(env, &ns, "t", ResourceState::Progressing).await;
     assert_eq!(tc.metadata.owner_references.unwrap()[0].kind, "AIMServiceTemplate");
-    let cache = model_cache_name(&source);
+    let cache = model_cache_name(&source, &Default::default());
     let client = env.client().await;
     wait::until("the claim", || async {
         Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns)
@@ -228,7 +228,7 @@ async fn a_template_cache_resolves_the_namespace_template_before_the_cluster_tem
                 .any(|c| c.type_ == "Resolved" && c.status == "True")
         );
         let created = wait::until("its ModelCache", || async {
-            mc(env, namespace, &model_cache_name(source))
+            mc(env, namespace, &model_cache_name(source, &Default::default()))
                 .await
                 .ok_or("none".to_string())
         })
@@ -270,7 +270,7 @@ async fn caches_of_one_source_share_a_model_cache_that_lives_while_one_of_them_u
     apply(env, &ns, &inline_template("b", &source, false)).await;
     apply(env, &ns, &template_cache("tc-a", "a", "")).await;
     apply(env, &ns, &template_cache("tc-b", "b", "")).await;
-    let name = model_cache_name(&source);
+    let name = model_cache_name(&source, &Default::default());
     let both_resolved = wait::until("both template caches to use the one ModelCache", || async {
         let m = mc(env, &ns, &name).await.ok_or("none")?;
         let tcs: Vec<AIMTemplateCache> = Api::<AIMTemplateCache>::namespaced(env.client().await, &ns)
@@ -363,7 +363,9 @@ async fn a_users_own_model_cache_is_used_as_it_is_and_outlives_the_template_cach
     );
     assert_eq!(mine.spec.credentials.env[0].value.as_deref(), Some("mine"));
     assert!(
-        mc(env, &ns, &model_cache_name(&source)).await.is_none(),
+        mc(env, &ns, &model_cache_name(&source, &Default::default()))
+            .await
+            .is_none(),
         "no second cache for the same source"
     );
     assert!(
@@ -382,7 +384,7 @@ async fn credentials_of_the_template_cache_reach_the_model_cache_and_its_downloa
     apply(env, &ns, &inline_template("t", &source, false)).await;
     let secret_env = "  env:\n  - name: HF_TOKEN\n    valueFrom:\n      secretKeyRef: {name: hf, key: token}\n  imagePullSecrets:\n  - name: registry\n";
     apply(env, &ns, &template_cache("tc", "t", secret_env)).await;
-    let name = model_cache_name(&source);
+    let name = model_cache_name(&source, &Default::default());
     let cache = wait::until("the ModelCache", || async {
         mc(env, &ns, &name).await.ok_or("none".to_string())
     })
@@ -620,19 +622,188 @@ async fn a_cache_without_a_size_checks_it_and_sizes_its_volume_from_the_answer()
 }
 
 #[tokio::test]
-async fn a_source_that_cannot_tell_its_size_is_size_unknown_with_the_reason() {
+async fn a_size_check_that_fails_is_tried_again_and_says_why() {
     let env = env();
     let ns = cache_namespace(env, "size-fail").await;
-    let failure = r#"{"result":"failed","kind":"Unauthorized","message":"hf://org/m needs credentials (HTTP 401) and HF_TOKEN is not set"}"#;
+    let failure = r#"{"result":"failed","kind":"Unreachable","message":"cannot reach https://huggingface.co (connection refused): check the endpoint"}"#;
     let spec = format!(
         "  storageClassName: {CLASS}\n  env:\n  - name: AIM_TEST_SIZE_OUTPUT\n    value: '{failure}'\n  - name: AIM_TEST_SIZE_EXIT\n    value: \"1\"\n"
     );
     apply(env, &ns, &model_cache("weights", &uri("size-fail"), &spec)).await;
+    let message = mc_condition(env, &ns, "weights", "Failure", "True", "SizeCheckFailed").await;
+    assert!(
+        message.contains("failed: cannot reach https://huggingface.co") && message.contains("checking again in"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("download"),
+        "the message is the size check's: {message}"
+    );
+    // Not final: a second attempt runs (and fails the same way here).
+    wait::until("a second size check", || async {
+        let status = mc(env, &ns, "weights")
+            .await
+            .and_then(|c| c.status)
+            .ok_or("no status")?;
+        match status.size_check.map(|s| s.failed_attempts) {
+            Some(n) if n >= 2 => Ok(()),
+            other => Err(format!("failed attempts {other:?}")),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_source_that_lists_no_sizes_is_size_unknown_and_not_asked_again() {
+    let env = env();
+    let ns = cache_namespace(env, "size-unknown").await;
+    let spec = format!("  storageClassName: {CLASS}\n  env:\n  - name: AIM_TEST_SIZE_BYTES\n    value: \"0\"\n");
+    apply(env, &ns, &model_cache("weights", &uri("size-unknown"), &spec)).await;
     let message = mc_condition(env, &ns, "weights", "Failure", "True", "SizeUnknown").await;
     assert!(
-        message.contains("could not tell the source's size: hf://org/m needs credentials")
-            && message.contains("Set spec.size"),
+        message.contains("lists no sizes") && message.contains("Set spec.size"),
         "{message}"
+    );
+    let status = mc(env, &ns, "weights").await.unwrap().status.unwrap();
+    assert_eq!(status.size_check.map_or(0, |s| s.failed_attempts), 0);
+}
+
+/// Patterns named on a template reach the model cache made for it, and that cache's Jobs; a template cache's own
+/// patterns win, and make a cache of their own (a cache holding other files of the source cannot serve it).
+#[tokio::test]
+async fn file_patterns_follow_from_the_template_to_its_model_cache_and_jobs() {
+    use aim_operator::api::ModelFiles;
+    let env = env();
+    let ns = cache_namespace(env, "files").await;
+    let source = uri("files");
+    let template = format!(
+        "{}  modelFiles:\n    exclude: [\"original/**\", \"*.pth\"]\n",
+        inline_template_manual("t", &source)
+    );
+    apply(env, &ns, &template).await;
+    let from_template = ModelFiles {
+        include: vec![],
+        exclude: vec!["original/**".into(), "*.pth".into()],
+    };
+    let name = model_cache_name(&source, &from_template);
+    assert_ne!(name, model_cache_name(&source, &ModelFiles::default()));
+    let cache = wait::until("the ModelCache of the template's files", || async {
+        mc(env, &ns, &name).await.ok_or("none".to_string())
+    })
+    .await;
+    assert_eq!(cache.spec.model_files.as_ref(), Some(&from_template));
+    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
+    let job = wait::until("the download Job", || async {
+        jobs.get_opt(&job_name(&name, 0))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("none".to_string())
+    })
+    .await;
+    let env_of = |job: &Job| -> Vec<(String, String)> {
+        job.spec.clone().unwrap().template.spec.unwrap().containers[0]
+            .env
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.name.starts_with("AIM_DOWNLOAD_"))
+            .map(|e| (e.name, e.value.unwrap_or_default()))
+            .collect()
+    };
+    assert_eq!(
+        env_of(&job),
+        [
+            ("AIM_DOWNLOAD_DIR".to_string(), "/cache".to_string()),
+            ("AIM_DOWNLOAD_INCLUDE".into(), String::new()),
+            ("AIM_DOWNLOAD_EXCLUDE".into(), "original/**,*.pth".into()),
+        ]
+    );
+    let status = wait::until("the patterns in status", || async {
+        let status = mc(env, &ns, &name).await.and_then(|c| c.status).ok_or("no status")?;
+        status
+            .model_files
+            .clone()
+            .map(|_| status)
+            .ok_or("no patterns yet".to_string())
+    })
+    .await;
+    assert_eq!(status.model_files, Some(from_template));
+
+    // A template cache naming its own patterns gets a model cache of those.
+    apply(
+        env,
+        &ns,
+        &template_cache(
+            "own",
+            "t",
+            "  modelFiles:\n    include: [\"*.safetensors\", \"*.json\"]\n",
+        ),
+    )
+    .await;
+    let own = ModelFiles {
+        include: vec!["*.safetensors".into(), "*.json".into()],
+        exclude: vec![],
+    };
+    let own_name = model_cache_name(&source, &own);
+    let cache = wait::until("the template cache's own ModelCache", || async {
+        mc(env, &ns, &own_name).await.ok_or("none".to_string())
+    })
+    .await;
+    assert_eq!(cache.spec.model_files, Some(own));
+}
+
+#[tokio::test]
+async fn a_model_caches_patterns_are_checked_by_the_schema_and_cannot_change() {
+    let env = env();
+    let ns = cache_namespace(env, "files-cel").await;
+    let comma = env
+        .apply(
+            &model_cache(
+                "bad",
+                &uri("cel"),
+                "  size: 1Gi\n  modelFiles:\n    exclude: [\"a,b\"]\n",
+            ),
+            Some(&ns),
+        )
+        .await;
+    assert!(
+        !comma.success && comma.stderr.contains("without commas"),
+        "{}",
+        comma.stderr
+    );
+    let spec = |patterns: &str| format!("  size: 1Gi\n  storageClassName: {UNSERVED}\n{patterns}");
+    apply(
+        env,
+        &ns,
+        &model_cache(
+            "weights",
+            &uri("cel"),
+            &spec("  modelFiles:\n    exclude: [\"*.pth\"]\n"),
+        ),
+    )
+    .await;
+    let changed = env
+        .apply(
+            &model_cache(
+                "weights",
+                &uri("cel"),
+                &spec("  modelFiles:\n    exclude: [\"*.bin\"]\n"),
+            ),
+            Some(&ns),
+        )
+        .await;
+    assert!(
+        !changed.success && changed.stderr.contains("modelFiles is immutable"),
+        "{}",
+        changed.stderr
+    );
+    let removed = env
+        .apply(&model_cache("weights", &uri("cel"), &spec("")), Some(&ns))
+        .await;
+    assert!(
+        !removed.success && removed.stderr.contains("modelFiles is immutable"),
+        "{}",
+        removed.stderr
     );
 }
 
@@ -739,6 +910,14 @@ async fn the_download_job_runs_our_downloader_which_reports_progress_on_the_mode
     .await;
     assert!(shown.0.bytes_per_second.unwrap_or(0) > 0, "{:?}", shown.0);
     assert!(shown.1.contains(" of ") && shown.1.contains("/s"), "{}", shown.1);
+    // `kubectl get mc` shows it in a column of its own.
+    let table = env.kubectl(&["get", "mc", "weights", "-n", &ns]).await;
+    let (header, row) = table.stdout.split_once('\n').unwrap_or_default();
+    let column = header
+        .find("PROGRESS")
+        .unwrap_or_else(|| panic!("no PROGRESS column: {}", table.stdout));
+    let shown = row.get(column..).unwrap_or_default();
+    assert!(shown.contains('%') && shown.contains("/s"), "{}", table.stdout);
 
     // The Role names this Job only.
     let other = env
@@ -760,5 +939,67 @@ async fn the_download_job_runs_our_downloader_which_reports_progress_on_the_mode
     assert!(
         cache_dir.read_dir().unwrap().next().is_some(),
         "the files are in the cache directory"
+    );
+}
+
+/// A cache's patterns, through its Job's environment, decide what our downloader fetches; the status counts what
+/// they left out.
+#[tokio::test]
+async fn a_caches_patterns_decide_what_the_downloader_fetches_and_the_status_counts_the_rest() {
+    use aim_operator::api::SkippedFiles;
+    use aim_tests::container::JobContainer;
+    use aim_tests::hub::{HubServer, ModelFile, generated_model};
+
+    let env = env();
+    let ns = cache_namespace(env, "dl-files").await;
+    let mut files = generated_model(1);
+    files.push(ModelFile {
+        path: "original/consolidated.00.pth".into(),
+        bytes: bytes::Bytes::from(vec![b'p'; 10_000]),
+    });
+    let hub = HubServer::start("test-org/with-original", files).await;
+    let spec = format!(
+        "  size: 1Gi\n  storageClassName: {CLASS}\n  modelFiles:\n    exclude: [\"original/**\", \"tokenizer/**\"]\n  env:\n  - name: {MANUAL}\n    value: \"true\"\n  - name: HF_ENDPOINT\n    value: {}\n",
+        hub.endpoint
+    );
+    apply(env, &ns, &model_cache("weights", "hf://test-org/with-original", &spec)).await;
+    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
+    let job = wait::until("the download Job", || async {
+        jobs.get_opt(&job_name("weights", 0))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "not yet".to_string())
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    let container = JobContainer::start(env.kubectl_path(), env.kubeconfig(), &job, &cache_dir).await;
+    let exited = container.exit(env.client().await).await;
+    assert!(exited.ok, "{}\n{}", exited.stdout, exited.stderr);
+    mc_condition(env, &ns, "weights", "Ready", "True", "Ready").await;
+    let model = cache_dir.join("test-org/with-original");
+    let listed = aim_tests::downloader::walk(&cache_dir);
+    assert!(
+        model.join("model.safetensors").is_file() && model.join("config.json").is_file(),
+        "{listed:?}"
+    );
+    assert!(
+        !model.join("original").exists() && !model.join("tokenizer").exists(),
+        "{listed:?}"
+    );
+    let skipped = wait::until("the skipped files in status", || async {
+        let status = mc(env, &ns, "weights")
+            .await
+            .and_then(|c| c.status)
+            .ok_or("no status")?;
+        status.skipped.ok_or("not yet".to_string())
+    })
+    .await;
+    assert_eq!(
+        skipped,
+        SkippedFiles {
+            files: 2,
+            bytes: 10_000 + 4096
+        }
     );
 }

@@ -547,7 +547,7 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
     );
 
     let source = format!("hf://org/{}-fp8", catalog.template("").trim_end_matches('-'));
-    let cache = aim_operator::testing::model_cache_name(&source);
+    let cache = aim_operator::testing::model_cache_name(&source, &Default::default());
     let mc: Api<aim_operator::api::ModelCache> = Api::namespaced(env.client().await, &ns);
     let created = wait::until("the ModelCache", || async {
         mc.get_opt(&cache)

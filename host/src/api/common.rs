@@ -101,6 +101,59 @@ pub fn source_uri_rule() -> kube::core::Rule {
     )
 }
 
+/// Most patterns one `modelFiles` list may hold.
+pub const MAX_FILE_PATTERNS: u32 = 32;
+
+/// Which files of a model source a cache downloads: glob patterns over the source's paths (`/`-separated; `*`
+/// within one segment, `**` across segments, `?` one character; a pattern without `/` matches the file name in
+/// any directory, so `*.pth` is every `.pth` file). A file is kept when it matches an `include` pattern (or
+/// `include` is empty) and no `exclude` pattern. With both lists empty (or `modelFiles` unset) the default
+/// applies: exclude `original/**`, the consolidated PyTorch checkpoint Meta's repositories ship beside the
+/// safetensors, which no runtime here reads. `include: ["**"]` downloads everything.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ModelFiles {
+    /// Only files matching one of these are downloaded (empty: every file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_FILE_PATTERNS), inner(length(min = 1, max = 256)))]
+    #[x_kube(validation = file_patterns_rule())]
+    pub include: Vec<String>,
+    /// Files matching one of these are skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_FILE_PATTERNS), inner(length(min = 1, max = 256)))]
+    #[x_kube(validation = file_patterns_rule())]
+    pub exclude: Vec<String>,
+}
+
+impl ModelFiles {
+    /// The patterns that apply for `files` (unset or both lists empty: the default).
+    pub fn effective(files: Option<&ModelFiles>) -> ModelFiles {
+        match files {
+            Some(f) if !(f.include.is_empty() && f.exclude.is_empty()) => f.clone(),
+            _ => ModelFiles {
+                include: vec![],
+                exclude: crate::download::filter::DEFAULT_EXCLUDE
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect(),
+            },
+        }
+    }
+
+    /// True when these are the default patterns.
+    pub fn is_default(&self) -> bool {
+        *self == ModelFiles::effective(None)
+    }
+}
+
+/// CEL rule for a list of file patterns: each one non-empty, at most 256 characters, without commas (the
+/// downloader takes them as comma-separated lists) or white space.
+pub fn file_patterns_rule() -> kube::core::Rule {
+    kube::core::Rule::new(r"self.all(p, size(p) > 0 && size(p) <= 256 && !p.matches('[,\\s]'))").message(
+        "file patterns must be non-empty globs of at most 256 characters without commas or spaces, e.g. \
+         original/** or *.safetensors",
+    )
+}
+
 /// Credentials and pull secrets that several kinds accept.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]

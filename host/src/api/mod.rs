@@ -21,7 +21,7 @@ pub use cluster_config::{
 };
 pub use common::*;
 pub use image::{AIMImage, AIMImageSpec, AIMImageStatus};
-pub use model_cache::{DownloadStatus, ModelCache, ModelCacheSpec, ModelCacheStatus};
+pub use model_cache::{DownloadStatus, ModelCache, ModelCacheSpec, ModelCacheStatus, SizeCheckStatus, SkippedFiles};
 pub use service::{
     AIMService, AIMServiceSpec, AIMServiceStatus, CandidateVerdict, PolicyDecision, ResolvedTemplate, TemplateScope,
 };

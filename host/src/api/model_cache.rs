@@ -1,6 +1,7 @@
-//! `ModelCache`: one PVC holding one downloaded model source. `spec.sourceUri` is its identity.
+//! `ModelCache`: one PVC holding one downloaded model source. `spec.sourceUri` and `spec.modelFiles` (which of its
+//! files) are its identity.
 
-use super::common::{Conditions, Credentials, MAX_SOURCE_URI_LENGTH, ResourceState, source_uri_rule};
+use super::common::{Conditions, Credentials, MAX_SOURCE_URI_LENGTH, ModelFiles, ResourceState, source_uri_rule};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
@@ -23,9 +24,13 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "Size", type_ = "string", json_path = ".spec.size"),
     printcolumn(name = "PVC", type_ = "string", json_path = ".status.persistentVolumeClaim"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
+    printcolumn(name = "Progress", type_ = "string", json_path = ".status.download.progress"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "has(self.modelFiles) == has(oldSelf.modelFiles) && (!has(self.modelFiles) || self.modelFiles == oldSelf.modelFiles)"
+).message("modelFiles is immutable: create a new ModelCache for another selection of files"))]
 pub struct ModelCacheSpec {
     /// What to download. Supported schemes: `hf://<org>/<model>` (Hugging Face Hub) and `s3://<bucket>/<path>`
     /// (S3-compatible storage). Immutable: it is the cache's identity in its namespace.
@@ -35,6 +40,10 @@ pub struct ModelCacheSpec {
         validation = Rule::new("self == oldSelf").message("sourceUri is immutable: create a new ModelCache for another source")
     )]
     pub source_uri: String,
+    /// Which of the source's files to download (default: all but `original/**`). Immutable: with
+    /// `sourceUri`, it is the cache's identity. `status.modelFiles` shows the patterns in effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_files: Option<ModelFiles>,
     /// Storage class of the volume; defaults to `AIMClusterConfig.spec.cacheStorageClassName`, then to the
     /// cluster's default storage class. The volume is ReadWriteMany so every replica can mount it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,9 +82,39 @@ pub struct ModelCacheStatus {
     /// The source's size as the size check found it (`spec.size` unset): what the volume is sized from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_size: Option<Quantity>,
+    /// The file patterns in effect (`spec.modelFiles`, or the default when it names none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_files: Option<ModelFiles>,
+    /// What those patterns leave out of the source, as the size check or the download counted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkippedFiles>,
+    /// The size check's attempts (a cache without `spec.size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_check: Option<SizeCheckStatus>,
     /// The download Job and its progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download: Option<DownloadStatus>,
+}
+
+/// The files of a source the cache's patterns leave out.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SkippedFiles {
+    /// How many files.
+    pub files: i64,
+    /// Their size in bytes.
+    pub bytes: i64,
+}
+
+/// Where the size check stands: an unreachable source is asked again with a growing wait.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SizeCheckStatus {
+    /// Attempts that failed for a reason that may pass (unreachable, stalled, a server error).
+    #[serde(default)]
+    pub failed_attempts: i32,
+    /// When the last failed attempt was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_time: Option<Time>,
 }
 
 /// Where the download stands.
@@ -103,4 +142,7 @@ pub struct DownloadStatus {
     /// The recent download rate, as the downloader reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_per_second: Option<i64>,
+    /// Percent and rate in one line, for `kubectl get mc` (for example `42% 31.5 MiB/s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
 }

@@ -3,7 +3,9 @@
 //! Both kinds share [`TemplateProfile`]; only the namespace kind has `caching`. The operator discovers a
 //! template's model sources with a dry-run Job unless `spec.modelSources` is given inline.
 
-use super::common::{Conditions, Credentials, MAX_MODEL_SOURCES, ModelSource, ResourceState, RuntimeParameters};
+use super::common::{
+    Conditions, Credentials, MAX_MODEL_SOURCES, ModelFiles, ModelSource, ResourceState, RuntimeParameters,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -28,6 +30,11 @@ pub struct TemplateProfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = MAX_MODEL_SOURCES))]
     pub model_sources: Option<Vec<ModelSource>>,
+    /// Which files of each model source the caches for this template download (default: all but
+    /// `original/**`). Services caching this template (`cacheModel: true`) and template caches without their own
+    /// `modelFiles` use these; a derived template keeps its base's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_files: Option<ModelFiles>,
 }
 
 /// Cluster-wide runtime profile for one model, maintained by cluster admins or catalog packs.

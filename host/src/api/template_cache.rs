@@ -1,6 +1,6 @@
 //! `AIMTemplateCache`: pre-warms every model source of one template into `ModelCache`s.
 
-use super::common::{Conditions, Credentials, ResourceState};
+use super::common::{Conditions, Credentials, ModelFiles, ResourceState};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,10 @@ pub struct AIMTemplateCacheSpec {
     /// the cluster's default storage class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
+    /// Which files of each source to download; unset: the template's `modelFiles`, else the default (all but
+    /// `original/**`). A model cache is shared only between caches asking for the same files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_files: Option<ModelFiles>,
     /// Credentials for the downloads (for example `HF_TOKEN`); used by the `ModelCache`s this object creates.
     #[serde(flatten)]
     pub credentials: Credentials,

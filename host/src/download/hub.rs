@@ -182,7 +182,7 @@ pub(crate) fn unreachable(endpoint: &str, e: &reqwest::Error) -> Failure {
         FailureKind::Unreachable,
         format!(
             "cannot reach {endpoint} ({cause}): check the endpoint, the cluster's egress and proxy settings; the \
-             download resumes where it stopped"
+             operator tries again with a growing wait"
         ),
     )
 }

@@ -129,7 +129,7 @@ impl S3 {
                     FailureKind::Unreachable,
                     format!(
                         "cannot reach {} ({text}): check AWS_ENDPOINT_URL_S3, the cluster's egress and proxy settings; \
-                         the download resumes where it stopped",
+                         the operator tries again with a growing wait",
                         self.endpoint
                     ),
                 )

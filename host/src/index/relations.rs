@@ -6,7 +6,7 @@
 use super::{Index, Template};
 use crate::api::{
     AIMClusterConfig, AIMClusterServiceTemplate, AIMImage, AIMService, AIMServiceTemplate, AIMTemplateCache,
-    ModelCache, TemplateProfile, TemplateScope, TemplateStatus,
+    ModelCache, ModelFiles, TemplateProfile, TemplateScope, TemplateStatus,
 };
 use crate::labels::Component;
 use crate::upstream::INFERENCE_SERVICE_LABEL;
@@ -131,12 +131,30 @@ impl Index {
         self.list(|tc: &AIMTemplateCache| tc.spec.template_ref == template)
     }
 
-    /// Template caches in `namespace` (not being deleted) whose template needs `source_uri`: the users of the
-    /// model caches of that source (one the operator made is collected without any).
-    pub(crate) fn template_caches_needing(&self, namespace: &str, source_uri: &str) -> Vec<Arc<AIMTemplateCache>> {
+    /// The file patterns in effect for template cache `tc`: its own, else its template's, else the default.
+    pub(crate) fn files_of_template_cache(&self, tc: &AIMTemplateCache) -> ModelFiles {
+        let namespace = tc.namespace().unwrap_or_default();
+        let template = self.template(&namespace, &tc.spec.template_ref);
+        let from_template = template.as_ref().and_then(|t| t.profile().model_files.clone());
+        ModelFiles::effective(tc.spec.model_files.as_ref().or(from_template.as_ref()))
+    }
+
+    /// Template caches in `namespace` (not being deleted) whose template needs `source_uri`, asking for `files`
+    /// of it (`None`: whatever files): the users of the model caches of that source (one the operator made is
+    /// collected without any).
+    pub(crate) fn template_caches_needing(
+        &self,
+        namespace: &str,
+        source_uri: &str,
+        files: Option<&ModelFiles>,
+    ) -> Vec<Arc<AIMTemplateCache>> {
         let needs = |tc: &AIMTemplateCache| {
-            super::reads::unrecorded(|| self.template(namespace, &tc.spec.template_ref))
-                .is_some_and(|t| t.status().model_sources.iter().any(|s| s.source_uri == source_uri))
+            super::reads::unrecorded(|| {
+                let sources = self
+                    .template(namespace, &tc.spec.template_ref)
+                    .is_some_and(|t| t.status().model_sources.iter().any(|s| s.source_uri == source_uri));
+                sources && files.is_none_or(|f| ModelFiles::effective(Some(f)) == self.files_of_template_cache(tc))
+            })
         };
         let caches = self.list(|tc: &AIMTemplateCache| {
             in_namespace(tc, namespace) && tc.metadata.deletion_timestamp.is_none() && needs(tc)
@@ -151,7 +169,7 @@ impl Index {
     /// Services in `namespace` caching a template that needs `source_uri` (they show its download's progress).
     pub(crate) fn services_caching_source(&self, namespace: &str, source_uri: &str) -> Vec<Arc<AIMService>> {
         let templates: Vec<String> = self
-            .template_caches_needing(namespace, source_uri)
+            .template_caches_needing(namespace, source_uri, None)
             .iter()
             .map(|tc| tc.spec.template_ref.clone())
             .collect();
@@ -162,8 +180,21 @@ impl Index {
         })
     }
 
-    /// Model caches of `source_uri` in `namespace`, oldest first (with duplicates, the oldest is the real
-    /// one), then by name.
+    /// Model caches of `source_uri` in `namespace` holding `files` of it, oldest first (with duplicates, the
+    /// oldest is the real one), then by name.
+    pub(crate) fn model_caches_holding(
+        &self,
+        namespace: &str,
+        source_uri: &str,
+        files: &ModelFiles,
+    ) -> Vec<Arc<ModelCache>> {
+        let files = ModelFiles::effective(Some(files));
+        let mut caches = self.model_caches_of_source(namespace, source_uri);
+        caches.retain(|m| ModelFiles::effective(m.spec.model_files.as_ref()) == files);
+        caches
+    }
+
+    /// Model caches of `source_uri` in `namespace`, whatever files they hold, oldest first, then by name.
     pub(crate) fn model_caches_of_source(&self, namespace: &str, source_uri: &str) -> Vec<Arc<ModelCache>> {
         let mut caches = self.list(|m: &ModelCache| in_namespace(m, namespace) && m.spec.source_uri == source_uri);
         caches.sort_by(|a, b| {

@@ -57,6 +57,7 @@ pub(crate) mod reasons {
     pub(crate) const STORAGE_CLASS_MISSING: &str = "StorageClassMissing";
     pub(crate) const INSUFFICIENT_CAPACITY: &str = "InsufficientCapacity";
     pub(crate) const SIZE_UNKNOWN: &str = "SizeUnknown";
+    pub(crate) const SIZE_CHECK_FAILED: &str = "SizeCheckFailed";
     pub(crate) const CHECKING_SIZE: &str = "CheckingSize";
     pub(crate) const DOWNLOADING: &str = "Downloading";
     pub(crate) const DOWNLOAD_FAILED: &str = "DownloadFailed";

@@ -2,7 +2,7 @@
 //! `spec.size`) and the download Job; the download pod's identity is [`super::identity`]'s.
 
 use super::names::{child_labels, identity_name, job_name, pvc_name, size_job_name};
-use crate::api::ModelCache;
+use crate::api::{ModelCache, ModelFiles};
 use crate::controller::kit::context::DownloadConfig;
 use crate::controller::kit::jobs::{self, JobInputs};
 use crate::labels::Component;
@@ -88,6 +88,16 @@ fn ca_bundle(download: &DownloadConfig) -> (Vec<Volume>, Vec<VolumeMount>, Vec<E
     )
 }
 
+/// The cache's file patterns for the downloader (`AIM_DOWNLOAD_INCLUDE` / `AIM_DOWNLOAD_EXCLUDE`, comma-separated;
+/// the schema keeps commas out of patterns), always the ones in effect so the Job says what it fetches.
+fn file_patterns(cache: &ModelCache) -> Vec<EnvVar> {
+    let files = ModelFiles::effective(cache.spec.model_files.as_ref());
+    vec![
+        var("AIM_DOWNLOAD_INCLUDE", files.include.join(",")),
+        var("AIM_DOWNLOAD_EXCLUDE", files.exclude.join(",")),
+    ]
+}
+
 /// The download Job: the downloader image (the operator's own by default) runs `aim-operator download
 /// <sourceUri>` into the volume at `/cache`, reporting progress on this Job, with the cache's credentials in its
 /// environment and the CA bundle, if one is configured.
@@ -99,6 +109,7 @@ pub(crate) fn download_job(cache: &ModelCache, owner: OwnerReference, download: 
         var("AIM_DOWNLOAD_DIR", MOUNT_PATH),
         var("AIM_PROGRESS_JOB", format!("{namespace}/{name}")),
     ];
+    env.extend(file_patterns(cache));
     env.extend(ca_env);
     env.extend(cache.spec.credentials.env.iter().cloned());
     let mut mounts = vec![VolumeMount {
@@ -147,10 +158,12 @@ pub(crate) fn download_command(source_uri: &str) -> Vec<String> {
 pub(crate) fn size_job(cache: &ModelCache, owner: OwnerReference, download: &DownloadConfig, attempt: i32) -> Job {
     let mut command = download_command(&cache.spec.source_uri);
     command.push("--size-only".into());
-    let (volumes, mounts, mut env) = ca_bundle(download);
+    let (volumes, mounts, ca_env) = ca_bundle(download);
+    let mut env = file_patterns(cache);
+    env.extend(ca_env);
     env.extend(cache.spec.credentials.env.iter().cloned());
     jobs::build(JobInputs {
-        name: size_job_name(&cache.name_any(), attempt),
+        name: size_job_name(cache, attempt),
         namespace: cache.namespace().unwrap_or_default(),
         labels: child_labels(cache, Component::SizeCheck),
         owner,

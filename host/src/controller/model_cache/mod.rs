@@ -13,7 +13,7 @@ pub(crate) mod names;
 pub(crate) mod observe;
 pub(crate) mod plan;
 
-use crate::api::{ModelCache, ModelCacheStatus};
+use crate::api::{ModelCache, ModelCacheStatus, ModelFiles};
 use crate::controller::kit::apply::{Refusal, owner_ref};
 use crate::controller::kit::pipeline::{self, Prelude};
 use crate::controller::kit::status::WithConditions;
@@ -38,9 +38,13 @@ pub(crate) async fn reconcile(mc: Arc<ModelCache>, ctx: Arc<Context>) -> Result<
     let namespace = mc
         .namespace()
         .ok_or_else(|| Error::Invariant("ModelCache without namespace".into()))?;
-    // Prelude: a shared cache the operator made goes when no template cache needs its source.
-    let users = (Component::of(mc.labels()) == Some(Component::ModelCache))
-        .then(|| ctx.index.template_caches_needing(&namespace, &mc.spec.source_uri).len());
+    // Prelude: a shared cache the operator made goes when no template cache needs these files of its source.
+    let files = ModelFiles::effective(mc.spec.model_files.as_ref());
+    let users = (Component::of(mc.labels()) == Some(Component::ModelCache)).then(|| {
+        ctx.index
+            .template_caches_needing(&namespace, &mc.spec.source_uri, Some(&files))
+            .len()
+    });
     let Prelude::Reconcile(waited) = pipeline::prelude(&ctx, mc.as_ref(), users).await? else {
         return Ok(Action::await_change());
     };

@@ -19,9 +19,15 @@ pub fn job_name(cache: &str, attempt: i32) -> String {
     hashed_name(&format!("{cache}-download"), &format!("a{attempt}"), 63)
 }
 
-/// The size-check Job's name for attempt `attempt`.
-pub(crate) fn size_job_name(cache: &str, attempt: i32) -> String {
-    hashed_name(&format!("{cache}-size"), &format!("a{attempt}"), 63)
+/// The size-check Job's name for `attempt` (failed attempts so far) at the cache's `generation`.
+pub(crate) fn size_job_name(cache: &ModelCache, attempt: i32) -> String {
+    let generation = cache.metadata.generation.unwrap_or_default();
+    let tag = if attempt == 0 {
+        format!("a{generation}")
+    } else {
+        format!("g{generation}a{attempt}")
+    };
+    hashed_name(&format!("{}-size", cache.name_any()), &tag, 63)
 }
 
 /// The download Job's ServiceAccount, Role and RoleBinding: one name per cache.

@@ -5,7 +5,7 @@
 
 use super::plan::{DownloadJob, Observed, SizeCheck};
 use super::{build, names};
-use crate::api::ModelCache;
+use crate::api::{ModelCache, ModelFiles, SkippedFiles};
 use crate::controller::kit::jobs::{self, JobRun};
 use crate::download::failure::parse_last_line;
 use crate::download::progress;
@@ -23,7 +23,11 @@ pub(crate) fn observe<'a>(
 ) -> Observed<'a> {
     let namespace = mc.namespace().unwrap_or_default();
     let duplicate_of = index
-        .model_caches_of_source(&namespace, &mc.spec.source_uri)
+        .model_caches_holding(
+            &namespace,
+            &mc.spec.source_uri,
+            &ModelFiles::effective(mc.spec.model_files.as_ref()),
+        )
         .first()
         .map(|first| first.name_any())
         .filter(|first| *first != mc.name_any());
@@ -34,7 +38,12 @@ pub(crate) fn observe<'a>(
             .filter(|c| !c.is_empty())
     });
     let claim_name = names::pvc_name(&mc.name_any());
-    let size_job = names::size_job_name(&mc.name_any(), mc.metadata.generation.unwrap_or_default() as i32);
+    let size_attempt = mc
+        .status
+        .as_ref()
+        .and_then(|s| s.size_check.as_ref())
+        .map_or(0, |s| s.failed_attempts);
+    let size_job = names::size_job_name(mc, size_attempt);
     Observed {
         duplicate_of,
         class_exists: storage_class.as_deref().is_none_or(|c| index.storage_class_exists(c)),
@@ -46,6 +55,7 @@ pub(crate) fn observe<'a>(
             .first()
             .and_then(|e| e.message.clone()),
         job: download_job(index, mc, &namespace),
+        downloaded_skipped: downloaded_skipped(index, mc, &namespace),
         size_check: size_check(index, mc, &namespace, &size_job),
         size_job,
         now: Timestamp::now(),
@@ -93,29 +103,66 @@ fn download_job(index: &Index, mc: &ModelCache, namespace: &str) -> DownloadJob 
     }
 }
 
-/// The size check of the current spec, for a cache without `spec.size`.
+/// The size check of the current attempt, for a cache without `spec.size`.
 fn size_check(index: &Index, mc: &ModelCache, namespace: &str, name: &str) -> SizeCheck {
     if mc.spec.size.is_some() {
         return SizeCheck::Absent;
     }
-    let words = match jobs::observe(index, namespace, name, build::CONTAINER) {
+    let (words, at) = match jobs::observe(index, namespace, name, build::CONTAINER) {
         JobRun::Absent => return SizeCheck::Absent,
         JobRun::Running => return SizeCheck::Running,
-        JobRun::Succeeded { message, .. } | JobRun::Failed { message, .. } => message.unwrap_or_default(),
+        JobRun::Succeeded { message, .. } => (message.unwrap_or_default(), None),
+        JobRun::Failed {
+            message,
+            job_message,
+            at,
+        } => (message.unwrap_or(job_message), at),
     };
-    match parse_size_line(&words) {
-        Some(bytes) if bytes > 0 => SizeCheck::Found(bytes),
-        Some(_) => SizeCheck::Failed("the source reports no sizes for its files".into()),
-        None => SizeCheck::Failed(match parse_last_line(&words) {
-            Some(Err(failure)) => failure.message,
-            _ if words.trim().is_empty() => "the Job ended without saying".into(),
-            _ => words.trim().lines().last().unwrap_or_default().to_string(),
-        }),
+    match last_line(&words, "size") {
+        Some(line) => match line.get("bytes").and_then(serde_json::Value::as_u64) {
+            Some(bytes) if bytes > 0 => SizeCheck::Found {
+                bytes,
+                skipped: skipped(&line),
+            },
+            _ => SizeCheck::Unknown("the source lists no sizes for its files".into()),
+        },
+        None => SizeCheck::Failed {
+            why: match parse_last_line(&words) {
+                Some(Err(failure)) => failure.message,
+                _ if words.trim().is_empty() => "the Job ended without saying".into(),
+                _ => words.trim().lines().last().unwrap_or_default().to_string(),
+            },
+            at,
+        },
     }
 }
 
-/// `{"result":"size","bytes":N}` from the size check's last line.
-fn parse_size_line(text: &str) -> Option<u64> {
+/// What the download of the current attempt left out, once it succeeded (its last line says).
+fn downloaded_skipped(index: &Index, mc: &ModelCache, namespace: &str) -> Option<SkippedFiles> {
+    let attempt = mc.status.as_ref()?.download.as_ref().map_or(0, |d| d.failed_attempts);
+    match jobs::observe(
+        index,
+        namespace,
+        &names::job_name(&mc.name_any(), attempt),
+        build::CONTAINER,
+    ) {
+        JobRun::Succeeded { message, .. } => skipped(&last_line(&message?, "ok")?),
+        _ => None,
+    }
+}
+
+/// The downloader's last line when it is `{"result":<result>,…}`.
+fn last_line(text: &str, result: &str) -> Option<serde_json::Value> {
     let value: serde_json::Value = serde_json::from_str(text.trim().lines().last()?).ok()?;
-    (value.get("result")?.as_str()? == "size").then(|| value.get("bytes")?.as_u64())?
+    (value.get("result")?.as_str()? == result).then_some(value)
+}
+
+/// The `skipped` entry of a downloader line, when the patterns left anything out.
+fn skipped(line: &serde_json::Value) -> Option<SkippedFiles> {
+    let s = line.get("skipped")?;
+    let files = s.get("files")?.as_i64()?;
+    Some(SkippedFiles {
+        files,
+        bytes: s.get("bytes")?.as_i64()?,
+    })
 }

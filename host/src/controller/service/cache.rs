@@ -61,6 +61,7 @@ pub(crate) fn service_cache(service: &AIMService, template: &TemplateRecord) -> 
         },
         spec: AIMTemplateCacheSpec {
             template_ref: template.name.clone(),
+            model_files: None,
             storage_class_name: None,
             credentials: merged_credentials(&template.profile.credentials, &service.spec.credentials),
         },
@@ -169,6 +170,7 @@ mod tests {
             scope: TemplateScope::Namespace,
             profile: TemplateProfile {
                 model_id: "m/x".into(),
+                model_files: None,
                 parameters: Default::default(),
                 credentials: Default::default(),
                 model_sources: None,
@@ -184,6 +186,7 @@ mod tests {
                 "mc",
                 ModelCacheSpec {
                     source_uri: "hf://a/b".into(),
+                    model_files: None,
                     storage_class_name: None,
                     size: None,
                     credentials: Default::default(),

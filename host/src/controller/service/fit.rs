@@ -82,6 +82,7 @@ mod tests {
             scope: TemplateScope::Namespace,
             profile: TemplateProfile {
                 model_id: "m/x".into(),
+                model_files: None,
                 parameters: Default::default(),
                 credentials: Default::default(),
                 model_sources: None,

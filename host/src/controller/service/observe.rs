@@ -72,8 +72,12 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         Resolution::Resolved { template, .. } if svc.spec.cache_model => {
             let existing = index.template_caches_of(&namespace, &template.name).into_iter().next();
             let create = existing.is_none().then(|| cache::service_cache(svc, template));
+            let files = existing
+                .as_deref()
+                .map(|tc| index.files_of_template_cache(tc))
+                .unwrap_or_default();
             let state = cache::state(existing.as_deref(), template, |uri| {
-                index.model_caches_of_source(&namespace, uri).into_iter().next()
+                index.model_caches_holding(&namespace, uri, &files).into_iter().next()
             });
             (Some(state), create)
         }

@@ -76,6 +76,7 @@ pub(crate) fn plan(
         },
         spec: AIMTemplateCacheSpec {
             template_ref: template.name.to_string(),
+            model_files: None,
             storage_class_name: None,
             credentials: template.credentials.clone(),
         },

@@ -84,6 +84,7 @@ mod tests {
     fn profile() -> TemplateProfile {
         TemplateProfile {
             model_id: "meta/llama-3-8b:1.1".into(),
+            model_files: None,
             parameters: RuntimeParameters {
                 metric: Some(Metric::Latency),
                 precision: Some(Precision::Fp8),

@@ -50,6 +50,7 @@ pub(crate) async fn reconcile(tc: Arc<AIMTemplateCache>, ctx: Arc<Context>) -> R
         .as_ref()
         .map(|s| s.model_sources.as_slice())
         .unwrap_or_default();
+    let files = ctx.index.files_of_template_cache(&tc);
     let observed = plan::Observed {
         template: template.as_ref().map(|t| (t.scope(), sources)),
         caches: sources
@@ -58,12 +59,13 @@ pub(crate) async fn reconcile(tc: Arc<AIMTemplateCache>, ctx: Arc<Context>) -> R
                 (
                     s,
                     ctx.index
-                        .model_caches_of_source(&namespace, &s.source_uri)
+                        .model_caches_holding(&namespace, &s.source_uri, &files)
                         .into_iter()
                         .next(),
                 )
             })
             .collect(),
+        files,
         now: Timestamp::now(),
     };
     // Plan: pure.

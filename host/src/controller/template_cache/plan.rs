@@ -3,8 +3,8 @@
 //! and `status.resolvedTemplateKind`.
 
 use crate::api::{
-    AIMTemplateCache, AIMTemplateCacheStatus, ModelCache, ModelCacheSpec, ModelSource, ResourceState, TemplateKind,
-    TemplateScope,
+    AIMTemplateCache, AIMTemplateCacheStatus, ModelCache, ModelCacheSpec, ModelFiles, ModelSource, ResourceState,
+    TemplateKind, TemplateScope,
 };
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
 use crate::controller::kit::names::{hashed_name, short_hash};
@@ -16,9 +16,19 @@ use kube::ResourceExt;
 use kube::api::ObjectMeta;
 use std::sync::Arc;
 
-/// The name the operator gives the `ModelCache` of a source: readable, unique per URI, a DNS label.
-pub fn model_cache_name(source_uri: &str) -> String {
-    hashed_name(source_uri, &short_hash(&[source_uri]), 63)
+/// The name the operator gives the `ModelCache` of `files` of a source: readable, unique per URI and patterns, a
+/// DNS label. The default patterns keep the name a cache of the whole source had before patterns existed.
+pub fn model_cache_name(source_uri: &str, files: &ModelFiles) -> String {
+    let files = ModelFiles::effective(Some(files));
+    if files.is_default() {
+        return hashed_name(source_uri, &short_hash(&[source_uri]), 63);
+    }
+    let (include, exclude) = (files.include.join(","), files.exclude.join(","));
+    hashed_name(
+        source_uri,
+        &short_hash(&[source_uri, "include", &include, "exclude", &exclude]),
+        63,
+    )
 }
 
 /// What the template cache reads from the index.
@@ -27,24 +37,28 @@ pub(crate) struct Observed<'a> {
     pub(crate) template: Option<(TemplateScope, &'a [ModelSource])>,
     /// For each model source, the model cache holding it (the oldest, with duplicates), if any.
     pub(crate) caches: Vec<(&'a ModelSource, Option<Arc<ModelCache>>)>,
+    /// The file patterns in effect: the template cache's, else the template's, else the default.
+    pub(crate) files: ModelFiles,
     pub(crate) now: Timestamp,
 }
 
 /// The plan: the model caches to create, and the status.
 pub(crate) type Plan = pipeline::Plan<AIMTemplateCacheStatus>;
 
-/// The model cache the operator makes for `source`: no owners (template caches share it; it is collected when
-/// none uses it), the template cache's storage class and credentials.
-pub(crate) fn model_cache_for(tc: &AIMTemplateCache, source: &ModelSource) -> ModelCache {
+/// The model cache the operator makes for `files` of `source`: no owners (template caches share it; it is
+/// collected when none uses it), the template cache's storage class and credentials. The default patterns are
+/// left unset, so the cache reads as one of the whole source.
+pub(crate) fn model_cache_for(tc: &AIMTemplateCache, source: &ModelSource, files: &ModelFiles) -> ModelCache {
     ModelCache {
         metadata: ObjectMeta {
-            name: Some(model_cache_name(&source.source_uri)),
+            name: Some(model_cache_name(&source.source_uri, files)),
             namespace: tc.namespace(),
             labels: Some(labels::managed(Component::ModelCache)),
             ..Default::default()
         },
         spec: ModelCacheSpec {
             source_uri: source.source_uri.clone(),
+            model_files: (!ModelFiles::effective(Some(files)).is_default()).then(|| files.clone()),
             storage_class_name: tc.spec.storage_class_name.clone(),
             size: source.size.clone(),
             credentials: tc.spec.credentials.clone(),
@@ -100,7 +114,7 @@ pub(crate) fn plan(tc: &AIMTemplateCache, o: &Observed<'_>) -> Plan {
     );
     let mut writes = Writes::new();
     for (source, found) in &o.caches {
-        writes.create_once(&model_cache_for(tc, source), found.as_deref());
+        writes.create_once(&model_cache_for(tc, source, &o.files), found.as_deref());
     }
     let cache = if sources.is_empty() {
         Summary {
@@ -110,7 +124,7 @@ pub(crate) fn plan(tc: &AIMTemplateCache, o: &Observed<'_>) -> Plan {
             message: format!("waiting for the {kind_word}'s model sources to be discovered"),
         }
     } else {
-        summarize(&o.caches)
+        summarize(&o.caches, &o.files)
     };
     set(
         &mut next,
@@ -161,7 +175,7 @@ struct Summary {
 }
 
 /// Warm when every cache is Available; failed when one failed; otherwise warming, naming what is pending.
-fn summarize(caches: &[(&ModelSource, Option<Arc<ModelCache>>)]) -> Summary {
+fn summarize(caches: &[(&ModelSource, Option<Arc<ModelCache>>)], files: &ModelFiles) -> Summary {
     let state = |m: &ModelCache| m.status.as_ref().and_then(|s| s.status).unwrap_or_default();
     let found: Vec<&ModelCache> = caches.iter().filter_map(|(_, m)| m.as_deref()).collect();
     let ready = found.iter().filter(|m| state(m) == ResourceState::Available).count();
@@ -192,7 +206,7 @@ fn summarize(caches: &[(&ModelSource, Option<Arc<ModelCache>>)]) -> Summary {
         .iter()
         .filter(|(_, m)| m.as_deref().is_none_or(|m| state(m) != ResourceState::Available))
         .map(|(source, m)| match m {
-            None => format!("{} (being created)", model_cache_name(&source.source_uri)),
+            None => format!("{} (being created)", model_cache_name(&source.source_uri, files)),
             Some(m) => match m.status.as_ref().and_then(|s| s.download.as_ref()?.percent) {
                 Some(p) => format!("{} ({p}%)", m.name_any()),
                 None => m.name_any(),
@@ -222,6 +236,7 @@ mod tests {
             "t",
             AIMTemplateCacheSpec {
                 template_ref: "t".into(),
+                model_files: None,
                 storage_class_name: Some("rwx".into()),
                 credentials: Credentials::default(),
             },
@@ -238,7 +253,7 @@ mod tests {
     }
 
     fn cache(uri: &str, state: ResourceState) -> Arc<ModelCache> {
-        let mut mc = model_cache_for(&tc(), &source(uri));
+        let mut mc = model_cache_for(&tc(), &source(uri), &ModelFiles::default());
         mc.status = Some(ModelCacheStatus {
             status: Some(state),
             ..Default::default()
@@ -257,6 +272,7 @@ mod tests {
                     (&sources[0], Some(cache("hf://a/b", ResourceState::Available))),
                     (&sources[1], None),
                 ],
+                files: ModelFiles::default(),
                 now: now(),
             },
         );
@@ -282,6 +298,7 @@ mod tests {
                     (&sources[0], Some(cache("hf://a/b", ResourceState::Available))),
                     (&sources[1], Some(cache("hf://c/d", ResourceState::Available))),
                 ],
+                files: ModelFiles::default(),
                 now: now(),
             },
         );
@@ -297,6 +314,7 @@ mod tests {
             &Observed {
                 template: Some((TemplateScope::Cluster, &sources)),
                 caches: vec![(&sources[0], Some(cache("hf://a/b", ResourceState::Failed)))],
+                files: ModelFiles::default(),
                 now: now(),
             },
         );
@@ -306,6 +324,7 @@ mod tests {
             &Observed {
                 template: None,
                 caches: vec![],
+                files: ModelFiles::default(),
                 now: now(),
             },
         );

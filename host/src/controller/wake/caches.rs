@@ -50,7 +50,7 @@ pub(super) fn model_cache(q: &Queues, index: &Index, change: &Change<ModelCache>
     );
     wake_all(
         &q.template_caches,
-        index.template_caches_needing(&ns, &mc.spec.source_uri),
+        index.template_caches_needing(&ns, &mc.spec.source_uri, None),
     );
     // The services waiting for it show its progress.
     wake_all(&q.services, index.services_caching_source(&ns, &mc.spec.source_uri));

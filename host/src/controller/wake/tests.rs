@@ -101,6 +101,7 @@ fn service(ns: &str, name: &str, model: &str, resolved: Option<(&str, bool)>, ca
 fn profile(model: &str, sources: &[&str]) -> TemplateProfile {
     TemplateProfile {
         model_id: model.into(),
+        model_files: None,
         parameters: Default::default(),
         credentials: Default::default(),
         model_sources: Some(
@@ -156,6 +157,7 @@ fn template_cache(ns: &str, name: &str, template_ref: &str, state: Option<Resour
         name,
         AIMTemplateCacheSpec {
             template_ref: template_ref.into(),
+            model_files: None,
             storage_class_name: None,
             credentials: Credentials::default(),
         },
@@ -173,6 +175,7 @@ fn model_cache(ns: &str, name: &str, uri: &str) -> ModelCache {
         name,
         ModelCacheSpec {
             source_uri: uri.into(),
+            model_files: None,
             storage_class_name: None,
             size: None,
             credentials: Credentials::default(),

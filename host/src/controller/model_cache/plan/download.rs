@@ -17,6 +17,7 @@ pub(super) fn download(
     let outcome = match &o.job {
         DownloadJob::Succeeded => {
             record.percent = Some(100);
+            record.progress = Some("100%".into());
             record.downloaded_bytes = record.total_bytes.or(Some(model_bytes as i64));
             Outcome::Ready
         }
@@ -53,6 +54,7 @@ pub(super) fn download(
                 record.total_bytes = Some(report.total as i64);
                 record.percent = Some(report.percent());
                 record.bytes_per_second = Some(report.bytes_per_second as i64);
+                record.progress = Some(format!("{}% {}/s", report.percent(), human(report.bytes_per_second)));
             }
             let shown = match progress {
                 Some(r) => format!(

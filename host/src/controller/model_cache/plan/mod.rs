@@ -7,7 +7,7 @@
 //! waits for, not the download.
 
 use super::build;
-use crate::api::{ModelCache, ModelCacheStatus, ResourceState};
+use crate::api::{ModelCache, ModelCacheStatus, ModelFiles, ResourceState, SkippedFiles};
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
 use crate::controller::kit::context::{DownloadConfig, backoff};
 use crate::controller::kit::pipeline;
@@ -41,15 +41,23 @@ pub(crate) enum DownloadJob {
     },
 }
 
-/// The size-check Job of the current spec (a cache without `spec.size`), as the index shows it.
+/// The size-check Job of the current attempt (a cache without `spec.size`), as the index shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum SizeCheck {
     Absent,
     Running,
-    /// It answered with the source's size in bytes.
-    Found(u64),
-    /// It failed, or answered something else: what it said.
-    Failed(String),
+    /// It answered with the size in bytes of the files the patterns keep, and what they leave out.
+    Found {
+        bytes: u64,
+        skipped: Option<SkippedFiles>,
+    },
+    /// It answered that the source lists no sizes: nothing to size the volume from, whatever is tried again.
+    Unknown(String),
+    /// It failed (the source unreachable or refusing, the pod gone), at `at`: tried again with a growing wait.
+    Failed {
+        why: String,
+        at: Option<Timestamp>,
+    },
 }
 
 /// What the model cache reads.
@@ -70,8 +78,10 @@ pub(crate) struct Observed<'a> {
     pub(crate) job: DownloadJob,
     /// The size check (only looked at without `spec.size`).
     pub(crate) size_check: SizeCheck,
-    /// The size-check Job's name for the current spec.
+    /// The size-check Job's name for the current attempt.
     pub(crate) size_job: String,
+    /// What the last download said its patterns left out, once it succeeded.
+    pub(crate) downloaded_skipped: Option<SkippedFiles>,
     pub(crate) now: Timestamp,
 }
 
@@ -140,8 +150,8 @@ impl Plan {
                 writes.create_once(&build::download_job(mc, owner.clone(), config, attempt), None);
             }
             Create::SizeJob => {
-                let generation = mc.metadata.generation.unwrap_or_default() as i32;
-                writes.create_once(&build::size_job(mc, owner.clone(), config, generation), None);
+                let attempt = self.status.size_check.as_ref().map_or(0, |s| s.failed_attempts);
+                writes.create_once(&build::size_job(mc, owner.clone(), config, attempt), None);
             }
         }
         pipeline::Plan {
@@ -168,8 +178,12 @@ pub(crate) fn plan(mc: &ModelCache, o: &Observed<'_>, config: &DownloadConfig) -
     let current = mc.status.clone().unwrap_or_default();
     let mut next = ModelCacheStatus {
         observed_generation: generation,
+        model_files: Some(ModelFiles::effective(mc.spec.model_files.as_ref())),
         ..current.clone()
     };
+    if let Some(skipped) = &o.downloaded_skipped {
+        next.skipped = Some(skipped.clone());
+    }
     let mut plan = Plan {
         status: ModelCacheStatus::default(),
         create: Create::Nothing,
@@ -258,7 +272,7 @@ fn advance(
                 return (Some(c.clone()), Outcome::Failed(c, None));
             }
         },
-        None => match sized(o, next, plan) {
+        None => match sized(o, config, next, plan) {
             Ok(bytes) => bytes,
             Err((storage, outcome)) => return (Some(storage), outcome),
         },

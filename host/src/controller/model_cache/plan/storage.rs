@@ -3,36 +3,80 @@
 
 use super::*;
 
-/// The source's size from the size check (recorded in status once found), or what the cache waits for.
-pub(super) fn sized(o: &Observed<'_>, next: &mut ModelCacheStatus, plan: &mut Plan) -> Result<u64, (Cond, Outcome)> {
+/// The source's size from the size check (recorded in status once found), or what the cache waits for. A check
+/// that failed is tried again with the downloads' backoff; only a source that lists no sizes is final.
+pub(super) fn sized(
+    o: &Observed<'_>,
+    config: &DownloadConfig,
+    next: &mut ModelCacheStatus,
+    plan: &mut Plan,
+) -> Result<u64, (Cond, Outcome)> {
     if let Some(found) = next.source_size.as_ref().and_then(quantity::bytes) {
         return Ok(found);
     }
+    let mut record = next.size_check.clone().unwrap_or_default();
+    let checking = |job: &str| {
+        let c = Cond::no(
+            reasons::CHECKING_SIZE,
+            format!("checking the source's size (Job {job}) to size the volume"),
+        );
+        Err((c.clone(), Outcome::Progressing(c)))
+    };
     match &o.size_check {
-        SizeCheck::Found(bytes) => {
+        SizeCheck::Found { bytes, skipped } => {
             next.source_size = Some(Quantity(bytes.to_string()));
+            next.skipped = skipped.clone();
             Ok(*bytes)
         }
-        SizeCheck::Absent | SizeCheck::Running => {
-            if o.size_check == SizeCheck::Absent {
-                plan.create = Create::SizeJob;
+        SizeCheck::Running => checking(&o.size_job),
+        SizeCheck::Absent => {
+            let wait = backoff(config.backoff_base, config.backoff_max, record.failed_attempts as u32);
+            let elapsed = record.last_attempt_time.as_ref().map(|t| since(t, o.now));
+            match elapsed {
+                Some(elapsed) if record.failed_attempts > 0 && elapsed < wait => {
+                    let previous = conditions::get(&next.conditions, types::FAILURE)
+                        .map(|c| c.message.clone())
+                        .unwrap_or_default();
+                    let c = Cond::no(reasons::SIZE_CHECK_FAILED, previous);
+                    Err((c.clone(), Outcome::Failed(c, Some(wait - elapsed))))
+                }
+                _ => {
+                    plan.create = Create::SizeJob;
+                    checking(&o.size_job)
+                }
             }
-            let c = Cond::no(
-                reasons::CHECKING_SIZE,
-                format!("checking the source's size (Job {}) to size the volume", o.size_job),
-            );
-            Err((c.clone(), Outcome::Progressing(c)))
         }
-        SizeCheck::Failed(why) => {
+        SizeCheck::Unknown(why) => {
             let c = Cond::no(
                 reasons::SIZE_UNKNOWN,
                 format!(
-                    "the size check (Job {}) could not tell the source's size: {why}. Set spec.size, or fix the cause \
-                     and edit the spec to check again",
+                    "the size check (Job {}) cannot size the volume: {why}. Set spec.size to the model's size",
                     o.size_job
                 ),
             );
             Err((c.clone(), Outcome::Failed(c, None)))
+        }
+        SizeCheck::Failed { why, at } => {
+            let counted = match (&record.last_attempt_time, at) {
+                (Some(last), Some(at)) => last.0 >= *at,
+                _ => false,
+            };
+            if !counted {
+                record.failed_attempts += 1;
+                record.last_attempt_time = Some(Time(o.now));
+            }
+            let wait = backoff(config.backoff_base, config.backoff_max, record.failed_attempts as u32);
+            let c = Cond::no(
+                reasons::SIZE_CHECK_FAILED,
+                format!(
+                    "size check attempt {} (Job {}) failed: {why}; checking again in {}s (or set spec.size)",
+                    record.failed_attempts,
+                    o.size_job,
+                    wait.as_secs()
+                ),
+            );
+            next.size_check = Some(record);
+            Err((c.clone(), Outcome::Failed(c, Some(wait))))
         }
     }
 }

@@ -19,6 +19,7 @@ fn mc(size: Option<&str>) -> ModelCache {
         "weights",
         ModelCacheSpec {
             source_uri: "hf://org/model".into(),
+            model_files: None,
             storage_class_name: None,
             size: size.map(|s| Quantity(s.into())),
             credentials: Credentials::default(),
@@ -53,6 +54,7 @@ fn observed(claim: Option<&PersistentVolumeClaim>, job: DownloadJob) -> Observed
         job,
         size_check: SizeCheck::Absent,
         size_job: "weights-size-a1".into(),
+        downloaded_skipped: None,
         now: at(100),
     }
 }
@@ -70,7 +72,10 @@ fn without_a_size_the_size_check_runs_first_and_its_answer_sizes_the_volume() {
         ("False".into(), reasons::CHECKING_SIZE.into())
     );
     let mut found = observed(None, DownloadJob::Absent);
-    found.size_check = SizeCheck::Found(15 << 30);
+    found.size_check = SizeCheck::Found {
+        bytes: 15 << 30,
+        skipped: None,
+    };
     let p = plan(&mc(None), &found, &config());
     assert_eq!(p.create, Create::Claim);
     assert_eq!(p.capacity, Some(Quantity("17Gi".into())));
@@ -81,12 +86,59 @@ fn without_a_size_the_size_check_runs_first_and_its_answer_sizes_the_volume() {
     let p = plan(&known, &observed(None, DownloadJob::Absent), &config());
     assert_eq!(p.create, Create::Claim);
 
-    let mut failed = observed(None, DownloadJob::Absent);
-    failed.size_check = SizeCheck::Failed("hf://org/model needs credentials".into());
-    let p = plan(&mc(None), &failed, &config());
+    let mut unknown = observed(None, DownloadJob::Absent);
+    unknown.size_check = SizeCheck::Unknown("the source lists no sizes for its files".into());
+    let p = plan(&mc(None), &unknown, &config());
     let (status, reason) = cond(&p.status, types::FAILURE);
     assert_eq!((status.as_str(), reason.as_str()), ("True", reasons::SIZE_UNKNOWN));
     assert_eq!(p.create, Create::Nothing);
+    assert_eq!(p.requeue, None, "a source that lists no sizes is not asked again");
+}
+
+#[test]
+fn a_failed_size_check_is_tried_again_with_a_growing_wait() {
+    // The first check fails (the endpoint unreachable): counted once, a retry after the backoff.
+    let mut failed = observed(None, DownloadJob::Absent);
+    failed.size_check = SizeCheck::Failed {
+        why: "cannot reach https://huggingface.co (connection refused)".into(),
+        at: Some(at(90)),
+    };
+    let p = plan(&mc(None), &failed, &config());
+    let (status, reason) = cond(&p.status, types::FAILURE);
+    assert_eq!((status.as_str(), reason.as_str()), ("True", reasons::SIZE_CHECK_FAILED));
+    let message = &conditions::get(&p.status.conditions, types::FAILURE).unwrap().message;
+    assert!(
+        message.contains("size check attempt 1") && message.contains("checking again in"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("download"),
+        "the message is about the size check: {message}"
+    );
+    assert_eq!(p.status.size_check.as_ref().map(|s| s.failed_attempts), Some(1));
+    let first_wait = p.requeue.expect("a retry is scheduled");
+    // Within the wait, no new Job; after it, the next attempt's Job.
+    let mut waiting = mc(None);
+    waiting.status = Some(p.status.clone());
+    let p = plan(&waiting, &observed(None, DownloadJob::Absent), &config());
+    assert_eq!(p.create, Create::Nothing);
+    assert!(p.requeue.is_some_and(|r| r <= first_wait));
+    let mut later = observed(None, DownloadJob::Absent);
+    later.now = at(100 + first_wait.as_secs() as i64 + 1);
+    let p = plan(&waiting, &later, &config());
+    assert_eq!(p.create, Create::SizeJob);
+    // A second failure waits longer.
+    let mut again = mc(None);
+    again.status = Some(p.status.clone());
+    let mut failed = observed(None, DownloadJob::Absent);
+    failed.now = at(1000);
+    failed.size_check = SizeCheck::Failed {
+        why: "the Job ended without saying".into(),
+        at: Some(at(999)),
+    };
+    let p = plan(&again, &failed, &config());
+    assert_eq!(p.status.size_check.as_ref().map(|s| s.failed_attempts), Some(2));
+    assert!(p.requeue.unwrap() > first_wait);
 }
 
 fn cond(s: &ModelCacheStatus, t: &str) -> (String, String) {

@@ -83,6 +83,7 @@ fn template(state: ResourceState) -> TemplateRecord {
         scope: TemplateScope::Cluster,
         profile: TemplateProfile {
             model_id: "m/x".into(),
+            model_files: None,
             parameters: Default::default(),
             credentials: Default::default(),
             model_sources: None,

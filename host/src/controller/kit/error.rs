@@ -57,11 +57,14 @@ impl Error {
     /// to be (everything in it goes with it).
     pub(crate) fn namespace_terminating(&self) -> bool {
         match self {
-            Error::Apply {
-                source: kube::Error::Api(status),
-                ..
-            } => status.code == 403 && status.message.contains("being terminated"),
+            Error::Apply { source, .. } => refused_in_terminating_namespace(source),
             _ => false,
         }
     }
+}
+
+/// True when the API server refused `error`'s request because the namespace is being deleted (it takes no new
+/// content; everything in it goes with it).
+pub(crate) fn refused_in_terminating_namespace(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 403 && status.message.contains("being terminated"))
 }

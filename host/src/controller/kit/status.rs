@@ -75,9 +75,19 @@ pub(crate) async fn publish<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &
     for event in events {
         ctx.metrics.write("Event", "create", None);
         if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-            tracing::warn!(error = %e, "failed to publish an event");
+            if publish_failure_expected(&e) {
+                tracing::debug!(error = %e, "no event: the namespace is being deleted");
+            } else {
+                tracing::warn!(error = %e, "failed to publish an event");
+            }
         }
     }
+}
+
+/// True when an Event could not be recorded for a reason that needs no one's attention: its namespace is being
+/// deleted (the API server refuses new content there, and the object goes with it).
+pub(crate) fn publish_failure_expected(error: &kube::Error) -> bool {
+    super::error::refused_in_terminating_namespace(error)
 }
 
 /// The Events a status change is worth: a Warning when a failure appears (or its reason changes), otherwise a
@@ -132,6 +142,22 @@ mod tests {
     use super::*;
     use crate::controller::kit::conditions::{Cond, reasons, set};
     use k8s_openapi::jiff::Timestamp;
+
+    #[test]
+    fn an_event_refused_in_a_namespace_being_deleted_is_expected_and_others_are_not() {
+        let refused = |code: u16, message: &str| {
+            kube::Error::Api(kube::core::Status::failure(message, "Forbidden").with_code(code).boxed())
+        };
+        // What the API server answers while a namespace is being deleted.
+        let terminating = refused(
+            403,
+            "events \"svc.1\" is forbidden: unable to create new content in namespace team because it is being \
+             terminated",
+        );
+        assert!(publish_failure_expected(&terminating));
+        assert!(!publish_failure_expected(&refused(403, "events is forbidden: User cannot create")));
+        assert!(!publish_failure_expected(&refused(500, "etcdserver: request timed out")));
+    }
 
     #[derive(Default)]
     struct S {

@@ -241,3 +241,53 @@ async fn a_client_behind_a_lapsed_fence_reads_and_renews_but_cannot_write() {
         .await
         .expect("the Lease passes the fence");
 }
+
+/// A restart with nothing changed is quiet: the successor finds the plugins the status lists (same digests), so
+/// it keeps their `since` and writes nothing to the cluster config (nor anything else but its Lease, for objects
+/// that had converged).
+#[tokio::test]
+async fn a_restart_with_the_same_plugins_keeps_their_since_and_writes_no_status() {
+    use aim_operator::api::AIMClusterConfig;
+    let env = test_env!();
+    let dir = tempfile::tempdir().unwrap();
+    let identity =
+        aim_tests::identity::operator_kubeconfig(env.kubectl_path(), env.kubeconfig(), &dir.path().join("sa"))
+            .await
+            .expect("the operator's identity");
+    let _config = env.cleanup(&["aimclusterconfig", "default"]);
+    let config = "apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec: {}\n";
+    assert!(env.apply(config, None).await.success);
+    let configs: Api<AIMClusterConfig> = Api::all(env.client().await);
+    let listed = || async {
+        let status = configs.get("default").await.ok().and_then(|c| c.status);
+        status.map(|s| s.plugins).filter(|p| p.len() == 3)
+    };
+
+    let mut first = replica(&identity, "quiet-a", &dir.path().join("a.log"));
+    wait_leads(env, "quiet-a", Duration::from_secs(60)).await;
+    let before = wait::until("the plugins in the config's status", || async {
+        listed().await.ok_or("not listed yet".to_string())
+    })
+    .await;
+    first.terminate();
+    assert!(first.exits_within(Duration::from_secs(20)).await.is_some());
+    // `since` has a resolution of a second: a successor that rewrote it would write a later one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let mut second = replica(&identity, "quiet-b", &dir.path().join("b.log"));
+    let took = wait_leads(env, "quiet-b", Duration::from_secs(60)).await;
+    // Long enough for its controllers to sync and reconcile the config.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = listed().await.expect("the plugins stay listed");
+    let config_writes: Vec<String> = writes_after(&env.audit_log(), "quiet-b", took)
+        .into_iter()
+        .filter(|w| w.contains("aimclusterconfigs"))
+        .collect();
+    second.terminate();
+    assert_eq!(after, before, "the same plugins, the same since");
+    assert!(
+        config_writes.is_empty(),
+        "the successor rewrote the config's status:\n{}",
+        config_writes.join("\n")
+    );
+}

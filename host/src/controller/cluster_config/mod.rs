@@ -41,7 +41,11 @@ pub(crate) fn plan(
         ..config.status.clone().unwrap_or_default()
     };
     let in_use = config.name_any() == CLUSTER_CONFIG_NAME;
-    next.plugins = if in_use { plugins.to_vec() } else { Vec::new() };
+    next.plugins = if in_use {
+        carried_over(&next.plugins, plugins)
+    } else {
+        Vec::new()
+    };
     let (state, verdict) = if !in_use {
         (
             ResourceState::Failed,
@@ -88,6 +92,26 @@ pub(crate) fn plan(
     conditions::set(conds, types::FAILURE, &failure, generation, now);
     next.status = Some(state);
     next
+}
+
+/// The engine's plugin entries over what the status recorded: a plugin of the same digest keeps its `since`
+/// (the engine only knows since when this process runs it, and a restart is not a change), and the last refusal
+/// the status recorded stays until the engine reports a newer one (the engine forgets it on restart).
+pub(crate) fn carried_over(recorded: &[PolicyPluginStatus], engine: &[PolicyPluginStatus]) -> Vec<PolicyPluginStatus> {
+    engine
+        .iter()
+        .map(|p| {
+            let Some(before) = recorded.iter().find(|r| r.policy == p.policy) else {
+                return p.clone();
+            };
+            let same = before.plugin == p.plugin && before.digest == p.digest;
+            PolicyPluginStatus {
+                since: if same { before.since.clone() } else { p.since.clone() },
+                last_refusal: p.last_refusal.clone().or_else(|| before.last_refusal.clone()),
+                ..p.clone()
+            }
+        })
+        .collect()
 }
 
 /// One reconcile of a cluster config.
@@ -194,6 +218,24 @@ mod tests {
                 at,
             }),
         }]
+    }
+
+    #[test]
+    fn a_restart_keeps_since_and_the_last_refusal_of_the_same_plugin() {
+        let recorded = plugins(Some("too big"));
+        // After a restart the engine says: the same digest, installed now, no refusal known.
+        let mut engine = plugins(None);
+        engine[0].since = Time(Timestamp::from_second(1_900_000_000).unwrap());
+        let kept = carried_over(&recorded, &engine);
+        assert_eq!(kept, recorded, "nothing changed, so nothing to write");
+        // Another digest is another plugin: its own since; the last refusal is still the last one.
+        engine[0].digest = "sha256:cd".into();
+        let replaced = carried_over(&recorded, &engine);
+        assert_eq!(replaced[0].since, engine[0].since);
+        assert_eq!(replaced[0].last_refusal, recorded[0].last_refusal);
+        // A newer refusal the engine reports wins.
+        let newer = carried_over(&recorded, &plugins(Some("no export")));
+        assert_eq!(newer[0].last_refusal.as_ref().unwrap().reason, "no export");
     }
 
     #[test]

@@ -146,7 +146,11 @@ mod tests {
     #[test]
     fn an_event_refused_in_a_namespace_being_deleted_is_expected_and_others_are_not() {
         let refused = |code: u16, message: &str| {
-            kube::Error::Api(kube::core::Status::failure(message, "Forbidden").with_code(code).boxed())
+            kube::Error::Api(
+                kube::core::Status::failure(message, "Forbidden")
+                    .with_code(code)
+                    .boxed(),
+            )
         };
         // What the API server answers while a namespace is being deleted.
         let terminating = refused(
@@ -155,8 +159,14 @@ mod tests {
              terminated",
         );
         assert!(publish_failure_expected(&terminating));
-        assert!(!publish_failure_expected(&refused(403, "events is forbidden: User cannot create")));
-        assert!(!publish_failure_expected(&refused(500, "etcdserver: request timed out")));
+        assert!(!publish_failure_expected(&refused(
+            403,
+            "events is forbidden: User cannot create"
+        )));
+        assert!(!publish_failure_expected(&refused(
+            500,
+            "etcdserver: request timed out"
+        )));
     }
 
     #[derive(Default)]

@@ -282,6 +282,47 @@ async fn overrides_that_an_existing_template_matches_use_it() {
 }
 
 #[tokio::test]
+async fn overriding_only_the_gpu_count_takes_the_model_from_the_referenced_template() {
+    let env = env();
+    let ns = env.namespace("svc-gpu-count").await;
+    let catalog = catalog(env, "gpucount", &[MI300X_FP8], None).await;
+    apply(env, &ns, &format!("{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: base\nspec:\n  modelId: {}\n  metric: latency\n  precision: fp8\n  gpuSelector:\n    count: 1\n    model: MI300X\n  modelSources:\n  - sourceUri: hf://org/gpu-count\n    size: 8Gi\n", catalog.model)).await;
+    let overrides = "  templateRef: base\n  overrides:\n    gpuSelector:\n      count: 2\n";
+    apply(env, &ns, &service("two", &catalog.model, overrides)).await;
+    let s = wait_for(env, &ns, "two", "resolved", condition("Resolved", "True", "Resolved")).await;
+    let resolved = s.resolved_template.unwrap();
+    assert!(resolved.derived, "{resolved:?}");
+    let t: AIMServiceTemplate = Api::namespaced(env.client().await, &ns)
+        .get(&resolved.name)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.spec.profile.parameters.gpu_selector,
+        Some(aim_operator::api::GpuSelector {
+            count: 2,
+            model: "MI300X".into()
+        }),
+        "the count from the service, the model from the base"
+    );
+    // An empty selector says nothing: the schema refuses it.
+    let empty = env
+        .apply(
+            &service(
+                "empty",
+                &catalog.model,
+                "  templateRef: base\n  overrides:\n    gpuSelector: {}\n",
+            ),
+            Some(&ns),
+        )
+        .await;
+    assert!(
+        !empty.success && empty.stderr.contains("gpuSelector names a count, a model, or both"),
+        "{}",
+        empty.stderr
+    );
+}
+
+#[tokio::test]
 async fn a_template_ref_with_overrides_derives_from_the_referenced_template() {
     let env = env();
     let ns = env.namespace("svc-ref-ovr").await;

@@ -23,7 +23,8 @@ pub use common::*;
 pub use image::{AIMImage, AIMImageSpec, AIMImageStatus};
 pub use model_cache::{DownloadStatus, ModelCache, ModelCacheSpec, ModelCacheStatus, SizeCheckStatus, SkippedFiles};
 pub use service::{
-    AIMService, AIMServiceSpec, AIMServiceStatus, CandidateVerdict, PolicyDecision, ResolvedTemplate, TemplateScope,
+    AIMService, AIMServiceSpec, AIMServiceStatus, CandidateVerdict, GpuOverride, PolicyDecision, ResolvedTemplate,
+    RuntimeOverrides, TemplateScope,
 };
 pub use template::{
     AIMClusterServiceTemplate, AIMClusterServiceTemplateSpec, AIMServiceTemplate, AIMServiceTemplateSpec,

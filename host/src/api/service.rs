@@ -1,6 +1,6 @@
 //! `AIMService`: a running inference endpoint for one model, resolved to a template and served by KServe.
 
-use super::common::{Conditions, Credentials, RuntimeParameters, ServiceState};
+use super::common::{Conditions, Credentials, GpuSelector, Metric, Precision, RuntimeParameters, ServiceState};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -32,10 +32,11 @@ pub struct AIMServiceSpec {
     /// name. Without it, the model's default template is used, or the matching policy picks one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_ref: Option<String>,
-    /// Runtime parameters that win over the template's. With `templateRef`, the operator derives a namespace
-    /// template from it; without, the matching policy picks an existing template that fits or derives one.
+    /// Runtime parameters that win over the template's; each names only what it changes. With `templateRef`, the
+    /// operator derives a namespace template from it; without, the matching policy picks an existing template
+    /// that fits or derives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overrides: Option<RuntimeParameters>,
+    pub overrides: Option<RuntimeOverrides>,
     /// Download the model into a shared `ModelCache` before starting, so replicas start from the cache.
     #[serde(default)]
     pub cache_model: bool,
@@ -46,6 +47,74 @@ pub struct AIMServiceSpec {
     /// Environment and pull secrets; these win over the template's.
     #[serde(flatten)]
     pub credentials: Credentials,
+}
+
+/// What a service changes of its template's runtime parameters. Whatever it leaves out comes from the base
+/// template: `gpuSelector: {count: 2}` asks for two GPUs of the base template's model.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeOverrides {
+    /// What the profile optimises for: `latency` or `throughput`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<Metric>,
+    /// Weight precision: one of auto, fp4, fp8, fp16, fp32, bf16, int4, int8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    /// GPU model and/or count per replica; what is left out is the base template's (`templateRef`, else the
+    /// model's default template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_selector: Option<GpuOverride>,
+}
+
+/// A GPU model, a count, or both.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[x_kube(validation = Rule::new("has(self.count) || has(self.model)").message("gpuSelector names a count, a model, or both"))]
+pub struct GpuOverride {
+    /// GPUs per replica (the tensor-parallel size). At least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub count: Option<i32>,
+    /// AMD GPU model, for example `MI300X` or `MI325X`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub model: Option<String>,
+}
+
+impl RuntimeOverrides {
+    /// The runtime parameters asked for, the GPU selector completed from `base` (the base template's): metric
+    /// and precision stay as named (left out, they are not asked for). Fails, saying what to name, when a GPU
+    /// field is left out and there is no base to take it from.
+    pub fn completed(&self, base: Option<&GpuSelector>) -> Result<RuntimeParameters, String> {
+        let gpu_selector = match &self.gpu_selector {
+            None => None,
+            Some(o) => {
+                let count = o.count.or(base.map(|b| b.count));
+                let model = o.model.clone().or_else(|| base.map(|b| b.model.clone()));
+                match (count, model) {
+                    (Some(count), Some(model)) => Some(GpuSelector { count, model }),
+                    (_, None) => {
+                        return Err(
+                            "spec.overrides.gpuSelector names no model and there is no base template \
+                                    with one to take it from: name gpuSelector.model"
+                                .into(),
+                        );
+                    }
+                    (None, _) => {
+                        return Err(
+                            "spec.overrides.gpuSelector names no count and there is no base template \
+                                    with one to take it from: name gpuSelector.count"
+                                .into(),
+                        );
+                    }
+                }
+            }
+        };
+        Ok(RuntimeParameters {
+            metric: self.metric,
+            precision: self.precision,
+            gpu_selector,
+        })
+    }
 }
 
 fn default_replicas() -> i32 {
@@ -144,4 +213,50 @@ pub struct CandidateVerdict {
     pub score: i32,
     /// Why.
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_override_names_only_what_it_changes_and_the_gpu_rest_comes_from_the_base() {
+        let base = GpuSelector {
+            count: 1,
+            model: "MI325X".into(),
+        };
+        let count_only = RuntimeOverrides {
+            gpu_selector: Some(GpuOverride {
+                count: Some(2),
+                model: None,
+            }),
+            ..Default::default()
+        };
+        let completed = count_only.completed(Some(&base)).unwrap();
+        assert_eq!(
+            completed.gpu_selector,
+            Some(GpuSelector {
+                count: 2,
+                model: "MI325X".into()
+            })
+        );
+        assert_eq!(
+            (completed.metric, completed.precision),
+            (None, None),
+            "not asked for stays unasked"
+        );
+        let model_only = RuntimeOverrides {
+            gpu_selector: Some(GpuOverride {
+                count: None,
+                model: Some("MI300X".into()),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            model_only.completed(Some(&base)).unwrap().gpu_selector.unwrap().count,
+            1
+        );
+        let without_base = count_only.completed(None).unwrap_err();
+        assert!(without_base.contains("name gpuSelector.model"), "{without_base}");
+    }
 }

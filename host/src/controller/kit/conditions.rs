@@ -88,6 +88,7 @@ pub(crate) mod reasons {
     pub(crate) const TEMPLATE_MODEL_MISMATCH: &str = "TemplateModelMismatch";
     pub(crate) const DERIVED_NAME_TAKEN: &str = "DerivedNameTaken";
     pub(crate) const TEMPLATE_DOES_NOT_FIT: &str = "TemplateDoesNotFit";
+    pub(crate) const INCOMPLETE_OVERRIDES: &str = "IncompleteOverrides";
     // Catalog kinds.
     pub(crate) const DEFAULT_TEMPLATE_FOUND: &str = "DefaultTemplateFound";
     pub(crate) const NO_DEFAULT_TEMPLATE: &str = "NoDefaultTemplate";

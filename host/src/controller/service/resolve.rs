@@ -14,7 +14,8 @@ use super::candidates::{self, TemplateRecord, to_candidate, to_wit};
 use super::derived;
 use super::fit;
 use crate::api::{
-    AIMImage, AIMService, AIMServiceTemplate, CandidateVerdict, PolicyDecision, RuntimeParameters, TemplateScope,
+    AIMImage, AIMService, AIMServiceTemplate, CandidateVerdict, PolicyDecision, RuntimeOverrides, RuntimeParameters,
+    TemplateScope,
 };
 use crate::controller::kit::Context;
 use crate::controller::kit::reasons;
@@ -86,17 +87,34 @@ pub(crate) async fn resolve(ctx: &Context, service: &AIMService) -> Resolution {
         let decision = service.status.as_ref().and_then(|s| s.decision.clone());
         return Resolution::resolved(kept, &image, decision);
     }
-    let overrides = spec.overrides.clone().filter(|o| *o != RuntimeParameters::default());
+    let overrides = spec.overrides.clone().filter(|o| *o != RuntimeOverrides::default());
     match (&spec.template_ref, &overrides) {
         (Some(name), None) => match named(ctx, &namespace, name, &spec.aim_model_id) {
             Ok(template) => fitted(ctx, service, template, &image).await,
             Err((reason, message)) => failed(reason, message),
         },
         (Some(name), Some(o)) => match named(ctx, &namespace, name, &spec.aim_model_id) {
-            Ok(base) => derive(ctx, &namespace, &base, o, &image, None).await,
+            Ok(base) => match o.completed(base.profile.parameters.gpu_selector.as_ref()) {
+                Ok(overrides) => derive(ctx, &namespace, &base, &overrides, &image, None).await,
+                Err(message) => failed(reasons::INCOMPLETE_OVERRIDES, message),
+            },
             Err((reason, message)) => failed(reason, message),
         },
-        (None, Some(o)) => choose(ctx, service, &image, o).await,
+        (None, Some(o)) => {
+            // The GPU fields left out come from the model's default template, the base a derived one starts from.
+            let default = image
+                .spec
+                .default_service_template
+                .as_ref()
+                .and_then(|d| ctx.index.template(&namespace, d));
+            let base = default
+                .as_ref()
+                .and_then(|t| t.profile().parameters.gpu_selector.clone());
+            match o.completed(base.as_ref()) {
+                Ok(wanted) => choose(ctx, service, &image, &wanted).await,
+                Err(message) => failed(reasons::INCOMPLETE_OVERRIDES, message),
+            }
+        }
         (None, None) => match &image.spec.default_service_template {
             Some(default) => match ctx.index.template(&namespace, default) {
                 Some(t) => fitted(ctx, service, TemplateRecord::from(&t), &image).await,

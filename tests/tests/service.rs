@@ -281,6 +281,25 @@ async fn overrides_that_an_existing_template_matches_use_it() {
     );
 }
 
+/// KServe labels the predictor pods `app: isvc.<name>-predictor` (63 characters at most), so a service name of
+/// 49 or more characters would get an InferenceService KServe never runs: the operator shortens it.
+#[tokio::test]
+async fn a_long_service_name_gets_an_inference_service_kserve_can_run() {
+    let env = env();
+    let ns = env.namespace("svc-long").await;
+    let catalog = catalog(env, "long", &[MI300X_FP8], None).await;
+    let name = format!("a-service-name-{}", "x".repeat(45));
+    assert!(name.len() > 48);
+    apply(env, &ns, &service(&name, &catalog.model, "")).await;
+    let s = wait_for(env, &ns, &name, "Running", condition("Ready", "True", "Ready")).await;
+    assert_eq!(s.status, Some(ServiceState::Running));
+    let isvc_name = s.inference_service.expect("the InferenceService's name in status");
+    assert!(
+        format!("isvc.{isvc_name}-predictor").len() <= 63 && isvc_name.starts_with("sa-service-name-"),
+        "{isvc_name}"
+    );
+}
+
 #[tokio::test]
 async fn overriding_only_the_gpu_count_takes_the_model_from_the_referenced_template() {
     let env = env();

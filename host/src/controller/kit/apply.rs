@@ -27,15 +27,22 @@ pub(crate) enum Refusal {
     NamespaceMissing(Target),
     /// No discovery slot is free (the cap on discovery Jobs running at once).
     NoSlot(Target),
+    /// The API server or an admission webhook refused the object itself (422 Invalid, 400 denied): the
+    /// message says what about it.
+    Invalid(Target, String),
 }
 
 impl Refusal {
     pub(crate) fn target(&self) -> &Target {
         match self {
-            Refusal::Quota(t, _) | Refusal::NamespaceMissing(t) | Refusal::NoSlot(t) => t,
+            Refusal::Quota(t, _) | Refusal::NamespaceMissing(t) | Refusal::NoSlot(t) | Refusal::Invalid(t, _) => t,
         }
     }
 }
+
+/// Kinds whose plan turns a refusal of the object itself into a condition (the service's `RuntimeReady`); for
+/// the others it stays an error, logged and retried with backoff.
+const INVALID_EXPLAINED: [&str; 1] = ["InferenceService"];
 
 fn key_of(write: &Write) -> Key {
     let target = write.target();
@@ -150,6 +157,13 @@ async fn carry_out_one(ctx: &Context, write: &Write) -> Result<Option<Refusal>, 
         }
         Err(kube::Error::Api(s)) if s.code == 404 && !matches!(write, Write::Delete { .. }) => {
             Ok(Some(Refusal::NamespaceMissing(target.clone())))
+        }
+        Err(kube::Error::Api(s))
+            if (s.code == 422 || s.code == 400)
+                && !matches!(write, Write::Delete { .. })
+                && INVALID_EXPLAINED.contains(&kind.as_str()) =>
+        {
+            Ok(Some(Refusal::Invalid(target.clone(), s.message.clone())))
         }
         Err(source) => Err(match write {
             Write::Delete { .. } => Error::Delete {

@@ -78,6 +78,7 @@ pub(crate) mod reasons {
     pub(crate) const CREATING_RUNTIME: &str = "CreatingRuntime";
     pub(crate) const RUNTIME_READY: &str = "RuntimeReady";
     pub(crate) const RUNTIME_NOT_READY: &str = "RuntimeNotReady";
+    pub(crate) const RUNTIME_REJECTED: &str = "RuntimeRejected";
     pub(crate) const UNSCHEDULABLE: &str = "Unschedulable";
     pub(crate) const ROUTING_DISABLED: &str = "RoutingDisabled";
     pub(crate) const CONFIGURING_ROUTE: &str = "ConfiguringRoute";

@@ -15,15 +15,40 @@ use serde_json::{Value, json};
 /// Where cached model sources are mounted in the runtime container.
 pub(crate) const CACHE_ROOT: &str = "/workspace/model-cache";
 
-/// The InferenceService's name: the service's, when it leaves room for KServe's `-predictor` suffix within a
-/// DNS label and starts with a letter; otherwise a stable shortened form.
-pub(crate) fn isvc_name(service: &AIMService) -> String {
+/// The longest InferenceService name KServe can run in any namespace: its predictor pods carry the label
+/// `app: isvc.<name>-predictor`, a label value of at most 63 characters.
+pub(crate) const MAX_ISVC_NAME: usize = 63 - "isvc.".len() - "-predictor".len();
+
+/// The shortest shortened name worth having: `s`, a few characters of the service's name, `-` and the hash.
+const MIN_SHORTENED: usize = 14;
+
+/// The longest InferenceService name KServe can run in `namespace`: within [`MAX_ISVC_NAME`], and its predictor's
+/// host name `<name>-predictor-<namespace>` is one DNS label (63 characters) too.
+pub(crate) fn max_isvc_name(namespace: &str) -> usize {
+    MAX_ISVC_NAME.min(63usize.saturating_sub("-predictor-".len() + namespace.len()))
+}
+
+/// The InferenceService's name: the service's, when it fits [`max_isvc_name`] and starts with a letter;
+/// otherwise a stable shortened form (its start, and a hash of the namespace and whole name). A namespace so
+/// long that KServe's host names leave no room for one is refused, saying the limit.
+pub(crate) fn isvc_name(service: &AIMService) -> Result<String, String> {
     let name = service.name_any();
-    if name.len() <= 53 && name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        return name;
+    let namespace = service.namespace().unwrap_or_default();
+    let max = max_isvc_name(&namespace);
+    if name.len() <= max && name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Ok(name);
     }
-    let hash = short_hash(&[&service.namespace().unwrap_or_default(), &name]);
-    format!("s{}", hashed_name(&name, &hash, 52))
+    if max < MIN_SHORTENED {
+        return Err(format!(
+            "namespace {namespace} is {} characters long: KServe names the predictor's host \
+             <name>-predictor-<namespace> in one DNS label of 63 characters, which leaves no room for this service's \
+             InferenceService; run it in a namespace of at most {} characters",
+            namespace.len(),
+            63 - "-predictor-".len() - MIN_SHORTENED
+        ));
+    }
+    let hash = short_hash(&[&namespace, &name]);
+    Ok(format!("s{}", hashed_name(&name, &hash, max - 1)))
 }
 
 /// Everything the InferenceService is built from.
@@ -285,9 +310,22 @@ mod tests {
     fn long_or_digit_leading_names_get_a_stable_short_isvc_name() {
         let mut svc = service();
         svc.metadata.name = Some(format!("9{}", "x".repeat(80)));
-        let name = isvc_name(&svc);
-        assert!(name.len() <= 53 && name.starts_with('s'), "{name}");
-        assert_eq!(name, isvc_name(&svc));
+        let name = isvc_name(&svc).unwrap();
+        assert!(name.len() <= MAX_ISVC_NAME && name.starts_with('s'), "{name}");
+        assert_eq!(name, isvc_name(&svc).unwrap());
+        // KServe labels the predictor pods `app: isvc.<name>-predictor`, a label value of at most 63: a name
+        // of 49 characters (which fit the `-predictor` suffix in a DNS label) would never run.
+        svc.metadata.name = Some("a".repeat(49));
+        let name = isvc_name(&svc).unwrap();
+        assert!(format!("isvc.{name}-predictor").len() <= 63, "{name}");
+        // Its host name `<name>-predictor-<namespace>` is one DNS label too.
+        let namespace = svc.namespace().unwrap();
+        assert!(format!("{name}-predictor-{namespace}").len() <= 63, "{name}");
+        svc.metadata.name = Some("a".repeat(63 - "-predictor-".len() - namespace.len()));
+        assert_eq!(isvc_name(&svc).unwrap(), svc.name_any(), "a name that fits is kept");
+        svc.metadata.namespace = Some(format!("n{}", "x".repeat(50)));
+        let refused = isvc_name(&svc).unwrap_err();
+        assert!(refused.contains("a namespace of at most 38 characters"), "{refused}");
     }
 
     /// The whole InferenceService and HTTPRoute, pinned: any change to what the operator writes shows here.

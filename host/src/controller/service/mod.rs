@@ -18,6 +18,7 @@ pub(crate) mod resolve;
 pub(crate) mod routing;
 
 use crate::api::{AIMService, AIMServiceStatus};
+use crate::controller::kit::apply::Refusal;
 use crate::controller::kit::pipeline::{self, Prelude};
 use crate::controller::kit::status::WithConditions;
 use crate::controller::kit::{Context, Error};
@@ -45,6 +46,15 @@ pub(crate) async fn reconcile(svc: Arc<AIMService>, ctx: Arc<Context>) -> Result
     let observed = observe::observe(&ctx, &svc).await?;
     // Plan: pure.
     let planned = plan::plan(&svc, &observed);
-    // Writes, status, deletions. (Nothing a service writes is refused for a reason its plan explains.)
-    pipeline::finish(&ctx, svc.as_ref(), planned.clone(), waited, |_| planned).await
+    // Writes, status, deletions; an InferenceService the API server or KServe's webhook refuses is planned
+    // again knowing why, so the status says it.
+    pipeline::finish(&ctx, svc.as_ref(), planned, waited, |refused| {
+        let mut again = observed.clone();
+        again.runtime_refused = refused.iter().find_map(|r| match r {
+            Refusal::Invalid(target, message) if target.resource.kind == "InferenceService" => Some(message.clone()),
+            _ => None,
+        });
+        plan::plan(&svc, &again)
+    })
+    .await
 }

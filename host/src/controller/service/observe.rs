@@ -53,6 +53,9 @@ pub(crate) struct Observed {
     pub(crate) runtime: Option<Reported>,
     /// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
     pub(crate) unplaced: Option<String>,
+    /// Why the InferenceService cannot be: the API server (or KServe's webhook) just refused it, or no name
+    /// fits KServe's limits in this namespace.
+    pub(crate) runtime_refused: Option<String>,
     pub(crate) routing: Routing,
     /// The HTTPRoute, if it exists.
     pub(crate) route: Option<Arc<HttpRoute>>,
@@ -93,7 +96,10 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         Resolution::Resolved { .. } => routing::decide(ctx, svc).await,
         Resolution::Failed { .. } => Routing::Off,
     };
-    let isvc_name = build::isvc_name(svc);
+    let (isvc_name, unnamable) = match build::isvc_name(svc) {
+        Ok(name) => (name, None),
+        Err(why) => (svc.name_any(), Some(why)),
+    };
     let isvc = index.inference_service(&namespace, &isvc_name);
     let runtime = isvc
         .as_deref()
@@ -116,6 +122,7 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         isvc,
         runtime,
         unplaced,
+        runtime_refused: unnamable,
         routing,
         route,
         route_accepted,

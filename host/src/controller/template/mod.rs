@@ -113,7 +113,7 @@ pub(crate) async fn reconcile<T: TemplateKind>(obj: Arc<T>, ctx: Arc<Context>) -
                 &ctx,
                 target.namespace.as_deref().unwrap_or_default(),
             ))),
-            Refusal::Quota(..) => None,
+            Refusal::Quota(..) | Refusal::Invalid(..) => None,
         });
         decide::plan(obj.as_ref(), &observed, &ctx, &owner, why)
     })

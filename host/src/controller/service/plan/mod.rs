@@ -134,7 +134,7 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
             "the InferenceService starts once the model cache is warm",
         )
     } else {
-        if template_ready && !cache_blocks {
+        if template_ready && !cache_blocks && o.runtime_refused.is_none() {
             let inputs = RuntimeInputs {
                 service: svc,
                 name,
@@ -149,6 +149,14 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
         }
         next.inference_service = Some(name.clone());
         match (&o.runtime, &o.unplaced) {
+            _ if let Some(refused) = &o.runtime_refused => {
+                let c = Cond::no(
+                    reasons::RUNTIME_REJECTED,
+                    format!("the InferenceService {name} was refused: {refused}"),
+                );
+                failure = failure.or(Some(Cond::yes(c.reason, c.message.clone())));
+                c
+            }
             (Some(r), _) if r.is_true() => {
                 Cond::yes(reasons::RUNTIME_READY, format!("InferenceService {name} is ready"))
             }

@@ -159,6 +159,7 @@ struct Case<'a> {
     route: Option<&'a DynamicObject>,
     was: Option<ServiceState>,
     pods: Vec<std::sync::Arc<Pod>>,
+    refused: Option<String>,
 }
 
 fn run(case: Case<'_>) -> Plan {
@@ -194,6 +195,7 @@ fn run(case: Case<'_>) -> Plan {
             isvc: case.isvc.map(|i| Arc::new(InferenceService::new(i.clone()))),
             runtime,
             unplaced,
+            runtime_refused: case.refused,
             routing: case.routing,
             route: case.route.map(|r| Arc::new(HttpRoute::new(with_labels(r.clone())))),
             route_accepted,
@@ -217,7 +219,29 @@ fn case(resolution: Resolution) -> Case<'static> {
         route: None,
         was: None,
         pods: vec![],
+        refused: None,
     }
+}
+
+#[test]
+fn an_inference_service_the_api_server_refuses_is_runtime_rejected_with_its_message() {
+    let mut c = case(resolved(ResourceState::Available));
+    c.refused =
+        Some("admission webhook \"inferenceservice.kserve-webhook-server.validator\" denied the request".into());
+    let p = run(c);
+    assert_eq!(
+        cond(&p, types::RUNTIME_READY),
+        ("False".into(), reasons::RUNTIME_REJECTED.into())
+    );
+    assert_eq!(
+        cond(&p, types::FAILURE),
+        ("True".into(), reasons::RUNTIME_REJECTED.into())
+    );
+    let message = &conditions::get(&p.status.conditions, types::RUNTIME_READY)
+        .unwrap()
+        .message;
+    assert!(message.contains("was refused: admission webhook"), "{message}");
+    assert_ne!(p.status.status, Some(ServiceState::Running));
 }
 
 #[test]

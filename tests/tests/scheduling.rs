@@ -1,7 +1,8 @@
 //! What only a real scheduler shows, on the local cluster's kwok GPU nodes (4 × MI300X and 4 × MI325X servers of
 //! 8 GPUs): a replica lands only on a node with the GPU model its template asks for (node affinity), and a service
 //! that asks for more GPUs than any node has free says so in its status, in words, instead of "Starting"
-//! forever, and proceeds once GPUs are freed. In a binary of its own: it takes every MI325X GPU for a while.
+//! forever, and proceeds once GPUs are freed; a service with some replicas placed says it serves, and one that
+//! asks for more GPUs than the cluster has says it cannot fit. In a binary of its own: it takes every MI325X GPU for a while.
 
 use aim_operator::api::ServiceState;
 use aim_tests::scenario::*;
@@ -92,4 +93,31 @@ async fn replicas_land_only_on_their_gpu_model_and_a_service_no_node_can_take_sa
     })
     .await;
     assert!(placed.starts_with("gpu-mi325x-"), "{placed}");
+
+    // Five replicas of eight with three servers free: three serve, and the service says it serves; five
+    // replicas of eight (40) are more MI325X GPUs than the cluster has (32), so the rest can never start.
+    let wide = service(
+        "wide",
+        &catalog.model,
+        &format!("  templateRef: {template}\n  replicas: 5\n"),
+    );
+    assert!(env.apply(&wide, Some(&ns)).await.success);
+    let s = wait_for(
+        env,
+        &ns,
+        "wide",
+        "partly serving",
+        condition("RuntimeReady", "False", "ReplicasWaiting"),
+    )
+    .await;
+    assert_eq!(s.status, Some(ServiceState::Degraded), "it serves, with fewer replicas");
+    let why = message(&s, "RuntimeReady");
+    assert!(why.starts_with("serving with 3 of 5 replicas ready"), "{why}");
+    assert!(
+        why.contains("cannot fit: 5 replicas × 8 = 40 MI325X GPUs, and the cluster has 32 in total (4 nodes)"),
+        "{why}"
+    );
+    for name in ["late", "wide"] {
+        assert!(env.kubectl(&["delete", "aimservice", name, "-n", &ns]).await.success);
+    }
 }

@@ -11,6 +11,7 @@ use crate::api::{AIMService, AIMServiceTemplate, AIMTemplateCache, GatewayRef};
 use crate::controller::kit::Context;
 use crate::controller::kit::apply::owner_ref;
 use crate::controller::kit::error::Error;
+use crate::upstream::gpu::GpuPool;
 use crate::upstream::{HttpRoute, InferenceService};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -53,6 +54,10 @@ pub(crate) struct Observed {
     pub(crate) runtime: Option<Reported>,
     /// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
     pub(crate) unplaced: Option<String>,
+    /// Predictor pods ready to serve.
+    pub(crate) ready_replicas: usize,
+    /// The cluster's GPUs of the model the template asks for (read when a pod waits unscheduled).
+    pub(crate) gpu_pool: Option<GpuPool>,
     /// Why the InferenceService cannot be: the API server (or KServe's webhook) just refused it, or no name
     /// fits KServe's limits in this namespace.
     pub(crate) runtime_refused: Option<String>,
@@ -104,9 +109,20 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
     let runtime = isvc
         .as_deref()
         .and_then(|i| reported(&i.data, "/status/conditions", "Ready"));
+    let pods = index.pods_of_inference_service(&namespace, &isvc_name);
     let unplaced = match &runtime {
         Some(r) if r.is_true() => None,
-        _ => unschedulable(&index.pods_of_inference_service(&namespace, &isvc_name)),
+        _ => unschedulable(&pods),
+    };
+    let ready_replicas = pods.iter().filter(|p| pod_ready(p)).count();
+    let gpu_pool = match (&unplaced, &resolution) {
+        (Some(_), Resolution::Resolved { template, .. }) => template
+            .profile
+            .parameters
+            .gpu_selector
+            .as_ref()
+            .and_then(|gpu| index.inventory()?.into_iter().find(|p| p.model == gpu.model)),
+        _ => None,
     };
     let route = index.route(&namespace, &isvc_name);
     let route_accepted = match (&routing, &route) {
@@ -122,6 +138,8 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         isvc,
         runtime,
         unplaced,
+        ready_replicas,
+        gpu_pool,
         runtime_refused: unnamable,
         routing,
         route,
@@ -159,6 +177,14 @@ pub(crate) fn accepted(body: &Value, gateway: &GatewayRef) -> Option<Reported> {
 }
 
 /// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
+/// True when `pod`'s `Ready` condition holds.
+pub(crate) fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 pub(crate) fn unschedulable(pods: &[Arc<Pod>]) -> Option<String> {
     pods.iter().find_map(|p| {
         let scheduled = p

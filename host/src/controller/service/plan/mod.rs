@@ -17,6 +17,7 @@ use crate::controller::kit::pipeline;
 use crate::controller::kit::writes::{Ownership, Writes};
 use crate::labels;
 use crate::upstream::HttpRoute;
+use crate::upstream::gpu::GpuPool;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use std::time::Duration;
@@ -160,7 +161,19 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
             (Some(r), _) if r.is_true() => {
                 Cond::yes(reasons::RUNTIME_READY, format!("InferenceService {name} is ready"))
             }
-            (_, Some(scheduler)) => Cond::no(reasons::UNSCHEDULABLE, unschedulable_message(name, template, scheduler)),
+            (_, Some(scheduler)) if o.ready_replicas > 0 => Cond::no(
+                reasons::REPLICAS_WAITING,
+                format!(
+                    "serving with {} of {} replicas ready; {}",
+                    o.ready_replicas,
+                    svc.spec.replicas,
+                    unschedulable_message(name, template, svc.spec.replicas, o.gpu_pool.as_ref(), scheduler)
+                ),
+            ),
+            (_, Some(scheduler)) => Cond::no(
+                reasons::UNSCHEDULABLE,
+                unschedulable_message(name, template, svc.spec.replicas, o.gpu_pool.as_ref(), scheduler),
+            ),
             (Some(r), None) => Cond::no(
                 reasons::RUNTIME_NOT_READY,
                 format!("InferenceService {name} is not ready: {} {}", r.reason, r.message)
@@ -249,22 +262,57 @@ fn finish(writes: Writes, status: AIMServiceStatus) -> Plan {
 }
 
 /// Why a replica does not run, in words: what it asks for, and where none fit.
-fn unschedulable_message(isvc: &str, template: &TemplateRecord, scheduler: &str) -> String {
-    let asks = match &template.profile.parameters.gpu_selector {
-        Some(gpu) => format!(
-            "{} × {} GPU{} per replica",
-            gpu.count,
-            gpu.model,
-            if gpu.count == 1 { "" } else { "s" }
-        ),
-        None => "its resources".to_string(),
+/// Why replicas wait unscheduled: when what the service asks for exceeds what the cluster has of that GPU model
+/// at all (in total, or on any one node), it says so with the figures, since freeing GPUs cannot help; otherwise
+/// that the replicas start when GPUs are freed, with the scheduler's words.
+fn unschedulable_message(
+    isvc: &str,
+    template: &TemplateRecord,
+    replicas: i32,
+    pool: Option<&GpuPool>,
+    scheduler: &str,
+) -> String {
+    let Some(gpu) = &template.profile.parameters.gpu_selector else {
+        return conditions::with_detail(
+            format!(
+                "no node can run a replica of InferenceService {isvc}, and the scheduler found none free; it starts when resources are freed or nodes added"
+            ),
+            scheduler.trim(),
+        );
     };
-    conditions::with_detail(
-        format!(
-            "no node can run a replica of InferenceService {isvc}: it asks for {asks}, and the scheduler found none free; it starts when GPUs are freed or nodes added"
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
+    let per_replica = gpu.count.max(0) as u32;
+    let wanted = per_replica * replicas.max(0) as u32;
+    let cannot = match pool {
+        None => Some(format!("the cluster has no schedulable node with {} GPUs", gpu.model)),
+        Some(p) if per_replica > p.max_per_node => Some(format!(
+            "a replica needs {per_replica} {} GPUs on one node, and no node has more than {}",
+            gpu.model, p.max_per_node
+        )),
+        Some(p) if wanted > p.allocatable => Some(format!(
+            "{replicas} replica{} × {per_replica} = {wanted} {} GPUs, and the cluster has {} in total ({} node{})",
+            plural(replicas.max(0) as u32),
+            gpu.model,
+            p.allocatable,
+            p.nodes,
+            plural(p.nodes)
+        )),
+        Some(_) => None,
+    };
+    match cannot {
+        Some(why) => format!(
+            "InferenceService {isvc} cannot fit: {why}; lower spec.replicas or the GPU count, or add nodes with {} GPUs",
+            gpu.model
         ),
-        scheduler.trim(),
-    )
+        None => conditions::with_detail(
+            format!(
+                "no node can run a replica of InferenceService {isvc}: it asks for {per_replica} × {} GPU{} per replica, and the scheduler found none free; it starts when GPUs are freed or nodes added",
+                gpu.model,
+                plural(per_replica)
+            ),
+            scheduler.trim(),
+        ),
+    }
 }
 
 /// The four step conditions and a failure, turned into `Ready`, `Progressing`, `Failure` and the state.
@@ -307,9 +355,10 @@ impl Ladder {
             Some(ServiceState::Running) | Some(ServiceState::Degraded)
         );
         let unschedulable = self.runtime.reason == reasons::UNSCHEDULABLE;
+        let partly_serving = self.runtime.reason == reasons::REPLICAS_WAITING;
         next.status = Some(if ready || (serving && self.failure.is_none()) {
             ServiceState::Running
-        } else if serving {
+        } else if serving || partly_serving {
             ServiceState::Degraded
         } else if unschedulable && !was_running {
             ServiceState::Pending

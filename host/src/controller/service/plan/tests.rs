@@ -160,10 +160,14 @@ struct Case<'a> {
     was: Option<ServiceState>,
     pods: Vec<std::sync::Arc<Pod>>,
     refused: Option<String>,
+    replicas: i32,
+    /// The cluster's GPUs of the template's model.
+    pool: Option<crate::upstream::gpu::GpuPool>,
 }
 
 fn run(case: Case<'_>) -> Plan {
     let mut s = svc();
+    s.spec.replicas = case.replicas;
     s.status = case.was.map(|state| AIMServiceStatus {
         status: Some(state),
         ..Default::default()
@@ -195,6 +199,8 @@ fn run(case: Case<'_>) -> Plan {
             isvc: case.isvc.map(|i| Arc::new(InferenceService::new(i.clone()))),
             runtime,
             unplaced,
+            ready_replicas: case.pods.iter().filter(|p| observe::pod_ready(p)).count(),
+            gpu_pool: case.pool,
             runtime_refused: case.refused,
             routing: case.routing,
             route: case.route.map(|r| Arc::new(HttpRoute::new(with_labels(r.clone())))),
@@ -220,7 +226,90 @@ fn case(resolution: Resolution) -> Case<'static> {
         was: None,
         pods: vec![],
         refused: None,
+        replicas: 1,
+        pool: Some(mi300x_nodes(4)),
     }
+}
+
+/// `nodes` nodes of 8 × MI300X each.
+fn mi300x_nodes(nodes: u32) -> crate::upstream::gpu::GpuPool {
+    crate::upstream::gpu::GpuPool {
+        model: "MI300X".into(),
+        nodes,
+        allocatable: nodes * 8,
+        max_per_node: 8,
+    }
+}
+
+fn predictor_pod(name: &str, ready: bool) -> std::sync::Arc<Pod> {
+    let conditions = if ready {
+        json!([{ "type": "PodScheduled", "status": "True" }, { "type": "Ready", "status": "True" }])
+    } else {
+        json!([{ "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/4 nodes are available: 4 Insufficient amd.com/gpu." }])
+    };
+    std::sync::Arc::new(
+        serde_json::from_value(json!({ "metadata": { "name": name }, "status": { "conditions": conditions } })).unwrap(),
+    )
+}
+
+fn on_gpus(count: i32) -> Resolution {
+    let mut resolution = resolved(ResourceState::Available);
+    if let Resolution::Resolved { template, .. } = &mut resolution {
+        template.profile.parameters.gpu_selector = Some(crate::api::GpuSelector {
+            count,
+            model: "MI300X".into(),
+        });
+    }
+    resolution
+}
+
+#[test]
+fn a_service_with_some_replicas_ready_and_others_waiting_is_degraded_and_says_both() {
+    let i = isvc("False");
+    let mut c = case(on_gpus(8));
+    c.isvc = Some(&i);
+    c.replicas = 4;
+    c.pods = vec![
+        predictor_pod("a", true),
+        predictor_pod("b", true),
+        predictor_pod("c", false),
+        predictor_pod("d", false),
+    ];
+    let p = run(c);
+    assert_eq!(p.status.status, Some(ServiceState::Degraded), "it serves");
+    let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    assert_eq!(runtime.reason, reasons::REPLICAS_WAITING);
+    assert!(
+        runtime.message.starts_with("serving with 2 of 4 replicas ready; ")
+            && runtime.message.contains("starts when GPUs are freed"),
+        "{}",
+        runtime.message
+    );
+}
+
+#[test]
+fn asking_for_more_gpus_than_the_cluster_has_says_it_cannot_fit_with_the_totals() {
+    let i = isvc("False");
+    let mut c = case(on_gpus(8));
+    c.isvc = Some(&i);
+    c.replicas = 5;
+    c.pods = vec![predictor_pod("a", false)];
+    let p = run(c);
+    let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    assert!(
+        runtime.message.contains("cannot fit: 5 replicas × 8 = 40 MI300X GPUs, and the cluster has 32 in total (4 nodes)")
+            && !runtime.message.contains("when GPUs are freed"),
+        "{}",
+        runtime.message
+    );
+    // More on one replica than any node has.
+    let mut c = case(on_gpus(16));
+    c.isvc = Some(&i);
+    c.pods = vec![predictor_pod("a", false)];
+    let p = run(c);
+    let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    assert!(runtime.message.contains("needs 16 MI300X GPUs on one node, and no node has more than 8"), "{}", runtime.message);
 }
 
 #[test]

@@ -754,3 +754,100 @@ async fn a_derived_template_takes_up_changes_of_its_base_when_a_service_next_res
         "the first service still runs it"
     );
 }
+
+/// The Normal `Restored` and `Recreated` Events on service `name`, as `type|message;…`.
+async fn restored_events(env: &TestEnv, ns: &str, name: &str) -> String {
+    let mut out = String::new();
+    for reason in ["Restored", "Recreated"] {
+        out += &events_of(env, ns, name, reason).await;
+    }
+    out
+}
+
+async fn events_of(env: &TestEnv, ns: &str, name: &str, reason: &str) -> String {
+    env.kubectl(&[
+        "get",
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        &format!("involvedObject.kind=AIMService,involvedObject.name={name},reason={reason}"),
+        "-o",
+        "jsonpath={range .items[*]}{.type}|{.message};{end}",
+    ])
+    .await
+    .stdout
+}
+
+/// A hand edit of what the operator sets on a child is put back, and an Event on the service says which field;
+/// a deleted InferenceService is made again, said so, and a service running a moment before is not called
+/// Degraded while KServe brings the new one up.
+#[tokio::test]
+async fn a_child_changed_or_deleted_by_hand_is_put_back_and_an_event_says_what() {
+    let env = env();
+    let ns = env.namespace("svc-drift").await;
+    let catalog = catalog(env, "drift", &[MI300X_FP8], None).await;
+    apply(env, &ns, &service("svc", &catalog.model, "")).await;
+    wait_for(env, &ns, "svc", "Running", condition("Ready", "True", "Ready")).await;
+    let image = isvc(env, &ns, "svc").await["spec"]["predictor"]["containers"][0]["image"].clone();
+
+    let patch = r#"[{"op":"replace","path":"/spec/predictor/containers/0/image","value":"evil.example/aim:1"}]"#;
+    let edited = env
+        .kubectl(&[
+            "patch",
+            "inferenceservice",
+            "svc",
+            "-n",
+            &ns,
+            "--type=json",
+            "-p",
+            patch,
+        ])
+        .await;
+    assert!(edited.success, "{}", edited.stderr);
+    wait::until("the image put back", || async {
+        let now = isvc(env, &ns, "svc").await["spec"]["predictor"]["containers"][0]["image"].clone();
+        if now == image { Ok(()) } else { Err(format!("{now}")) }
+    })
+    .await;
+    let events = wait::until("the Restored Event naming the field", || async {
+        let events = restored_events(env, &ns, "svc").await;
+        if events.contains("spec.predictor.containers[0].image") {
+            Ok(events)
+        } else {
+            Err(events)
+        }
+    })
+    .await;
+    assert!(
+        events.starts_with("Normal|InferenceService") && events.contains("was changed outside the operator"),
+        "{events}"
+    );
+
+    // Deleted: made again, said so; the service reads Running throughout, as far as this poll sees.
+    let deleted = env
+        .kubectl(&["delete", "inferenceservice", "svc", "-n", &ns, "--wait=false"])
+        .await;
+    assert!(deleted.success, "{}", deleted.stderr);
+    let mut seen = Vec::new();
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        seen.push(status(env, &ns, "svc").await.status);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    wait::until("the Event about the deleted InferenceService", || async {
+        let events = restored_events(env, &ns, "svc").await;
+        if events.contains("deleted outside the operator") {
+            Ok(())
+        } else {
+            Err(events)
+        }
+    })
+    .await;
+    wait_for(env, &ns, "svc", "Running again", condition("Ready", "True", "Ready")).await;
+    println!("states while the InferenceService was put back: {seen:?}");
+    assert!(
+        !seen.contains(&Some(ServiceState::Degraded)),
+        "put back within the hold, the service is not called Degraded: {seen:?}"
+    );
+}

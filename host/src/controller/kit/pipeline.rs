@@ -17,6 +17,7 @@ use super::status::{self, WithConditions};
 use super::writes::Writes;
 use kube::core::object::HasStatus;
 use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -93,8 +94,30 @@ where
     K: Resource<DynamicType = ()> + HasStatus + Clone + Debug + DeserializeOwned + Serialize,
     K::Status: PartialEq + Serialize + WithConditions,
 {
+    let restored = planned.writes.restorations();
     let (writes, deletions) = planned.writes.split_deletions();
     let refused = apply::carry_out(ctx, &writes).await?;
+    // Say what was put back: an admin should see that someone's change to a child did not stick, and why. A
+    // deletion has a reason of its own: Events of one reason on one object within minutes become a series that
+    // keeps the first note.
+    let events = restored
+        .into_iter()
+        .map(|(object, what)| Event {
+            type_: EventType::Normal,
+            reason: if what.contains("deleted") {
+                "Recreated"
+            } else {
+                "Restored"
+            }
+            .into(),
+            note: Some(crate::events::note(&format!(
+                "{object}: {what}; restored as the spec says"
+            ))),
+            action: "Repair".into(),
+            secondary: None,
+        })
+        .collect();
+    status::publish(ctx, obj, events).await;
     let (status, requeue, deletions) = if refused.is_empty() {
         (planned.status, planned.requeue, deletions)
     } else {

@@ -74,6 +74,8 @@ pub(crate) enum Write {
         based_on: Option<String>,
         /// Who else writes it.
         ownership: Ownership,
+        /// What this write puts back that someone else changed (or deleted), for the Event that says so.
+        restores: Option<String>,
     },
     /// Create `body`, which the index does not show; never changed after (Jobs, claims).
     Create {
@@ -109,6 +111,26 @@ impl Write {
 
 /// True when every field of `wanted` has the same value in `have` (fields the API server or other controllers
 /// added are ignored; numbers compare by value, so `2` equals `2.0`).
+/// The first field (as `spec.a.b[0].c`) where `have` lacks or differs from `wanted`, if any.
+pub(crate) fn first_difference(wanted: &Value, have: &Value, at: String) -> Option<String> {
+    match (wanted, have) {
+        (Value::Object(w), Value::Object(h)) => w.iter().find_map(|(k, v)| {
+            let field = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+            match h.get(k) {
+                Some(hv) => first_difference(v, hv, field),
+                None => Some(field),
+            }
+        }),
+        (Value::Array(w), Value::Array(h)) if w.len() == h.len() => w
+            .iter()
+            .zip(h)
+            .enumerate()
+            .find_map(|(i, (a, b))| first_difference(a, b, format!("{at}[{i}]"))),
+        _ if is_subset(wanted, have) => None,
+        _ => Some(at),
+    }
+}
+
 pub(crate) fn is_subset(wanted: &Value, have: &Value) -> bool {
     match (wanted, have) {
         (Value::Object(w), Value::Object(h)) => w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| is_subset(v, hv))),
@@ -153,11 +175,20 @@ impl Writes {
                 annotations.insert(labels::APPLIED_HASH.into(), Value::String(hash));
             }
         }
-        if let Some(existing) = existing
-            && is_subset(&body, &serde_json::to_value(existing).unwrap_or_default())
+        let have = existing.map(|e| serde_json::to_value(e).unwrap_or_default());
+        if let Some(have) = &have
+            && is_subset(&body, have)
         {
             return;
         }
+        // The same wanted (same hash) yet different: someone else changed a field the operator sets.
+        let restores = have.as_ref().and_then(|have| {
+            let pointer = format!("/metadata/annotations/{}", labels::APPLIED_HASH.replace('/', "~1"));
+            (have.pointer(&pointer) == body.pointer(&pointer))
+                .then(|| first_difference(&body, have, String::new()))
+                .flatten()
+                .map(|field| format!("{field} was changed outside the operator"))
+        });
         let target = Target::of::<K>(
             json_str(&body, "/metadata/namespace"),
             json_str(&body, "/metadata/name").unwrap_or_default(),
@@ -167,7 +198,32 @@ impl Writes {
             body,
             based_on: existing.and_then(|e| e.meta().resource_version.clone()),
             ownership,
+            restores,
         });
+    }
+
+    /// Marks the last write as putting back `what` (an object someone deleted), for the Event that says so.
+    pub(crate) fn restoring(&mut self, what: impl Into<String>) {
+        if let Some(Write::Apply { restores, .. }) = self.0.last_mut()
+            && restores.is_none()
+        {
+            *restores = Some(what.into());
+        }
+    }
+
+    /// What the writes put back that someone else changed: (the object, what), for Events.
+    pub(crate) fn restorations(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter_map(|w| match w {
+                Write::Apply {
+                    target,
+                    restores: Some(what),
+                    ..
+                } => Some((target.describe(), what.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Creates `desired` when the index shows no such object (`existing`); never changes an existing one.

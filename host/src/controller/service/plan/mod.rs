@@ -146,6 +146,9 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
                 mounts: &mounts,
             };
             writes.ensure_json(build::inference_service(&inputs), o.isvc.as_deref(), Ownership::Owned);
+            if o.isvc.is_none() && current.inference_service.as_deref() == Some(name.as_str()) {
+                writes.restoring("it was deleted outside the operator");
+            }
             runtime_planned = true;
         }
         next.inference_service = Some(name.clone());
@@ -247,7 +250,39 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
         failure,
     };
     ladder.apply(&mut next, &current, generation, o.now);
+    if let Some(wait) = held(&current, &next, o) {
+        // A runtime put back a moment ago while the service was running: not Degraded yet. Look again once the
+        // hold is over; if KServe reports it ready by then, nothing was ever written.
+        return Plan {
+            writes,
+            status: current,
+            requeue: Some(wait),
+        };
+    }
     finish(writes, next)
+}
+
+/// How long a running service keeps its status while its InferenceService, deleted by someone, is put back.
+pub(crate) const RESTORE_HOLD: Duration = Duration::from_secs(3);
+
+/// The rest of the hold, when `next` would call a running service Degraded only because its InferenceService
+/// is being put back (absent now, or made less than [`RESTORE_HOLD`] ago and not ready yet).
+fn held(current: &AIMServiceStatus, next: &AIMServiceStatus, o: &Observed) -> Option<Duration> {
+    let was_running = current.status == Some(ServiceState::Running);
+    let now_degraded = next.status == Some(ServiceState::Degraded);
+    let runtime = conditions::get(&next.conditions, types::RUNTIME_READY)?;
+    let restoring = [reasons::CREATING_RUNTIME, reasons::RUNTIME_NOT_READY].contains(&runtime.reason.as_str());
+    if !(was_running && now_degraded && restoring) || o.runtime_refused.is_some() {
+        return None;
+    }
+    let age = match o.isvc.as_deref() {
+        None => Duration::ZERO,
+        Some(isvc) => {
+            let made = isvc.metadata.creation_timestamp.as_ref()?.0;
+            Duration::from_millis((o.now.as_millisecond() - made.as_millisecond()).max(0) as u64)
+        }
+    };
+    RESTORE_HOLD.checked_sub(age).filter(|left| !left.is_zero())
 }
 
 /// The plan of `writes` and `status`, retried after [`POLICY_RETRY`] when a plugin failed.
@@ -261,7 +296,6 @@ fn finish(writes: Writes, status: AIMServiceStatus) -> Plan {
     }
 }
 
-/// Why a replica does not run, in words: what it asks for, and where none fit.
 /// Why replicas wait unscheduled: when what the service asks for exceeds what the cluster has of that GPU model
 /// at all (in total, or on any one node), it says so with the figures, since freeing GPUs cannot help; otherwise
 /// that the replicas start when GPUs are freed, with the scheduler's words.

@@ -170,6 +170,7 @@ fn run(case: Case<'_>) -> Plan {
     s.spec.replicas = case.replicas;
     s.status = case.was.map(|state| AIMServiceStatus {
         status: Some(state),
+        inference_service: Some("chat".into()),
         ..Default::default()
     });
     // What the observe step reads off the children, as it does from the index's copies.
@@ -249,7 +250,8 @@ fn predictor_pod(name: &str, ready: bool) -> std::sync::Arc<Pod> {
             "message": "0/4 nodes are available: 4 Insufficient amd.com/gpu." }])
     };
     std::sync::Arc::new(
-        serde_json::from_value(json!({ "metadata": { "name": name }, "status": { "conditions": conditions } })).unwrap(),
+        serde_json::from_value(json!({ "metadata": { "name": name }, "status": { "conditions": conditions } }))
+            .unwrap(),
     )
 }
 
@@ -262,6 +264,33 @@ fn on_gpus(count: i32) -> Resolution {
         });
     }
     resolution
+}
+
+#[test]
+fn a_deleted_inference_service_of_a_running_service_is_made_again_said_so_and_not_degraded_at_once() {
+    let mut c = case(resolved(ResourceState::Available));
+    c.was = Some(ServiceState::Running);
+    let p = run(c);
+    assert!(p.isvc().is_some(), "made again");
+    assert_eq!(
+        p.writes.restorations(),
+        [(
+            "InferenceService chat".to_string(),
+            "it was deleted outside the operator".to_string()
+        )]
+    );
+    assert_eq!(
+        p.status.status,
+        Some(ServiceState::Running),
+        "held while it is put back"
+    );
+    assert!(p.requeue.is_some_and(|r| r <= RESTORE_HOLD));
+    // Made long ago and still not ready: that is no restore, and the service is Degraded.
+    let i = isvc("False");
+    let mut c = case(resolved(ResourceState::Available));
+    c.was = Some(ServiceState::Running);
+    c.isvc = Some(&i);
+    assert_eq!(run(c).status.status, Some(ServiceState::Degraded));
 }
 
 #[test]
@@ -298,7 +327,9 @@ fn asking_for_more_gpus_than_the_cluster_has_says_it_cannot_fit_with_the_totals(
     let p = run(c);
     let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
     assert!(
-        runtime.message.contains("cannot fit: 5 replicas × 8 = 40 MI300X GPUs, and the cluster has 32 in total (4 nodes)")
+        runtime
+            .message
+            .contains("cannot fit: 5 replicas × 8 = 40 MI300X GPUs, and the cluster has 32 in total (4 nodes)")
             && !runtime.message.contains("when GPUs are freed"),
         "{}",
         runtime.message
@@ -309,7 +340,13 @@ fn asking_for_more_gpus_than_the_cluster_has_says_it_cannot_fit_with_the_totals(
     c.pods = vec![predictor_pod("a", false)];
     let p = run(c);
     let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
-    assert!(runtime.message.contains("needs 16 MI300X GPUs on one node, and no node has more than 8"), "{}", runtime.message);
+    assert!(
+        runtime
+            .message
+            .contains("needs 16 MI300X GPUs on one node, and no node has more than 8"),
+        "{}",
+        runtime.message
+    );
 }
 
 #[test]

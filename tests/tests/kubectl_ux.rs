@@ -75,7 +75,7 @@ async fn kubectl_get_shows_the_printer_columns_of_every_kind() {
         (
             "modelcaches",
             true,
-            &["NAME", "SOURCE", "SIZE", "PVC", "STATUS", "AGE"],
+            &["NAME", "SOURCE", "SIZE", "PVC", "STATUS", "PROGRESS", "AGE"],
             &["hf://m/columns", "16Gi"],
         ),
         (
@@ -165,7 +165,7 @@ async fn kubectl_explain_aimservice_spec_overrides_prints_the_field_docs() {
     for text in [
         "Runtime parameters that win over the template's",
         "gpuSelector",
-        "GPU model and count per replica",
+        "GPU model and/or count per replica",
         "metric",
         "precision",
         "one of auto, fp4, fp8, fp16, fp32, bf16, int4, int8",

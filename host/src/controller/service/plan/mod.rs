@@ -17,7 +17,6 @@ use crate::controller::kit::pipeline;
 use crate::controller::kit::writes::{Ownership, Writes};
 use crate::labels;
 use crate::upstream::HttpRoute;
-use crate::upstream::gpu::GpuPool;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use std::time::Duration;
@@ -262,29 +261,6 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
     finish(writes, next)
 }
 
-/// How long a running service keeps its status while its InferenceService, deleted by someone, is put back.
-pub(crate) const RESTORE_HOLD: Duration = Duration::from_secs(3);
-
-/// The rest of the hold, when `next` would call a running service Degraded only because its InferenceService
-/// is being put back (absent now, or made less than [`RESTORE_HOLD`] ago and not ready yet).
-fn held(current: &AIMServiceStatus, next: &AIMServiceStatus, o: &Observed) -> Option<Duration> {
-    let was_running = current.status == Some(ServiceState::Running);
-    let now_degraded = next.status == Some(ServiceState::Degraded);
-    let runtime = conditions::get(&next.conditions, types::RUNTIME_READY)?;
-    let restoring = [reasons::CREATING_RUNTIME, reasons::RUNTIME_NOT_READY].contains(&runtime.reason.as_str());
-    if !(was_running && now_degraded && restoring) || o.runtime_refused.is_some() {
-        return None;
-    }
-    let age = match o.isvc.as_deref() {
-        None => Duration::ZERO,
-        Some(isvc) => {
-            let made = isvc.metadata.creation_timestamp.as_ref()?.0;
-            Duration::from_millis((o.now.as_millisecond() - made.as_millisecond()).max(0) as u64)
-        }
-    };
-    RESTORE_HOLD.checked_sub(age).filter(|left| !left.is_zero())
-}
-
 /// The plan of `writes` and `status`, retried after [`POLICY_RETRY`] when a plugin failed.
 fn finish(writes: Writes, status: AIMServiceStatus) -> Plan {
     let policy_failed = conditions::get(&status.conditions, types::FAILURE)
@@ -293,59 +269,6 @@ fn finish(writes: Writes, status: AIMServiceStatus) -> Plan {
         writes,
         status,
         requeue: policy_failed.then_some(POLICY_RETRY),
-    }
-}
-
-/// Why replicas wait unscheduled: when what the service asks for exceeds what the cluster has of that GPU model
-/// at all (in total, or on any one node), it says so with the figures, since freeing GPUs cannot help; otherwise
-/// that the replicas start when GPUs are freed, with the scheduler's words.
-fn unschedulable_message(
-    isvc: &str,
-    template: &TemplateRecord,
-    replicas: i32,
-    pool: Option<&GpuPool>,
-    scheduler: &str,
-) -> String {
-    let Some(gpu) = &template.profile.parameters.gpu_selector else {
-        return conditions::with_detail(
-            format!(
-                "no node can run a replica of InferenceService {isvc}, and the scheduler found none free; it starts when resources are freed or nodes added"
-            ),
-            scheduler.trim(),
-        );
-    };
-    let plural = |n: u32| if n == 1 { "" } else { "s" };
-    let per_replica = gpu.count.max(0) as u32;
-    let wanted = per_replica * replicas.max(0) as u32;
-    let cannot = match pool {
-        None => Some(format!("the cluster has no schedulable node with {} GPUs", gpu.model)),
-        Some(p) if per_replica > p.max_per_node => Some(format!(
-            "a replica needs {per_replica} {} GPUs on one node, and no node has more than {}",
-            gpu.model, p.max_per_node
-        )),
-        Some(p) if wanted > p.allocatable => Some(format!(
-            "{replicas} replica{} × {per_replica} = {wanted} {} GPUs, and the cluster has {} in total ({} node{})",
-            plural(replicas.max(0) as u32),
-            gpu.model,
-            p.allocatable,
-            p.nodes,
-            plural(p.nodes)
-        )),
-        Some(_) => None,
-    };
-    match cannot {
-        Some(why) => format!(
-            "InferenceService {isvc} cannot fit: {why}; lower spec.replicas or the GPU count, or add nodes with {} GPUs",
-            gpu.model
-        ),
-        None => conditions::with_detail(
-            format!(
-                "no node can run a replica of InferenceService {isvc}: it asks for {per_replica} × {} GPU{} per replica, and the scheduler found none free; it starts when GPUs are freed or nodes added",
-                gpu.model,
-                plural(per_replica)
-            ),
-            scheduler.trim(),
-        ),
     }
 }
 
@@ -409,6 +332,14 @@ impl Ladder {
         });
     }
 }
+
+mod hold;
+mod messages;
+
+#[cfg(test)]
+use hold::RESTORE_HOLD;
+use hold::held;
+use messages::unschedulable_message;
 
 #[cfg(test)]
 mod tests;

@@ -22,15 +22,13 @@ pub(super) fn download(
             Outcome::Ready
         }
         DownloadJob::Failed { detail, kind, at } => {
-            let counted = match (&record.last_attempt_time, at) {
-                (Some(last), Some(at)) => last.0 >= *at,
-                _ => false,
-            };
-            if !counted {
-                record.failed_attempts += 1;
-                record.last_attempt_time = Some(Time(o.now));
-            }
-            let wait = backoff(config.backoff_base, config.backoff_max, record.failed_attempts as u32);
+            let wait = count_failure(
+                &mut record.failed_attempts,
+                &mut record.last_attempt_time,
+                *at,
+                o.now,
+                config,
+            );
             let reason = if *kind == Some(FailureKind::DiskFull) {
                 reasons::INSUFFICIENT_CAPACITY
             } else {

@@ -168,6 +168,23 @@ pub(super) enum Outcome {
     Failed(Cond, Option<Duration>),
 }
 
+/// Counts the failed attempt that ended `at` (once: one the record already counted is not counted again) and
+/// returns the wait before the next attempt, for the download and the size check alike.
+pub(super) fn count_failure(
+    attempts: &mut i32,
+    last: &mut Option<Time>,
+    at: Option<Timestamp>,
+    now: Timestamp,
+    config: &DownloadConfig,
+) -> Duration {
+    let counted = matches!((last.as_ref(), at), (Some(last), Some(at)) if last.0 >= at);
+    if !counted {
+        *attempts += 1;
+        *last = Some(Time(now));
+    }
+    backoff(config.backoff_base, config.backoff_max, *attempts as u32)
+}
+
 pub(super) fn since(t: &Time, now: Timestamp) -> Duration {
     Duration::from_millis((now.as_millisecond() - t.0.as_millisecond()).max(0) as u64)
 }

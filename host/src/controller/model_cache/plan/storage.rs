@@ -57,15 +57,13 @@ pub(super) fn sized(
             Err((c.clone(), Outcome::Failed(c, None)))
         }
         SizeCheck::Failed { why, at } => {
-            let counted = match (&record.last_attempt_time, at) {
-                (Some(last), Some(at)) => last.0 >= *at,
-                _ => false,
-            };
-            if !counted {
-                record.failed_attempts += 1;
-                record.last_attempt_time = Some(Time(o.now));
-            }
-            let wait = backoff(config.backoff_base, config.backoff_max, record.failed_attempts as u32);
+            let wait = count_failure(
+                &mut record.failed_attempts,
+                &mut record.last_attempt_time,
+                *at,
+                o.now,
+                config,
+            );
             let c = Cond::no(
                 reasons::SIZE_CHECK_FAILED,
                 format!(

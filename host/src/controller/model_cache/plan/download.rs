@@ -70,16 +70,15 @@ pub(super) fn download(
             ))
         }
         DownloadJob::Absent => {
-            let wait = backoff(config.backoff_base, config.backoff_max, record.failed_attempts as u32);
-            let elapsed = record.last_attempt_time.as_ref().map(|t| since(t, o.now));
-            match elapsed {
-                Some(elapsed) if record.failed_attempts > 0 && elapsed < wait => {
-                    let previous = conditions::get(&next.conditions, types::FAILURE)
-                        .map(|c| c.message.clone())
-                        .unwrap_or_default();
-                    Outcome::Failed(Cond::no(reasons::DOWNLOAD_FAILED, previous), Some(wait - elapsed))
-                }
-                _ => {
+            match still_waiting(
+                record.failed_attempts,
+                record.last_attempt_time.as_ref(),
+                next,
+                o.now,
+                config,
+            ) {
+                Some((previous, left)) => Outcome::Failed(Cond::no(reasons::DOWNLOAD_FAILED, previous), Some(left)),
+                None => {
                     plan.create = Create::Job;
                     Outcome::Progressing(Cond::no(reasons::DOWNLOADING, format!("download Job {name} started")))
                 }

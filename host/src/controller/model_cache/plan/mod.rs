@@ -185,6 +185,25 @@ pub(super) fn count_failure(
     backoff(config.backoff_base, config.backoff_max, *attempts as u32)
 }
 
+/// While the backoff after `attempts` failed attempts (the last counted at `last`) runs: the failure message the
+/// status shows, and the time left.
+pub(super) fn still_waiting(
+    attempts: i32,
+    last: Option<&Time>,
+    next: &ModelCacheStatus,
+    now: Timestamp,
+    config: &DownloadConfig,
+) -> Option<(String, Duration)> {
+    let wait = backoff(config.backoff_base, config.backoff_max, attempts as u32);
+    let elapsed = since(last?, now);
+    (attempts > 0 && elapsed < wait).then(|| {
+        let previous = conditions::get(&next.conditions, types::FAILURE)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        (previous, wait - elapsed)
+    })
+}
+
 pub(super) fn since(t: &Time, now: Timestamp) -> Duration {
     Duration::from_millis((now.as_millisecond() - t.0.as_millisecond()).max(0) as u64)
 }

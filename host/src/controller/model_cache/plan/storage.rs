@@ -30,17 +30,18 @@ pub(super) fn sized(
         }
         SizeCheck::Running => checking(&o.size_job),
         SizeCheck::Absent => {
-            let wait = backoff(config.backoff_base, config.backoff_max, record.failed_attempts as u32);
-            let elapsed = record.last_attempt_time.as_ref().map(|t| since(t, o.now));
-            match elapsed {
-                Some(elapsed) if record.failed_attempts > 0 && elapsed < wait => {
-                    let previous = conditions::get(&next.conditions, types::FAILURE)
-                        .map(|c| c.message.clone())
-                        .unwrap_or_default();
+            match still_waiting(
+                record.failed_attempts,
+                record.last_attempt_time.as_ref(),
+                next,
+                o.now,
+                config,
+            ) {
+                Some((previous, left)) => {
                     let c = Cond::no(reasons::SIZE_CHECK_FAILED, previous);
-                    Err((c.clone(), Outcome::Failed(c, Some(wait - elapsed))))
+                    Err((c.clone(), Outcome::Failed(c, Some(left))))
                 }
-                _ => {
+                None => {
                     plan.create = Create::SizeJob;
                     checking(&o.size_job)
                 }

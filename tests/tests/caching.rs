@@ -391,14 +391,7 @@ async fn credentials_of_the_template_cache_reach_the_model_cache_and_its_downloa
     .await;
     assert_eq!(cache.spec.credentials.env[0].name, "HF_TOKEN");
     assert_eq!(cache.spec.credentials.image_pull_secrets[0].name, "registry");
-    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
-    let job = wait::until("the download Job", || async {
-        jobs.get_opt(&job_name(&name, 0))
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("none".to_string())
-    })
-    .await;
+    let job = aim_tests::scenario::caches::download_job(env.client().await, &ns, &name).await;
     let pod = job.spec.unwrap().template.spec.unwrap();
     let hf = pod.containers[0]
         .env
@@ -692,14 +685,7 @@ async fn file_patterns_follow_from_the_template_to_its_model_cache_and_jobs() {
     })
     .await;
     assert_eq!(cache.spec.model_files.as_ref(), Some(&from_template));
-    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
-    let job = wait::until("the download Job", || async {
-        jobs.get_opt(&job_name(&name, 0))
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("none".to_string())
-    })
-    .await;
+    let job = aim_tests::scenario::caches::download_job(env.client().await, &ns, &name).await;
     let env_of = |job: &Job| -> Vec<(String, String)> {
         job.spec.clone().unwrap().template.spec.unwrap().containers[0]
             .env
@@ -871,14 +857,7 @@ async fn the_download_job_runs_our_downloader_which_reports_progress_on_the_mode
     );
     apply(env, &ns, &model_cache("weights", "hf://test-org/tiny-llama", &spec)).await;
 
-    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
-    let job = wait::until("the download Job", || async {
-        jobs.get_opt(&job_name("weights", 0))
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "not yet".to_string())
-    })
-    .await;
+    let job = aim_tests::scenario::caches::download_job(env.client().await, &ns, "weights").await;
     let pod = job.spec.clone().unwrap().template.spec.unwrap();
     let command = pod.containers[0].command.clone().unwrap();
     assert_eq!(command, ["aim-operator", "download", "hf://test-org/tiny-llama"]);
@@ -963,14 +942,7 @@ async fn a_caches_patterns_decide_what_the_downloader_fetches_and_the_status_cou
         hub.endpoint
     );
     apply(env, &ns, &model_cache("weights", "hf://test-org/with-original", &spec)).await;
-    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
-    let job = wait::until("the download Job", || async {
-        jobs.get_opt(&job_name("weights", 0))
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "not yet".to_string())
-    })
-    .await;
+    let job = aim_tests::scenario::caches::download_job(env.client().await, &ns, "weights").await;
     let dir = tempfile::tempdir().unwrap();
     let cache_dir = dir.path().join("cache");
     let container = JobContainer::start(env.kubectl_path(), env.kubeconfig(), &job, &cache_dir).await;

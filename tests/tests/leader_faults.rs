@@ -33,6 +33,16 @@ fn replica(kubeconfig: &Path, identity: &str, log: &Path) -> Replica {
     )
 }
 
+/// A directory for the replicas' logs, and a kubeconfig of the `aim-operator` ServiceAccount in it.
+async fn operator_identity(env: &TestEnv) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let identity =
+        aim_tests::identity::operator_kubeconfig(env.kubectl_path(), env.kubeconfig(), &dir.path().join("sa"))
+            .await
+            .expect("the operator's identity");
+    (dir, identity)
+}
+
 async fn leader_of(env: &TestEnv) -> Option<(String, k8s_openapi::jiff::Timestamp)> {
     let leases: Api<Lease> = Api::namespaced(env.client().await, "aim-system");
     let spec = leases.get_opt("aim-operator").await.ok()??.spec?;
@@ -130,11 +140,7 @@ fn writes_after(audit: &Path, identity: &str, after: k8s_openapi::jiff::Timestam
 #[tokio::test]
 async fn a_killed_leader_is_replaced_within_the_lease_and_a_paused_one_writes_nothing_after_its_successor() {
     let env = test_env!();
-    let dir = tempfile::tempdir().unwrap();
-    let identity =
-        aim_tests::identity::operator_kubeconfig(env.kubectl_path(), env.kubeconfig(), &dir.path().join("sa"))
-            .await
-            .expect("the operator's identity");
+    let (dir, identity) = operator_identity(env).await;
     let catalog = single_template_catalog(env, "faults").await;
     let ns = env.namespace("leader-faults").await;
 
@@ -249,11 +255,7 @@ async fn a_client_behind_a_lapsed_fence_reads_and_renews_but_cannot_write() {
 async fn a_restart_with_the_same_plugins_keeps_their_since_and_writes_no_status() {
     use aim_operator::api::AIMClusterConfig;
     let env = test_env!();
-    let dir = tempfile::tempdir().unwrap();
-    let identity =
-        aim_tests::identity::operator_kubeconfig(env.kubectl_path(), env.kubeconfig(), &dir.path().join("sa"))
-            .await
-            .expect("the operator's identity");
+    let (dir, identity) = operator_identity(env).await;
     let _config = env.cleanup(&["aimclusterconfig", "default"]);
     let config = "apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec: {}\n";
     assert!(env.apply(config, None).await.success);

@@ -1,4 +1,4 @@
-//! Model caches: waiting on their conditions.
+//! Model caches: waiting on their conditions and their download Jobs.
 
 use crate::wait;
 use aim_operator::api::ModelCache;
@@ -19,6 +19,19 @@ pub async fn model_cache_ready(client: kube::Client, namespace: &str, name: &str
             Some(c) if c.status == "True" => Ok(()),
             other => Err(format!("{other:?}")),
         }
+    })
+    .await
+}
+
+/// The first download Job of ModelCache `cache` in `namespace`, once the operator has made it.
+pub async fn download_job(client: kube::Client, namespace: &str, cache: &str) -> k8s_openapi::api::batch::v1::Job {
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client, namespace);
+    let name = aim_operator::testing::job_name(cache, 0);
+    wait::until(&format!("the download Job of {cache}"), || async {
+        jobs.get_opt(&name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "not yet".to_string())
     })
     .await
 }

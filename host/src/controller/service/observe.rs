@@ -54,7 +54,7 @@ pub(crate) struct Observed {
     pub(crate) runtime: Option<Reported>,
     /// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
     pub(crate) unplaced: Option<String>,
-    /// Predictor pods ready to serve.
+    /// Predictor pods ready to serve (counted only while the runtime is not ready).
     pub(crate) ready_replicas: usize,
     /// The cluster's GPUs of the model the template asks for (read when a pod waits unscheduled).
     pub(crate) gpu_pool: Option<GpuPool>,
@@ -109,11 +109,13 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
     let runtime = isvc
         .as_deref()
         .and_then(|i| reported(&i.data, "/status/conditions", "Ready"));
-    let pods = index.pods_of_inference_service(&namespace, &isvc_name);
-    let unplaced = match &runtime {
-        Some(r) if r.is_true() => None,
-        _ => unschedulable(&pods),
+    // The pods are read only while KServe does not call the runtime ready: a ready service's reconciles stay
+    // free of a scan over the cluster's pods.
+    let pods = match &runtime {
+        Some(r) if r.is_true() => vec![],
+        _ => index.pods_of_inference_service(&namespace, &isvc_name),
     };
+    let unplaced = unschedulable(&pods);
     let ready_replicas = pods.iter().filter(|p| pod_ready(p)).count();
     let gpu_pool = match (&unplaced, &resolution) {
         (Some(_), Resolution::Resolved { template, .. }) => template

@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 const SERVICES: usize = 8;
 
+/// Held by each test that runs operator replicas: they all contend for the one Lease in `aim-system`, so two such
+/// tests at once would measure each other's replicas.
+static REPLICAS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn replica(kubeconfig: &Path, identity: &str, log: &Path) -> Replica {
     Replica::start(
         kubeconfig,
@@ -140,6 +144,7 @@ fn writes_after(audit: &Path, identity: &str, after: k8s_openapi::jiff::Timestam
 #[tokio::test]
 async fn a_killed_leader_is_replaced_within_the_lease_and_a_paused_one_writes_nothing_after_its_successor() {
     let env = test_env!();
+    let _one_at_a_time = REPLICAS.lock().await;
     let (dir, identity) = operator_identity(env).await;
     let catalog = single_template_catalog(env, "faults").await;
     let ns = env.namespace("leader-faults").await;
@@ -255,6 +260,7 @@ async fn a_client_behind_a_lapsed_fence_reads_and_renews_but_cannot_write() {
 async fn a_restart_with_the_same_plugins_keeps_their_since_and_writes_no_status() {
     use aim_operator::api::AIMClusterConfig;
     let env = test_env!();
+    let _one_at_a_time = REPLICAS.lock().await;
     let (dir, identity) = operator_identity(env).await;
     let _config = env.cleanup(&["aimclusterconfig", "default"]);
     let config = "apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec: {}\n";

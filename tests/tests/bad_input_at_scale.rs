@@ -322,7 +322,7 @@ async fn generated_bad_input_is_refused_or_explained_and_the_operator_keeps_serv
     for i in 0..4 {
         let name = format!("good-{i}");
         wait::until(&format!("{name} Running"), || async {
-            match status(env, &ns, &name).await.status {
+            match status(env, &ns, &name).await.head.status {
                 Some(ServiceState::Running) => Ok(()),
                 other => Err(format!("{other:?}")),
             }

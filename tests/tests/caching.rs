@@ -84,7 +84,7 @@ async fn mc_condition(env: &TestEnv, ns: &str, name: &str, type_: &str, status: 
     wait::until(&format!("ModelCache {name} {type_}={status} ({reason})"), || async {
         let cache = mc(env, ns, name).await.ok_or("no ModelCache yet")?;
         let s = cache.status.unwrap_or_default();
-        match s.conditions.iter().find(|c| c.type_ == type_) {
+        match s.head.conditions.iter().find(|c| c.type_ == type_) {
             Some(c) if c.status == status && c.reason == reason => Ok(c.message.clone()),
             other => Err(format!("{other:?}")),
         }
@@ -100,7 +100,7 @@ async fn tc_state(env: &TestEnv, ns: &str, name: &str, state: ResourceState) -> 
             .await
             .map_err(|e| e.to_string())?
             .ok_or("no template cache yet")?;
-        if tc.status.as_ref().and_then(|s| s.status) == Some(state) {
+        if tc.status.as_ref().and_then(|s| s.head.status) == Some(state) {
             Ok(tc)
         } else {
             Err(format!("{:?}", tc.status))
@@ -147,6 +147,7 @@ async fn a_template_with_caching_enabled_warms_its_own_cache() {
     let message = warming
         .status
         .unwrap()
+        .head
         .conditions
         .into_iter()
         .find(|c| c.type_ == "CacheWarm")
@@ -174,13 +175,14 @@ async fn a_template_with_caching_enabled_warms_its_own_cache() {
             .status
             .unwrap_or_default();
         let warm = s
+            .head
             .conditions
             .iter()
             .any(|c| c.type_ == "CacheWarm" && c.status == "True" && c.reason == "Warm");
-        if warm && s.status == Some(ResourceState::Available) {
+        if warm && s.head.status == Some(ResourceState::Available) {
             Ok(())
         } else {
-            Err(format!("{:?}", s.conditions))
+            Err(format!("{:?}", s.head.conditions))
         }
     })
     .await;
@@ -223,6 +225,7 @@ async fn a_template_cache_resolves_the_namespace_template_before_the_cluster_tem
         assert!(
             tc.status
                 .unwrap()
+                .head
                 .conditions
                 .iter()
                 .any(|c| c.type_ == "Resolved" && c.status == "True")
@@ -246,6 +249,7 @@ async fn a_template_cache_for_a_missing_template_reports_template_not_found() {
     let resolved = tc
         .status
         .unwrap()
+        .head
         .conditions
         .into_iter()
         .find(|c| c.type_ == "Resolved")
@@ -282,7 +286,8 @@ async fn caches_of_one_source_share_a_model_cache_that_lives_while_one_of_them_u
             .iter()
             .filter(|tc| {
                 tc.status.as_ref().is_some_and(|s| {
-                    s.conditions
+                    s.head
+                        .conditions
                         .iter()
                         .any(|c| c.type_ == "CacheWarm" && c.message.contains(&name))
                 })
@@ -472,7 +477,7 @@ async fn a_missing_storage_class_is_storage_class_missing() {
         "{message}"
     );
     assert_eq!(
-        mc(env, &ns, "weights").await.unwrap().status.unwrap().status,
+        mc(env, &ns, "weights").await.unwrap().status.unwrap().head.status,
         Some(ResourceState::Failed)
     );
 }
@@ -876,6 +881,7 @@ async fn the_download_job_runs_our_downloader_which_reports_progress_on_the_mode
             .ok_or("no status")?;
         let download = status.download.clone().ok_or("no download status")?;
         let ready = status
+            .head
             .conditions
             .iter()
             .find(|c| c.type_ == "Ready")

@@ -32,7 +32,7 @@ async fn inline_model_sources_skip_discovery() {
     let status = template_status(env, &ns, "t").await;
     assert_eq!(condition(&status, "Discovered").unwrap().1, "InlineModelSources");
     assert_eq!(status.model_sources[0].source_uri, "hf://org/inline");
-    assert_eq!(status.observed_generation, Some(1));
+    assert_eq!(status.head.observed_generation, Some(1));
     let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
     assert!(
         jobs.list(&ListParams::default()).await.unwrap().items.is_empty(),
@@ -84,7 +84,7 @@ async fn a_namespace_template_is_discovered_by_a_job_in_its_namespace() {
     let message = wait_condition(env, &ns, "fast", "Discovered", "True", "ProfilesDiscovered").await;
     assert!(message.contains("vllm-mi300x-fp8-tp1-latency.yaml"), "{message}");
     let status = template_status(env, &ns, "fast").await;
-    assert_eq!(status.status, Some(aim_operator::api::ResourceState::Available));
+    assert_eq!(status.head.status, Some(aim_operator::api::ResourceState::Available));
     assert_eq!(status.model_sources[0].source_uri, "hf://amd/Llama-3.1-8B-FP8");
     assert_eq!(status.model_sources[0].size.as_ref().unwrap().0, "8704Mi");
 }
@@ -120,10 +120,10 @@ async fn a_cluster_template_is_discovered_in_the_operator_namespace() {
             .map_err(|e| e.to_string())?
             .status
             .unwrap_or_default();
-        if s.status == Some(aim_operator::api::ResourceState::Available) {
+        if s.head.status == Some(aim_operator::api::ResourceState::Available) {
             Ok(s)
         } else {
-            Err(format!("{:?}", s.conditions))
+            Err(format!("{:?}", s.head.conditions))
         }
     })
     .await;
@@ -142,7 +142,7 @@ async fn a_missing_image_is_a_condition_and_discovery_starts_when_it_appears() {
         "{message}"
     );
     assert_eq!(
-        template_status(env, &ns, "t").await.status,
+        template_status(env, &ns, "t").await.head.status,
         Some(aim_operator::api::ResourceState::Failed)
     );
 

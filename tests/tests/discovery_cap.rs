@@ -60,7 +60,7 @@ async fn no_more_than_the_cap_of_discovery_jobs_run_at_once_and_the_rest_wait_th
             .filter(|t| {
                 t.status
                     .as_ref()
-                    .is_some_and(|s| s.conditions.iter().any(|c| c.reason == "WaitingForDiscoverySlot"))
+                    .is_some_and(|s| s.head.conditions.iter().any(|c| c.reason == "WaitingForDiscoverySlot"))
             })
             .count();
         if waiting >= 3 {
@@ -92,7 +92,7 @@ async fn no_more_than_the_cap_of_discovery_jobs_run_at_once_and_the_rest_wait_th
         .filter(|t| {
             t.status
                 .as_ref()
-                .is_some_and(|s| s.conditions.iter().any(|c| c.reason == "WaitingForDiscoverySlot"))
+                .is_some_and(|s| s.head.conditions.iter().any(|c| c.reason == "WaitingForDiscoverySlot"))
         })
         .count();
     assert_eq!(
@@ -133,7 +133,7 @@ async fn no_more_than_the_cap_of_discovery_jobs_run_at_once_and_the_rest_wait_th
         let available = list
             .items
             .iter()
-            .filter(|t| t.status.as_ref().and_then(|s| s.status) == Some(ResourceState::Available))
+            .filter(|t| t.status.as_ref().and_then(|s| s.head.status) == Some(ResourceState::Available))
             .count();
         if available == 5 {
             Ok(())

@@ -64,7 +64,7 @@ async fn converged(cp: &ControlPlane, want: &[(&str, usize, u32)]) {
                 let name = format!("{prefix}-{i}");
                 let running = listed.iter().any(|s| {
                     kube::ResourceExt::name_any(s) == name
-                        && s.status.as_ref().and_then(|s| s.status) == Some(ServiceState::Running)
+                        && s.status.as_ref().and_then(|s| s.head.status) == Some(ServiceState::Running)
                 });
                 let owned: Vec<_> = inference
                     .iter()

@@ -26,7 +26,7 @@ async fn all_running(env: &TestEnv, ns: &str, prefix: &str) {
     for i in 0..EACH {
         let name = format!("{prefix}-{i}");
         wait::until(&format!("{name} Running"), || async {
-            match status(env, ns, &name).await.status {
+            match status(env, ns, &name).await.head.status {
                 Some(ServiceState::Running) => Ok(()),
                 other => Err(format!("{other:?}")),
             }
@@ -85,7 +85,7 @@ async fn a_hostile_matcher_mid_rollout_fails_only_its_own_decisions_which_are_re
     // What was decided before is untouched: same template, same decision, still Running.
     for (i, was) in before.iter().enumerate() {
         let now = status(env, &ns, &format!("before-{i}")).await;
-        assert_eq!(now.status, Some(ServiceState::Running));
+        assert_eq!(now.head.status, Some(ServiceState::Running));
         assert_eq!(now.resolved_template, was.resolved_template);
         assert_eq!(now.decision, was.decision);
     }

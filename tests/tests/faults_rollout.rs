@@ -185,7 +185,7 @@ async fn a_rollout_killed_repeatedly_converges_with_nothing_duplicated_and_leave
             not_running += per_ns
                 - listed
                     .iter()
-                    .filter(|s| s.status.as_ref().and_then(|s| s.status) == Some(ServiceState::Running))
+                    .filter(|s| s.status.as_ref().and_then(|s| s.head.status) == Some(ServiceState::Running))
                     .count();
         }
         if not_running == 0 {

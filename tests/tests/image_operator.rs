@@ -133,9 +133,9 @@ async fn the_image_runs_as_the_deployments_pod_leads_and_reconciles() {
     let out = env.apply(&service("served", &catalog.model, ""), Some(&ns)).await;
     assert!(out.success, "{}", out.stderr);
     wait_for(env, &ns, "served", "Running", |s| {
-        (s.status == Some(ServiceState::Running))
+        (s.head.status == Some(ServiceState::Running))
             .then_some(())
-            .ok_or_else(|| format!("{:?}", s.status))
+            .ok_or_else(|| format!("{:?}", s.head.status))
     })
     .await;
 

@@ -82,7 +82,7 @@ async fn converged(env: &TestEnv, ns: &str, prefix: &str) {
     for i in 0..SERVICES {
         let name = format!("{prefix}-{i}");
         wait::until(&format!("{name} Running"), || async {
-            match status(env, ns, &name).await.status {
+            match status(env, ns, &name).await.head.status {
                 Some(ServiceState::Running) => Ok(()),
                 other => Err(format!("{other:?}")),
             }

@@ -71,7 +71,7 @@ async fn replicas_land_only_on_their_gpu_model_and_a_service_no_node_can_take_sa
         condition("RuntimeReady", "False", "Unschedulable"),
     )
     .await;
-    assert_eq!(s.status, Some(ServiceState::Pending), "not Starting forever");
+    assert_eq!(s.head.status, Some(ServiceState::Pending), "not Starting forever");
     let why = message(&s, "RuntimeReady");
     assert!(why.contains("asks for 8 × MI325X GPUs per replica"), "{why}");
     assert!(
@@ -110,7 +110,11 @@ async fn replicas_land_only_on_their_gpu_model_and_a_service_no_node_can_take_sa
         condition("RuntimeReady", "False", "ReplicasWaiting"),
     )
     .await;
-    assert_eq!(s.status, Some(ServiceState::Degraded), "it serves, with fewer replicas");
+    assert_eq!(
+        s.head.status,
+        Some(ServiceState::Degraded),
+        "it serves, with fewer replicas"
+    );
     let why = message(&s, "RuntimeReady");
     assert!(why.starts_with("serving with 3 of 5 replicas ready"), "{why}");
     assert!(

@@ -52,13 +52,14 @@ async fn every_service_pattern_of_the_overview_reaches_running() {
                 .map_err(|e| e.to_string())?
                 .status
                 .unwrap_or_default();
-            if s.status == Some(ServiceState::Running) {
+            if s.head.status == Some(ServiceState::Running) {
                 Ok(s)
             } else {
                 Err(format!(
                     "{:?}: {:?}",
-                    s.status,
-                    s.conditions
+                    s.head.status,
+                    s.head
+                        .conditions
                         .iter()
                         .filter(|c| c.status != "True")
                         .map(|c| (&c.type_, &c.reason, &c.message))

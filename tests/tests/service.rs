@@ -92,7 +92,7 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
     // KServe makes the predictor Deployment; the scheduler places both replicas on MI325X nodes (node affinity,
     // two GPUs each); kwok runs them; KServe reports the InferenceService Ready.
     let s = wait_for(env, &ns, "llama3-svc", "Running", condition("Ready", "True", "Ready")).await;
-    assert_eq!(s.status, Some(ServiceState::Running));
+    assert_eq!(s.head.status, Some(ServiceState::Running));
     assert_eq!(s.inference_service.as_deref(), Some("llama3-svc"));
     for (t, reason) in [
         ("CacheReady", "NotRequested"),
@@ -101,9 +101,9 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
         ("Failure", "NoFailure"),
     ] {
         assert!(
-            s.conditions.iter().any(|c| c.type_ == t && c.reason == reason),
+            s.head.conditions.iter().any(|c| c.type_ == t && c.reason == reason),
             "{t}: {:?}",
-            s.conditions
+            s.head.conditions
         );
     }
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(env.client().await, &ns);
@@ -126,10 +126,10 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
         .fail_readiness("serving.kserve.io/inferenceservice=llama3-svc")
         .await;
     wait_for(env, &ns, "llama3-svc", "Degraded", |s| {
-        if s.status == Some(ServiceState::Degraded) {
+        if s.head.status == Some(ServiceState::Degraded) {
             Ok(())
         } else {
-            Err(format!("{:?}", s.status))
+            Err(format!("{:?}", s.head.status))
         }
     })
     .await;
@@ -292,7 +292,7 @@ async fn a_long_service_name_gets_an_inference_service_kserve_can_run() {
     assert!(name.len() > 48);
     apply(env, &ns, &service(&name, &catalog.model, "")).await;
     let s = wait_for(env, &ns, &name, "Running", condition("Ready", "True", "Ready")).await;
-    assert_eq!(s.status, Some(ServiceState::Running));
+    assert_eq!(s.head.status, Some(ServiceState::Running));
     let isvc_name = s.inference_service.expect("the InferenceService's name in status");
     assert!(
         format!("isvc.{isvc_name}-predictor").len() <= 63 && isvc_name.starts_with("sa-service-name-"),
@@ -440,7 +440,7 @@ async fn a_template_too_small_for_the_weights_fails_with_the_numbers_and_derives
         condition("Resolved", "False", "TemplateDoesNotFit"),
     )
     .await;
-    assert_eq!(derived.status, Some(ServiceState::Failed));
+    assert_eq!(derived.head.status, Some(ServiceState::Failed));
     let why = message(&derived, "Resolved");
     for part in ["the derived template", "754.0 GiB", "345.6 GiB usable", "2 × MI300X"] {
         assert!(why.contains(part), "'{part}' missing from: {why}");
@@ -542,7 +542,7 @@ async fn a_missing_template_is_template_not_found() {
         condition("Resolved", "False", "TemplateNotFound"),
     )
     .await;
-    assert_eq!(s.status, Some(ServiceState::Failed));
+    assert_eq!(s.head.status, Some(ServiceState::Failed));
     assert!(
         message(&s, "Failure").contains("no AIMServiceTemplate 'no-such-template'"),
         "{}",
@@ -598,7 +598,12 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
     )
     .await;
     assert_eq!(
-        s.conditions.iter().find(|c| c.type_ == "RuntimeReady").unwrap().reason,
+        s.head
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "RuntimeReady")
+            .unwrap()
+            .reason,
         "WaitingForCache"
     );
     assert!(
@@ -832,7 +837,7 @@ async fn a_child_changed_or_deleted_by_hand_is_put_back_and_an_event_says_what()
     let mut seen = Vec::new();
     let start = std::time::Instant::now();
     while start.elapsed() < std::time::Duration::from_secs(3) {
-        seen.push(status(env, &ns, "svc").await.status);
+        seen.push(status(env, &ns, "svc").await.head.status);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     wait::until("the Event about the deleted InferenceService", || async {

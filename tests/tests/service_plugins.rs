@@ -109,7 +109,7 @@ async fn a_swapped_matcher_changes_later_decisions_and_a_failing_one_fails_only_
         failure.contains("matcher plugin matcher.wasm (sha256:") && failure.contains("crashed"),
         "{failure}"
     );
-    assert_eq!(doomed.status, Some(ServiceState::Failed));
+    assert_eq!(doomed.head.status, Some(ServiceState::Failed));
     let events = env
         .kubectl(&[
             "get",

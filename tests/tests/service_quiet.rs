@@ -126,7 +126,7 @@ async fn a_running_service_writes_nothing_while_nothing_changes() {
         requests.by_verb, requests.writes_by_resource
     );
     if !delta.is_empty() {
-        println!("service: {:#?}", status(env, &ns, "svc").await.conditions);
+        println!("service: {:#?}", status(env, &ns, "svc").await.head.conditions);
         println!("isvc: {:#}", isvc(env, &ns, "svc").await["status"]);
     }
     assert!(

@@ -72,12 +72,13 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     .await;
     assert_eq!(s.route_path.as_deref(), Some(path.as_str()));
     assert_eq!(
-        s.status,
+        s.head.status,
         Some(ServiceState::Running),
         "the runtime serves while the route waits for its gateway"
     );
     assert_eq!(
-        s.conditions
+        s.head
+            .conditions
             .iter()
             .find(|c| c.type_ == "Ready")
             .map(|c| c.reason.as_str()),
@@ -173,7 +174,7 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
         condition("RoutingReady", "False", "ConfiguringRoute"),
     )
     .await;
-    assert_eq!(s.status, Some(ServiceState::Running), "it still serves");
+    assert_eq!(s.head.status, Some(ServiceState::Running), "it still serves");
     assert!(
         message(&s, "RoutingReady").contains("later-gw"),
         "{}",

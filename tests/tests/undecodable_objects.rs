@@ -50,7 +50,7 @@ fn service(name: &str, model: &str) -> String {
 async fn state(services: &Api<AIMService>, name: &str) -> Result<(), String> {
     // A get, not a list: the test's own types cannot read the unreadable one either.
     let svc = services.get_opt(name).await.map_err(|e| e.to_string())?;
-    let state = svc.and_then(|s| s.status?.status);
+    let state = svc.and_then(|s| s.status?.head.status);
     if state == Some(ServiceState::Running) {
         Ok(())
     } else {

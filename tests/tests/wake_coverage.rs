@@ -109,9 +109,9 @@ async fn a_change_of_anything_a_reconcile_read_wakes_that_reconcile() {
     assert!(out.success, "{}", out.stderr);
     for name in ["plain", "named", "overridden", "both"] {
         wait_for(env, &ns, name, "Running", |s| {
-            (s.status == Some(ServiceState::Running))
+            (s.head.status == Some(ServiceState::Running))
                 .then_some(())
-                .ok_or_else(|| format!("{:?}", s.status))
+                .ok_or_else(|| format!("{:?}", s.head.status))
         })
         .await;
     }

@@ -120,7 +120,7 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
     loop {
         let mut running_now = 0;
         for name in names {
-            if api.get(name).await?.status.and_then(|s| s.status) == Some(ServiceState::Running) {
+            if api.get(name).await?.status.and_then(|s| s.head.status) == Some(ServiceState::Running) {
                 running_now += 1;
             }
         }
@@ -132,7 +132,7 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
             let ready = cache
                 .status
                 .as_ref()
-                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+                .and_then(|s| s.head.conditions.iter().find(|c| c.type_ == "Ready"));
             if let Some(c) = ready {
                 let line = format!("modelcache {}: {}", kube::ResourceExt::name_any(&cache), c.message);
                 if line != shown {
@@ -255,7 +255,7 @@ async fn wait_running(api: &Api<AIMService>, name: &str) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
         if let Ok(s) = api.get(name).await
-            && s.status.as_ref().and_then(|s| s.status) == Some(ServiceState::Running)
+            && s.status.as_ref().and_then(|s| s.head.status) == Some(ServiceState::Running)
         {
             return;
         }
@@ -266,7 +266,7 @@ async fn wait_running(api: &Api<AIMService>, name: &str) {
 /// One line: state, template, path, and what it waits for.
 async fn summary(api: &Api<AIMService>, name: &str) -> anyhow::Result<String> {
     let status = api.get(name).await?.status.unwrap_or_default();
-    let state = status.status.map_or("Pending".to_string(), |s| format!("{s:?}"));
+    let state = status.head.status.map_or("Pending".to_string(), |s| format!("{s:?}"));
     let template = status
         .resolved_template
         .map(|t| {
@@ -286,7 +286,7 @@ async fn summary(api: &Api<AIMService>, name: &str) -> anyhow::Result<String> {
         .route_path
         .map(|p| format!(", served at {p}"))
         .unwrap_or_default();
-    let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+    let ready = status.head.conditions.iter().find(|c| c.type_ == "Ready");
     let why = match ready {
         Some(c) if c.status == "True" => String::new(),
         Some(c) => format!(" — waiting: {} ({})", c.message, c.reason),

@@ -1,6 +1,6 @@
 //! `AIMClusterConfig`: cluster-wide routing and cache storage defaults. Only the object named `default` is used.
 
-use super::common::{Conditions, ResourceState};
+use super::common::{ResourceState, StatusHead};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -74,19 +74,15 @@ pub struct GatewayRef {
 }
 
 /// Observed state of an `AIMClusterConfig`.
+///
+/// State: Available when in use, Failed when ignored (not named `default`) or invalid.
+/// Conditions: Ready (in use), with reason `Ignored` when the name is not `default`.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AIMClusterConfigStatus {
-    /// The `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Overall state: Available when in use, Failed when ignored (not named `default`) or invalid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ResourceState>,
-    /// Standard conditions: Ready (in use), with reason `Ignored` when the name is not `default`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Conditions,
+    /// Generation, state and conditions.
+    #[serde(flatten)]
+    pub head: StatusHead<ResourceState>,
     /// The policy plugins the operator runs (in the config in use only): one entry per policy, with the last
     /// plugin file refused for it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

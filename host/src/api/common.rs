@@ -210,3 +210,33 @@ pub enum ServiceState {
 /// Conditions list with the standard list-map semantics (one entry per `type`), so server-side apply merges
 /// entries by type instead of replacing the whole list.
 pub type Conditions = Vec<Condition>;
+
+/// What every AIM status starts with (flattened into it): the generation it describes, the overall state
+/// (`S`: [`ResourceState`], or [`ServiceState`] for services) and the conditions. Each status type's own
+/// description lists the condition types its kind reports.
+// `JsonSchema`, not `KubeSchema`: the latter takes no type parameters, so the list-map keys are written out.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusHead<S> {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Overall state, the `STATUS` column; the kind's status description lists its values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<S>,
+    /// Standard conditions, one per type; the kind's status description lists the types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Conditions,
+}
+
+impl<S> StatusHead<S> {
+    /// A head in `state`, with no conditions yet and no generation observed.
+    pub fn in_state(state: S) -> Self {
+        Self {
+            observed_generation: None,
+            status: Some(state),
+            conditions: Conditions::new(),
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! `AIMImage`: a cluster-wide catalog entry that maps a model ID to the AIM container image serving it.
 
-use super::common::{Conditions, ResourceState};
+use super::common::{ResourceState, StatusHead};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -39,17 +39,12 @@ pub struct AIMImageSpec {
 }
 
 /// Observed state of an `AIMImage`.
+///
+/// State: Pending, Progressing, Available, Degraded or Failed.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AIMImageStatus {
-    /// The `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Overall state: Pending, Progressing, Available, Degraded or Failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ResourceState>,
-    /// Standard conditions, one per type.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Conditions,
+    /// Generation, state and conditions.
+    #[serde(flatten)]
+    pub head: StatusHead<ResourceState>,
 }

@@ -1,7 +1,7 @@
 //! `ModelCache`: one PVC holding one downloaded model source. `spec.sourceUri` and `spec.modelFiles` (which of its
 //! files) are its identity.
 
-use super::common::{Conditions, Credentials, MAX_SOURCE_URI_LENGTH, ModelFiles, ResourceState, source_uri_rule};
+use super::common::{Credentials, MAX_SOURCE_URI_LENGTH, ModelFiles, ResourceState, StatusHead, source_uri_rule};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
@@ -57,19 +57,15 @@ pub struct ModelCacheSpec {
 }
 
 /// Observed state of a `ModelCache`.
+///
+/// State: Pending, Progressing, Available, Degraded or Failed.
+/// Conditions: StorageReady, Progressing, Ready, Failure.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelCacheStatus {
-    /// The `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Overall state: Pending, Progressing, Available, Degraded or Failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ResourceState>,
-    /// Standard conditions: StorageReady, Progressing, Ready, Failure.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Conditions,
+    /// Generation, state and conditions.
+    #[serde(flatten)]
+    pub head: StatusHead<ResourceState>,
     /// Name of the PersistentVolumeClaim that holds the downloaded model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent_volume_claim: Option<String>,

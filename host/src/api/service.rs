@@ -1,6 +1,6 @@
 //! `AIMService`: a running inference endpoint for one model, resolved to a template and served by KServe.
 
-use super::common::{Conditions, Credentials, GpuSelector, Metric, Precision, RuntimeParameters, ServiceState};
+use super::common::{Credentials, GpuSelector, Metric, Precision, RuntimeParameters, ServiceState, StatusHead};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -146,19 +146,15 @@ pub struct ResolvedTemplate {
 }
 
 /// Observed state of an `AIMService`.
+///
+/// State: Pending, Starting, Running, Failed or Degraded.
+/// Conditions: Resolved, CacheReady, RuntimeReady, RoutingReady, Ready, Progressing, Failure.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AIMServiceStatus {
-    /// The `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Overall state: Pending, Starting, Running, Failed or Degraded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ServiceState>,
-    /// Standard conditions: Resolved, CacheReady, RuntimeReady, RoutingReady, Ready, Progressing, Failure.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Conditions,
+    /// Generation, state and conditions.
+    #[serde(flatten)]
+    pub head: StatusHead<ServiceState>,
     /// The template this service runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_template: Option<ResolvedTemplate>,

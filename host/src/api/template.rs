@@ -4,7 +4,7 @@
 //! template's model sources with a dry-run Job unless `spec.modelSources` is given inline.
 
 use super::common::{
-    Conditions, Credentials, MAX_MODEL_SOURCES, ModelFiles, ModelSource, ResourceState, RuntimeParameters,
+    Credentials, MAX_MODEL_SOURCES, ModelFiles, ModelSource, ResourceState, RuntimeParameters, StatusHead,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
@@ -100,19 +100,15 @@ pub struct TemplateCaching {
 }
 
 /// Observed state of a template (both kinds).
+///
+/// State: Pending, Progressing, Available, Degraded or Failed.
+/// Conditions: Discovered, CacheWarm, Ready, Progressing, Failure.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateStatus {
-    /// The `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Overall state: Pending, Progressing, Available, Degraded or Failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ResourceState>,
-    /// Standard conditions: Discovered, CacheWarm, Ready, Progressing, Failure.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Conditions,
+    /// Generation, state and conditions.
+    #[serde(flatten)]
+    pub head: StatusHead<ResourceState>,
     /// Model artifacts this profile needs, from discovery or from `spec.modelSources`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_MODEL_SOURCES))]

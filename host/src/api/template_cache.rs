@@ -1,6 +1,6 @@
 //! `AIMTemplateCache`: pre-warms every model source of one template into `ModelCache`s.
 
-use super::common::{Conditions, Credentials, ModelFiles, ResourceState};
+use super::common::{Credentials, ModelFiles, ResourceState, StatusHead};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -52,19 +52,15 @@ pub enum TemplateKind {
 }
 
 /// Observed state of an `AIMTemplateCache`.
+///
+/// State: Pending, Progressing, Available, Degraded or Failed.
+/// Conditions: Resolved, CacheWarm, Ready, Progressing, Failure.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AIMTemplateCacheStatus {
-    /// The `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Overall state: Pending, Progressing, Available, Degraded or Failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ResourceState>,
-    /// Standard conditions: Resolved, CacheWarm, Ready, Progressing, Failure.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Conditions,
+    /// Generation, state and conditions.
+    #[serde(flatten)]
+    pub head: StatusHead<ResourceState>,
     /// The kind `spec.templateRef` resolved to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_template_kind: Option<TemplateKind>,

@@ -12,6 +12,7 @@ pub async fn model_cache_ready(client: kube::Client, namespace: &str, name: &str
         let ready = mc
             .status
             .unwrap_or_default()
+            .head
             .conditions
             .into_iter()
             .find(|c| c.type_ == "Ready");

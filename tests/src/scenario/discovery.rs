@@ -43,6 +43,7 @@ pub async fn template_status(env: &TestEnv, ns: &str, name: &str) -> TemplateSta
 /// The template's condition `type_`: (status, reason, message).
 pub fn condition(status: &TemplateStatus, type_: &str) -> Option<(String, String, String)> {
     status
+        .head
         .conditions
         .iter()
         .find(|c| c.type_ == type_)
@@ -55,7 +56,7 @@ pub async fn wait_condition(env: &TestEnv, ns: &str, name: &str, type_: &str, st
         let s = template_status(env, ns, name).await;
         match condition(&s, type_) {
             Some((st, re, msg)) if st == status && re == reason => Ok(msg),
-            other => Err(format!("{other:?}; status {:?}", s.status)),
+            other => Err(format!("{other:?}; status {:?}", s.head.status)),
         }
     })
     .await

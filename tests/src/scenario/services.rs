@@ -115,7 +115,8 @@ pub async fn wait_for(
         check(&s).map(|_| s.clone()).map_err(|e| {
             format!(
                 "{e}; conditions {:?}",
-                s.conditions
+                s.head
+                    .conditions
                     .iter()
                     .map(|c| (&c.type_, &c.status, &c.reason, &c.message))
                     .collect::<Vec<_>>()
@@ -131,7 +132,7 @@ pub fn condition(
     want: &'static str,
     reason: &'static str,
 ) -> impl Fn(&AIMServiceStatus) -> Result<(), String> {
-    move |s| match s.conditions.iter().find(|c| c.type_ == type_) {
+    move |s| match s.head.conditions.iter().find(|c| c.type_ == type_) {
         Some(c) if c.status == want && c.reason == reason => Ok(()),
         other => Err(format!("{type_} is {:?}", other.map(|c| (&c.status, &c.reason)))),
     }
@@ -139,7 +140,8 @@ pub fn condition(
 
 /// The message of condition `type_`.
 pub fn message(s: &AIMServiceStatus, type_: &str) -> String {
-    s.conditions
+    s.head
+        .conditions
         .iter()
         .find(|c| c.type_ == type_)
         .map(|c| c.message.clone())

@@ -91,7 +91,7 @@ async fn running(client: &kube::Client, namespace: &str) -> usize {
     api.list(&ListParams::default()).await.map_or(0, |l| {
         l.items
             .iter()
-            .filter(|s| s.status.as_ref().and_then(|s| s.status) == Some(aim_operator::api::ServiceState::Running))
+            .filter(|s| s.status.as_ref().and_then(|s| s.head.status) == Some(aim_operator::api::ServiceState::Running))
             .count()
     })
 }
@@ -101,7 +101,7 @@ async fn failed(client: &kube::Client, namespace: &str) -> usize {
     api.list(&ListParams::default()).await.map_or(0, |l| {
         l.items
             .iter()
-            .filter(|s| s.status.as_ref().and_then(|s| s.status) == Some(aim_operator::api::ServiceState::Failed))
+            .filter(|s| s.status.as_ref().and_then(|s| s.head.status) == Some(aim_operator::api::ServiceState::Failed))
             .count()
     })
 }
@@ -110,9 +110,9 @@ async fn cache_ready(client: &kube::Client, namespace: &str) -> bool {
     let api: Api<aim_operator::api::ModelCache> = Api::namespaced(client.clone(), namespace);
     api.list(&ListParams::default()).await.is_ok_and(|l| {
         !l.items.is_empty()
-            && l.items
-                .iter()
-                .all(|m| m.status.as_ref().and_then(|s| s.status) == Some(aim_operator::api::ResourceState::Available))
+            && l.items.iter().all(|m| {
+                m.status.as_ref().and_then(|s| s.head.status) == Some(aim_operator::api::ResourceState::Available)
+            })
     })
 }
 

@@ -7,10 +7,9 @@ use crate::api::{
     AIMClusterConfig, AIMClusterConfigStatus, CLUSTER_CONFIG_NAME, PluginRefusal, PolicyPluginStatus, ResourceState,
 };
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
-use crate::controller::kit::status::{self, WithConditions};
+use crate::controller::kit::status;
 use crate::controller::kit::{Context, Error};
 use crate::policy::ledger::PluginState;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -18,15 +17,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use std::sync::Arc;
 use std::time::SystemTime;
-
-impl WithConditions for AIMClusterConfigStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn state(&self) -> Option<String> {
-        self.status.map(|s| format!("{s:?}"))
-    }
-}
 
 /// The config's status, given whether the gateway it names exists and the plugins in use.
 pub(crate) fn plan(
@@ -36,10 +26,8 @@ pub(crate) fn plan(
     now: Timestamp,
 ) -> AIMClusterConfigStatus {
     let generation = config.metadata.generation;
-    let mut next = AIMClusterConfigStatus {
-        observed_generation: generation,
-        ..config.status.clone().unwrap_or_default()
-    };
+    let mut next = config.status.clone().unwrap_or_default();
+    next.head.observed_generation = generation;
     let in_use = config.name_any() == CLUSTER_CONFIG_NAME;
     next.plugins = if in_use {
         carried_over(&next.plugins, plugins)
@@ -82,7 +70,7 @@ pub(crate) fn plan(
             ),
         }
     };
-    let conds = &mut next.conditions;
+    let conds = &mut next.head.conditions;
     conditions::set(conds, types::READY, &verdict, generation, now);
     let failure = if verdict.ok {
         Cond::no(reasons::NO_FAILURE, "")
@@ -90,7 +78,7 @@ pub(crate) fn plan(
         Cond::yes(verdict.reason, verdict.message.clone())
     };
     conditions::set(conds, types::FAILURE, &failure, generation, now);
-    next.status = Some(state);
+    next.head.status = Some(state);
     next
 }
 
@@ -259,15 +247,15 @@ mod tests {
     fn only_default_is_used_and_a_missing_gateway_degrades_it() {
         let now = Timestamp::now();
         assert_eq!(
-            plan(&config("default", true), true, &[], now).status,
+            plan(&config("default", true), true, &[], now).head.status,
             Some(ResourceState::Available)
         );
         assert_eq!(
-            plan(&config("default", true), false, &[], now).status,
+            plan(&config("default", true), false, &[], now).head.status,
             Some(ResourceState::Degraded)
         );
         assert_eq!(
-            plan(&config("default", false), false, &[], now).status,
+            plan(&config("default", false), false, &[], now).head.status,
             Some(ResourceState::Available)
         );
         let ignored = plan(&config("other", false), false, &plugins(None), now);
@@ -278,9 +266,9 @@ mod tests {
                 .len(),
             1
         );
-        assert_eq!(ignored.status, Some(ResourceState::Failed));
+        assert_eq!(ignored.head.status, Some(ResourceState::Failed));
         assert_eq!(
-            conditions::get(&ignored.conditions, types::READY).unwrap().reason,
+            conditions::get(&ignored.head.conditions, types::READY).unwrap().reason,
             reasons::IGNORED
         );
     }

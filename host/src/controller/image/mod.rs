@@ -3,31 +3,19 @@
 
 use crate::api::{AIMImage, AIMImageStatus, ResourceState};
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
-use crate::controller::kit::status::{self, WithConditions};
+use crate::controller::kit::status;
 use crate::controller::kit::{Context, Error};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use std::sync::Arc;
 
-impl WithConditions for AIMImageStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn state(&self) -> Option<String> {
-        self.status.map(|s| format!("{s:?}"))
-    }
-}
-
 /// The image's status, from the first image of its model (by name) and whether its default template exists as
 /// a cluster template.
 pub(crate) fn plan(image: &AIMImage, first_of_model: &str, default_exists: bool, now: Timestamp) -> AIMImageStatus {
     let generation = image.metadata.generation;
-    let mut next = AIMImageStatus {
-        observed_generation: generation,
-        ..image.status.clone().unwrap_or_default()
-    };
+    let mut next = image.status.clone().unwrap_or_default();
+    next.head.observed_generation = generation;
     let verdict = match &image.spec.default_service_template {
         _ if first_of_model != image.name_any() => Cond::no(
             reasons::DUPLICATE_MODEL,
@@ -51,7 +39,7 @@ pub(crate) fn plan(image: &AIMImage, first_of_model: &str, default_exists: bool,
             ),
         ),
     };
-    let conds = &mut next.conditions;
+    let conds = &mut next.head.conditions;
     let ready = Cond {
         reason: if verdict.ok { reasons::READY } else { verdict.reason },
         ..verdict.clone()
@@ -63,7 +51,7 @@ pub(crate) fn plan(image: &AIMImage, first_of_model: &str, default_exists: bool,
         Cond::yes(verdict.reason, verdict.message.clone())
     };
     conditions::set(conds, types::FAILURE, &failure, generation, now);
-    next.status = Some(if verdict.ok {
+    next.head.status = Some(if verdict.ok {
         ResourceState::Available
     } else {
         ResourceState::Degraded
@@ -105,7 +93,7 @@ mod tests {
     }
 
     fn ready(s: &AIMImageStatus) -> (&str, &str) {
-        let c = conditions::get(&s.conditions, types::READY).unwrap();
+        let c = conditions::get(&s.head.conditions, types::READY).unwrap();
         (c.status.as_str(), c.reason.as_str())
     }
 
@@ -114,11 +102,11 @@ mod tests {
         let now = Timestamp::now();
         let s = plan(&image("a", Some("t")), "a", true, now);
         assert_eq!(
-            (s.status, ready(&s)),
+            (s.head.status, ready(&s)),
             (Some(ResourceState::Available), ("True", reasons::READY))
         );
         let s = plan(&image("a", Some("t")), "a", false, now);
-        assert_eq!(s.status, Some(ResourceState::Degraded));
+        assert_eq!(s.head.status, Some(ResourceState::Degraded));
         assert_eq!(ready(&s), ("False", reasons::DEFAULT_TEMPLATE_MISSING));
         let s = plan(&image("b", None), "a", false, now);
         assert_eq!(ready(&s), ("False", reasons::DUPLICATE_MODEL));

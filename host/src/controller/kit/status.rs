@@ -23,6 +23,29 @@ pub(crate) trait WithConditions {
     fn state(&self) -> Option<String>;
 }
 
+/// Every AIM status reads both from its [`StatusHead`](crate::api::StatusHead).
+macro_rules! from_the_head {
+    ($($status:ty),*) => {$(
+        impl WithConditions for $status {
+            fn conditions(&self) -> &[Condition] {
+                &self.head.conditions
+            }
+            fn state(&self) -> Option<String> {
+                self.head.status.map(|s| format!("{s:?}"))
+            }
+        }
+    )*};
+}
+
+from_the_head!(
+    crate::api::AIMImageStatus,
+    crate::api::AIMClusterConfigStatus,
+    crate::api::TemplateStatus,
+    crate::api::AIMTemplateCacheStatus,
+    crate::api::ModelCacheStatus,
+    crate::api::AIMServiceStatus
+);
+
 /// Applies `next` as `obj`'s status unless it already has it; returns whether it wrote.
 pub(crate) async fn write<K>(ctx: &Context, obj: &K, next: K::Status) -> Result<bool, Error>
 where

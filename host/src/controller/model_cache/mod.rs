@@ -13,24 +13,14 @@ pub(crate) mod names;
 pub(crate) mod observe;
 pub(crate) mod plan;
 
-use crate::api::{ModelCache, ModelCacheStatus, ModelFiles};
+use crate::api::{ModelCache, ModelFiles};
 use crate::controller::kit::apply::{Refusal, owner_ref};
 use crate::controller::kit::pipeline::{self, Prelude};
-use crate::controller::kit::status::WithConditions;
 use crate::controller::kit::{Context, Error};
 use crate::labels::Component;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use std::sync::Arc;
-
-impl WithConditions for ModelCacheStatus {
-    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
-        &self.conditions
-    }
-    fn state(&self) -> Option<String> {
-        self.status.map(|s| format!("{s:?}"))
-    }
-}
 
 /// One reconcile of a model cache.
 #[tracing::instrument(skip_all, fields(name = %mc.name_any(), namespace = mc.namespace().unwrap_or_default()))]

@@ -81,11 +81,11 @@ pub(crate) fn state(
     };
     let status = cache.status.clone().unwrap_or_default();
     let detail = |t| {
-        conditions::get(&status.conditions, t)
+        conditions::get(&status.head.conditions, t)
             .map(|c| c.message.clone())
             .unwrap_or_default()
     };
-    match status.status {
+    match status.head.status {
         Some(ResourceState::Available) => CacheState::Warm(
             template
                 .status
@@ -93,7 +93,7 @@ pub(crate) fn state(
                 .iter()
                 .filter_map(|source| {
                     let mc = model_cache(&source.source_uri)?;
-                    let ready = mc.status.as_ref().and_then(|s| s.status) == Some(ResourceState::Available);
+                    let ready = mc.status.as_ref().and_then(|s| s.head.status) == Some(ResourceState::Available);
                     let claim = mc.status.as_ref()?.persistent_volume_claim.clone()?;
                     ready.then(|| CacheMount {
                         cache: mc.name_any(),

@@ -100,7 +100,7 @@ pub(crate) fn to_candidate(t: &TemplateRecord) -> wit::Candidate {
             TemplateScope::Cluster => wit::Scope::Cluster,
         },
         parameters: to_wit(&t.profile.parameters),
-        state: match t.status.status.unwrap_or_default() {
+        state: match t.status.head.status.unwrap_or_default() {
             ResourceState::Pending => wit::TemplateState::Pending,
             ResourceState::Progressing => wit::TemplateState::Progressing,
             ResourceState::Available => wit::TemplateState::Available,

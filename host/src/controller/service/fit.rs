@@ -52,7 +52,7 @@ pub(crate) async fn check(
 /// The template as the fit check shows it to the matcher.
 fn as_judged(template: &TemplateRecord, sizes_from: Option<&TemplateRecord>) -> TemplateRecord {
     let mut shown = template.clone();
-    shown.status.status = Some(ResourceState::Available);
+    shown.status.head.status = Some(ResourceState::Available);
     if shown.status.model_sources.is_empty()
         && let Some(other) = sizes_from
     {
@@ -88,7 +88,10 @@ mod tests {
                 model_sources: None,
             },
             status: TemplateStatus {
-                status: state,
+                head: crate::api::StatusHead {
+                    status: state,
+                    ..Default::default()
+                },
                 model_sources: sizes
                     .iter()
                     .map(|s| ModelSource {
@@ -107,7 +110,7 @@ mod tests {
         let derived = record("d", &[], Some(ResourceState::Pending));
         let base = record("b", &["754Gi"], Some(ResourceState::Available));
         let shown = as_judged(&derived, Some(&base));
-        assert_eq!(shown.status.status, Some(ResourceState::Available));
+        assert_eq!(shown.status.head.status, Some(ResourceState::Available));
         assert_eq!(shown.status.model_sources, base.status.model_sources);
         assert_eq!(shown.name, "d");
     }

@@ -17,23 +17,13 @@ pub(crate) mod plan;
 pub(crate) mod resolve;
 pub(crate) mod routing;
 
-use crate::api::{AIMService, AIMServiceStatus};
+use crate::api::AIMService;
 use crate::controller::kit::apply::Refusal;
 use crate::controller::kit::pipeline::{self, Prelude};
-use crate::controller::kit::status::WithConditions;
 use crate::controller::kit::{Context, Error};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use std::sync::Arc;
-
-impl WithConditions for AIMServiceStatus {
-    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
-        &self.conditions
-    }
-    fn state(&self) -> Option<String> {
-        self.status.map(|s| format!("{s:?}"))
-    }
-}
 
 /// One reconcile of a service.
 #[tracing::instrument(skip_all, fields(name = %svc.name_any(), namespace = svc.namespace().unwrap_or_default()))]

@@ -144,7 +144,7 @@ async fn fitted(ctx: &Context, service: &AIMService, template: TemplateRecord, i
 fn sticky(ctx: &Context, service: &AIMService, namespace: &str) -> Option<TemplateRecord> {
     let status = service.status.as_ref()?;
     let resolved = status.resolved_template.as_ref()?;
-    if status.observed_generation != service.metadata.generation || redecide_requested(service) {
+    if status.head.observed_generation != service.metadata.generation || redecide_requested(service) {
         return None;
     }
     let found = ctx.index.template(namespace, &resolved.name)?;

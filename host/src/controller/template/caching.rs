@@ -87,11 +87,11 @@ pub(crate) fn plan(
         _ => CacheAction::Apply(Box::new(desired)),
     };
     let status = existing.and_then(|tc| tc.status.clone()).unwrap_or_default();
-    let detail = conditions::get(&status.conditions, types::READY)
+    let detail = conditions::get(&status.head.conditions, types::READY)
         .map(|c| c.message.clone())
         .unwrap_or_default();
     let name = template.name;
-    let state = match status.status {
+    let state = match status.head.status {
         Some(ResourceState::Available) => CacheState {
             warm: true,
             failed: false,

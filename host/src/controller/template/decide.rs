@@ -71,7 +71,7 @@ pub(crate) fn plan<T: TemplateKind>(
                 ..
             }
     );
-    let had_cache = conditions::get(&o.status.conditions, types::CACHE_WARM).is_some();
+    let had_cache = conditions::get(&o.status.head.conditions, types::CACHE_WARM).is_some();
     let name = obj.name_any();
     let namespace = obj.namespace();
     let cache_state = match &namespace {

@@ -19,7 +19,6 @@ pub(crate) mod plan;
 use crate::api::{AIMClusterServiceTemplate, AIMServiceTemplate, TemplateProfile, TemplateStatus};
 use crate::controller::kit::apply::{Refusal, owner_ref};
 use crate::controller::kit::pipeline::{self, Prelude};
-use crate::controller::kit::status::WithConditions;
 use crate::controller::kit::{Context, Error};
 use crate::labels::Component;
 use discovery::Refused;
@@ -30,15 +29,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::sync::Arc;
-
-impl WithConditions for TemplateStatus {
-    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
-        &self.conditions
-    }
-    fn state(&self) -> Option<String> {
-        self.status.map(|s| format!("{s:?}"))
-    }
-}
 
 /// What the reconcile needs from either template kind.
 pub(crate) trait TemplateKind:

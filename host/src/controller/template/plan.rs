@@ -37,12 +37,11 @@ pub(crate) fn status(
     cache: Option<&CacheState>,
     now: Timestamp,
 ) -> Planned {
-    let mut next = TemplateStatus {
-        observed_generation: generation,
-        ..current.clone()
+    let mut next = current.clone();
+    next.head.observed_generation = generation;
+    let set = |next: &mut TemplateStatus, t: &str, c: &Cond| {
+        conditions::set(&mut next.head.conditions, t, c, generation, now)
     };
-    let set =
-        |next: &mut TemplateStatus, t: &str, c: &Cond| conditions::set(&mut next.conditions, t, c, generation, now);
     let mut requeue = None;
     let (discovered, failure) = match sources {
         Sources::Inline(inline) => {
@@ -99,7 +98,7 @@ pub(crate) fn status(
         sources,
         Sources::Discovery { step: Step::Running { .. } | Step::Waiting { .. }, record: Some(r) } if r.failed_attempts > 0
     );
-    let retry_failure = conditions::get(&current.conditions, types::FAILURE)
+    let retry_failure = conditions::get(&current.head.conditions, types::FAILURE)
         .filter(|c| retrying && c.status == "True" && c.reason == reasons::DISCOVERY_FAILED)
         .map(|c| {
             Cond::yes(
@@ -111,7 +110,7 @@ pub(crate) fn status(
     let mut cache_failure = None;
     let cache_warm = match cache {
         None => {
-            next.conditions.retain(|c| c.type_ != types::CACHE_WARM);
+            next.head.conditions.retain(|c| c.type_ != types::CACHE_WARM);
             true
         }
         Some(state) => {
@@ -144,7 +143,7 @@ pub(crate) fn status(
     } else {
         types::DISCOVERED
     };
-    let blocking = conditions::get(&next.conditions, blocking_type)
+    let blocking = conditions::get(&next.head.conditions, blocking_type)
         .map(|c| (c.reason.clone(), c.message.clone()))
         .unwrap_or_default();
     let blocking_reason = reason_const(&blocking.0);
@@ -163,7 +162,7 @@ pub(crate) fn status(
         Cond::no(reasons::IDLE, "")
     };
     set(&mut next, types::PROGRESSING, &p);
-    next.status = Some(match (ready, failure.is_some(), cache_failure.is_some(), progressing) {
+    next.head.status = Some(match (ready, failure.is_some(), cache_failure.is_some(), progressing) {
         (true, ..) => ResourceState::Available,
         (_, true, ..) => ResourceState::Failed,
         (_, _, true, _) if discovered => ResourceState::Degraded,
@@ -210,7 +209,7 @@ mod tests {
     }
 
     fn cond<'a>(s: &'a TemplateStatus, t: &str) -> (&'a str, &'a str) {
-        let c = conditions::get(&s.conditions, t).expect(t);
+        let c = conditions::get(&s.head.conditions, t).expect(t);
         (c.status.as_str(), c.reason.as_str())
     }
 
@@ -223,14 +222,14 @@ mod tests {
             None,
             now(),
         );
-        assert_eq!(p.status.status, Some(ResourceState::Available));
+        assert_eq!(p.status.head.status, Some(ResourceState::Available));
         assert_eq!(
             cond(&p.status, types::DISCOVERED),
             ("True", reasons::INLINE_MODEL_SOURCES)
         );
         assert_eq!(cond(&p.status, types::FAILURE), ("False", reasons::NO_FAILURE));
         assert_eq!(p.status.model_sources, vec![source()]);
-        assert!(conditions::get(&p.status.conditions, types::CACHE_WARM).is_none());
+        assert!(conditions::get(&p.status.head.conditions, types::CACHE_WARM).is_none());
     }
 
     #[test]
@@ -240,7 +239,7 @@ mod tests {
             record: None,
         };
         let p = status(&TemplateStatus::default(), Some(1), &running, None, now());
-        assert_eq!(p.status.status, Some(ResourceState::Progressing));
+        assert_eq!(p.status.head.status, Some(ResourceState::Progressing));
         assert_eq!(
             cond(&p.status, types::PROGRESSING),
             ("True", reasons::DISCOVERY_RUNNING)
@@ -257,7 +256,7 @@ mod tests {
             }),
         };
         let p = status(&p.status, Some(1), &failed, None, now());
-        assert_eq!(p.status.status, Some(ResourceState::Failed));
+        assert_eq!(p.status.head.status, Some(ResourceState::Failed));
         assert_eq!(cond(&p.status, types::FAILURE), ("True", reasons::DISCOVERY_FAILED));
         assert_eq!(p.requeue, Some(Duration::from_secs(30)));
         // The retry runs: the failure stays visible, marked as retrying.
@@ -269,7 +268,7 @@ mod tests {
             }),
         };
         let p = status(&p.status, Some(1), &retrying, None, now());
-        let f = conditions::get(&p.status.conditions, types::FAILURE).unwrap();
+        let f = conditions::get(&p.status.head.conditions, types::FAILURE).unwrap();
         assert_eq!(
             (f.status.as_str(), f.message.as_str()),
             ("True", "attempt 1: bad (retrying)")
@@ -286,7 +285,7 @@ mod tests {
             message: "AIMTemplateCache t is warming".into(),
         };
         let p = status(&TemplateStatus::default(), Some(1), &inline, Some(&warming), now());
-        assert_eq!(p.status.status, Some(ResourceState::Progressing));
+        assert_eq!(p.status.head.status, Some(ResourceState::Progressing));
         assert_eq!(cond(&p.status, types::READY), ("False", reasons::WARMING));
         let failed = CacheState {
             warm: false,
@@ -295,7 +294,7 @@ mod tests {
             message: "AIMTemplateCache t failed".into(),
         };
         let p = status(&p.status, Some(1), &inline, Some(&failed), now());
-        assert_eq!(p.status.status, Some(ResourceState::Degraded));
+        assert_eq!(p.status.head.status, Some(ResourceState::Degraded));
         assert_eq!(cond(&p.status, types::FAILURE), ("True", reasons::WARM_FAILED));
     }
 }

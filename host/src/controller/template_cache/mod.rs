@@ -12,24 +12,14 @@
 
 pub(crate) mod plan;
 
-use crate::api::{AIMTemplateCache, AIMTemplateCacheStatus};
+use crate::api::AIMTemplateCache;
 use crate::controller::kit::pipeline::{self, Prelude};
-use crate::controller::kit::status::WithConditions;
 use crate::controller::kit::{Context, Error};
 use crate::labels::Component;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use std::sync::Arc;
-
-impl WithConditions for AIMTemplateCacheStatus {
-    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
-        &self.conditions
-    }
-    fn state(&self) -> Option<String> {
-        self.status.map(|s| format!("{s:?}"))
-    }
-}
 
 /// One reconcile of a template cache.
 #[tracing::instrument(skip_all, fields(name = %tc.name_any(), namespace = tc.namespace().unwrap_or_default()))]

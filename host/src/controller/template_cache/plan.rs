@@ -71,12 +71,10 @@ pub(crate) fn model_cache_for(tc: &AIMTemplateCache, source: &ModelSource, files
 pub(crate) fn plan(tc: &AIMTemplateCache, o: &Observed<'_>) -> Plan {
     let generation = tc.metadata.generation;
     let current = tc.status.clone().unwrap_or_default();
-    let mut next = AIMTemplateCacheStatus {
-        observed_generation: generation,
-        ..current
-    };
+    let mut next = current;
+    next.head.observed_generation = generation;
     let set = |next: &mut AIMTemplateCacheStatus, t: &str, c: &Cond| {
-        conditions::set(&mut next.conditions, t, c, generation, o.now)
+        conditions::set(&mut next.head.conditions, t, c, generation, o.now)
     };
     let template_ref = &tc.spec.template_ref;
     let namespace = tc.namespace().unwrap_or_default();
@@ -99,7 +97,7 @@ pub(crate) fn plan(tc: &AIMTemplateCache, o: &Observed<'_>) -> Plan {
         );
         set(&mut next, types::READY, &Cond::no(reasons::TEMPLATE_NOT_FOUND, message));
         set(&mut next, types::PROGRESSING, &Cond::no(reasons::IDLE, ""));
-        next.status = Some(ResourceState::Failed);
+        next.head.status = Some(ResourceState::Failed);
         return Plan::status(next);
     };
     let (kind, kind_word) = match scope {
@@ -153,7 +151,7 @@ pub(crate) fn plan(tc: &AIMTemplateCache, o: &Observed<'_>) -> Plan {
         Cond::yes(cache.reason, cache.message.clone())
     };
     set(&mut next, types::PROGRESSING, &progressing);
-    next.status = Some(if cache.warm {
+    next.head.status = Some(if cache.warm {
         ResourceState::Available
     } else if cache.failed {
         ResourceState::Failed
@@ -176,7 +174,7 @@ struct Summary {
 
 /// Warm when every cache is Available; failed when one failed; otherwise warming, naming what is pending.
 fn summarize(caches: &[(&ModelSource, Option<Arc<ModelCache>>)], files: &ModelFiles) -> Summary {
-    let state = |m: &ModelCache| m.status.as_ref().and_then(|s| s.status).unwrap_or_default();
+    let state = |m: &ModelCache| m.status.as_ref().and_then(|s| s.head.status).unwrap_or_default();
     let found: Vec<&ModelCache> = caches.iter().filter_map(|(_, m)| m.as_deref()).collect();
     let ready = found.iter().filter(|m| state(m) == ResourceState::Available).count();
     if let Some(failed) = found.iter().find(|m| state(m) == ResourceState::Failed) {
@@ -184,7 +182,7 @@ fn summarize(caches: &[(&ModelSource, Option<Arc<ModelCache>>)], files: &ModelFi
             .status
             .as_ref()
             .and_then(|s| {
-                conditions::get(&s.conditions, types::FAILURE).map(|c| format!(" ({}: {})", c.reason, c.message))
+                conditions::get(&s.head.conditions, types::FAILURE).map(|c| format!(" ({}: {})", c.reason, c.message))
             })
             .unwrap_or_default();
         return Summary {
@@ -255,7 +253,7 @@ mod tests {
     fn cache(uri: &str, state: ResourceState) -> Arc<ModelCache> {
         let mut mc = model_cache_for(&tc(), &source(uri), &ModelFiles::default());
         mc.status = Some(ModelCacheStatus {
-            status: Some(state),
+            head: crate::api::StatusHead::in_state(state),
             ..Default::default()
         });
         Arc::new(mc)
@@ -285,7 +283,7 @@ mod tests {
             created.metadata.owner_references.is_none(),
             "shared caches record no users on themselves"
         );
-        assert_eq!(plan1.status.status, Some(ResourceState::Progressing));
+        assert_eq!(plan1.status.head.status, Some(ResourceState::Progressing));
         assert_eq!(
             plan1.status.resolved_template_kind,
             Some(TemplateKind::AIMClusterServiceTemplate)
@@ -303,7 +301,7 @@ mod tests {
             },
         );
         assert!(warm.writes.objects::<ModelCache>().is_empty());
-        assert_eq!(warm.status.status, Some(ResourceState::Available));
+        assert_eq!(warm.status.head.status, Some(ResourceState::Available));
     }
 
     #[test]
@@ -318,7 +316,7 @@ mod tests {
                 now: now(),
             },
         );
-        assert_eq!(failed.status.status, Some(ResourceState::Failed));
+        assert_eq!(failed.status.head.status, Some(ResourceState::Failed));
         let missing = plan(
             &tc(),
             &Observed {
@@ -328,8 +326,8 @@ mod tests {
                 now: now(),
             },
         );
-        let resolved = conditions::get(&missing.status.conditions, types::RESOLVED).unwrap();
+        let resolved = conditions::get(&missing.status.head.conditions, types::RESOLVED).unwrap();
         assert_eq!(resolved.reason, reasons::TEMPLATE_NOT_FOUND);
-        assert_eq!(missing.status.status, Some(ResourceState::Failed));
+        assert_eq!(missing.status.head.status, Some(ResourceState::Failed));
     }
 }

@@ -74,7 +74,7 @@ pub(super) fn storage_class(q: &Queues, index: &Index, change: &Change<StorageCl
         &q.model_caches,
         index.model_caches_where(|m| {
             let status = m.status.as_ref();
-            let conds = status.map(|s| s.conditions.as_slice()).unwrap_or_default();
+            let conds = status.map(|s| s.head.conditions.as_slice()).unwrap_or_default();
             !conditions::is_true(conds, types::READY)
                 || status.and_then(|s| s.storage_class_name.as_deref()) == Some(name.as_str())
         }),

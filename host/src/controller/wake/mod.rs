@@ -155,14 +155,22 @@ where
 
 /// Services that have not resolved a template, or failed to.
 fn unsettled(svc: &AIMService) -> bool {
-    let conds = svc.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let conds = svc
+        .status
+        .as_ref()
+        .map(|s| s.head.conditions.as_slice())
+        .unwrap_or_default();
     !conditions::is_true(conds, types::RESOLVED)
 }
 
 /// Services whose last decision failed or found nothing: not resolved, or a policy plugin failed for them. A
 /// plugin swap decides these again at once.
 pub fn needs_decision(svc: &AIMService) -> bool {
-    let conds = svc.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let conds = svc
+        .status
+        .as_ref()
+        .map(|s| s.head.conditions.as_slice())
+        .unwrap_or_default();
     unsettled(svc)
         || conditions::get(conds, types::FAILURE)
             .is_some_and(|c| c.status == "True" && c.reason == reasons::POLICY_FAILED)

@@ -87,7 +87,7 @@ fn service(ns: &str, name: &str, model: &str, resolved: Option<(&str, bool)>, ca
             ..Default::default()
         };
         set(
-            &mut status.conditions,
+            &mut status.head.conditions,
             types::RESOLVED,
             &Cond::yes(reasons::RESOLVED, "t"),
             None,
@@ -164,7 +164,7 @@ fn template_cache(ns: &str, name: &str, template_ref: &str, state: Option<Resour
     );
     tc.metadata.namespace = Some(ns.into());
     tc.status = state.map(|s| AIMTemplateCacheStatus {
-        status: Some(s),
+        head: crate::api::StatusHead::in_state(s),
         ..Default::default()
     });
     tc
@@ -330,7 +330,7 @@ fn a_cluster_template_wakes_services_that_run_it_or_have_none_yet() {
     let before = cluster_template("c1", "m");
     let mut after = before.clone();
     after.status = Some(TemplateStatus {
-        status: Some(ResourceState::Available),
+        head: crate::api::StatusHead::in_state(ResourceState::Available),
         ..Default::default()
     });
     f.queues.changed(

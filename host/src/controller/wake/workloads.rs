@@ -91,7 +91,7 @@ pub(super) fn job(q: &Queues, index: &Index, change: &Change<Job>) {
 fn templates_waiting_for_a_slot(q: &Queues, index: &Index) {
     let waiting = index.templates_where(|_, status| {
         status.is_some_and(|s| {
-            conditions::get(&s.conditions, types::DISCOVERED)
+            conditions::get(&s.head.conditions, types::DISCOVERED)
                 .is_some_and(|c| c.reason == reasons::WAITING_FOR_DISCOVERY_SLOT)
         })
     });

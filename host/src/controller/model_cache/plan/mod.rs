@@ -197,7 +197,7 @@ pub(super) fn still_waiting(
     let wait = backoff(config.backoff_base, config.backoff_max, attempts as u32);
     let elapsed = since(last?, now);
     (attempts > 0 && elapsed < wait).then(|| {
-        let previous = conditions::get(&next.conditions, types::FAILURE)
+        let previous = conditions::get(&next.head.conditions, types::FAILURE)
             .map(|c| c.message.clone())
             .unwrap_or_default();
         (previous, wait - elapsed)
@@ -212,11 +212,9 @@ pub(super) fn since(t: &Time, now: Timestamp) -> Duration {
 pub(crate) fn plan(mc: &ModelCache, o: &Observed<'_>, config: &DownloadConfig) -> Plan {
     let generation = mc.metadata.generation;
     let current = mc.status.clone().unwrap_or_default();
-    let mut next = ModelCacheStatus {
-        observed_generation: generation,
-        model_files: Some(ModelFiles::effective(mc.spec.model_files.as_ref())),
-        ..current.clone()
-    };
+    let mut next = current.clone();
+    next.head.observed_generation = generation;
+    next.model_files = Some(ModelFiles::effective(mc.spec.model_files.as_ref()));
     if let Some(skipped) = &o.downloaded_skipped {
         next.skipped = Some(skipped.clone());
     }
@@ -228,8 +226,9 @@ pub(crate) fn plan(mc: &ModelCache, o: &Observed<'_>, config: &DownloadConfig) -
         requeue: None,
     };
     let (storage, outcome) = advance(mc, o, config, &mut next, &mut plan);
-    let set =
-        |next: &mut ModelCacheStatus, t: &str, c: &Cond| conditions::set(&mut next.conditions, t, c, generation, o.now);
+    let set = |next: &mut ModelCacheStatus, t: &str, c: &Cond| {
+        conditions::set(&mut next.head.conditions, t, c, generation, o.now)
+    };
     if let Some(storage) = &storage {
         set(&mut next, types::STORAGE_READY, storage);
     }
@@ -244,13 +243,13 @@ pub(crate) fn plan(mc: &ModelCache, o: &Observed<'_>, config: &DownloadConfig) -
             set(&mut next, types::READY, &Cond::yes(reasons::READY, message));
             set(&mut next, types::PROGRESSING, &Cond::no(reasons::IDLE, ""));
             set(&mut next, types::FAILURE, &Cond::no(reasons::NO_FAILURE, ""));
-            next.status = Some(ResourceState::Available);
+            next.head.status = Some(ResourceState::Available);
         }
         Outcome::Progressing(c) => {
             set(&mut next, types::READY, &Cond::no(c.reason, c.message.clone()));
             set(&mut next, types::PROGRESSING, &Cond::yes(c.reason, c.message.clone()));
             // While a retry runs, the last failure stays visible until an attempt succeeds.
-            let last = conditions::get(&current.conditions, types::FAILURE)
+            let last = conditions::get(&current.head.conditions, types::FAILURE)
                 .filter(|c| retrying && c.status == "True" && c.reason == reasons::DOWNLOAD_FAILED)
                 .map(|c| format!("{} (retrying)", c.message.trim_end_matches(" (retrying)")));
             let failure = match last {
@@ -258,13 +257,13 @@ pub(crate) fn plan(mc: &ModelCache, o: &Observed<'_>, config: &DownloadConfig) -
                 None => Cond::no(reasons::NO_FAILURE, ""),
             };
             set(&mut next, types::FAILURE, &failure);
-            next.status = Some(ResourceState::Progressing);
+            next.head.status = Some(ResourceState::Progressing);
         }
         Outcome::Failed(c, retry) => {
             set(&mut next, types::READY, &Cond::no(c.reason, c.message.clone()));
             set(&mut next, types::PROGRESSING, &Cond::no(reasons::IDLE, ""));
             set(&mut next, types::FAILURE, &Cond::yes(c.reason, c.message.clone()));
-            next.status = Some(ResourceState::Failed);
+            next.head.status = Some(ResourceState::Failed);
             plan.requeue = plan.requeue.or(retry);
         }
     }
@@ -348,7 +347,7 @@ fn advance(
     if storage.reason == reasons::PVC_LOST {
         return (Some(storage.clone()), Outcome::Failed(storage, None));
     }
-    if conditions::is_true(&next.conditions, types::READY) {
+    if conditions::is_true(&next.head.conditions, types::READY) {
         return (Some(storage), Outcome::Ready);
     }
     let outcome = download(mc, o, config, next, plan, model_bytes);

@@ -106,7 +106,9 @@ fn a_failed_size_check_is_tried_again_with_a_growing_wait() {
     let p = plan(&mc(None), &failed, &config());
     let (status, reason) = cond(&p.status, types::FAILURE);
     assert_eq!((status.as_str(), reason.as_str()), ("True", reasons::SIZE_CHECK_FAILED));
-    let message = &conditions::get(&p.status.conditions, types::FAILURE).unwrap().message;
+    let message = &conditions::get(&p.status.head.conditions, types::FAILURE)
+        .unwrap()
+        .message;
     assert!(
         message.contains("size check attempt 1") && message.contains("checking again in"),
         "{message}"
@@ -142,7 +144,7 @@ fn a_failed_size_check_is_tried_again_with_a_growing_wait() {
 }
 
 fn cond(s: &ModelCacheStatus, t: &str) -> (String, String) {
-    let c = conditions::get(&s.conditions, t).unwrap();
+    let c = conditions::get(&s.head.conditions, t).unwrap();
     (c.status.clone(), c.reason.clone())
 }
 
@@ -191,7 +193,7 @@ fn a_bound_claim_and_a_running_job_report_progress_and_success_is_ready() {
     let download = p.status.download.as_ref().unwrap();
     assert_eq!(download.percent, Some(25));
     assert_eq!(download.bytes_per_second, Some(100 << 20));
-    let message = conditions::get(&p.status.conditions, types::READY)
+    let message = conditions::get(&p.status.head.conditions, types::READY)
         .unwrap()
         .message
         .clone();
@@ -204,7 +206,7 @@ fn a_bound_claim_and_a_running_job_report_progress_and_success_is_ready() {
         &observed(Some(&bound), DownloadJob::Succeeded),
         &config(),
     );
-    assert_eq!(p.status.status, Some(ResourceState::Available));
+    assert_eq!(p.status.head.status, Some(ResourceState::Available));
     assert_eq!(
         cond(&p.status, types::STORAGE_READY),
         ("True".into(), reasons::PVC_BOUND.into())
@@ -220,7 +222,7 @@ fn a_failed_download_counts_once_and_backs_off() {
         at: Some(at(90)),
     };
     let p = plan(&mc(Some("1Gi")), &observed(Some(&bound), failed.clone()), &config());
-    assert_eq!(p.status.status, Some(ResourceState::Failed));
+    assert_eq!(p.status.head.status, Some(ResourceState::Failed));
     assert_eq!(p.status.download.as_ref().unwrap().failed_attempts, 1);
     assert_eq!(p.requeue, Some(Duration::from_secs(10)));
     let mut again = mc(Some("1Gi"));

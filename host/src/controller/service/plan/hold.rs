@@ -12,9 +12,9 @@ pub(crate) const RESTORE_HOLD: Duration = Duration::from_secs(3);
 /// The rest of the hold, when `next` would call a running service Degraded only because its InferenceService
 /// is being put back (absent now, or made less than [`RESTORE_HOLD`] ago and not ready yet).
 pub(super) fn held(current: &AIMServiceStatus, next: &AIMServiceStatus, o: &Observed) -> Option<Duration> {
-    let was_running = current.status == Some(ServiceState::Running);
-    let now_degraded = next.status == Some(ServiceState::Degraded);
-    let runtime = conditions::get(&next.conditions, types::RUNTIME_READY)?;
+    let was_running = current.head.status == Some(ServiceState::Running);
+    let now_degraded = next.head.status == Some(ServiceState::Degraded);
+    let runtime = conditions::get(&next.head.conditions, types::RUNTIME_READY)?;
     let restoring = [reasons::CREATING_RUNTIME, reasons::RUNTIME_NOT_READY].contains(&runtime.reason.as_str());
     if !(was_running && now_degraded && restoring) || o.runtime_refused.is_some() {
         return None;

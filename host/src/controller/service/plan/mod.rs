@@ -44,11 +44,9 @@ fn describe(t: &TemplateRecord) -> String {
 pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
     let generation = svc.metadata.generation;
     let current = svc.status.clone().unwrap_or_default();
-    let mut next = AIMServiceStatus {
-        observed_generation: generation,
-        redecided: svc.annotations().get(labels::REDECIDE).cloned(),
-        ..current.clone()
-    };
+    let mut next = current.clone();
+    next.head.observed_generation = generation;
+    next.redecided = svc.annotations().get(labels::REDECIDE).cloned();
     let mut writes = Writes::new();
     let (template, image) = match &o.resolution {
         Resolution::Failed {
@@ -118,10 +116,10 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
     // An existing one is left alone while the template or cache is not ready, so a running service keeps
     // serving.
     let name = &o.isvc_name;
-    let template_ready = template.status.status == Some(ResourceState::Available);
+    let template_ready = template.status.head.status == Some(ResourceState::Available);
     let mut runtime_planned = false;
     let runtime = if o.isvc.is_none() && !template_ready {
-        let why = conditions::get(&template.status.conditions, types::READY)
+        let why = conditions::get(&template.status.head.conditions, types::READY)
             .map(|c| c.message.clone())
             .unwrap_or_default();
         Cond::no(
@@ -263,7 +261,7 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
 
 /// The plan of `writes` and `status`, retried after [`POLICY_RETRY`] when a plugin failed.
 fn finish(writes: Writes, status: AIMServiceStatus) -> Plan {
-    let policy_failed = conditions::get(&status.conditions, types::FAILURE)
+    let policy_failed = conditions::get(&status.head.conditions, types::FAILURE)
         .is_some_and(|c| c.status == "True" && c.reason == reasons::POLICY_FAILED);
     Plan {
         writes,
@@ -283,7 +281,7 @@ struct Ladder {
 
 impl Ladder {
     fn apply(self, next: &mut AIMServiceStatus, current: &AIMServiceStatus, generation: Option<i64>, now: Timestamp) {
-        let c = &mut next.conditions;
+        let c = &mut next.head.conditions;
         for (type_, cond) in [
             (types::RESOLVED, &self.resolved),
             (types::CACHE_READY, &self.cache),
@@ -308,12 +306,12 @@ impl Ladder {
         conditions::set(c, types::PROGRESSING, &progressing, generation, now);
         let serving = self.resolved.ok && self.cache.ok && self.runtime.ok;
         let was_running = matches!(
-            current.status,
+            current.head.status,
             Some(ServiceState::Running) | Some(ServiceState::Degraded)
         );
         let unschedulable = self.runtime.reason == reasons::UNSCHEDULABLE;
         let partly_serving = self.runtime.reason == reasons::REPLICAS_WAITING;
-        next.status = Some(if ready || (serving && self.failure.is_none()) {
+        next.head.status = Some(if ready || (serving && self.failure.is_none()) {
             ServiceState::Running
         } else if serving || partly_serving {
             ServiceState::Degraded

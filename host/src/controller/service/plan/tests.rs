@@ -68,11 +68,11 @@ fn svc() -> AIMService {
 
 fn template(state: ResourceState) -> TemplateRecord {
     let mut status = TemplateStatus {
-        status: Some(state),
+        head: crate::api::StatusHead::in_state(state),
         ..Default::default()
     };
     set(
-        &mut status.conditions,
+        &mut status.head.conditions,
         types::READY,
         &Cond::no(reasons::DISCOVERY_RUNNING, "discovery Job d is running"),
         None,
@@ -169,7 +169,7 @@ fn run(case: Case<'_>) -> Plan {
     let mut s = svc();
     s.spec.replicas = case.replicas;
     s.status = case.was.map(|state| AIMServiceStatus {
-        status: Some(state),
+        head: crate::api::StatusHead::in_state(state),
         inference_service: Some("chat".into()),
         ..Default::default()
     });
@@ -213,7 +213,7 @@ fn run(case: Case<'_>) -> Plan {
 }
 
 fn cond(p: &Plan, t: &str) -> (String, String) {
-    let c = conditions::get(&p.status.conditions, t).unwrap_or_else(|| panic!("no {t}"));
+    let c = conditions::get(&p.status.head.conditions, t).unwrap_or_else(|| panic!("no {t}"));
     (c.status.clone(), c.reason.clone())
 }
 
@@ -280,7 +280,7 @@ fn a_deleted_inference_service_of_a_running_service_is_made_again_said_so_and_no
         )]
     );
     assert_eq!(
-        p.status.status,
+        p.status.head.status,
         Some(ServiceState::Running),
         "held while it is put back"
     );
@@ -290,7 +290,7 @@ fn a_deleted_inference_service_of_a_running_service_is_made_again_said_so_and_no
     let mut c = case(resolved(ResourceState::Available));
     c.was = Some(ServiceState::Running);
     c.isvc = Some(&i);
-    assert_eq!(run(c).status.status, Some(ServiceState::Degraded));
+    assert_eq!(run(c).status.head.status, Some(ServiceState::Degraded));
 }
 
 #[test]
@@ -306,8 +306,8 @@ fn a_service_with_some_replicas_ready_and_others_waiting_is_degraded_and_says_bo
         predictor_pod("d", false),
     ];
     let p = run(c);
-    assert_eq!(p.status.status, Some(ServiceState::Degraded), "it serves");
-    let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    assert_eq!(p.status.head.status, Some(ServiceState::Degraded), "it serves");
+    let runtime = conditions::get(&p.status.head.conditions, types::RUNTIME_READY).unwrap();
     assert_eq!(runtime.reason, reasons::REPLICAS_WAITING);
     assert!(
         runtime.message.starts_with("serving with 2 of 4 replicas ready; ")
@@ -325,7 +325,7 @@ fn asking_for_more_gpus_than_the_cluster_has_says_it_cannot_fit_with_the_totals(
     c.replicas = 5;
     c.pods = vec![predictor_pod("a", false)];
     let p = run(c);
-    let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    let runtime = conditions::get(&p.status.head.conditions, types::RUNTIME_READY).unwrap();
     assert!(
         runtime
             .message
@@ -339,7 +339,7 @@ fn asking_for_more_gpus_than_the_cluster_has_says_it_cannot_fit_with_the_totals(
     c.isvc = Some(&i);
     c.pods = vec![predictor_pod("a", false)];
     let p = run(c);
-    let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    let runtime = conditions::get(&p.status.head.conditions, types::RUNTIME_READY).unwrap();
     assert!(
         runtime
             .message
@@ -363,11 +363,11 @@ fn an_inference_service_the_api_server_refuses_is_runtime_rejected_with_its_mess
         cond(&p, types::FAILURE),
         ("True".into(), reasons::RUNTIME_REJECTED.into())
     );
-    let message = &conditions::get(&p.status.conditions, types::RUNTIME_READY)
+    let message = &conditions::get(&p.status.head.conditions, types::RUNTIME_READY)
         .unwrap()
         .message;
     assert!(message.contains("was refused: admission webhook"), "{message}");
-    assert_ne!(p.status.status, Some(ServiceState::Running));
+    assert_ne!(p.status.head.status, Some(ServiceState::Running));
 }
 
 #[test]
@@ -377,7 +377,7 @@ fn a_failed_resolution_is_failed_with_its_reason_and_makes_nothing() {
         message: "no template t".into(),
         decision: None,
     }));
-    assert_eq!(p.status.status, Some(ServiceState::Failed));
+    assert_eq!(p.status.head.status, Some(ServiceState::Failed));
     assert_eq!(
         cond(&p, types::RESOLVED),
         ("False".into(), reasons::TEMPLATE_NOT_FOUND.into())
@@ -395,7 +395,7 @@ fn a_ready_template_gets_its_inference_service_and_the_service_is_starting() {
     let isvc = p.isvc().expect("the InferenceService is planned");
     assert_eq!(isvc["metadata"]["name"], "chat");
     assert_eq!(isvc["spec"]["predictor"]["containers"][0]["image"], "reg/x:1");
-    assert_eq!(p.status.status, Some(ServiceState::Starting));
+    assert_eq!(p.status.head.status, Some(ServiceState::Starting));
     assert_eq!(
         cond(&p, types::RUNTIME_READY),
         ("False".into(), reasons::CREATING_RUNTIME.into())
@@ -411,13 +411,13 @@ fn a_ready_template_gets_its_inference_service_and_the_service_is_starting() {
 fn a_template_not_ready_yet_holds_the_runtime_back_and_says_why() {
     let p = run(case(resolved(ResourceState::Progressing)));
     assert!(p.isvc().is_none());
-    let c = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    let c = conditions::get(&p.status.head.conditions, types::RUNTIME_READY).unwrap();
     assert_eq!(c.reason, reasons::WAITING_FOR_TEMPLATE);
     assert_eq!(
         c.message,
         "waiting for template t to be ready: discovery Job d is running"
     );
-    assert_eq!(p.status.status, Some(ServiceState::Starting));
+    assert_eq!(p.status.head.status, Some(ServiceState::Starting));
 }
 
 #[test]
@@ -437,7 +437,7 @@ fn a_warming_cache_holds_the_runtime_back_and_a_failed_one_fails_the_service() {
     let mut c = case(resolved(ResourceState::Available));
     c.cache = Some(CacheState::Failed("AIMTemplateCache t failed".into()));
     let p = run(c);
-    assert_eq!(p.status.status, Some(ServiceState::Failed));
+    assert_eq!(p.status.head.status, Some(ServiceState::Failed));
     assert_eq!(cond(&p, types::FAILURE), ("True".into(), reasons::CACHE_FAILED.into()));
 }
 
@@ -468,7 +468,7 @@ fn a_ready_runtime_with_an_accepted_route_is_running_and_ready() {
     c.routing = routed();
     c.route = Some(&r);
     let p = run(c);
-    assert_eq!(p.status.status, Some(ServiceState::Running));
+    assert_eq!(p.status.head.status, Some(ServiceState::Running));
     assert_eq!(cond(&p, types::READY), ("True".into(), reasons::READY.into()));
     assert_eq!(p.status.route_path.as_deref(), Some("/team/uid-1"));
     assert!(
@@ -485,7 +485,7 @@ fn a_route_waiting_for_its_gateway_leaves_a_serving_service_running() {
     c.route = Some(&r);
     c.was = Some(ServiceState::Running);
     let p = run(c);
-    assert_eq!(p.status.status, Some(ServiceState::Running));
+    assert_eq!(p.status.head.status, Some(ServiceState::Running));
     assert_eq!(
         cond(&p, types::ROUTING_READY),
         ("False".into(), reasons::CONFIGURING_ROUTE.into())
@@ -505,7 +505,7 @@ fn a_rejected_route_degrades_a_serving_service() {
     c.routing = routed();
     c.route = Some(&r);
     let p = run(c);
-    assert_eq!(p.status.status, Some(ServiceState::Degraded));
+    assert_eq!(p.status.head.status, Some(ServiceState::Degraded));
     assert_eq!(cond(&p, types::FAILURE), ("True".into(), reasons::ROUTE_FAILED.into()));
 }
 
@@ -517,7 +517,7 @@ fn a_runtime_lost_after_running_is_degraded_and_routing_off_removes_the_route() 
     c.route = Some(&r);
     c.was = Some(ServiceState::Running);
     let p = run(c);
-    assert_eq!(p.status.status, Some(ServiceState::Degraded));
+    assert_eq!(p.status.head.status, Some(ServiceState::Degraded));
     assert_eq!(
         cond(&p, types::RUNTIME_READY),
         ("False".into(), reasons::RUNTIME_NOT_READY.into())
@@ -537,7 +537,7 @@ fn a_router_failure_is_policy_failed() {
     };
     let p = run(c);
     assert_eq!(cond(&p, types::FAILURE), ("True".into(), reasons::POLICY_FAILED.into()));
-    assert_eq!(p.status.status, Some(ServiceState::Degraded));
+    assert_eq!(p.status.head.status, Some(ServiceState::Degraded));
 }
 
 #[test]
@@ -560,10 +560,10 @@ fn a_replica_no_node_can_take_says_what_it_asks_for_and_the_service_is_pending()
     c.isvc = Some(&i);
     c.pods = vec![std::sync::Arc::new(pod)];
     let p = run(c);
-    let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    let runtime = conditions::get(&p.status.head.conditions, types::RUNTIME_READY).unwrap();
     assert_eq!(runtime.reason, reasons::UNSCHEDULABLE, "{}", runtime.message);
-    assert_eq!(p.status.status, Some(ServiceState::Pending));
-    let runtime = conditions::get(&p.status.conditions, types::RUNTIME_READY).unwrap();
+    assert_eq!(p.status.head.status, Some(ServiceState::Pending));
+    let runtime = conditions::get(&p.status.head.conditions, types::RUNTIME_READY).unwrap();
     assert_eq!(runtime.reason, reasons::UNSCHEDULABLE);
     assert!(
         runtime.message.contains("asks for 8 × MI300X GPUs per replica"),
@@ -617,6 +617,6 @@ fn the_state_ladder(
     }
     c.was = was;
     let p = run(c);
-    assert_eq!(p.status.status, Some(state));
+    assert_eq!(p.status.head.status, Some(state));
     assert_eq!(cond(&p, types::READY).1, ready_reason);
 }

@@ -56,6 +56,28 @@ pub fn profile() -> TemplateProfile {
     }
 }
 
+/// Template record `name` (a service's view of a template) of model `m/x` with no parameters, no sources in
+/// its spec and `status` as observed.
+pub(crate) fn template_record(
+    name: &str,
+    scope: crate::api::TemplateScope,
+    status: crate::api::TemplateStatus,
+) -> crate::controller::service::candidates::TemplateRecord {
+    crate::controller::service::candidates::TemplateRecord {
+        name: name.into(),
+        scope,
+        profile: TemplateProfile {
+            model_id: "m/x".into(),
+            model_files: None,
+            parameters: RuntimeParameters::default(),
+            credentials: Credentials::default(),
+            model_sources: None,
+        },
+        status,
+        derived: false,
+    }
+}
+
 /// Service `llama3-svc` in `team-a` of [`profile`]'s model: cached, 2 replicas, its own `AIM_PRECISION` and
 /// pull secret (which win over the template's).
 pub fn service() -> AIMService {

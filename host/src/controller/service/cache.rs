@@ -157,30 +157,20 @@ mod tests {
 
     #[test]
     fn services_see_download_progress_in_steps_of_ten_percent() {
-        use crate::api::{
-            DownloadStatus, ModelCacheSpec, ModelCacheStatus, ModelSource, TemplateProfile, TemplateScope,
-        };
+        use crate::api::{DownloadStatus, ModelCacheSpec, ModelCacheStatus, ModelSource, TemplateScope};
         use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
         let source = |uri: &str| ModelSource {
             source_uri: uri.into(),
             size: Some(Quantity("1Gi".into())),
         };
-        let template = TemplateRecord {
-            name: "t".into(),
-            scope: TemplateScope::Namespace,
-            profile: TemplateProfile {
-                model_id: "m/x".into(),
-                model_files: None,
-                parameters: Default::default(),
-                credentials: Default::default(),
-                model_sources: None,
-            },
-            status: crate::api::TemplateStatus {
+        let template = crate::fixtures::template_record(
+            "t",
+            TemplateScope::Namespace,
+            crate::api::TemplateStatus {
                 model_sources: vec![source("hf://a/b"), source("hf://a/c")],
                 ..Default::default()
             },
-            derived: false,
-        };
+        );
         let cache = |done: i64| {
             let mut mc = ModelCache::new(
                 "mc",

@@ -73,35 +73,27 @@ fn describe(template: &TemplateRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{ModelSource, TemplateProfile, TemplateStatus};
+    use crate::api::{ModelSource, TemplateStatus};
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
     fn record(name: &str, sizes: &[&str], state: Option<ResourceState>) -> TemplateRecord {
-        TemplateRecord {
-            name: name.into(),
-            scope: TemplateScope::Namespace,
-            profile: TemplateProfile {
-                model_id: "m/x".into(),
-                model_files: None,
-                parameters: Default::default(),
-                credentials: Default::default(),
-                model_sources: None,
-            },
-            status: TemplateStatus {
-                head: crate::api::StatusHead {
-                    status: state,
-                    ..Default::default()
-                },
-                model_sources: sizes
-                    .iter()
-                    .map(|s| ModelSource {
-                        source_uri: "hf://org/m".into(),
-                        size: Some(Quantity(s.to_string())),
-                    })
-                    .collect(),
+        let status = TemplateStatus {
+            head: crate::api::StatusHead {
+                status: state,
                 ..Default::default()
             },
+            model_sources: sizes
+                .iter()
+                .map(|s| ModelSource {
+                    source_uri: "hf://org/m".into(),
+                    size: Some(Quantity(s.to_string())),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        TemplateRecord {
             derived: true,
+            ..crate::fixtures::template_record(name, TemplateScope::Namespace, status)
         }
     }
 

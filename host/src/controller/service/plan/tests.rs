@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::api::GatewayRef;
-use crate::api::{AIMServiceSpec, AIMServiceTemplate, Credentials, TemplateProfile, TemplateStatus};
+use crate::api::{AIMServiceSpec, AIMServiceTemplate, Credentials, TemplateStatus};
 use crate::controller::kit::conditions::{Cond, set};
 use crate::controller::service::observe::{self, Observed};
 use crate::fixtures::now;
@@ -78,19 +78,7 @@ fn template(state: ResourceState) -> TemplateRecord {
         None,
         now(),
     );
-    TemplateRecord {
-        name: "t".into(),
-        scope: TemplateScope::Cluster,
-        profile: TemplateProfile {
-            model_id: "m/x".into(),
-            model_files: None,
-            parameters: Default::default(),
-            credentials: Default::default(),
-            model_sources: None,
-        },
-        status,
-        derived: false,
-    }
+    crate::fixtures::template_record("t", TemplateScope::Cluster, status)
 }
 
 fn resolved(state: ResourceState) -> Resolution {
@@ -210,6 +198,28 @@ fn run(case: Case<'_>) -> Plan {
             now: now(),
         },
     )
+}
+
+/// A resolved service planned with its InferenceService reporting `Ready` = `runtime` (none yet: `None`) and, when
+/// `route_accepted` is given, routing on with the route's `Accepted` (not yet reported: `Some(None)`); `was` is
+/// the state it had before.
+fn serving(runtime: Option<&str>, route_accepted: Option<Option<&str>>, was: Option<ServiceState>) -> Plan {
+    let i = runtime.map(isvc);
+    let r = route_accepted.map(route);
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = i.as_ref();
+    if r.is_some() {
+        c.routing = routed();
+        c.route = r.as_ref();
+    }
+    c.was = was;
+    run(c)
+}
+
+/// Asserts that the plan's condition `t` has `status` and `reason`.
+#[track_caller]
+fn assert_cond(p: &Plan, t: &str, status: &str, reason: &str) {
+    assert_eq!(cond(p, t), (status.to_string(), reason.to_string()), "condition {t}");
 }
 
 fn cond(p: &Plan, t: &str) -> (String, String) {
@@ -355,14 +365,8 @@ fn an_inference_service_the_api_server_refuses_is_runtime_rejected_with_its_mess
     c.refused =
         Some("admission webhook \"inferenceservice.kserve-webhook-server.validator\" denied the request".into());
     let p = run(c);
-    assert_eq!(
-        cond(&p, types::RUNTIME_READY),
-        ("False".into(), reasons::RUNTIME_REJECTED.into())
-    );
-    assert_eq!(
-        cond(&p, types::FAILURE),
-        ("True".into(), reasons::RUNTIME_REJECTED.into())
-    );
+    assert_cond(&p, types::RUNTIME_READY, "False", reasons::RUNTIME_REJECTED);
+    assert_cond(&p, types::FAILURE, "True", reasons::RUNTIME_REJECTED);
     let message = &conditions::get(&p.status.head.conditions, types::RUNTIME_READY)
         .unwrap()
         .message;
@@ -378,14 +382,8 @@ fn a_failed_resolution_is_failed_with_its_reason_and_makes_nothing() {
         decision: None,
     }));
     assert_eq!(p.status.head.status, Some(ServiceState::Failed));
-    assert_eq!(
-        cond(&p, types::RESOLVED),
-        ("False".into(), reasons::TEMPLATE_NOT_FOUND.into())
-    );
-    assert_eq!(
-        cond(&p, types::FAILURE),
-        ("True".into(), reasons::TEMPLATE_NOT_FOUND.into())
-    );
+    assert_cond(&p, types::RESOLVED, "False", reasons::TEMPLATE_NOT_FOUND);
+    assert_cond(&p, types::FAILURE, "True", reasons::TEMPLATE_NOT_FOUND);
     assert!(p.isvc().is_none() && p.derive().is_none() && p.route() == RouteAction::Keep);
 }
 
@@ -396,14 +394,8 @@ fn a_ready_template_gets_its_inference_service_and_the_service_is_starting() {
     assert_eq!(isvc["metadata"]["name"], "chat");
     assert_eq!(isvc["spec"]["predictor"]["containers"][0]["image"], "reg/x:1");
     assert_eq!(p.status.head.status, Some(ServiceState::Starting));
-    assert_eq!(
-        cond(&p, types::RUNTIME_READY),
-        ("False".into(), reasons::CREATING_RUNTIME.into())
-    );
-    assert_eq!(
-        cond(&p, types::ROUTING_READY),
-        ("True".into(), reasons::ROUTING_DISABLED.into())
-    );
+    assert_cond(&p, types::RUNTIME_READY, "False", reasons::CREATING_RUNTIME);
+    assert_cond(&p, types::ROUTING_READY, "True", reasons::ROUTING_DISABLED);
     assert_eq!(p.status.inference_service.as_deref(), Some("chat"));
 }
 
@@ -426,19 +418,13 @@ fn a_warming_cache_holds_the_runtime_back_and_a_failed_one_fails_the_service() {
     c.cache = Some(CacheState::Warming("AIMTemplateCache t is warming".into()));
     let p = run(c);
     assert!(p.isvc().is_none());
-    assert_eq!(
-        cond(&p, types::CACHE_READY),
-        ("False".into(), reasons::CACHE_WARMING.into())
-    );
-    assert_eq!(
-        cond(&p, types::RUNTIME_READY),
-        ("False".into(), reasons::WAITING_FOR_CACHE.into())
-    );
+    assert_cond(&p, types::CACHE_READY, "False", reasons::CACHE_WARMING);
+    assert_cond(&p, types::RUNTIME_READY, "False", reasons::WAITING_FOR_CACHE);
     let mut c = case(resolved(ResourceState::Available));
     c.cache = Some(CacheState::Failed("AIMTemplateCache t failed".into()));
     let p = run(c);
     assert_eq!(p.status.head.status, Some(ServiceState::Failed));
-    assert_eq!(cond(&p, types::FAILURE), ("True".into(), reasons::CACHE_FAILED.into()));
+    assert_cond(&p, types::FAILURE, "True", reasons::CACHE_FAILED);
 }
 
 #[test]
@@ -454,22 +440,14 @@ fn a_warm_cache_is_mounted() {
         isvc["spec"]["predictor"]["volumes"][1]["persistentVolumeClaim"]["claimName"],
         "hf-x-cache"
     );
-    assert_eq!(
-        cond(&p, types::CACHE_READY),
-        ("True".into(), reasons::CACHE_READY.into())
-    );
+    assert_cond(&p, types::CACHE_READY, "True", reasons::CACHE_READY);
 }
 
 #[test]
 fn a_ready_runtime_with_an_accepted_route_is_running_and_ready() {
-    let (i, r) = (isvc("True"), route(Some("True")));
-    let mut c = case(resolved(ResourceState::Available));
-    c.isvc = Some(&i);
-    c.routing = routed();
-    c.route = Some(&r);
-    let p = run(c);
+    let p = serving(Some("True"), Some(Some("True")), None);
     assert_eq!(p.status.head.status, Some(ServiceState::Running));
-    assert_eq!(cond(&p, types::READY), ("True".into(), reasons::READY.into()));
+    assert_cond(&p, types::READY, "True", reasons::READY);
     assert_eq!(p.status.route_path.as_deref(), Some("/team/uid-1"));
     assert!(
         matches!(&p.route(), RouteAction::Apply(r) if r["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/team/uid-1")
@@ -478,35 +456,18 @@ fn a_ready_runtime_with_an_accepted_route_is_running_and_ready() {
 
 #[test]
 fn a_route_waiting_for_its_gateway_leaves_a_serving_service_running() {
-    let (i, r) = (isvc("True"), route(None));
-    let mut c = case(resolved(ResourceState::Available));
-    c.isvc = Some(&i);
-    c.routing = routed();
-    c.route = Some(&r);
-    c.was = Some(ServiceState::Running);
-    let p = run(c);
+    let p = serving(Some("True"), Some(None), Some(ServiceState::Running));
     assert_eq!(p.status.head.status, Some(ServiceState::Running));
-    assert_eq!(
-        cond(&p, types::ROUTING_READY),
-        ("False".into(), reasons::CONFIGURING_ROUTE.into())
-    );
-    assert_eq!(
-        cond(&p, types::READY),
-        ("False".into(), reasons::CONFIGURING_ROUTE.into())
-    );
-    assert_eq!(cond(&p, types::FAILURE), ("False".into(), reasons::NO_FAILURE.into()));
+    assert_cond(&p, types::ROUTING_READY, "False", reasons::CONFIGURING_ROUTE);
+    assert_cond(&p, types::READY, "False", reasons::CONFIGURING_ROUTE);
+    assert_cond(&p, types::FAILURE, "False", reasons::NO_FAILURE);
 }
 
 #[test]
 fn a_rejected_route_degrades_a_serving_service() {
-    let (i, r) = (isvc("True"), route(Some("False")));
-    let mut c = case(resolved(ResourceState::Available));
-    c.isvc = Some(&i);
-    c.routing = routed();
-    c.route = Some(&r);
-    let p = run(c);
+    let p = serving(Some("True"), Some(Some("False")), None);
     assert_eq!(p.status.head.status, Some(ServiceState::Degraded));
-    assert_eq!(cond(&p, types::FAILURE), ("True".into(), reasons::ROUTE_FAILED.into()));
+    assert_cond(&p, types::FAILURE, "True", reasons::ROUTE_FAILED);
 }
 
 #[test]
@@ -518,10 +479,7 @@ fn a_runtime_lost_after_running_is_degraded_and_routing_off_removes_the_route() 
     c.was = Some(ServiceState::Running);
     let p = run(c);
     assert_eq!(p.status.head.status, Some(ServiceState::Degraded));
-    assert_eq!(
-        cond(&p, types::RUNTIME_READY),
-        ("False".into(), reasons::RUNTIME_NOT_READY.into())
-    );
+    assert_cond(&p, types::RUNTIME_READY, "False", reasons::RUNTIME_NOT_READY);
     assert_eq!(p.route(), RouteAction::Delete);
     assert_eq!(p.status.route_path, None);
 }
@@ -536,7 +494,7 @@ fn a_router_failure_is_policy_failed() {
         message: "router plugin r crashed".into(),
     };
     let p = run(c);
-    assert_eq!(cond(&p, types::FAILURE), ("True".into(), reasons::POLICY_FAILED.into()));
+    assert_cond(&p, types::FAILURE, "True", reasons::POLICY_FAILED);
     assert_eq!(p.status.head.status, Some(ServiceState::Degraded));
 }
 
@@ -575,7 +533,7 @@ fn a_replica_no_node_can_take_says_what_it_asks_for_and_the_service_is_pending()
         "{}",
         runtime.message
     );
-    assert_eq!(cond(&p, types::READY), ("False".into(), reasons::UNSCHEDULABLE.into()));
+    assert_cond(&p, types::READY, "False", reasons::UNSCHEDULABLE);
 }
 
 /// The state ladder as a table: what the runtime and the route report (and whether the service ran before), in;
@@ -607,16 +565,7 @@ fn the_state_ladder(
     #[case] state: ServiceState,
     #[case] ready_reason: &str,
 ) {
-    let i = runtime.map(isvc);
-    let r = route_accepted.map(route);
-    let mut c = case(resolved(ResourceState::Available));
-    c.isvc = i.as_ref();
-    if r.is_some() {
-        c.routing = routed();
-        c.route = r.as_ref();
-    }
-    c.was = was;
-    let p = run(c);
+    let p = serving(runtime, route_accepted, was);
     assert_eq!(p.status.head.status, Some(state));
     assert_eq!(cond(&p, types::READY).1, ready_reason);
 }

@@ -78,59 +78,29 @@ pub(crate) fn build(inputs: &DiscoveryInputs<'_>, hash: &str) -> Job {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Credentials, GpuSelector, Metric, Precision, RuntimeParameters};
-    use k8s_openapi::api::core::v1::EnvVar;
+    use crate::api::Precision;
 
-    fn profile() -> TemplateProfile {
-        TemplateProfile {
-            model_id: "meta/llama-3-8b:1.1".into(),
-            model_files: None,
-            parameters: RuntimeParameters {
-                metric: Some(Metric::Latency),
-                precision: Some(Precision::Fp8),
-                gpu_selector: Some(GpuSelector {
-                    count: 2,
-                    model: "MI300X".into(),
-                }),
-            },
-            credentials: Credentials {
-                env: vec![EnvVar {
-                    name: "HF_TOKEN".into(),
-                    value: Some("t".into()),
-                    value_from: None,
-                }],
-                image_pull_secrets: vec![],
-            },
-            model_sources: None,
-        }
-    }
+    use crate::fixtures::profile;
 
-    fn owner() -> OwnerReference {
-        OwnerReference {
-            api_version: "aim.silogen.ai/v1alpha1".into(),
-            kind: "AIMServiceTemplate".into(),
-            name: "llama3-8b-fast".into(),
-            uid: "uid-1".into(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
+    fn inputs(profile: &TemplateProfile) -> DiscoveryInputs<'_> {
+        DiscoveryInputs {
+            template: "llama3-8b-fast",
+            namespace: "team-a",
+            owner: crate::fixtures::owner("AIMServiceTemplate", "llama3-8b-fast"),
+            image: "reg/aim:1",
+            profile,
         }
     }
 
     #[test]
     fn the_job_runs_the_dry_run_of_the_image_with_the_profile_as_aim_variables() {
         let profile = profile();
-        let inputs = DiscoveryInputs {
-            template: "llama3-8b-fast",
-            namespace: "team-a",
-            owner: owner(),
-            image: "reg/aim:1",
-            profile: &profile,
-        };
+        let inputs = inputs(&profile);
         let hash = spec_hash("reg/aim:1", &profile);
         let job = serde_json::to_value(build(&inputs, &hash)).unwrap();
         assert_eq!(job["metadata"]["name"], format!("discover-llama3-8b-fast-{hash}"));
         assert_eq!(job["metadata"]["namespace"], "team-a");
-        assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+        assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], "uid-llama3-8b-fast");
         assert_eq!(job["metadata"]["labels"]["aim.silogen.ai/component"], "discovery");
         assert_eq!(job["spec"]["backoffLimit"], 0);
         assert_eq!(job["spec"]["activeDeadlineSeconds"], 600);
@@ -178,13 +148,7 @@ mod tests {
     #[test]
     fn the_discovery_job_as_written() {
         let profile = profile();
-        let inputs = DiscoveryInputs {
-            template: "llama3-8b-fast",
-            namespace: "team-a",
-            owner: owner(),
-            image: "reg/aim:1",
-            profile: &profile,
-        };
+        let inputs = inputs(&profile);
         insta::assert_json_snapshot!("discovery_job", build(&inputs, &spec_hash("reg/aim:1", &profile)));
     }
 }

@@ -1,6 +1,7 @@
 //! What the local cluster installs from other projects: KServe's CRDs (every one its controller manager watches)
-//! and its `inferenceservice-config`, the Gateway API's `GatewayClass`, `Gateway` and `HTTPRoute` CRDs, and
-//! kwok's node and volume stages.
+//! and its `inferenceservice-config`, the Gateway API's `GatewayClass`, `Gateway` and `HTTPRoute` CRDs, KEDA's
+//! `ScaledObject` CRD (KServe makes one for a service that scales on a request metric), and kwok's node and
+//! volume stages.
 //!
 //! They are read from the pinned upstream Go modules (`go mod download` puts the module, YAML included, in the
 //! Go module cache), so the tests run against exactly what upstream publishes and nothing of theirs is committed.
@@ -82,8 +83,9 @@ fn existing(dir: &std::path::Path, module: &str, path: &str) -> Result<PathBuf, 
     }
 }
 
-/// Paths of the upstream CRD files, in install order: every KServe CRD (its manager watches them all), then the
-/// Gateway API's.
+/// Paths of the upstream CRD files, in install order: every KServe CRD (its manager watches them all), the
+/// Gateway API's, then KEDA's `ScaledObject` (installed before KServe starts: it watches ScaledObjects only when
+/// the CRD exists then).
 pub fn upstream_crd_files(versions: &Versions) -> Result<Vec<PathBuf>, UpstreamCrdError> {
     let kserve = kserve_dir(versions)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(kserve.join("config/crd/full"))
@@ -109,6 +111,9 @@ pub fn upstream_crd_files(versions: &Versions) -> Result<Vec<PathBuf>, UpstreamC
     ] {
         files.push(existing(&gateway, &module, path)?);
     }
+    let keda = module_dir("github.com/kedacore/keda/v2", &versions.keda)?;
+    let module = format!("github.com/kedacore/keda/v2@{}", versions.keda);
+    files.push(existing(&keda, &module, "config/crd/bases/keda.sh_scaledobjects.yaml")?);
     Ok(files)
 }
 

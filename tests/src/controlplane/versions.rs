@@ -13,6 +13,8 @@ pub struct Versions {
     pub kwok: String,
     /// `sigs.k8s.io/gateway-api` tag; its Gateway, GatewayClass and HTTPRoute CRDs are installed.
     pub gateway_api: String,
+    /// `github.com/kedacore/keda/v2` tag; its ScaledObject CRD is installed (KEDA itself does not run).
+    pub keda: String,
 }
 
 const VERSIONS_ENV: &str = include_str!("../../controlplane/versions.env");
@@ -34,6 +36,7 @@ impl Versions {
             kserve: get("KSERVE_VERSION"),
             kwok: get("KWOK_VERSION"),
             gateway_api: get("GATEWAY_API_VERSION"),
+            keda: get("KEDA_VERSION"),
         }
     }
 }
@@ -45,7 +48,7 @@ mod tests {
     #[test]
     fn every_pinned_version_is_an_exact_tag() {
         let v = Versions::pinned();
-        for tag in [&v.kubernetes, &v.etcd, &v.kserve, &v.gateway_api, &v.kwok] {
+        for tag in [&v.kubernetes, &v.etcd, &v.kserve, &v.gateway_api, &v.kwok, &v.keda] {
             assert!(
                 tag.starts_with('v') && tag.split('.').count() == 3,
                 "not an exact tag: {tag}"

@@ -53,6 +53,8 @@ pub fn profile() -> TemplateProfile {
         },
         credentials: credentials(&[("HF_TOKEN", "t")], &["tpl-pull"]),
         model_sources: None,
+        pod: Default::default(),
+        scaling: Default::default(),
     }
 }
 
@@ -72,9 +74,25 @@ pub(crate) fn template_record(
             parameters: RuntimeParameters::default(),
             credentials: Credentials::default(),
             model_sources: None,
+            pod: Default::default(),
+            scaling: Default::default(),
         },
         status,
         derived: false,
+    }
+}
+
+/// The spec of a service of `model` with nothing else set (the schema's defaults).
+pub fn service_spec(model: &str) -> AIMServiceSpec {
+    AIMServiceSpec {
+        aim_model_id: model.into(),
+        template_ref: None,
+        overrides: None,
+        cache_model: false,
+        replicas: None,
+        scaling: Default::default(),
+        credentials: Credentials::default(),
+        pod: Default::default(),
     }
 }
 
@@ -84,12 +102,10 @@ pub fn service() -> AIMService {
     let mut s = AIMService::new(
         "llama3-svc",
         AIMServiceSpec {
-            aim_model_id: "meta/llama-3-8b".into(),
-            template_ref: None,
-            overrides: None,
             cache_model: true,
-            replicas: 2,
+            replicas: Some(2),
             credentials: credentials(&[("AIM_PRECISION", "bf16")], &["svc-pull"]),
+            ..service_spec("meta/llama-3-8b")
         },
     );
     s.metadata.namespace = Some("team-a".into());

@@ -146,6 +146,91 @@ async fn a_service_with_zero_replicas_is_rejected() {
     .await;
 }
 
+/// Each scaling rule the schema holds, with the words that say what to change.
+#[tokio::test]
+async fn scaling_a_single_object_gets_wrong_is_rejected_saying_what_to_change() {
+    let env = test_env!();
+    let ns = env.namespace("bad-scaling").await;
+    let model = "  aimModelId: meta/llama-3-8b:1.1+20240915\n";
+    let cases: [(&str, &[&str]); 8] = [
+        (
+            "  replicas: 2\n  maxReplicas: 4\n",
+            &["replicas is a fixed count", "remove spec.replicas"],
+        ),
+        (
+            "  minReplicas: 3\n  maxReplicas: 2\n",
+            &["minReplicas must not be more than maxReplicas"],
+        ),
+        (
+            "  minReplicas: 0\n  maxReplicas: 2\n  autoScaling: {metric: memory, target: 80}\n",
+            &["minReplicas 0 (scale to zero) needs autoScaling on a request metric"],
+        ),
+        (
+            "  maxReplicas: 2\n  autoScaling: {metric: custom, target: 5}\n",
+            &["custom needs a query"],
+        ),
+        (
+            "  maxReplicas: 2\n  autoScaling: {metric: cpu, target: 80, query: up}\n",
+            &["autoScaling.query goes with metric: custom"],
+        ),
+        (
+            "  maxReplicas: 2\n  autoScaling: {metric: cpu, target: 80, prometheus: http://p:9090}\n",
+            &["autoScaling.prometheus is for request metrics"],
+        ),
+        (
+            "  maxReplicas: 2\n  autoScaling: {metric: tokens, target: 5}\n",
+            &["spec.autoScaling.metric", "Unsupported value"],
+        ),
+        (
+            "  maxReplicas: 2\n  autoScaling: {metric: cpu, target: 0}\n",
+            &["spec.autoScaling.target", "greater than or equal to 1"],
+        ),
+    ];
+    for (i, (spec, expected)) in cases.into_iter().enumerate() {
+        assert_rejected(
+            env,
+            &ns,
+            &service(&format!("s{i}"), &format!("{model}{spec}")),
+            expected,
+        )
+        .await;
+    }
+    // A template holds the same bounds rules.
+    assert_rejected(
+        env,
+        &ns,
+        &template("t", &format!("{GOOD_PROFILE}  minReplicas: 5\n  maxReplicas: 1\n")),
+        &["minReplicas must not be more than maxReplicas"],
+    )
+    .await;
+    // Scale to zero on a request metric is fine.
+    assert_accepted(
+        env,
+        &ns,
+        &service(
+            "zero",
+            &format!(
+                "{model}  minReplicas: 0\n  maxReplicas: 2\n  autoScaling: {{metric: waitingRequests, target: 2}}\n"
+            ),
+        ),
+    )
+    .await;
+}
+
+/// GPUs are the template's: `resources` takes CPU, memory and the like.
+#[tokio::test]
+async fn gpus_in_a_services_resources_are_rejected_with_where_they_come_from() {
+    let env = test_env!();
+    let ns = env.namespace("bad-resources").await;
+    for part in ["requests", "limits"] {
+        let yaml = service(
+            "s",
+            &format!("  aimModelId: m/x\n  resources:\n    {part}:\n      amd.com/gpu: \"2\"\n"),
+        );
+        assert_rejected(env, &ns, &yaml, &["GPUs come from gpuSelector"]).await;
+    }
+}
+
 #[tokio::test]
 async fn a_service_override_with_an_unknown_precision_is_rejected() {
     let env = test_env!();
@@ -321,7 +406,10 @@ async fn defaults_are_filled_in_by_the_api_server() {
             "jsonpath={.spec.cacheModel} {.spec.replicas}",
         ])
         .await;
-    assert_eq!(spec.stdout, "false 1");
+    assert_eq!(
+        spec.stdout, "false ",
+        "replicas stays unset: one replica, unless its template has an autoscaler choose"
+    );
     assert_accepted(env, &ns, &template("t", &format!("{GOOD_PROFILE}  caching: {{}}\n"))).await;
     let caching = env
         .kubectl(&[

@@ -14,9 +14,10 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     // A Gateway namespace of this run's own: the Gateway does not exist until the test creates it.
     let gw_ns = format!("gw-{}", std::process::id());
     let _gw_ns = env.cleanup(&["namespace", &gw_ns]);
+    // Every route gets the gateway's timeout annotation; only `team` and `example.com/…` labels follow a service.
     let config = |auto: bool| {
         format!(
-            "{API}\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  routing:\n    gateway:\n      name: public-gw\n      namespace: {gw_ns}\n    autoCreateRoute: {auto}\n"
+            "{API}\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  routing:\n    gateway:\n      name: public-gw\n      namespace: {gw_ns}\n    autoCreateRoute: {auto}\n    routeAnnotations:\n      gateway.example.com/timeout: 300s\n      gateway.example.com/retries: \"2\"\n  propagateLabels: [team, example.com/*]\n"
         )
     };
     assert!(env.apply(&config(true), None).await.success);
@@ -37,6 +38,13 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
         assert!(env.apply(&service(name, &catalog.model, ""), Some(&ns)).await.success);
         isvc(env, &ns, name).await;
     }
+    // A cached service with labels and annotations of its own, to follow its start and its metadata.
+    let cached = format!(
+        "{API}\nkind: AIMService\nmetadata:\n  name: cached\n  labels:\n    team: nlp\n    example.com/cost-center: \"42\"\n    \
+         tier: gold\n  annotations:\n    gateway.example.com/timeout: 900s\nspec:\n  aimModelId: {}\n  cacheModel: true\n",
+        catalog.model
+    );
+    assert!(env.apply(&cached, Some(&ns)).await.success);
 
     let ok_route = route(env, &ns, "ok").await;
     let uid = Api::<aim_operator::api::AIMService>::namespaced(env.client().await, &ns)
@@ -102,6 +110,7 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     .await;
     assert!(message(&s, "RoutingReady").contains(&format!("served at {path}")));
     wait_for(env, &ns, "ok", "Running", condition("Ready", "True", "Ready")).await;
+    the_start_is_recorded_phase_by_phase(env, &ns).await;
 
     route(env, &ns, "rejected").await;
     wait_for(
@@ -180,4 +189,86 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
         "{}",
         message(&s, "RoutingReady")
     );
+}
+
+/// The cached service's start, once it is Ready: every phase from what the cluster reported, the time to ready
+/// in `-o wide`, and the slowest phase in the `Ready` message. kwok writes a pod's scheduling-to-ready states in
+/// one step and finishes a download Job at once (no image pull, no model load, no bytes to fetch), so those
+/// phases last about nothing here; the longest wait is for the Gateway, which the test creates late.
+async fn the_start_is_recorded_phase_by_phase(env: &aim_tests::TestEnv, ns: &str) {
+    let s = wait_for(env, ns, "cached", "Ready", condition("Ready", "True", "Ready")).await;
+    let startup = s.startup.clone().expect("a new service records its start");
+    let names: Vec<&str> = startup.phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Resolved",
+            "CacheWarm",
+            "RuntimeCreated",
+            "PodsScheduled",
+            "ImagePulled",
+            "ContainersReady",
+            "RouteAccepted"
+        ]
+    );
+    assert!(
+        startup
+            .phases
+            .iter()
+            .all(|p| p.started.is_some() && p.finished.is_some() && p.duration.is_some()),
+        "{:#?}",
+        startup.phases
+    );
+    let took = startup.time_to_ready.clone().expect("the time to ready");
+    // The slowest phase named is the longest one.
+    let seconds = |d: &str| {
+        d.split_inclusive(['h', 'm', 's']).fold(0, |total, part| {
+            let (n, unit) = part.split_at(part.len() - 1);
+            total
+                + n.parse::<i64>().unwrap_or(0)
+                    * [("h", 3600), ("m", 60), ("s", 1)]
+                        .iter()
+                        .find(|(u, _)| *u == unit)
+                        .map_or(0, |(_, f)| *f)
+        })
+    };
+    let longest = startup
+        .phases
+        .iter()
+        .map(|p| seconds(p.duration.as_deref().unwrap_or_default()))
+        .max()
+        .unwrap_or_default();
+    let slowest = startup.slowest.clone().expect("the slowest phase");
+    assert_eq!(
+        seconds(slowest.split(' ').next().unwrap_or_default()),
+        longest,
+        "{slowest}: {:#?}",
+        startup.phases
+    );
+    assert!(
+        message(&s, "Ready").starts_with(&format!("serving; ready in {took}; ")),
+        "{}",
+        message(&s, "Ready")
+    );
+    let wide = env.kubectl(&["get", "aimsvc", "cached", "-n", ns, "-o", "wide"]).await;
+    let lines: Vec<&str> = wide.stdout.lines().collect();
+    assert!(
+        lines[0].contains("TIME-TO-READY") && lines[1].contains(&took),
+        "{}",
+        wide.stdout
+    );
+
+    // Its labels follow as the cluster config says, and the route has the config's annotations under its own.
+    let r = route(env, ns, "cached").await;
+    assert_eq!(r["metadata"]["labels"]["team"], "nlp");
+    assert_eq!(r["metadata"]["labels"]["example.com/cost-center"], "42");
+    assert!(r["metadata"]["labels"].get("tier").is_none(), "not in propagateLabels");
+    assert_eq!(
+        r["metadata"]["annotations"]["gateway.example.com/timeout"], "900s",
+        "the service's own wins"
+    );
+    assert_eq!(r["metadata"]["annotations"]["gateway.example.com/retries"], "2");
+    let i = isvc(env, ns, "cached").await;
+    assert_eq!(i["metadata"]["labels"]["team"], "nlp");
+    assert!(i["metadata"]["labels"].get("tier").is_none());
 }

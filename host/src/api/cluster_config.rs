@@ -5,6 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The only `AIMClusterConfig` name the operator reads; others are reported as ignored in their status.
 pub const CLUSTER_CONFIG_NAME: &str = "default";
@@ -43,6 +44,29 @@ pub struct AIMClusterConfigSpec {
     /// It must support ReadWriteMany. Empty: the cluster's default storage class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_storage_class_name: Option<String>,
+    /// Which of an `AIMService`'s labels reach its InferenceService, its pods and its HTTPRoute: label keys,
+    /// `*` matching any run of characters (`team`, `example.com/*`). Unset: every label; `[]`: none. The
+    /// `kubectl.kubernetes.io/` and `aim.silogen.ai/` keys and the operator's own labels never do. A service's
+    /// annotations (but those same keys) always reach its InferenceService and pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 317)))]
+    pub propagate_labels: Option<Vec<String>>,
+    /// Where autoscalers read the request metrics services scale on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling: Option<AutoScalingConfig>,
+}
+
+/// Cluster-wide autoscaling defaults.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoScalingConfig {
+    /// The Prometheus server KEDA reads request metrics from (`runningRequests`, `waitingRequests`, `custom`),
+    /// for example `http://prometheus-operated.monitoring:9090`, for every service that does not name its own
+    /// (`autoScaling.prometheus`). Prometheus must scrape the runtime's pods (vLLM serves `/metrics` on port
+    /// 8000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = super::scaling::MAX_QUERY_LENGTH))]
+    pub prometheus: Option<String>,
 }
 
 /// Routing through a Gateway API gateway.
@@ -56,6 +80,10 @@ pub struct RoutingConfig {
     /// path the routing policy chooses (by default `/<namespace>/<service uid>`).
     #[serde(default = "default_true")]
     pub auto_create_route: bool,
+    /// Annotations for every service's HTTPRoute (for example a gateway's timeout annotation); a service's own
+    /// annotation of the same key wins.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub route_annotations: BTreeMap<String, String>,
 }
 
 fn default_true() -> bool {

@@ -11,20 +11,24 @@ pub mod cluster_config;
 pub mod common;
 pub mod image;
 pub mod model_cache;
+pub mod pod;
+pub mod scaling;
 pub mod service;
 pub mod template;
 pub mod template_cache;
 
 pub use cluster_config::{
-    AIMClusterConfig, AIMClusterConfigSpec, AIMClusterConfigStatus, CLUSTER_CONFIG_NAME, GatewayRef, PluginRefusal,
-    PolicyPluginStatus, RoutingConfig,
+    AIMClusterConfig, AIMClusterConfigSpec, AIMClusterConfigStatus, AutoScalingConfig, CLUSTER_CONFIG_NAME, GatewayRef,
+    PluginRefusal, PolicyPluginStatus, RoutingConfig,
 };
 pub use common::*;
 pub use image::{AIMImage, AIMImageSpec, AIMImageStatus};
 pub use model_cache::{DownloadStatus, ModelCache, ModelCacheSpec, ModelCacheStatus, SizeCheckStatus, SkippedFiles};
+pub use pod::{PodSettings, ReplicaResources};
+pub use scaling::{AutoScaling, ScalingBounds, ScalingMetric};
 pub use service::{
-    AIMService, AIMServiceSpec, AIMServiceStatus, CandidateVerdict, GpuOverride, PolicyDecision, ResolvedTemplate,
-    RuntimeOverrides, TemplateScope,
+    AIMService, AIMServiceSpec, AIMServiceStatus, CandidateVerdict, GpuOverride, PolicyDecision, ReplicaStatus,
+    ResolvedTemplate, RuntimeOverrides, StartupPhase, StartupStatus, TemplateScope,
 };
 pub use template::{
     AIMClusterServiceTemplate, AIMClusterServiceTemplateSpec, AIMServiceTemplate, AIMServiceTemplateSpec,
@@ -103,7 +107,48 @@ fn reflow(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::reflow;
+    use super::{all_crds, reflow};
+
+    /// Paths under `schema` whose field has no description (`kubectl explain` would show it bare).
+    fn undescribed(schema: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        if let Some(properties) = schema.get("properties").and_then(|p| p.as_object()) {
+            for (name, field) in properties {
+                let here = format!("{path}.{name}");
+                let described = field
+                    .get("description")
+                    .and_then(|d| d.as_str())
+                    .is_some_and(|d| !d.trim().is_empty());
+                if !described {
+                    out.push(here.clone());
+                }
+                undescribed(field, &here, out);
+            }
+        }
+        for nested in ["items", "additionalProperties"] {
+            if let Some(inner) = schema.get(nested).filter(|i| i.is_object()) {
+                undescribed(inner, &format!("{path}[]"), out);
+            }
+        }
+    }
+
+    /// The hidden-field rule: every field of every kind, spec and status, says what it is in `kubectl explain`.
+    #[test]
+    fn every_field_is_described_for_kubectl_explain() {
+        let mut missing = Vec::new();
+        let bare = serde_json::json!({ "properties": { "a": { "items": { "properties": { "b": {} } } } } });
+        undescribed(&bare, "x", &mut missing);
+        assert_eq!(missing, ["x.a", "x.a[].b"], "the walk finds a bare field at any depth");
+        missing.clear();
+        for crd in all_crds() {
+            let kind = crd.spec.names.kind.clone();
+            let schema = serde_json::to_value(&crd.spec.versions[0].schema).unwrap();
+            let root = &schema["openAPIV3Schema"];
+            for part in ["spec", "status"] {
+                undescribed(&root["properties"][part], &format!("{kind}.{part}"), &mut missing);
+            }
+        }
+        assert!(missing.is_empty(), "fields without a description: {missing:#?}");
+    }
 
     #[test]
     fn reflow_joins_wrapped_lines_and_keeps_paragraphs_and_lists() {

@@ -1,6 +1,9 @@
 //! `AIMService`: a running inference endpoint for one model, resolved to a template and served by KServe.
 
 use super::common::{Credentials, GpuSelector, Metric, Precision, RuntimeParameters, ServiceState, StatusHead};
+use super::pod::PodSettings;
+use super::scaling::{self, ScalingBounds};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -18,12 +21,25 @@ use serde::{Deserialize, Serialize};
     doc = "A running LLM inference endpoint: a model, its runtime profile, replicas and caching, served through KServe.",
     printcolumn(name = "Model", type_ = "string", json_path = ".spec.aimModelId"),
     printcolumn(name = "Template", type_ = "string", json_path = ".status.resolvedTemplate.name"),
-    printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
+    printcolumn(name = "Replicas", type_ = "string", json_path = ".status.replicas.summary"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
     printcolumn(name = "Path", type_ = "string", json_path = ".status.routePath", priority = 1),
+    printcolumn(
+        name = "Time-To-Ready",
+        type_ = "string",
+        json_path = ".status.startup.timeToReady",
+        priority = 1
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "!has(self.replicas) || !(has(self.minReplicas) || has(self.maxReplicas) || has(self.autoScaling))"
+).message(
+    "replicas is a fixed count; minReplicas, maxReplicas and autoScaling have an autoscaler choose it: set one or \
+     the other (to autoscale a service that has replicas, remove spec.replicas)"
+))]
+#[x_kube(validation = scaling::ordered_bounds_rule(), validation = scaling::scale_to_zero_rule())]
 pub struct AIMServiceSpec {
     /// Model to serve; must match an `AIMImage`'s `spec.modelId`, for example `meta/llama-3-8b:1.1+20240915`.
     #[schemars(length(min = 1, max = 256))]
@@ -40,13 +56,22 @@ pub struct AIMServiceSpec {
     /// Download the model into a shared `ModelCache` before starting, so replicas start from the cache.
     #[serde(default)]
     pub cache_model: bool,
-    /// Number of inference replicas, each with the template's GPU count.
-    #[serde(default = "default_replicas")]
+    /// A fixed number of inference replicas, each with the template's GPU count (default 1, unless
+    /// `minReplicas`, `maxReplicas` or `autoScaling`, here or on the template, have an autoscaler choose it).
+    /// Wins over the template's scaling; cannot be set together with this service's own bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
-    pub replicas: i32,
+    pub replicas: Option<i32>,
+    /// Autoscaling: replica bounds and the signal to follow, over the template's field by field.
+    #[serde(flatten)]
+    pub scaling: ScalingBounds,
     /// Environment and pull secrets; these win over the template's.
     #[serde(flatten)]
     pub credentials: Credentials,
+    /// How the replicas' pods run (resources, service account, priority, placement): over the template's,
+    /// field by field (each field says how).
+    #[serde(flatten)]
+    pub pod: PodSettings,
 }
 
 /// What a service changes of its template's runtime parameters. Whatever it leaves out comes from the base
@@ -117,10 +142,6 @@ impl RuntimeOverrides {
     }
 }
 
-fn default_replicas() -> i32 {
-    1
-}
-
 // No `///` on this type: kube's schema rewriter hoists an `Option<enum>`'s type description over the field's own,
 // and `kubectl explain` would show the type's generic text instead of what the field means.
 #[allow(missing_docs)]
@@ -176,6 +197,69 @@ pub struct AIMServiceStatus {
     /// verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<PolicyDecision>,
+    /// How many replicas run and may run (the `REPLICAS` column), once the InferenceService exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<ReplicaStatus>,
+    /// The service's first start, phase by phase, from what the cluster reports (`-o wide`: the time to ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup: Option<StartupStatus>,
+}
+
+/// Replicas of a service's runtime.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaStatus {
+    /// Replicas ready to serve.
+    pub ready: i32,
+    /// Replicas wanted now: the fixed count, or the autoscaler's latest choice.
+    pub desired: i32,
+    /// Fewest replicas (the fixed count without autoscaling).
+    pub min: i32,
+    /// Most replicas (the fixed count without autoscaling).
+    pub max: i32,
+    /// What chooses the count: `none` (fixed), `hpa` (CPU or memory) or `keda` (request metrics).
+    pub autoscaler: String,
+    /// `ready/desired`, with `(min-max)` when autoscaled: the `REPLICAS` column.
+    pub summary: String,
+}
+
+/// When each phase of the service's first start began and ended, from what the cluster reports: the
+/// operator's own conditions, the model caches, the InferenceService and its pods' conditions and container
+/// states, and the route's `Accepted` condition. Recorded with the status writes the service makes anyway, and
+/// complete once it is first Running.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StartupStatus {
+    /// The phases so far, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<StartupPhase>,
+    /// From creation to first Running, for example `4m12s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_ready: Option<String>,
+    /// The longest phase and how long it took, for example `3m40s downloading the model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowest: Option<String>,
+}
+
+/// One phase of a start.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StartupPhase {
+    /// `Resolved`, `CacheWarm`, `RuntimeCreated`, `PodsScheduled`, `ImagePulled`, `ContainersReady` or
+    /// `RouteAccepted`.
+    pub name: String,
+    /// When it began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<Time>,
+    /// When it ended (unset while it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<Time>,
+    /// How long it took, for example `3m40s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    /// What it is doing, while it runs: for the cache, bytes done, rate and time left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A matcher plugin's decision, kept with the service so `kubectl describe` shows why.

@@ -6,6 +6,8 @@
 use super::common::{
     Credentials, MAX_MODEL_SOURCES, ModelFiles, ModelSource, ResourceState, RuntimeParameters, StatusHead,
 };
+use super::pod::PodSettings;
+use super::scaling::{self, ScalingBounds};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 /// The fields both template kinds share.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = scaling::ordered_bounds_rule(), validation = scaling::scale_to_zero_rule())]
 pub struct TemplateProfile {
     /// Model this profile serves; must match an `AIMImage`'s `spec.modelId`. Immutable.
     #[schemars(length(min = 1, max = 256))]
@@ -35,6 +38,14 @@ pub struct TemplateProfile {
     /// `modelFiles` use these; a derived template keeps its base's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_files: Option<ModelFiles>,
+    /// How the runtime's pods run (resources, service account, priority, placement); services add to these or
+    /// win over them, field by field.
+    #[serde(flatten)]
+    pub pod: PodSettings,
+    /// Autoscaling defaults for the services that run this template: a service's own bounds and metric win
+    /// field by field, and its `replicas` (a fixed count) over all of them.
+    #[serde(flatten)]
+    pub scaling: ScalingBounds,
 }
 
 /// Cluster-wide runtime profile for one model, maintained by cluster admins or catalog packs.

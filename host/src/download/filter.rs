@@ -62,6 +62,11 @@ pub fn matches(pattern: &str, path: &str) -> bool {
     segments(&pattern, &path)
 }
 
+/// Whether `pattern` matches all of `text`, `*` matching any run of characters (`/` too) and `?` one.
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    segment(pattern.as_bytes(), text.as_bytes())
+}
+
 fn segments(pattern: &[&str], path: &[&str]) -> bool {
     match pattern.split_first() {
         None => path.is_empty(),

@@ -14,6 +14,7 @@ use crate::api::{
     AIMClusterConfig, AIMClusterServiceTemplate, AIMImage, AIMService, AIMServiceTemplate, AIMTemplateCache, ModelCache,
 };
 use crate::upstream::{Gateway, HttpRoute, InferenceService};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -164,6 +165,9 @@ watched_kinds! {
     services: AIMService => Services, "aimservices", Select::All, slim::common;
     /// An InferenceService the operator made.
     inference_services: InferenceService => InferenceServices, "inferenceservices", Select::Ours, slim::common;
+    /// The Deployment KServe made of an InferenceService of the operator's (it carries the InferenceService's
+    /// labels): how many replicas are wanted and ready.
+    deployments: Deployment => Deployments, "deployments", Select::Ours, slim::deployment;
     /// An HTTPRoute the operator made.
     routes: HttpRoute => Routes, "httproutes", Select::Ours, slim::common;
     /// A Gateway (a cluster config names one).

@@ -6,6 +6,7 @@ use crate::api::{
     AIMClusterConfig, AIMClusterServiceTemplate, AIMServiceTemplate, AIMTemplateCache, CLUSTER_CONFIG_NAME,
 };
 use crate::upstream::{Gateway, HttpRoute, InferenceService};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -43,6 +44,11 @@ impl Index {
     /// The InferenceService `name` in `namespace` (only those the operator made are watched).
     pub(crate) fn inference_service(&self, namespace: &str, name: &str) -> Option<Arc<InferenceService>> {
         self.get(Some(namespace), name)
+    }
+
+    /// The Deployment KServe made for InferenceService `isvc` in `namespace` (`<isvc>-predictor`).
+    pub(crate) fn predictor_deployment(&self, namespace: &str, isvc: &str) -> Option<Arc<Deployment>> {
+        self.get(Some(namespace), &format!("{isvc}-predictor"))
     }
 
     /// The HTTPRoute `name` in `namespace` (only those the operator made are watched).

@@ -2,6 +2,7 @@
 //! an object's memory (managed fields, `kubectl apply`'s copy of the object, a node's image list). Objects in
 //! the index are for reading decisions from; nothing is ever written back from them.
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;
 use kube::Resource;
 
@@ -27,6 +28,13 @@ pub(crate) fn node(node: &mut Node) {
         status.volumes_in_use = None;
         status.daemon_endpoints = None;
     }
+}
+
+/// [`common`], and a Deployment's pod template (a whole pod spec, KServe's to keep): only its replica counts
+/// and conditions are read.
+pub(crate) fn deployment(deployment: &mut Deployment) {
+    common(deployment);
+    deployment.spec.template = Default::default();
 }
 
 #[cfg(test)]

@@ -156,31 +156,32 @@ fn dynamic(env_client: kube::Client, ns: &str, group: &str, kind: &str, version:
     )
 }
 
-/// The InferenceService `name`, once it exists.
-pub async fn isvc(env: &TestEnv, ns: &str, name: &str) -> Value {
-    let api = dynamic(
-        env.client().await,
-        ns,
-        "serving.kserve.io",
-        "InferenceService",
-        "v1beta1",
-    );
-    wait::until(&format!("InferenceService {name}"), || async {
+/// The object `name` of `kind` (`(group, version, kind)`) in `ns`, once it exists: what KServe (or the
+/// operator) made.
+pub async fn child(env: &TestEnv, ns: &str, kind: (&str, &str, &str), name: &str) -> Value {
+    let (group, version, kind) = kind;
+    let api = dynamic(env.client().await, ns, group, kind, version);
+    wait::until(&format!("{kind} {name}"), || async {
         let obj = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("not yet")?;
         Ok(serde_json::to_value(obj).unwrap())
     })
     .await
 }
 
+/// KServe's InferenceService.
+pub const INFERENCE_SERVICE: (&str, &str, &str) = ("serving.kserve.io", "v1beta1", "InferenceService");
+/// The Gateway API's HTTPRoute.
+pub const HTTP_ROUTE: (&str, &str, &str) = ("gateway.networking.k8s.io", "v1", "HTTPRoute");
+
+/// The InferenceService `name`, once it exists.
+pub async fn isvc(env: &TestEnv, ns: &str, name: &str) -> Value {
+    child(env, ns, INFERENCE_SERVICE, name).await
+}
+
 /// The InferenceService `name`, if it exists now.
 pub async fn isvc_now(env: &TestEnv, ns: &str, name: &str) -> Option<Value> {
-    let api = dynamic(
-        env.client().await,
-        ns,
-        "serving.kserve.io",
-        "InferenceService",
-        "v1beta1",
-    );
+    let (group, version, kind) = INFERENCE_SERVICE;
+    let api = dynamic(env.client().await, ns, group, kind, version);
     api.get_opt(name)
         .await
         .unwrap()
@@ -189,12 +190,24 @@ pub async fn isvc_now(env: &TestEnv, ns: &str, name: &str) -> Option<Value> {
 
 /// The HTTPRoute `name`, once it exists.
 pub async fn route(env: &TestEnv, ns: &str, name: &str) -> Value {
-    let api = dynamic(env.client().await, ns, "gateway.networking.k8s.io", "HTTPRoute", "v1");
-    wait::until(&format!("HTTPRoute {name}"), || async {
-        let obj = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("not yet")?;
-        Ok(serde_json::to_value(obj).unwrap())
-    })
-    .await
+    child(env, ns, HTTP_ROUTE, name).await
+}
+
+/// Plays an autoscaler (an HPA, or KEDA's): sets the replicas of the predictor Deployment KServe made for
+/// InferenceService `isvc` through its scale subresource, as an autoscaler does. No autoscaler acts in the
+/// local cluster without a metrics server or KEDA's operator, so a test that needs the count to move moves it.
+pub async fn autoscaler_scales(env: &TestEnv, ns: &str, isvc: &str, replicas: u32) {
+    let out = env
+        .kubectl(&[
+            "scale",
+            "deployment",
+            &format!("{isvc}-predictor"),
+            &format!("--replicas={replicas}"),
+            "-n",
+            ns,
+        ])
+        .await;
+    assert!(out.success, "{}", out.stderr);
 }
 
 /// A service manifest.

@@ -187,8 +187,9 @@ mod tests {
                         namespace: "infra".into(),
                     }),
                     auto_create_route: true,
+                    route_annotations: Default::default(),
                 }),
-                cache_storage_class_name: None,
+                ..Default::default()
             },
         )
     }

@@ -81,6 +81,8 @@ pub(crate) mod reasons {
     pub(crate) const RUNTIME_REJECTED: &str = "RuntimeRejected";
     pub(crate) const UNSCHEDULABLE: &str = "Unschedulable";
     pub(crate) const REPLICAS_WAITING: &str = "ReplicasWaiting";
+    pub(crate) const SCALING: &str = "Scaling";
+    pub(crate) const SCALING_UNSUPPORTED: &str = "ScalingUnsupported";
     pub(crate) const ROUTING_DISABLED: &str = "RoutingDisabled";
     pub(crate) const CONFIGURING_ROUTE: &str = "ConfiguringRoute";
     pub(crate) const ROUTE_READY: &str = "RouteReady";

@@ -2,6 +2,9 @@
 //! API `HTTPRoute` (how they are doing is read in [`super::observe`]).
 
 use super::cache::{CacheMount, merged_credentials};
+use super::metadata::{self, Propagation};
+use super::pod;
+use super::scaling::{self, Replicas};
 use crate::api::{AIMService, GatewayRef, TemplateProfile};
 use crate::controller::kit::names::{hashed_name, short_hash};
 use crate::labels::{self, Component};
@@ -11,6 +14,9 @@ use k8s_openapi::api::core::v1::EnvVar;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 use serde_json::{Value, json};
+
+/// The runtime's serving container (KServe's name for a predictor's main container).
+pub(crate) const CONTAINER: &str = "kserve-container";
 
 /// Where cached model sources are mounted in the runtime container.
 pub(crate) const CACHE_ROOT: &str = "/workspace/model-cache";
@@ -65,6 +71,10 @@ pub(crate) struct RuntimeInputs<'a> {
     pub(crate) profile: &'a TemplateProfile,
     /// Model caches to mount (empty without caching).
     pub(crate) mounts: &'a [CacheMount],
+    /// Which of the service's labels follow it.
+    pub(crate) propagation: &'a Propagation,
+    /// How many replicas, or what scales them ([`scaling::decide`]).
+    pub(crate) replicas: &'a Replicas,
 }
 
 /// Template variables first, then the service's, which win by name.
@@ -82,28 +92,15 @@ pub(crate) fn merged_env(profile: &TemplateProfile, service: &[EnvVar], cache: b
     env
 }
 
-/// CPU and memory per GPU: an LLM server needs host memory to stage weights and CPU for tokenisation and
-/// scheduling; without requests its pod would run BestEffort next to expensive GPUs.
-pub(crate) const CPU_PER_GPU: u64 = 4;
-/// Memory requested per GPU, in GiB.
-pub(crate) const MEMORY_REQUEST_GIB_PER_GPU: u64 = 32;
-/// Memory limit per GPU, in GiB.
-pub(crate) const MEMORY_LIMIT_GIB_PER_GPU: u64 = 48;
-
-/// Requests and limits for `gpus` GPUs.
-pub(crate) fn resources_for(gpus: u64) -> Value {
-    json!({
-        "requests": { gpu::RESOURCE: gpus.to_string(), "cpu": (CPU_PER_GPU * gpus).to_string(), "memory": format!("{}Gi", MEMORY_REQUEST_GIB_PER_GPU * gpus) },
-        "limits": { gpu::RESOURCE: gpus.to_string(), "memory": format!("{}Gi", MEMORY_LIMIT_GIB_PER_GPU * gpus) },
-    })
-}
-
 /// The KServe InferenceService (Standard deployment mode, one `kserve-container`).
 pub(crate) fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
     let service = inputs.service;
     let name = inputs.name;
     let gpu = inputs.profile.parameters.gpu_selector.as_ref();
-    let resources = gpu.map_or(json!({}), |g| resources_for(g.count.max(1) as u64));
+    let settings = service.spec.pod.over(&inputs.profile.pod);
+    let resources = pod::resources(gpu.map(|g| g.count.max(1) as u64), settings.resources.as_ref());
+    let followed = metadata::labels(service.metadata.labels.as_ref(), inputs.propagation);
+    let annotations = metadata::annotations(service.metadata.annotations.as_ref());
     let mut volumes = vec![json!({ "name": "dshm", "emptyDir": { "medium": "Memory", "sizeLimit": "8Gi" } })];
     let mut mounts = vec![json!({ "name": "dshm", "mountPath": "/dev/shm" })];
     for (i, m) in inputs.mounts.iter().enumerate() {
@@ -113,14 +110,13 @@ pub(crate) fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
     let pull_secrets = merged_credentials(&inputs.profile.credentials, &service.spec.credentials).image_pull_secrets;
     // The predictor's pods carry the operator's labels, so its index watches them and can say why one does not
     // run (the scheduler found no node with the GPUs it asks for).
-    let mut pod_labels = labels::managed(Component::Runtime);
+    let mut pod_labels = followed.clone();
+    pod_labels.extend(labels::managed(Component::Runtime));
     pod_labels.insert(labels::SERVICE.into(), labels::value(&service.name_any()));
     let mut predictor = json!({
         "labels": pod_labels,
-        "minReplicas": service.spec.replicas,
-        "maxReplicas": service.spec.replicas,
         "containers": [{
-            "name": "kserve-container",
+            "name": CONTAINER,
             "image": inputs.image,
             "env": merged_env(inputs.profile, &service.spec.credentials.env, !inputs.mounts.is_empty()),
             "ports": [{ "containerPort": 8000, "protocol": "TCP" }],
@@ -132,23 +128,34 @@ pub(crate) fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
     if !pull_secrets.is_empty() {
         predictor["imagePullSecrets"] = json!(pull_secrets);
     }
+    if !annotations.is_empty() {
+        predictor["annotations"] = json!(annotations);
+    }
+    pod::settle(&mut predictor, &settings);
+    let namespace = service.namespace().unwrap_or_default();
+    let autoscaler = scaling::render(inputs.replicas, &mut predictor, &namespace, name);
     if let Some(gpu) = gpu {
         predictor["affinity"] = json!({ "nodeAffinity": { "requiredDuringSchedulingIgnoredDuringExecution": { "nodeSelectorTerms": [{
             "matchExpressions": [{ "key": gpu::PRODUCT_LABEL, "operator": "In", "values": gpu::product_names(&gpu.model) }]
         }] } } });
     }
-    let mut labels = labels::managed(Component::Runtime);
+    let mut labels = followed;
+    labels.extend(labels::managed(Component::Runtime));
     labels.insert(labels::SERVICE.into(), labels::value(&service.name_any()));
     labels.insert(labels::TEMPLATE.into(), labels::value(inputs.template));
+    let mut isvc_annotations = annotations;
+    // Standard mode (no Knative), and the autoscaler class: `none` for a fixed count, which KServe would
+    // otherwise drive by CPU.
+    isvc_annotations.insert("serving.kserve.io/deploymentMode".into(), "Standard".into());
+    isvc_annotations.insert(scaling::AUTOSCALER_CLASS.into(), autoscaler.into());
     json!({
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
         "metadata": {
             "name": name,
-            "namespace": service.namespace(),
+            "namespace": namespace,
             "labels": labels,
-            // Fixed replicas (the service's): no autoscaler, which KServe would otherwise create and drive by CPU.
-            "annotations": { "serving.kserve.io/deploymentMode": "Standard", "serving.kserve.io/autoscalerClass": "none" },
+            "annotations": isvc_annotations,
             "ownerReferences": [inputs.owner],
         },
         "spec": { "predictor": predictor },
@@ -164,9 +171,13 @@ pub(crate) fn http_route(
     gateway: &GatewayRef,
     path: &str,
     decided_by: &str,
+    propagation: &Propagation,
 ) -> Value {
-    let mut labels = labels::managed(Component::Routing);
+    let mut labels = metadata::labels(service.metadata.labels.as_ref(), propagation);
+    labels.extend(labels::managed(Component::Routing));
     labels.insert(labels::SERVICE.into(), labels::value(&service.name_any()));
+    let mut annotations = metadata::route_annotations(service.metadata.annotations.as_ref(), propagation);
+    annotations.insert(labels::PATH_DECIDED_BY.into(), decided_by.into());
     json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
@@ -174,7 +185,7 @@ pub(crate) fn http_route(
             "name": name,
             "namespace": service.namespace(),
             "labels": labels,
-            "annotations": { labels::PATH_DECIDED_BY: decided_by },
+            "annotations": annotations,
             "ownerReferences": [owner],
         },
         "spec": {
@@ -189,180 +200,4 @@ pub(crate) fn http_route(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fixtures::{owner, profile, service};
-
-    #[test]
-    fn the_inference_service_carries_image_env_gpus_affinity_mounts_and_replicas() {
-        let (svc, profile) = (service(), profile());
-        let mounts = [super::CacheMount {
-            cache: "hf-llama-1a2b".into(),
-            claim: "hf-llama-1a2b-cache".into(),
-        }];
-        let isvc = inference_service(&RuntimeInputs {
-            service: &svc,
-            name: "llama3-svc",
-            owner: owner("AIMService", "llama3-svc"),
-            image: "reg/aim:1",
-            template: "fast",
-            profile: &profile,
-            mounts: &mounts,
-        });
-        assert_eq!(isvc["metadata"]["name"], "llama3-svc");
-        assert_eq!(
-            isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"],
-            "Standard"
-        );
-        assert_eq!(
-            isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"],
-            "none"
-        );
-        let p = &isvc["spec"]["predictor"];
-        assert_eq!(
-            (p["minReplicas"].clone(), p["maxReplicas"].clone()),
-            (json!(2), json!(2))
-        );
-        let c = &p["containers"][0];
-        assert_eq!(c["name"], "kserve-container");
-        assert_eq!(c["image"], "reg/aim:1");
-        assert_eq!(
-            p["labels"]["app.kubernetes.io/managed-by"], "aim-operator",
-            "the predictor's pods are the operator's to watch"
-        );
-        assert_eq!(c["resources"]["limits"]["amd.com/gpu"], "2");
-        assert_eq!(c["resources"]["requests"]["cpu"], "8");
-        assert_eq!(c["resources"]["requests"]["memory"], "64Gi");
-        assert_eq!(c["resources"]["limits"]["memory"], "96Gi");
-        let env: Vec<(String, String)> = c["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                (
-                    e["name"].as_str().unwrap().into(),
-                    e["value"].as_str().unwrap_or("").into(),
-                )
-            })
-            .collect();
-        assert!(
-            env.contains(&("AIM_PRECISION".into(), "bf16".into())),
-            "the service's env wins: {env:?}"
-        );
-        assert!(!env.contains(&("AIM_PRECISION".into(), "fp8".into())));
-        assert!(
-            env.contains(&("AIM_METRIC".into(), "latency".into())) && env.contains(&("HF_TOKEN".into(), "t".into()))
-        );
-        assert!(env.contains(&("AIM_CACHE_PATH".into(), CACHE_ROOT.into())));
-        assert_eq!(
-            c["volumeMounts"][1]["mountPath"],
-            "/workspace/model-cache/hf-llama-1a2b"
-        );
-        assert_eq!(
-            p["volumes"][1]["persistentVolumeClaim"]["claimName"],
-            "hf-llama-1a2b-cache"
-        );
-        let term = &p["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-            [0]["matchExpressions"][0];
-        assert_eq!(term["key"], "amd.com/gpu.product-name");
-        assert!(
-            term["values"]
-                .as_array()
-                .unwrap()
-                .contains(&json!("AMD_Instinct_MI300X"))
-        );
-        assert_eq!(
-            p["imagePullSecrets"],
-            json!([{ "name": "svc-pull" }]),
-            "the service's pull secrets replace the template's"
-        );
-    }
-
-    #[test]
-    fn the_route_rewrites_its_prefix_to_the_predictor() {
-        let gw = GatewayRef {
-            name: "public-gw".into(),
-            namespace: "infra-gw".into(),
-        };
-        let route = http_route(
-            &service(),
-            "llama3-svc",
-            owner("AIMService", "llama3-svc"),
-            &gw,
-            "/team-a/u1",
-            "builtin:router (sha256:1)",
-        );
-        assert_eq!(
-            route["metadata"]["annotations"]["aim.silogen.ai/path-decided-by"],
-            "builtin:router (sha256:1)"
-        );
-        let rule = &route["spec"]["rules"][0];
-        assert_eq!(rule["matches"][0]["path"]["value"], "/team-a/u1");
-        assert_eq!(rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"], "/");
-        assert_eq!(
-            rule["backendRefs"][0],
-            json!({ "name": "llama3-svc-predictor", "port": 80 })
-        );
-        assert_eq!(route["spec"]["parentRefs"][0]["namespace"], "infra-gw");
-    }
-
-    #[test]
-    fn long_or_digit_leading_names_get_a_stable_short_isvc_name() {
-        let mut svc = service();
-        svc.metadata.name = Some(format!("9{}", "x".repeat(80)));
-        let name = isvc_name(&svc).unwrap();
-        assert!(name.len() <= MAX_ISVC_NAME && name.starts_with('s'), "{name}");
-        assert_eq!(name, isvc_name(&svc).unwrap());
-        // KServe labels the predictor pods `app: isvc.<name>-predictor`, a label value of at most 63: a name
-        // of 49 characters (which fit the `-predictor` suffix in a DNS label) would never run.
-        svc.metadata.name = Some("a".repeat(49));
-        let name = isvc_name(&svc).unwrap();
-        assert!(format!("isvc.{name}-predictor").len() <= 63, "{name}");
-        // Its host name `<name>-predictor-<namespace>` is one DNS label too.
-        let namespace = svc.namespace().unwrap();
-        assert!(format!("{name}-predictor-{namespace}").len() <= 63, "{name}");
-        svc.metadata.name = Some("a".repeat(63 - "-predictor-".len() - namespace.len()));
-        assert_eq!(isvc_name(&svc).unwrap(), svc.name_any(), "a name that fits is kept");
-        svc.metadata.namespace = Some(format!("n{}", "x".repeat(50)));
-        let refused = isvc_name(&svc).unwrap_err();
-        assert!(refused.contains("a namespace of at most 38 characters"), "{refused}");
-    }
-
-    /// The whole InferenceService and HTTPRoute, pinned: any change to what the operator writes shows here.
-    #[test]
-    fn the_runtime_children_as_written() {
-        let (svc, profile) = (service(), profile());
-        let mounts = [super::CacheMount {
-            cache: "hf-llama-1a2b".into(),
-            claim: "hf-llama-1a2b-cache".into(),
-        }];
-        let owner = owner("AIMService", "llama3-svc");
-        insta::assert_json_snapshot!(
-            "inference_service",
-            inference_service(&RuntimeInputs {
-                service: &svc,
-                name: "llama3-svc",
-                owner: owner.clone(),
-                image: "reg/aim:1",
-                template: "fast",
-                profile: &profile,
-                mounts: &mounts,
-            })
-        );
-        let gw = GatewayRef {
-            name: "public-gw".into(),
-            namespace: "infra-gw".into(),
-        };
-        insta::assert_json_snapshot!(
-            "http_route",
-            http_route(
-                &svc,
-                "llama3-svc",
-                owner,
-                &gw,
-                "/team-a/u1",
-                "builtin:router (sha256:1)"
-            )
-        );
-    }
-}
+mod tests;

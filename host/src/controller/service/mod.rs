@@ -12,10 +12,14 @@ pub(crate) mod cache;
 pub(crate) mod candidates;
 pub(crate) mod derived;
 pub(crate) mod fit;
+pub(crate) mod metadata;
 pub(crate) mod observe;
 pub(crate) mod plan;
+pub(crate) mod pod;
 pub(crate) mod resolve;
 pub(crate) mod routing;
+pub(crate) mod scaling;
+pub(crate) mod startup;
 
 use crate::api::AIMService;
 use crate::controller::kit::apply::Refusal;

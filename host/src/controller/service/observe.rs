@@ -5,8 +5,10 @@
 
 use super::build;
 use super::cache::{self, CacheState};
+use super::metadata::Propagation;
 use super::resolve::{self, Resolution};
 use super::routing::{self, Routing};
+use super::startup::{PodTimes, StartFacts};
 use crate::api::{AIMService, AIMServiceTemplate, AIMTemplateCache, GatewayRef};
 use crate::controller::kit::Context;
 use crate::controller::kit::apply::owner_ref;
@@ -14,7 +16,7 @@ use crate::controller::kit::error::Error;
 use crate::upstream::gpu::GpuPool;
 use crate::upstream::{HttpRoute, InferenceService};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde_json::Value;
@@ -27,6 +29,8 @@ pub(crate) struct Reported {
     pub(crate) status: String,
     pub(crate) reason: String,
     pub(crate) message: String,
+    /// When it last changed, as the reporter says.
+    pub(crate) since: Option<Time>,
 }
 
 impl Reported {
@@ -54,8 +58,10 @@ pub(crate) struct Observed {
     pub(crate) runtime: Option<Reported>,
     /// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
     pub(crate) unplaced: Option<String>,
-    /// Predictor pods ready to serve (counted only while the runtime is not ready).
+    /// Replicas ready to serve: the predictor Deployment's count (its pods', before KServe made it).
     pub(crate) ready_replicas: usize,
+    /// Replicas the predictor Deployment wants now (the fixed count, or the autoscaler's choice), once it exists.
+    pub(crate) desired_replicas: Option<i32>,
     /// The cluster's GPUs of the model the template asks for (read when a pod waits unscheduled).
     pub(crate) gpu_pool: Option<GpuPool>,
     /// Why the InferenceService cannot be: the API server (or KServe's webhook) just refused it, or no name
@@ -66,6 +72,13 @@ pub(crate) struct Observed {
     pub(crate) route: Option<Arc<HttpRoute>>,
     /// Its `Accepted` condition from the routing decision's gateway.
     pub(crate) route_accepted: Option<Reported>,
+    /// Which of the service's labels and annotations follow it onto its children (the cluster config's say).
+    pub(crate) propagation: Propagation,
+    /// The Prometheus server request metrics are read from, unless the service names one (the cluster
+    /// config's).
+    pub(crate) prometheus: Option<String>,
+    /// What the cluster reports about the service's start (pods only while the start is being recorded).
+    pub(crate) start: StartFacts,
     /// The service as owner of its runtime and route.
     pub(crate) owner: OwnerReference,
     pub(crate) now: Timestamp,
@@ -76,7 +89,11 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
     let namespace = svc.namespace().unwrap_or_default();
     let index = &ctx.index;
     let resolution = resolve::resolve(ctx, svc).await;
-    let (cache, service_cache) = match &resolution {
+    let recording = svc
+        .status
+        .as_ref()
+        .is_none_or(|s| s.startup.as_ref().is_some_and(|start| start.time_to_ready.is_none()));
+    let (cache, service_cache, download) = match &resolution {
         Resolution::Resolved { template, .. } if svc.spec.cache_model => {
             let existing = index.template_caches_of(&namespace, &template.name).into_iter().next();
             let create = existing.is_none().then(|| cache::service_cache(svc, template));
@@ -84,12 +101,15 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
                 .as_deref()
                 .map(|tc| index.files_of_template_cache(tc))
                 .unwrap_or_default();
-            let state = cache::state(existing.as_deref(), template, |uri| {
-                index.model_caches_holding(&namespace, uri, &files).into_iter().next()
-            });
-            (Some(state), create)
+            let holding = |uri: &str| index.model_caches_holding(&namespace, uri, &files).into_iter().next();
+            let state = cache::state(existing.as_deref(), template, holding);
+            let download = match &state {
+                CacheState::Warming(_) if recording => cache::download_detail(template, holding),
+                _ => None,
+            };
+            (Some(state), create, download)
         }
-        _ => (None, None),
+        _ => (None, None, None),
     };
     let derived = match &resolution {
         Resolution::Resolved {
@@ -109,14 +129,23 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
     let runtime = isvc
         .as_deref()
         .and_then(|i| reported(&i.data, "/status/conditions", "Ready"));
-    // The pods are read only while KServe does not call the runtime ready: a ready service's reconciles stay
-    // free of a scan over the cluster's pods.
-    let pods = match &runtime {
-        Some(r) if r.is_true() => vec![],
-        _ => index.pods_of_inference_service(&namespace, &isvc_name),
+    let deployment = index.predictor_deployment(&namespace, &isvc_name);
+    let desired_replicas = deployment.as_deref().and_then(|d| d.spec.replicas);
+    let deployed_ready = deployment
+        .as_deref()
+        .map(|d| d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0) as usize);
+    // The pods are read only while KServe does not call the runtime ready or its replica count moves: a ready,
+    // settled service's reconciles stay free of a scan over the cluster's pods.
+    let settled = runtime.as_ref().is_some_and(Reported::is_true)
+        && deployed_ready
+            .zip(desired_replicas)
+            .is_none_or(|(ready, desired)| ready as i32 == desired);
+    let pods = match settled && !recording {
+        true => vec![],
+        false => index.pods_of_inference_service(&namespace, &isvc_name),
     };
     let unplaced = unschedulable(&pods);
-    let ready_replicas = pods.iter().filter(|p| pod_ready(p)).count();
+    let ready_replicas = deployed_ready.unwrap_or_else(|| pods.iter().filter(|p| pod_ready(p)).count());
     let gpu_pool = match (&unplaced, &resolution) {
         (Some(_), Resolution::Resolved { template, .. }) => template
             .profile
@@ -127,9 +156,26 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         _ => None,
     };
     let route = index.route(&namespace, &isvc_name);
+    let config = index.cluster_config();
     let route_accepted = match (&routing, &route) {
         (Routing::On { gateway, .. }, Some(r)) => accepted(&r.data, gateway),
         _ => None,
+    };
+    let start = StartFacts {
+        created: svc.metadata.creation_timestamp.clone(),
+        caching: svc.spec.cache_model,
+        download,
+        runtime_created: isvc.as_deref().and_then(|i| i.metadata.creation_timestamp.clone()),
+        pods: pod_times(&pods),
+        route: matches!(routing, Routing::On { .. }).then(|| {
+            (
+                route.as_deref().and_then(|r| r.metadata.creation_timestamp.clone()),
+                route_accepted
+                    .as_ref()
+                    .filter(|a| a.is_true())
+                    .and_then(|a| a.since.clone()),
+            )
+        }),
     };
     Ok(Observed {
         resolution,
@@ -141,11 +187,17 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         runtime,
         unplaced,
         ready_replicas,
+        desired_replicas,
         gpu_pool,
         runtime_refused: unnamable,
         routing,
         route,
         route_accepted,
+        start,
+        propagation: Propagation::from_config(config.as_ref().map(|c| &c.spec)),
+        prometheus: config
+            .as_ref()
+            .and_then(|c| c.spec.auto_scaling.as_ref()?.prometheus.clone()),
         owner: owner_ref(svc, true)?,
         now: Timestamp::now(),
     })
@@ -163,6 +215,7 @@ pub(crate) fn reported(body: &Value, pointer: &str, type_: &str) -> Option<Repor
         status: field("status"),
         reason: field("reason"),
         message: field("message"),
+        since: field("lastTransitionTime").parse().ok().map(Time),
     })
 }
 
@@ -178,7 +231,41 @@ pub(crate) fn accepted(body: &Value, gateway: &GatewayRef) -> Option<Reported> {
     reported(body, &format!("/status/parents/{index}/conditions"), "Accepted")
 }
 
-/// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
+/// When the latest of `pods` was placed, started its serving container and was ready (the pods that are
+/// ready count, so a replica still waiting does not hold a start that is over).
+pub(crate) fn pod_times(pods: &[Arc<Pod>]) -> PodTimes {
+    let turned_true = |pod: &Pod, type_: &str| {
+        let c = pod
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == type_)?;
+        (c.status == "True").then(|| c.last_transition_time.clone()).flatten()
+    };
+    let started = |pod: &Pod| {
+        let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+        let serving = statuses
+            .iter()
+            .find(|c| c.name == build::CONTAINER)
+            .or(statuses.first())?;
+        serving.state.as_ref()?.running.as_ref()?.started_at.clone()
+    };
+    let ready: Vec<&Pod> = pods.iter().map(Arc::as_ref).filter(|p| pod_ready(p)).collect();
+    let counted: Vec<&Pod> = if ready.is_empty() {
+        pods.iter().map(Arc::as_ref).collect()
+    } else {
+        ready
+    };
+    let latest = |f: &dyn Fn(&Pod) -> Option<Time>| counted.iter().filter_map(|p| f(p)).max_by_key(|t| t.0);
+    PodTimes {
+        scheduled: latest(&|p| turned_true(p, "PodScheduled")),
+        started: latest(&started),
+        ready: latest(&|p| turned_true(p, "Ready")),
+    }
+}
+
 /// True when `pod`'s `Ready` condition holds.
 pub(crate) fn pod_ready(pod: &Pod) -> bool {
     pod.status
@@ -187,6 +274,7 @@ pub(crate) fn pod_ready(pod: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
 pub(crate) fn unschedulable(pods: &[Arc<Pod>]) -> Option<String> {
     pods.iter().find_map(|p| {
         let scheduled = p

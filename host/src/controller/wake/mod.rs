@@ -98,6 +98,9 @@ impl OnChange for Queues {
             Changed::Gateways(c) => workloads::gateway(self, index, c),
             Changed::Jobs(c) => workloads::job(self, index, c),
             Changed::Pods(c) => workloads::pod(self, index, c),
+            Changed::Deployments(c) => {
+                workloads::predictor(self, index, c.latest().as_ref());
+            }
             Changed::Nodes(_) => workloads::inventory(self, index),
         }
     }

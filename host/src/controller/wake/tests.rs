@@ -63,12 +63,8 @@ fn service(ns: &str, name: &str, model: &str, resolved: Option<(&str, bool)>, ca
     let mut s = AIMService::new(
         name,
         AIMServiceSpec {
-            aim_model_id: model.into(),
-            template_ref: None,
-            overrides: None,
             cache_model: cache,
-            replicas: 1,
-            credentials: Credentials::default(),
+            ..crate::fixtures::service_spec(model)
         },
     );
     s.metadata.namespace = Some(ns.into());
@@ -113,6 +109,8 @@ fn profile(model: &str, sources: &[&str]) -> TemplateProfile {
                 })
                 .collect(),
         ),
+        pod: Default::default(),
+        scaling: Default::default(),
     }
 }
 

@@ -12,8 +12,8 @@ use crate::labels::Component;
 use crate::upstream::{Gateway, INFERENCE_SERVICE_LABEL};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
 
 pub(super) fn config(q: &Queues, index: &Index, change: &Change<AIMClusterConfig>) {
     let config = change.latest();
@@ -103,16 +103,26 @@ fn templates_waiting_for_a_slot(q: &Queues, index: &Index) {
     }
 }
 
+/// A predictor's pod or Deployment (KServe labels both with their InferenceService): the service of that
+/// InferenceService learns whether its replicas were scheduled, started and are ready. True when it was one.
+pub(super) fn predictor<K: Resource>(q: &Queues, index: &Index, obj: &K) -> bool {
+    let Some(isvc) = obj
+        .meta()
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(INFERENCE_SERVICE_LABEL))
+        .and_then(|name| index.inference_service(&ns_of(obj), name))
+    else {
+        return false;
+    };
+    owners_of(&q.services, isvc.as_ref());
+    true
+}
+
 pub(super) fn pod(q: &Queues, index: &Index, change: &Change<Pod>) {
     let pod = change.latest();
     let ns = ns_of(pod.as_ref());
-    // A predictor pod: its InferenceService's service learns whether it was scheduled.
-    if let Some(isvc) = pod
-        .labels()
-        .get(INFERENCE_SERVICE_LABEL)
-        .and_then(|name| index.inference_service(&ns, name))
-    {
-        owners_of(&q.services, isvc.as_ref());
+    if predictor(q, index, pod.as_ref()) {
         return;
     }
     if let Some(job) = pod

@@ -12,6 +12,7 @@ pub(super) fn unschedulable_message(
     isvc: &str,
     template: &TemplateRecord,
     replicas: i32,
+    autoscaled: bool,
     pool: Option<&GpuPool>,
     scheduler: &str,
 ) -> String {
@@ -44,7 +45,12 @@ pub(super) fn unschedulable_message(
     };
     match cannot {
         Some(why) => format!(
-            "InferenceService {isvc} cannot fit: {why}; lower spec.replicas or the GPU count, or add nodes with {} GPUs",
+            "InferenceService {isvc} cannot fit: {why}; lower {} or the GPU count, or add nodes with {} GPUs",
+            if autoscaled {
+                "spec.maxReplicas"
+            } else {
+                "spec.replicas"
+            },
             gpu.model
         ),
         None => conditions::with_detail(

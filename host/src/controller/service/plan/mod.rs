@@ -5,13 +5,14 @@
 //! Running means the runtime serves: a route still waiting for its gateway leaves the service Running with
 //! `RoutingReady=False` saying what it waits for; a rejected route makes it Degraded.
 
-use super::build::{self, RuntimeInputs};
+use super::build;
 use super::cache::{CacheMount, CacheState};
 use super::candidates::TemplateRecord;
 use super::observe::Observed;
 use super::resolve::Resolution;
 use super::routing::Routing;
-use crate::api::{AIMService, AIMServiceStatus, ResolvedTemplate, ResourceState, ServiceState, TemplateScope};
+use super::startup;
+use crate::api::{AIMService, AIMServiceStatus, ResolvedTemplate, ServiceState, TemplateScope};
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
 use crate::controller::kit::pipeline;
 use crate::controller::kit::writes::{Ownership, Writes};
@@ -65,7 +66,7 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
                 failure: Some(Cond::yes(reason, message.clone())),
             };
             ladder.apply(&mut next, &current, generation, o.now);
-            return finish(writes, next);
+            return finish(writes, settle(svc, &current, o, next));
         }
         Resolution::Resolved {
             template,
@@ -112,83 +113,21 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
         writes.create_once(tc, None);
     }
 
-    // The runtime: created once the template is ready (and, with caching, the cache warm), then kept as wanted.
-    // An existing one is left alone while the template or cache is not ready, so a running service keeps
-    // serving.
+    // The runtime: the InferenceService, `RuntimeReady` and the replicas.
     let name = &o.isvc_name;
-    let template_ready = template.status.head.status == Some(ResourceState::Available);
-    let mut runtime_planned = false;
-    let runtime = if o.isvc.is_none() && !template_ready {
-        let why = conditions::get(&template.status.head.conditions, types::READY)
-            .map(|c| c.message.clone())
-            .unwrap_or_default();
-        Cond::no(
-            reasons::WAITING_FOR_TEMPLATE,
-            conditions::with_detail(format!("waiting for template {} to be ready", template.name), &why),
-        )
-    } else if o.isvc.is_none() && cache_blocks {
-        Cond::no(
-            reasons::WAITING_FOR_CACHE,
-            "the InferenceService starts once the model cache is warm",
-        )
-    } else {
-        if template_ready && !cache_blocks && o.runtime_refused.is_none() {
-            let inputs = RuntimeInputs {
-                service: svc,
-                name,
-                owner: o.owner.clone(),
-                image,
-                template: &template.name,
-                profile: &template.profile,
-                mounts: &mounts,
-            };
-            writes.ensure_json(build::inference_service(&inputs), o.isvc.as_deref(), Ownership::Owned);
-            if o.isvc.is_none() && current.inference_service.as_deref() == Some(name.as_str()) {
-                writes.restoring("it was deleted outside the operator");
-            }
-            runtime_planned = true;
-        }
-        next.inference_service = Some(name.clone());
-        match (&o.runtime, &o.unplaced) {
-            _ if let Some(refused) = &o.runtime_refused => {
-                let c = Cond::no(
-                    reasons::RUNTIME_REJECTED,
-                    format!("the InferenceService {name} was refused: {refused}"),
-                );
-                failure = failure.or(Some(Cond::yes(c.reason, c.message.clone())));
-                c
-            }
-            (Some(r), _) if r.is_true() => {
-                Cond::yes(reasons::RUNTIME_READY, format!("InferenceService {name} is ready"))
-            }
-            (_, Some(scheduler)) if o.ready_replicas > 0 => Cond::no(
-                reasons::REPLICAS_WAITING,
-                format!(
-                    "serving with {} of {} replicas ready; {}",
-                    o.ready_replicas,
-                    svc.spec.replicas,
-                    unschedulable_message(name, template, svc.spec.replicas, o.gpu_pool.as_ref(), scheduler)
-                ),
-            ),
-            (_, Some(scheduler)) => Cond::no(
-                reasons::UNSCHEDULABLE,
-                unschedulable_message(name, template, svc.spec.replicas, o.gpu_pool.as_ref(), scheduler),
-            ),
-            (Some(r), None) => Cond::no(
-                reasons::RUNTIME_NOT_READY,
-                format!("InferenceService {name} is not ready: {} {}", r.reason, r.message)
-                    .trim()
-                    .to_string(),
-            ),
-            (None, None) => Cond::no(
-                reasons::CREATING_RUNTIME,
-                format!("waiting for KServe to report on InferenceService {name}"),
-            ),
-        }
-    };
-    if o.isvc.is_none() && !runtime_planned {
-        next.inference_service = None;
-    }
+    let runtime = runtime::step(
+        svc,
+        o,
+        template,
+        image,
+        &mounts,
+        cache_blocks,
+        &current,
+        &mut writes,
+        &mut next,
+    );
+    failure = failure.or(runtime.failure);
+    let runtime = runtime.cond;
 
     let routing = match &o.routing {
         Routing::Off => {
@@ -213,7 +152,7 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
         } => {
             next.route_path = Some(path.clone());
             next.route_decided_by = Some(decided_by.clone());
-            let desired = build::http_route(svc, name, o.owner.clone(), gateway, path, decided_by);
+            let desired = build::http_route(svc, name, o.owner.clone(), gateway, path, decided_by, &o.propagation);
             writes.ensure_json(desired, o.route.as_deref(), Ownership::Owned);
             let route = format!("route {name}");
             match &o.route_accepted {
@@ -247,6 +186,7 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
         failure,
     };
     ladder.apply(&mut next, &current, generation, o.now);
+    let next = settle(svc, &current, o, next);
     if let Some(wait) = held(&current, &next, o) {
         // A runtime put back a moment ago while the service was running: not Degraded yet. Look again once the
         // hold is over; if KServe reports it ready by then, nothing was ever written.
@@ -257,6 +197,29 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
         };
     }
     finish(writes, next)
+}
+
+/// `next` with its startup record, and with the fields that only ride along with other writes (an open
+/// startup record; the replica counts before the service has settled into Running, when a change of count is
+/// news) kept as they are when nothing else changed: recording the start and the counts adds no write.
+fn settle(svc: &AIMService, current: &AIMServiceStatus, o: &Observed, mut next: AIMServiceStatus) -> AIMServiceStatus {
+    next.startup = startup::next_record(current, || startup::record(&next, &o.start), svc.status.is_none());
+    if let Some(message) = startup::ready_message(next.startup.as_ref())
+        && let Some(ready) = next
+            .head
+            .conditions
+            .iter_mut()
+            .find(|c| c.type_ == types::READY && c.status == "True")
+    {
+        ready.message = message;
+    }
+    let mut quiet = next.clone();
+    quiet.startup = current.startup.clone();
+    let running = |s: &AIMServiceStatus| s.head.status == Some(ServiceState::Running);
+    if !(running(current) && running(&next)) {
+        quiet.replicas = current.replicas.clone();
+    }
+    if quiet == *current { quiet } else { next }
 }
 
 /// The plan of `writes` and `status`, retried after [`POLICY_RETRY`] when a plugin failed.
@@ -333,11 +296,11 @@ impl Ladder {
 
 mod hold;
 mod messages;
+mod runtime;
 
 #[cfg(test)]
 use hold::RESTORE_HOLD;
 use hold::held;
-use messages::unschedulable_message;
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::api::GatewayRef;
-use crate::api::{AIMServiceSpec, AIMServiceTemplate, Credentials, TemplateStatus};
+use crate::api::{AIMServiceSpec, AIMServiceTemplate, ResourceState, TemplateStatus};
 use crate::controller::kit::conditions::{Cond, set};
 use crate::controller::service::observe::{self, Observed};
 use crate::fixtures::now;
@@ -52,12 +52,9 @@ fn svc() -> AIMService {
     let mut s = AIMService::new(
         "chat",
         AIMServiceSpec {
-            aim_model_id: "m/x".into(),
             template_ref: Some("t".into()),
-            overrides: None,
-            cache_model: false,
-            replicas: 1,
-            credentials: Credentials::default(),
+            replicas: Some(1),
+            ..crate::fixtures::service_spec("m/x")
         },
     );
     s.metadata.namespace = Some("team".into());
@@ -149,26 +146,37 @@ struct Case<'a> {
     pods: Vec<std::sync::Arc<Pod>>,
     refused: Option<String>,
     replicas: i32,
+    /// The whole status it had before (wins over `was`).
+    previous: Option<AIMServiceStatus>,
+    /// Autoscaling between these bounds on CPU instead of `replicas`.
+    bounds: Option<(i32, i32)>,
+    /// The predictor Deployment's wanted and ready replicas, once it exists.
+    deployed: Option<(i32, usize)>,
     /// The cluster's GPUs of the template's model.
     pool: Option<crate::upstream::gpu::GpuPool>,
 }
 
 fn run(case: Case<'_>) -> Plan {
     let mut s = svc();
-    s.spec.replicas = case.replicas;
+    s.spec.replicas = Some(case.replicas);
+    if let Some((min, max)) = case.bounds {
+        s.spec.replicas = None;
+        s.spec.scaling.min_replicas = Some(min);
+        s.spec.scaling.max_replicas = Some(max);
+    }
     s.status = case.was.map(|state| AIMServiceStatus {
         head: crate::api::StatusHead::in_state(state),
         inference_service: Some("chat".into()),
         ..Default::default()
     });
+    if case.previous.is_some() {
+        s.status = case.previous.clone();
+    }
     // What the observe step reads off the children, as it does from the index's copies.
     let runtime = case
         .isvc
         .and_then(|i| observe::reported(&i.data, "/status/conditions", "Ready"));
-    let unplaced = match &runtime {
-        Some(r) if r.is_true() => None,
-        _ => observe::unschedulable(&case.pods),
-    };
+    let unplaced = observe::unschedulable(&case.pods);
     let route_accepted = match (&case.routing, case.route) {
         (Routing::On { gateway, .. }, Some(r)) => observe::accepted(&r.data, gateway),
         _ => None,
@@ -188,12 +196,19 @@ fn run(case: Case<'_>) -> Plan {
             isvc: case.isvc.map(|i| Arc::new(InferenceService::new(i.clone()))),
             runtime,
             unplaced,
-            ready_replicas: case.pods.iter().filter(|p| observe::pod_ready(p)).count(),
+            ready_replicas: case.deployed.map_or_else(
+                || case.pods.iter().filter(|p| observe::pod_ready(p)).count(),
+                |(_, ready)| ready,
+            ),
+            desired_replicas: case.deployed.map(|(desired, _)| desired),
             gpu_pool: case.pool,
             runtime_refused: case.refused,
             routing: case.routing,
             route: case.route.map(|r| Arc::new(HttpRoute::new(with_labels(r.clone())))),
             route_accepted,
+            propagation: Default::default(),
+            prometheus: None,
+            start: Default::default(),
             owner: owner(),
             now: now(),
         },
@@ -238,6 +253,9 @@ fn case(resolution: Resolution) -> Case<'static> {
         pods: vec![],
         refused: None,
         replicas: 1,
+        previous: None,
+        bounds: None,
+        deployed: None,
         pool: Some(mi300x_nodes(4)),
     }
 }
@@ -569,3 +587,5 @@ fn the_state_ladder(
     assert_eq!(p.status.head.status, Some(state));
     assert_eq!(cond(&p, types::READY).1, ready_reason);
 }
+
+mod scaling;

@@ -1,0 +1,191 @@
+//! The runtime step of a service's plan: the InferenceService to write (once the template is ready and, with
+//! caching, the cache warm; an existing one is kept as wanted, and left alone while they are not, so a running
+//! service keeps serving), the `RuntimeReady` condition, and the replica status.
+//!
+//! `RuntimeReady` says, in order: refused by the API server; cannot scale as asked (`ScalingUnsupported`);
+//! scaling (`Scaling`, true: the service serves while its replica count moves, whether an autoscaler or a
+//! person moved it, and says what the next replica waits for); ready; some replicas serving and the rest waiting for GPUs (`ReplicasWaiting`); none placed
+//! (`Unschedulable`); not ready as KServe says; not reported yet.
+
+use super::Observed;
+use super::messages::unschedulable_message;
+use crate::api::{AIMService, AIMServiceStatus, ReplicaStatus, ResourceState, ServiceState};
+use crate::controller::kit::conditions::{self, Cond, reasons, types};
+use crate::controller::kit::writes::{Ownership, Writes};
+use crate::controller::service::build::{self, RuntimeInputs};
+use crate::controller::service::cache::CacheMount;
+use crate::controller::service::candidates::TemplateRecord;
+use crate::controller::service::scaling::{self, Replicas};
+
+/// What the runtime step decided.
+pub(super) struct RuntimeStep {
+    /// `RuntimeReady`.
+    pub(super) cond: Cond,
+    /// A failure a person must act on.
+    pub(super) failure: Option<Cond>,
+}
+
+/// The runtime of `svc` running `template` (`image`, `mounts`); `cache_blocks` while the cache is not warm.
+/// Adds the InferenceService to `writes` and sets `next`'s `inferenceService` and `replicas`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn step(
+    svc: &AIMService,
+    o: &Observed,
+    template: &TemplateRecord,
+    image: &str,
+    mounts: &[CacheMount],
+    cache_blocks: bool,
+    current: &AIMServiceStatus,
+    writes: &mut Writes,
+    next: &mut AIMServiceStatus,
+) -> RuntimeStep {
+    let name = &o.isvc_name;
+    let template_ready = template.status.head.status == Some(ResourceState::Available);
+    let replicas = scaling::decide(&svc.spec, &template.profile, o.prometheus.as_deref());
+    next.replicas = match (&replicas, &o.isvc) {
+        (Ok(r), Some(_)) => Some(replica_status(r, o)),
+        _ => None,
+    };
+    if o.isvc.is_none() && !template_ready {
+        next.inference_service = None;
+        let why = conditions::get(&template.status.head.conditions, types::READY)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        return no_failure(Cond::no(
+            reasons::WAITING_FOR_TEMPLATE,
+            conditions::with_detail(format!("waiting for template {} to be ready", template.name), &why),
+        ));
+    }
+    if o.isvc.is_none() && cache_blocks {
+        next.inference_service = None;
+        return no_failure(Cond::no(
+            reasons::WAITING_FOR_CACHE,
+            "the InferenceService starts once the model cache is warm",
+        ));
+    }
+    let replicas = match replicas {
+        Ok(r) => r,
+        Err(why) => {
+            // Nothing new is written: an existing runtime keeps serving as it was.
+            next.inference_service = o.isvc.is_some().then(|| name.clone());
+            let message = format!("the InferenceService {name} cannot scale as asked: {why}");
+            return RuntimeStep {
+                failure: Some(Cond::yes(reasons::SCALING_UNSUPPORTED, message.clone())),
+                cond: Cond::no(reasons::SCALING_UNSUPPORTED, message),
+            };
+        }
+    };
+    let writable = template_ready && !cache_blocks && o.runtime_refused.is_none();
+    if writable {
+        let inputs = RuntimeInputs {
+            service: svc,
+            name,
+            owner: o.owner.clone(),
+            image,
+            template: &template.name,
+            profile: &template.profile,
+            mounts,
+            propagation: &o.propagation,
+            replicas: &replicas,
+        };
+        writes.ensure_json(build::inference_service(&inputs), o.isvc.as_deref(), Ownership::Owned);
+        if o.isvc.is_none() && current.inference_service.as_deref() == Some(name.as_str()) {
+            writes.restoring("it was deleted outside the operator");
+        }
+    }
+    next.inference_service = (writable || o.isvc.is_some()).then(|| name.clone());
+    if let Some(refused) = &o.runtime_refused {
+        let c = Cond::no(
+            reasons::RUNTIME_REJECTED,
+            format!("the InferenceService {name} was refused: {refused}"),
+        );
+        return RuntimeStep {
+            failure: Some(Cond::yes(c.reason, c.message.clone())),
+            cond: c,
+        };
+    }
+    let was_running = current.head.status == Some(ServiceState::Running);
+    no_failure(condition(o, template, &replicas, was_running))
+}
+
+fn no_failure(cond: Cond) -> RuntimeStep {
+    RuntimeStep { cond, failure: None }
+}
+
+/// The replicas wanted now: the Deployment's count (the autoscaler's choice), else the least `replicas` allows.
+fn desired(replicas: &Replicas, o: &Observed) -> i32 {
+    match replicas {
+        Replicas::Fixed(n) => *n,
+        Replicas::Auto { min, max, .. } => o.desired_replicas.unwrap_or(*min).clamp(*min, *max),
+    }
+}
+
+/// Replicas ready, up to those wanted: a rolling update's surge and a scale-down's last moments are not more
+/// replicas serving than asked for.
+fn ready(replicas: &Replicas, o: &Observed) -> i32 {
+    (o.ready_replicas as i32).min(desired(replicas, o))
+}
+
+fn replica_status(replicas: &Replicas, o: &Observed) -> ReplicaStatus {
+    let (min, max) = replicas.bounds();
+    let (ready, desired) = (ready(replicas, o), desired(replicas, o));
+    let summary = match replicas {
+        Replicas::Fixed(_) => format!("{ready}/{desired}"),
+        Replicas::Auto { .. } => format!("{ready}/{desired} ({min}-{max})"),
+    };
+    ReplicaStatus {
+        ready,
+        desired,
+        min,
+        max,
+        autoscaler: replicas.class().into(),
+        summary,
+    }
+}
+
+/// `RuntimeReady` of a runtime the API server took; `was_running`: the service was Running before.
+fn condition(o: &Observed, template: &TemplateRecord, replicas: &Replicas, was_running: bool) -> Cond {
+    let name = &o.isvc_name;
+    let (ready, wanted) = (ready(replicas, o), desired(replicas, o));
+    let kserve_ready = o.runtime.as_ref().is_some_and(|r| r.is_true());
+    let autoscaled = matches!(replicas, Replicas::Auto { .. });
+    let waits =
+        |scheduler: &str| unschedulable_message(name, template, wanted, autoscaled, o.gpu_pool.as_ref(), scheduler);
+    // Serving while the count moves: a ready runtime; a running one with replicas still serving (KServe calls
+    // a Deployment below its count unready while the new replicas start); an autoscaled one at its floor.
+    let floor = replicas.bounds().0.max(1);
+    let serving =
+        kserve_ready || (was_running && ready > 0) || (matches!(replicas, Replicas::Auto { .. }) && ready >= floor);
+    if o.isvc.is_some() && serving && ready < wanted && o.desired_replicas.is_some() {
+        let next = match &o.unplaced {
+            Some(scheduler) => format!("; the next replica waits: {}", waits(scheduler)),
+            None => String::new(),
+        };
+        return Cond::yes(
+            reasons::SCALING,
+            format!("InferenceService {name} is scaling from {ready} to {wanted} ready replicas{next}"),
+        );
+    }
+    match (&o.runtime, &o.unplaced) {
+        (Some(r), _) if r.is_true() && wanted == 0 => Cond::yes(
+            reasons::RUNTIME_READY,
+            format!("InferenceService {name} is scaled to zero: the autoscaler starts a replica when its metric rises"),
+        ),
+        (Some(r), _) if r.is_true() => Cond::yes(reasons::RUNTIME_READY, format!("InferenceService {name} is ready")),
+        (_, Some(scheduler)) if ready > 0 => Cond::no(
+            reasons::REPLICAS_WAITING,
+            format!("serving with {ready} of {wanted} replicas ready; {}", waits(scheduler)),
+        ),
+        (_, Some(scheduler)) => Cond::no(reasons::UNSCHEDULABLE, waits(scheduler)),
+        (Some(r), None) => Cond::no(
+            reasons::RUNTIME_NOT_READY,
+            format!("InferenceService {name} is not ready: {} {}", r.reason, r.message)
+                .trim()
+                .to_string(),
+        ),
+        (None, None) => Cond::no(
+            reasons::CREATING_RUNTIME,
+            format!("waiting for KServe to report on InferenceService {name}"),
+        ),
+    }
+}

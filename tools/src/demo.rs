@@ -39,9 +39,12 @@ fn services(hub: &str) -> String {
             "llama3-svc",
             &format!("  cacheModel: true\n  env:\n  - name: HF_ENDPOINT\n    value: {hub}\n  - name: AIM_PROGRESS_SECONDS\n    value: \"1\"\n  - name: {}\n    value: \"true\"\n", aim_tests::kubelet::MANUAL),
         ),
-        // (b) a namespace template, referenced.
+        // (b) a namespace template, referenced; autoscaled on CPU between one and three replicas.
         format!("apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMServiceTemplate\nmetadata:\n  name: llama3-8b-fast\n  namespace: {NS}\nspec:\n  modelId: {MODEL}\n  metric: latency\n  precision: fp8\n  gpuSelector:\n    count: 1\n    model: MI300X\n---\n"),
-        svc("llama3-fast-svc", "  templateRef: llama3-8b-fast\n"),
+        svc(
+            "llama3-fast-svc",
+            "  templateRef: llama3-8b-fast\n  minReplicas: 1\n  maxReplicas: 3\n  autoScaling: {metric: cpu, target: 70}\n",
+        ),
         // (c) overrides only: the matcher finds nothing with bf16 on two GPUs, so the merger derives one.
         svc("llama3-override-svc", "  overrides:\n    precision: bf16\n    gpuSelector:\n      count: 2\n      model: MI300X\n  replicas: 2\n"),
         // (d) a template and overrides: derived from the referenced template.
@@ -155,8 +158,25 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
         "deployments",
         "httproutes",
     ] {
-        println!("\n$ kubectl get {kind} -A");
-        print!("{}", kubectl(s(&["get", kind, "-A"])).await?);
+        // Services with their path and time to ready.
+        let extra: &[&str] = if kind == "aimservices" { &["-o", "wide"] } else { &[] };
+        println!("\n$ kubectl get {kind} -A {}", extra.join(" "));
+        let mut args = s(&["get", kind, "-A"]);
+        args.extend(s(extra));
+        print!("{}", kubectl(args).await?);
+    }
+    println!(
+        "\n$ kubectl get aimservice llama3-svc -n {NS} -o jsonpath='{{.status.startup}}'  (its cold start, phase by phase)"
+    );
+    if let Some(startup) = api.get("llama3-svc").await?.status.and_then(|s| s.startup) {
+        for p in &startup.phases {
+            println!("  {:<16} {:>8}", p.name, p.duration.as_deref().unwrap_or("running"));
+        }
+        println!(
+            "  time to ready {}; slowest: {}",
+            startup.time_to_ready.as_deref().unwrap_or("-"),
+            startup.slowest.as_deref().unwrap_or("-")
+        );
     }
     println!("\n$ kubectl get pods -n {NS} -l serving.kserve.io/inferenceservice  (where each replica landed)");
     print!(

@@ -53,28 +53,8 @@ pub async fn service_account_kubeconfig(
     };
     let server = field("{.clusters[0].cluster.server}").await?;
     let ca = field("{.clusters[0].cluster.certificate-authority}").await?;
-    let yaml = format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: aim-local
-  cluster:
-    server: {server}
-    certificate-authority: {ca}
-users:
-- name: {name}
-  user:
-    token: {token}
-contexts:
-- name: {name}
-  context:
-    cluster: aim-local
-    user: {name}
-    namespace: {namespace}
-current-context: {name}
-",
-        token = token.trim()
-    );
+    let credentials = format!("token: {}", token.trim());
+    let yaml = crate::controlplane::kubeconfig(&server, &ca, name, &credentials, Some(namespace));
     std::fs::write(out, yaml).map_err(|source| ControlPlaneError::Io {
         context: format!("writing {}", out.display()),
         source,

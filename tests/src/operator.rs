@@ -5,7 +5,7 @@ use aim_operator::controller::{Context, Operator, OperatorConfig, ReconcileMetri
 use aim_operator::index::WatchHealth;
 use aim_operator::index::resumed::ResumedLayer;
 use aim_operator::policy::watch::watch;
-use aim_operator::policy::{PolicyEngine, PolicyEngineConfig};
+use aim_operator::policy::{PolicyEngine, PolicyEngineConfig, PolicyKind};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -26,6 +26,26 @@ pub struct Running {
 }
 
 impl Running {
+    /// Installs `component` as `policy`'s plugin, as a ConfigMap update does (written aside, then renamed in),
+    /// and waits until the operator decides with it.
+    pub async fn swap_plugin(&self, policy: PolicyKind, component: &[u8]) {
+        let file = policy.file_name();
+        let tmp = self.plugin_dir.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, component).expect("write the plugin");
+        std::fs::rename(&tmp, self.plugin_dir.join(&file)).expect("install the plugin");
+        self.uses_plugin(policy, &file).await;
+    }
+
+    /// Waits until the operator decides `policy` with the plugin named `plugin` (`builtin:<policy>` for the
+    /// default).
+    pub async fn uses_plugin(&self, policy: PolicyKind, plugin: &str) {
+        crate::wait::until(&format!("the operator to use {plugin}"), || async {
+            let current = self.policy.current(policy).provenance.plugin.clone();
+            if current == plugin { Ok(()) } else { Err(current) }
+        })
+        .await;
+    }
+
     /// Stops the operator (running reconciles finish, watches end) and waits up to 20 seconds for it: before
     /// the control plane goes, so it does not outlive it.
     pub fn stop(&self) {

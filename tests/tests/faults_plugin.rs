@@ -7,41 +7,12 @@ use aim_operator::api::ServiceState;
 use aim_operator::policy::PolicyKind;
 use aim_operator::policy::builtin::test_plugins::HOSTILE_MATCHER;
 use aim_tests::scenario::*;
-use aim_tests::{TestEnv, operator, test_env, wait};
+use aim_tests::{operator, test_env};
 
 const API: &str = "apiVersion: aim.silogen.ai/v1alpha1";
 /// The hostile matcher traps on this model ID (`host/tests/plugins/hostile`); the built-in matcher serves it.
 const MODEL: &str = "trap";
 const EACH: usize = 4;
-
-async fn create(env: &TestEnv, ns: &str, prefix: &str) {
-    let list: String = (0..EACH)
-        .map(|i| service(&format!("{prefix}-{i}"), MODEL, "") + "---\n")
-        .collect();
-    let out = env.apply(&list, Some(ns)).await;
-    assert!(out.success, "{}", out.stderr);
-}
-
-async fn all_running(env: &TestEnv, ns: &str, prefix: &str) {
-    for i in 0..EACH {
-        let name = format!("{prefix}-{i}");
-        wait::until(&format!("{name} Running"), || async {
-            match status(env, ns, &name).await.head.status {
-                Some(ServiceState::Running) => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
-        .await;
-    }
-}
-
-async fn current_matcher(running: &operator::Running, want: &str) {
-    wait::until(&format!("the operator to use {want}"), || async {
-        let current = running.policy.current(PolicyKind::Matcher).provenance.plugin.clone();
-        if current == want { Ok(()) } else { Err(current) }
-    })
-    .await;
-}
 
 #[tokio::test]
 async fn a_hostile_matcher_mid_rollout_fails_only_its_own_decisions_which_are_redone_when_it_goes() {
@@ -56,18 +27,15 @@ async fn a_hostile_matcher_mid_rollout_fails_only_its_own_decisions_which_are_re
     );
     assert!(env.apply(&catalog, None).await.success);
 
-    create(env, &ns, "before").await;
-    all_running(env, &ns, "before").await;
+    create_many(env, &ns, "before", EACH, MODEL).await;
+    all_running(env, &ns, "before", EACH).await;
     let mut before = Vec::new();
     for i in 0..EACH {
         before.push(status(env, &ns, &format!("before-{i}")).await);
     }
 
-    let tmp = running.plugin_dir.join(".matcher.wasm.tmp");
-    std::fs::write(&tmp, HOSTILE_MATCHER).unwrap();
-    std::fs::rename(&tmp, running.plugin_dir.join("matcher.wasm")).unwrap();
-    current_matcher(running, "matcher.wasm").await;
-    create(env, &ns, "during").await;
+    running.swap_plugin(PolicyKind::Matcher, HOSTILE_MATCHER).await;
+    create_many(env, &ns, "during", EACH, MODEL).await;
     for i in 0..EACH {
         let failed = wait_for(
             env,
@@ -91,8 +59,8 @@ async fn a_hostile_matcher_mid_rollout_fails_only_its_own_decisions_which_are_re
     }
 
     std::fs::remove_file(running.plugin_dir.join("matcher.wasm")).unwrap();
-    current_matcher(running, "builtin:matcher").await;
-    all_running(env, &ns, "during").await;
+    running.uses_plugin(PolicyKind::Matcher, "builtin:matcher").await;
+    all_running(env, &ns, "during", EACH).await;
     for i in 0..EACH {
         let redone = status(env, &ns, &format!("during-{i}")).await;
         assert_eq!(redone.decision.unwrap().plugin, "builtin:matcher");

@@ -4,7 +4,6 @@
 //! a successor, and none of its writes lands after the takeover (its write fence, `runtime/fence.rs`), as the
 //! API server's audit log shows (each replica names itself in its User-Agent).
 
-use aim_operator::api::ServiceState;
 use aim_operator::process::leader::LEASE_DURATION;
 use aim_tests::replica::Replica;
 use aim_tests::scenario::*;
@@ -69,26 +68,9 @@ async fn wait_leads(env: &TestEnv, identity: &str, within: Duration) -> k8s_open
     }
 }
 
-async fn create_services(env: &TestEnv, ns: &str, model: &str, prefix: &str) {
-    let list: String = (0..SERVICES)
-        .map(|i| service(&format!("{prefix}-{i}"), model, "") + "---\n")
-        .collect();
-    let out = env.apply(&list, Some(ns)).await;
-    assert!(out.success, "{}", out.stderr);
-}
-
 /// Every service named `<prefix>-<i>` Running, with exactly one InferenceService and at most one HTTPRoute each.
 async fn converged(env: &TestEnv, ns: &str, prefix: &str) {
-    for i in 0..SERVICES {
-        let name = format!("{prefix}-{i}");
-        wait::until(&format!("{name} Running"), || async {
-            match status(env, ns, &name).await.head.status {
-                Some(ServiceState::Running) => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
-        .await;
-    }
+    all_running(env, ns, prefix, SERVICES).await;
     for kind in ["inferenceservices", "httproutes"] {
         let out = env
             .kubectl(&[
@@ -153,7 +135,7 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_a_paused_one_writes_no
     let mut a = replica(&identity, "fault-a", &dir.path().join("a.log"));
     wait_leads(env, "fault-a", Duration::from_secs(60)).await;
     let mut b = replica(&identity, "fault-b", &dir.path().join("b.log"));
-    create_services(env, &ns, &catalog.model, "kill").await;
+    create_many(env, &ns, "kill", SERVICES, &catalog.model).await;
     a.signal(Signal::SIGKILL);
     let killed = Instant::now();
     assert!(a.exits_within(Duration::from_secs(5)).await.is_some());
@@ -170,7 +152,7 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_a_paused_one_writes_no
     // It is paused in the middle of a rollout, so it wakes with reconciles half done on a stale view: exactly
     // the writes that must not land once the successor leads.
     let mut c = replica(&identity, "fault-c", &dir.path().join("c.log"));
-    create_services(env, &ns, &catalog.model, "pause").await;
+    create_many(env, &ns, "pause", SERVICES, &catalog.model).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     b.signal(Signal::SIGSTOP);
     let takeover = wait_leads(env, "fault-c", LEASE_DURATION + Duration::from_secs(10)).await;

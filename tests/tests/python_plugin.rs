@@ -8,7 +8,7 @@ use aim_operator::policy::{PolicyEngine, PolicyEngineConfig, PolicyKind};
 use aim_tests::python_plugin::python_matcher;
 use aim_tests::replica::operator_binary;
 use aim_tests::scenario::*;
-use aim_tests::{operator, test_env, wait};
+use aim_tests::{operator, test_env};
 use serde_json::{Value, json};
 
 fn examples() -> std::path::PathBuf {
@@ -188,36 +188,24 @@ async fn the_python_matcher_hot_swapped_into_a_running_operator_decides_its_serv
     );
     let out = env.apply(&template, Some(&ns)).await;
     assert!(out.success, "{}", out.stderr);
-    let resolved = condition("Resolved", "True", "Resolved");
     assert!(
         env.apply(&service("before", &catalog.model, ""), Some(&ns))
             .await
             .success
     );
-    let before = wait_for(env, &ns, "before", "resolved", resolved).await;
+    let before = resolved(env, &ns, "before").await;
     assert_eq!(before.resolved_template.unwrap().name, "ns-two");
     assert_eq!(before.decision.unwrap().plugin, "builtin:matcher");
 
     let wasm = std::fs::read(python_matcher()).unwrap();
-    let tmp = running.plugin_dir.join(".matcher.wasm.tmp");
-    std::fs::write(&tmp, &wasm).unwrap();
-    std::fs::rename(&tmp, running.plugin_dir.join("matcher.wasm")).unwrap();
-    wait::until("the operator to switch to the Python matcher", || async {
-        let current = running.policy.current(PolicyKind::Matcher);
-        if current.provenance.plugin == "matcher.wasm" {
-            Ok(())
-        } else {
-            Err(current.provenance.plugin.clone())
-        }
-    })
-    .await;
+    running.swap_plugin(PolicyKind::Matcher, &wasm).await;
 
     assert!(
         env.apply(&service("after", &catalog.model, ""), Some(&ns))
             .await
             .success
     );
-    let after = wait_for(env, &ns, "after", "resolved", condition("Resolved", "True", "Resolved")).await;
+    let after = resolved(env, &ns, "after").await;
     assert_eq!(after.resolved_template.unwrap().name, catalog.template("one-gpu"));
     let decision = after.decision.unwrap();
     assert_eq!(decision.plugin, "matcher.wasm");

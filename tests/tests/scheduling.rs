@@ -46,7 +46,7 @@ async fn replicas_land_only_on_their_gpu_model_and_a_service_no_node_can_take_sa
         &format!("  templateRef: {template}\n  replicas: 4\n"),
     );
     assert!(env.apply(&hog, Some(&ns)).await.success);
-    wait_for(env, &ns, "hog", "Running", condition("Ready", "True", "Ready")).await;
+    ready(env, &ns, "hog").await;
     let pods = replicas(env, &ns, "hog").await;
     assert_eq!(pods.len(), 4);
     let mut nodes: Vec<String> = pods
@@ -82,7 +82,7 @@ async fn replicas_land_only_on_their_gpu_model_and_a_service_no_node_can_take_sa
 
     // GPUs are freed: the waiting replica is placed and the service runs.
     assert!(env.kubectl(&["delete", "aimservice", "hog", "-n", &ns]).await.success);
-    wait_for(env, &ns, "late", "Running", condition("Ready", "True", "Ready")).await;
+    ready(env, &ns, "late").await;
     let placed = wait::until("the late replica on an MI325X node", || async {
         let pods = replicas(env, &ns, "late").await;
         let node = pods

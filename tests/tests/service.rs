@@ -48,14 +48,7 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
     )
     .await;
 
-    let s = wait_for(
-        env,
-        &ns,
-        "llama3-svc",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
+    let s = resolved(env, &ns, "llama3-svc").await;
     let resolved = s.resolved_template.unwrap();
     assert_eq!(
         (resolved.name, resolved.scope, resolved.derived),
@@ -91,7 +84,7 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
 
     // KServe makes the predictor Deployment; the scheduler places both replicas on MI325X nodes (node affinity,
     // two GPUs each); kwok runs them; KServe reports the InferenceService Ready.
-    let s = wait_for(env, &ns, "llama3-svc", "Running", condition("Ready", "True", "Ready")).await;
+    let s = ready(env, &ns, "llama3-svc").await;
     assert_eq!(s.head.status, Some(ServiceState::Running));
     assert_eq!(s.inference_service.as_deref(), Some("llama3-svc"));
     for (t, reason) in [
@@ -141,7 +134,7 @@ async fn model_only_without_a_default_lets_the_matcher_choose_and_records_every_
     let ns = env.namespace("svc-matcher").await;
     let catalog = catalog(env, "nodefault", &[MI300X_FP8, MI325X_FP16], None).await;
     apply(env, &ns, &service("svc", &catalog.model, "")).await;
-    let s = wait_for(env, &ns, "svc", "resolved", condition("Resolved", "True", "Resolved")).await;
+    let s = resolved(env, &ns, "svc").await;
     let decision = s.decision.expect("the matcher's decision is recorded");
     assert_eq!(decision.plugin, "builtin:matcher");
     assert!(decision.digest.starts_with("sha256:"));
@@ -169,7 +162,7 @@ async fn a_template_ref_finds_the_namespace_template_before_the_cluster_template
         &service("svc", &catalog.model, &format!("  templateRef: {shared}\n")),
     )
     .await;
-    let s = wait_for(env, &ns, "svc", "resolved", condition("Resolved", "True", "Resolved")).await;
+    let s = resolved(env, &ns, "svc").await;
     assert_eq!(s.resolved_template.as_ref().unwrap().scope, TemplateScope::Namespace);
     assert!(
         message(&s, "Resolved").contains("namespace template"),
@@ -187,7 +180,7 @@ async fn overrides_without_a_template_derive_one_that_services_share_and_that_go
     let overrides =
         "  overrides:\n    precision: bf16\n    gpuSelector:\n      count: 2\n      model: MI300X\n  replicas: 2\n";
     apply(env, &ns, &service("a", &catalog.model, overrides)).await;
-    let s = wait_for(env, &ns, "a", "resolved", condition("Resolved", "True", "Resolved")).await;
+    let s = resolved(env, &ns, "a").await;
     let derived = s.resolved_template.clone().unwrap();
     assert!(
         derived.derived && derived.scope == TemplateScope::Namespace,
@@ -216,7 +209,7 @@ async fn overrides_without_a_template_derive_one_that_services_share_and_that_go
     );
 
     apply(env, &ns, &service("b", &catalog.model, overrides)).await;
-    let b = wait_for(env, &ns, "b", "resolved", condition("Resolved", "True", "Resolved")).await;
+    let b = resolved(env, &ns, "b").await;
     assert_eq!(
         b.resolved_template.unwrap().name,
         derived.name,
@@ -262,7 +255,7 @@ async fn overrides_that_an_existing_template_matches_use_it() {
         &service("svc", &catalog.model, "  overrides:\n    precision: fp16\n"),
     )
     .await;
-    let s = wait_for(env, &ns, "svc", "resolved", condition("Resolved", "True", "Resolved")).await;
+    let s = resolved(env, &ns, "svc").await;
     let resolved = s.resolved_template.unwrap();
     assert_eq!(
         (resolved.name, resolved.derived),
@@ -291,7 +284,7 @@ async fn a_long_service_name_gets_an_inference_service_kserve_can_run() {
     let name = format!("a-service-name-{}", "x".repeat(45));
     assert!(name.len() > 48);
     apply(env, &ns, &service(&name, &catalog.model, "")).await;
-    let s = wait_for(env, &ns, &name, "Running", condition("Ready", "True", "Ready")).await;
+    let s = ready(env, &ns, &name).await;
     assert_eq!(s.head.status, Some(ServiceState::Running));
     let isvc_name = s.inference_service.expect("the InferenceService's name in status");
     assert!(
@@ -308,7 +301,7 @@ async fn overriding_only_the_gpu_count_takes_the_model_from_the_referenced_templ
     apply(env, &ns, &format!("{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: base\nspec:\n  modelId: {}\n  metric: latency\n  precision: fp8\n  gpuSelector:\n    count: 1\n    model: MI300X\n  modelSources:\n  - sourceUri: hf://org/gpu-count\n    size: 8Gi\n", catalog.model)).await;
     let overrides = "  templateRef: base\n  overrides:\n    gpuSelector:\n      count: 2\n";
     apply(env, &ns, &service("two", &catalog.model, overrides)).await;
-    let s = wait_for(env, &ns, "two", "resolved", condition("Resolved", "True", "Resolved")).await;
+    let s = resolved(env, &ns, "two").await;
     let resolved = s.resolved_template.unwrap();
     assert!(resolved.derived, "{resolved:?}");
     let t: AIMServiceTemplate = Api::namespaced(env.client().await, &ns)
@@ -357,14 +350,7 @@ async fn a_template_ref_with_overrides_derives_from_the_referenced_template() {
         ),
     )
     .await;
-    let s = wait_for(
-        env,
-        &ns,
-        "llama3-fast-bf16",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
+    let s = resolved(env, &ns, "llama3-fast-bf16").await;
     let resolved = s.resolved_template.unwrap();
     assert!(
         resolved.derived && resolved.name.starts_with("llama3-8b-fast-ovr-bf16-"),
@@ -571,7 +557,7 @@ async fn a_missing_model_is_model_not_found_and_recovers_when_the_catalog_arrive
         message(&s, "Resolved")
     );
     let _catalog = catalog(env, "late", &[MI300X_FP8], Some("mi300x-fp8")).await;
-    wait_for(env, &ns, "svc", "resolved", condition("Resolved", "True", "Resolved")).await;
+    resolved(env, &ns, "svc").await;
 }
 
 #[tokio::test]
@@ -716,22 +702,11 @@ async fn a_derived_template_takes_up_changes_of_its_base_when_a_service_next_res
     apply(env, &ns, &base("INFO")).await;
     let spec = "  templateRef: base\n  overrides:\n    precision: bf16\n";
     apply(env, &ns, &service("first", &catalog.model, spec)).await;
-    let derived = wait_for(env, &ns, "first", "resolved", condition("Resolved", "True", "Resolved"))
-        .await
-        .resolved_template
-        .unwrap()
-        .name;
+    let derived = resolved(env, &ns, "first").await.resolved_template.unwrap().name;
 
     apply(env, &ns, &base("DEBUG")).await;
     apply(env, &ns, &service("second", &catalog.model, spec)).await;
-    let second = wait_for(
-        env,
-        &ns,
-        "second",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
+    let second = resolved(env, &ns, "second").await;
     assert_eq!(
         second.resolved_template.unwrap().name,
         derived,
@@ -793,7 +768,7 @@ async fn a_child_changed_or_deleted_by_hand_is_put_back_and_an_event_says_what()
     let ns = env.namespace("svc-drift").await;
     let catalog = catalog(env, "drift", &[MI300X_FP8], None).await;
     apply(env, &ns, &service("svc", &catalog.model, "")).await;
-    wait_for(env, &ns, "svc", "Running", condition("Ready", "True", "Ready")).await;
+    ready(env, &ns, "svc").await;
     let image = isvc(env, &ns, "svc").await["spec"]["predictor"]["containers"][0]["image"].clone();
 
     let patch = r#"[{"op":"replace","path":"/spec/predictor/containers/0/image","value":"evil.example/aim:1"}]"#;
@@ -849,7 +824,7 @@ async fn a_child_changed_or_deleted_by_hand_is_put_back_and_an_event_says_what()
         }
     })
     .await;
-    wait_for(env, &ns, "svc", "Running again", condition("Ready", "True", "Ready")).await;
+    ready(env, &ns, "svc").await;
     println!("states while the InferenceService was put back: {seen:?}");
     assert!(
         !seen.contains(&Some(ServiceState::Degraded)),

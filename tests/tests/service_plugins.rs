@@ -41,36 +41,18 @@ async fn a_swapped_matcher_changes_later_decisions_and_a_failing_one_fails_only_
             .await
             .success
     );
-    let before = wait_for(
-        env,
-        &ns,
-        "before",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
+    let before = resolved(env, &ns, "before").await;
     assert_eq!(before.resolved_template.unwrap().name, catalog.template("b-small"));
     assert_eq!(before.decision.unwrap().plugin, "builtin:matcher");
 
-    let tmp = running.plugin_dir.join(".matcher.wasm.tmp");
-    std::fs::write(&tmp, HOSTILE_MATCHER).unwrap();
-    std::fs::rename(&tmp, running.plugin_dir.join("matcher.wasm")).unwrap();
-    wait::until("the operator to switch to matcher.wasm", || async {
-        let current = running.policy.current(PolicyKind::Matcher);
-        if current.provenance.plugin == "matcher.wasm" {
-            Ok(())
-        } else {
-            Err(current.provenance.plugin.clone())
-        }
-    })
-    .await;
+    running.swap_plugin(PolicyKind::Matcher, HOSTILE_MATCHER).await;
 
     assert!(
         env.apply(&service("after", &catalog.model, ""), Some(&ns))
             .await
             .success
     );
-    let after = wait_for(env, &ns, "after", "resolved", condition("Resolved", "True", "Resolved")).await;
+    let after = resolved(env, &ns, "after").await;
     assert_eq!(
         after.resolved_template.unwrap().name,
         catalog.template("a-big"),
@@ -129,14 +111,7 @@ async fn a_swapped_matcher_changes_later_decisions_and_a_failing_one_fails_only_
             .await
             .success
     );
-    wait_for(
-        env,
-        &ns,
-        "still-served",
-        "resolved",
-        condition("Resolved", "True", "Resolved"),
-    )
-    .await;
+    resolved(env, &ns, "still-served").await;
 
     // Back to the built-in matcher: the failed decision is made again at once (not on its 60 s retry timer);
     // with the built-in matcher, model "panic" simply has no template.

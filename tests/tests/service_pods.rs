@@ -79,7 +79,7 @@ async fn pod_settings_of_service_and_template_reach_the_running_pods_and_labels_
         ),
     )
     .await;
-    let s = wait_for(env, &ns, "chat", "Running", condition("Ready", "True", "Ready")).await;
+    let s = ready(env, &ns, "chat").await;
     assert_eq!(s.head.status, Some(ServiceState::Running));
 
     let pods = replicas(env, &ns, "chat").await;
@@ -160,7 +160,7 @@ async fn pod_settings_of_service_and_template_reach_the_running_pods_and_labels_
     .await;
     // KServe rolls the pods to the new labels; give the rollout's changes time to reach the operator.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    wait_for(env, &ns, "chat", "Running", condition("Ready", "True", "Ready")).await;
+    ready(env, &ns, "chat").await;
     let requests = aim_tests::audit::count(&env.audit_log(), audit_from, aim_tests::audit::offset(&env.audit_log()));
     let writes: Vec<(&str, u64)> = requests
         .writes_by_resource

@@ -86,7 +86,7 @@ async fn a_running_service_writes_nothing_while_nothing_changes() {
     // (KServe, the scheduler, kwok) and the route (the local gateway).
     isvc(env, &ns, "svc").await;
     route(env, &ns, "svc").await;
-    wait_for(env, &ns, "svc", "Running", condition("Ready", "True", "Ready")).await;
+    ready(env, &ns, "svc").await;
     // Nothing changes from here: wait until KServe, too, has stopped writing to the InferenceService.
     let mut last = String::new();
     let mut stable_since = std::time::Instant::now();

@@ -109,7 +109,7 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     )
     .await;
     assert!(message(&s, "RoutingReady").contains(&format!("served at {path}")));
-    wait_for(env, &ns, "ok", "Running", condition("Ready", "True", "Ready")).await;
+    ready(env, &ns, "ok").await;
     the_start_is_recorded_phase_by_phase(env, &ns).await;
 
     route(env, &ns, "rejected").await;
@@ -167,7 +167,7 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
         condition("RoutingReady", "True", "RoutingDisabled"),
     )
     .await;
-    wait_for(env, &ns, "rejected", "Running", condition("Ready", "True", "Ready")).await;
+    ready(env, &ns, "rejected").await;
 
     // The config gains a gateway that does not exist yet: a serving service stays Running, and RoutingReady
     // says what it waits for.
@@ -196,7 +196,7 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
 /// one step and finishes a download Job at once (no image pull, no model load, no bytes to fetch), so those
 /// phases last about nothing here; the longest wait is for the Gateway, which the test creates late.
 async fn the_start_is_recorded_phase_by_phase(env: &aim_tests::TestEnv, ns: &str) {
-    let s = wait_for(env, ns, "cached", "Ready", condition("Ready", "True", "Ready")).await;
+    let s = ready(env, ns, "cached").await;
     let startup = s.startup.clone().expect("a new service records its start");
     let names: Vec<&str> = startup.phases.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(

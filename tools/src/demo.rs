@@ -12,7 +12,6 @@
 use aim_operator::api::{AIMService, ServiceState};
 use aim_operator::policy::PolicyKind;
 use aim_tests::controlplane::ControlPlane;
-use anyhow::Context as _;
 use kube::api::Api;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -199,22 +198,16 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
     apply(cp, &format!("apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMService\nmetadata:\n  name: {before}\n  namespace: {NS}\nspec:\n  aimModelId: {MODEL}\n  overrides:\n    metric: throughput\n")).await?;
     wait_running(&api, before).await;
     println!("{}", summary(&api, before).await?);
-    let plugin = running.plugin_dir.join("matcher.wasm");
-    std::fs::write(
-        plugin.with_extension("tmp"),
-        aim_operator::policy::builtin::test_plugins::HOSTILE_MATCHER,
-    )?;
-    std::fs::rename(plugin.with_extension("tmp"), &plugin).context("install the new matcher")?;
+    running
+        .swap_plugin(
+            PolicyKind::Matcher,
+            aim_operator::policy::builtin::test_plugins::HOSTILE_MATCHER,
+        )
+        .await;
     println!(
         "wrote {} (a test plugin that always takes the first candidate)",
-        plugin.display()
+        running.plugin_dir.join("matcher.wasm").display()
     );
-    let start = Instant::now();
-    while running.policy.current(PolicyKind::Matcher).provenance.plugin != "matcher.wasm"
-        && start.elapsed() < Duration::from_secs(30)
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
     println!(
         "the operator switched to {}",
         running.policy.current(PolicyKind::Matcher).provenance

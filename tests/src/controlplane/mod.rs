@@ -139,6 +139,29 @@ pub struct ControlPlane {
     real_node: Option<real_node::RealNode>,
 }
 
+/// Starts `command` as component `name`, its output appended to `<dir>/<name>.log` (a component started again
+/// keeps its earlier log), killed when its handle is dropped.
+pub(crate) fn spawn_logged(dir: &Path, name: &str, mut command: Command) -> Result<Child, ControlPlaneError> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{name}.log")))
+        .map_err(io(format!("creating {name}.log")))?;
+    let log_err = log.try_clone().map_err(io("cloning a log handle"))?;
+    command
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(io(format!("starting {name}")))
+}
+
+/// Arguments as the `&str`s a process is spawned with.
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 fn free_port() -> Result<u16, ControlPlaneError> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free loopback port"))?;
     Ok(listener.local_addr().map_err(io("reading a bound port"))?.port())
@@ -307,45 +330,41 @@ impl ControlPlane {
             ]
             .map(String::from),
         );
-        let apiserver_args: Vec<&str> = apiserver_args.iter().map(String::as_str).collect();
+        let apiserver_args = as_strs(&apiserver_args);
         cp.spawn("kube-apiserver", &binaries.kube_apiserver, &apiserver_args)?;
         cp.wait_ready(Duration::from_secs(90)).await?;
+        // Both talk to the API server as its admin, serve their own health port, and run alone (no election).
+        let client_args = |kubeconfig: &Path| -> Result<Vec<String>, ControlPlaneError> {
+            Ok(vec![
+                format!("--kubeconfig={}", kubeconfig.display()),
+                format!("--authentication-kubeconfig={}", kubeconfig.display()),
+                format!("--authorization-kubeconfig={}", kubeconfig.display()),
+                "--bind-address=127.0.0.1".into(),
+                format!("--secure-port={}", free_port()?),
+                "--leader-elect=false".into(),
+                "--v=0".into(),
+            ])
+        };
+        let mut kcm_args = client_args(&cp.kubeconfig)?;
+        kcm_args.extend([
+            "--use-service-account-credentials=false".to_string(),
+            format!(
+                "--service-account-private-key-file={}",
+                pki.service_account_key.display()
+            ),
+            format!("--root-ca-file={}", pki.ca_cert.display()),
+            format!("--cluster-signing-cert-file={}", pki.ca_cert.display()),
+            format!("--cluster-signing-key-file={}", pki.ca_key.display()),
+            // A loaded two-core machine can delay kwok's lease renewals; a node is not lost that quickly.
+            "--node-monitor-grace-period=2m".into(),
+        ]);
         cp.spawn(
             "kube-controller-manager",
             &binaries.kube_controller_manager,
-            &[
-                &format!("--kubeconfig={}", cp.kubeconfig.display()),
-                &format!("--authentication-kubeconfig={}", cp.kubeconfig.display()),
-                &format!("--authorization-kubeconfig={}", cp.kubeconfig.display()),
-                "--bind-address=127.0.0.1",
-                &format!("--secure-port={}", free_port()?),
-                "--leader-elect=false",
-                "--use-service-account-credentials=false",
-                &format!(
-                    "--service-account-private-key-file={}",
-                    pki.service_account_key.display()
-                ),
-                &format!("--root-ca-file={}", pki.ca_cert.display()),
-                &format!("--cluster-signing-cert-file={}", pki.ca_cert.display()),
-                &format!("--cluster-signing-key-file={}", pki.ca_key.display()),
-                // A loaded two-core machine can delay kwok's lease renewals; a node is not lost that quickly.
-                "--node-monitor-grace-period=2m",
-                "--v=0",
-            ],
+            &as_strs(&kcm_args),
         )?;
-        cp.spawn(
-            "kube-scheduler",
-            &binaries.kube_scheduler,
-            &[
-                &format!("--kubeconfig={}", cp.kubeconfig.display()),
-                &format!("--authentication-kubeconfig={}", cp.kubeconfig.display()),
-                &format!("--authorization-kubeconfig={}", cp.kubeconfig.display()),
-                "--bind-address=127.0.0.1",
-                &format!("--secure-port={}", free_port()?),
-                "--leader-elect=false",
-                "--v=0",
-            ],
-        )?;
+        let scheduler_args = client_args(&cp.kubeconfig)?;
+        cp.spawn("kube-scheduler", &binaries.kube_scheduler, &as_strs(&scheduler_args))?;
         cp.install_crds().await?;
         cp.start_kwok(gpu_nodes).await?;
         cp.start_kserve(&pki).await?;
@@ -359,14 +378,18 @@ impl ControlPlane {
 
     /// A process of the cluster that has exited, with its status and the end of its log.
     pub fn exited(&mut self) -> Option<String> {
-        let (name, status) = self
-            .processes
-            .iter_mut()
-            .find_map(|(name, child)| child.try_wait().ok().flatten().map(|status| (*name, status)))?;
+        let (name, status) = self.exited_process()?;
         Some(format!(
             "{name} exited with {status}; the end of its log:\n{}",
             log_tail(&self.dir.join(format!("{name}.log")))
         ))
+    }
+
+    /// The first of its processes that has exited, and how.
+    fn exited_process(&mut self) -> Option<(&'static str, std::process::ExitStatus)> {
+        self.processes
+            .iter_mut()
+            .find_map(|(name, child)| child.try_wait().ok().flatten().map(|status| (*name, status)))
     }
 
     /// A client with the admin kubeconfig.
@@ -454,35 +477,26 @@ impl ControlPlane {
         .await?;
         let tmp = kserve::webhook_certs(&self.dir, &pki.server_cert, &pki.server_key)?;
         let probe = free_port()?;
-        let log = std::fs::File::create(self.dir.join("kserve.log")).map_err(io("creating kserve.log"))?;
-        let log_err = log.try_clone().map_err(io("cloning a log handle"))?;
-        let child = Command::new(&self.binaries.kserve_manager)
-            .args([
-                "--metrics-addr=0".to_string(),
-                format!("--health-probe-addr=127.0.0.1:{probe}"),
-                format!("--webhook-port={}", free_port()?),
-                "--leader-elect=false".into(),
-            ])
+        let args = [
+            "--metrics-addr=0".to_string(),
+            format!("--health-probe-addr=127.0.0.1:{probe}"),
+            format!("--webhook-port={}", free_port()?),
+            "--leader-elect=false".into(),
+        ];
+        let mut command = Command::new(&self.binaries.kserve_manager);
+        command
+            .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("POD_NAMESPACE", kserve::NAMESPACE)
-            .env("TMPDIR", &tmp)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(io("starting the KServe controller manager"))?;
+            .env("TMPDIR", &tmp);
+        let child = spawn_logged(&self.dir, "kserve", command)?;
         self.processes.push(("kserve", child));
         let start = Instant::now();
         loop {
             if probe_ok(probe).await {
                 return Ok(());
             }
-            let exited = self
-                .processes
-                .iter_mut()
-                .find_map(|(name, child)| child.try_wait().ok().flatten().map(|status| (*name, status)));
-            if let Some((name, status)) = exited {
+            if let Some((name, status)) = self.exited_process() {
                 return Err(self.not_ready(name, start, &format!("exited with {status}")));
             }
             if start.elapsed() > Duration::from_secs(120) {
@@ -503,21 +517,9 @@ impl ControlPlane {
     }
 
     fn launch(&self, name: &str, binary: &Path, args: &[&str]) -> Result<Child, ControlPlaneError> {
-        // Appended to: a component started again keeps its earlier log.
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(format!("{name}.log")))
-            .map_err(io(format!("creating {name}.log")))?;
-        let log_err = log.try_clone().map_err(io("cloning a log handle"))?;
-        Command::new(binary)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(io(format!("starting {}", binary.display())))
+        let mut command = Command::new(binary);
+        command.args(args);
+        spawn_logged(&self.dir, name, command)
     }
 
     /// Stops component `name` (`etcd`, `kube-apiserver`, …) with SIGTERM, as an outage would; it stays down
@@ -563,11 +565,7 @@ impl ControlPlane {
             {
                 return Ok(());
             }
-            let exited = self
-                .processes
-                .iter_mut()
-                .find_map(|(name, child)| child.try_wait().ok().flatten().map(|status| (*name, status)));
-            if let Some((name, status)) = exited {
+            if let Some((name, status)) = self.exited_process() {
                 return Err(self.not_ready(name, start, &format!("exited with {status}")));
             }
             if start.elapsed() > timeout {
@@ -681,6 +679,24 @@ pub async fn run_kubectl(kubectl: &Path, kubeconfig: &Path, args: &[&str]) -> Re
 }
 
 fn kubeconfig_yaml(server: &str, pki: &pki::PkiFiles) -> String {
+    let credentials = format!(
+        "client-certificate: {}\n    client-key: {}",
+        pki.admin_cert.display(),
+        pki.admin_key.display()
+    );
+    kubeconfig(
+        server,
+        &pki.ca_cert.display().to_string(),
+        "aim-admin",
+        &credentials,
+        None,
+    )
+}
+
+/// A kubeconfig for the local cluster at `server` (CA file `ca`) as `user`, whose `credentials` are the YAML
+/// lines under `user:` (a client certificate, a token), its context in `namespace` when given.
+pub(crate) fn kubeconfig(server: &str, ca: &str, user: &str, credentials: &str, namespace: Option<&str>) -> String {
+    let namespace = namespace.map(|ns| format!("\n    namespace: {ns}")).unwrap_or_default();
     format!(
         "apiVersion: v1
 kind: Config
@@ -690,19 +706,15 @@ clusters:
     server: {server}
     certificate-authority: {ca}
 users:
-- name: aim-admin
+- name: {user}
   user:
-    client-certificate: {cert}
-    client-key: {key}
+    {credentials}
 contexts:
-- name: aim-local
+- name: {user}
   context:
     cluster: aim-local
-    user: aim-admin
-current-context: aim-local
-",
-        ca = pki.ca_cert.display(),
-        cert = pki.admin_cert.display(),
-        key = pki.admin_key.display(),
+    user: {user}{namespace}
+current-context: {user}
+"
     )
 }

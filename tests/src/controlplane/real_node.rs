@@ -118,16 +118,9 @@ fn podman() -> Command {
 }
 
 fn spawn(dir: &Path, name: &str, binary: &Path, args: &[String]) -> Result<Child, ControlPlaneError> {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).map_err(io(format!("creating {name}.log")))?;
-    let log_err = log.try_clone().map_err(io("cloning a log handle"))?;
-    Command::new(binary)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(io(format!("starting {}", binary.display())))
+    let mut command = Command::new(binary);
+    command.args(args);
+    super::spawn_logged(dir, name, command)
 }
 
 fn free_port() -> Result<u16, ControlPlaneError> {

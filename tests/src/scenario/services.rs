@@ -2,7 +2,7 @@
 //! discovery) unique to one test, a service's manifest, waiting on its status and its children.
 
 use crate::{Cleanup, TestEnv, wait};
-use aim_operator::api::{AIMService, AIMServiceStatus};
+use aim_operator::api::{AIMService, AIMServiceStatus, ServiceState};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::Value;
 
@@ -124,6 +124,37 @@ pub async fn wait_for(
         })
     })
     .await
+}
+
+/// Creates services `<prefix>-0` to `<prefix>-<n-1>` of `model` in one request.
+pub async fn create_many(env: &TestEnv, ns: &str, prefix: &str, n: usize, model: &str) {
+    let list: String = (0..n)
+        .map(|i| service(&format!("{prefix}-{i}"), model, "") + "---\n")
+        .collect();
+    let out = env.apply(&list, Some(ns)).await;
+    assert!(out.success, "{}", out.stderr);
+}
+
+/// Waits until each of `<prefix>-0` to `<prefix>-<n-1>` is Running.
+pub async fn all_running(env: &TestEnv, ns: &str, prefix: &str, n: usize) {
+    for i in 0..n {
+        let name = format!("{prefix}-{i}");
+        wait_for(env, ns, &name, "Running", |s| match s.head.status {
+            Some(ServiceState::Running) => Ok(()),
+            other => Err(format!("{other:?}")),
+        })
+        .await;
+    }
+}
+
+/// Waits until the service has resolved its template.
+pub async fn resolved(env: &TestEnv, ns: &str, name: &str) -> AIMServiceStatus {
+    wait_for(env, ns, name, "resolved", condition("Resolved", "True", "Resolved")).await
+}
+
+/// Waits until the service is Ready: resolved, cached, running and routed.
+pub async fn ready(env: &TestEnv, ns: &str, name: &str) -> AIMServiceStatus {
+    wait_for(env, ns, name, "Ready", condition("Ready", "True", "Ready")).await
 }
 
 /// A check that condition `type_` is `status` with `reason`.

@@ -207,19 +207,42 @@ impl Drop for HubServer {
     }
 }
 
-/// `Some(refusal)` when the configured token is missing or wrong, as the hub answers: 401 without one, 403 for a
-/// wrong one.
-fn refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
-    let want = shared.behaviour.lock().unwrap().token.clone()?;
-    let sent = headers
+/// The bearer token a request carries.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match sent {
-        None => Some((StatusCode::UNAUTHORIZED, "Access to this model is restricted").into_response()),
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// An answer with the Hub's `X-Error-Code` header, which `huggingface_hub` reads to tell its errors apart.
+fn hub_error(status: StatusCode, code: &'static str, message: &'static str) -> Response {
+    (status, [("x-error-code", code)], message).into_response()
+}
+
+/// `Some(refusal)` when the configured token is missing or wrong, as the hub answers a gated model: 401 without
+/// one, 403 for a wrong one.
+fn refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let want = shared.behaviour.lock().unwrap().token.clone()?;
+    match bearer(headers) {
+        None => Some(hub_error(
+            StatusCode::UNAUTHORIZED,
+            "GatedRepo",
+            "Access to this model is restricted",
+        )),
         Some(t) if t != want => Some((StatusCode::FORBIDDEN, "Invalid credentials").into_response()),
         Some(_) => None,
     }
+}
+
+/// The Hub's answer for a repository it does not serve: without a token it cannot tell a missing repository
+/// from a private one and says `401 RepoNotFound`; with a token, `404 RepoNotFound`.
+fn repo_not_found(headers: &HeaderMap) -> Response {
+    let status = match bearer(headers) {
+        None => StatusCode::UNAUTHORIZED,
+        Some(_) => StatusCode::NOT_FOUND,
+    };
+    hub_error(status, "RepoNotFound", "Repository not found")
 }
 
 fn serves(shared: &Shared, org: &str, name: &str) -> bool {
@@ -238,8 +261,11 @@ async fn listing(
     if let Some(denied) = refusal(&shared, &headers) {
         return denied;
     }
-    if !serves(&shared, &org, &name) || !known_revision(&shared, &rev) {
-        return (StatusCode::NOT_FOUND, "Repository not found").into_response();
+    if !serves(&shared, &org, &name) {
+        return repo_not_found(&headers);
+    }
+    if !known_revision(&shared, &rev) {
+        return hub_error(StatusCode::NOT_FOUND, "RevisionNotFound", "Invalid rev id");
     }
     let siblings: Vec<serde_json::Value> = shared
         .files

@@ -24,11 +24,26 @@ pub const ENV: [(&str, &str); 3] = [
 ];
 
 impl MotoServer {
-    /// Installs moto if this machine lacks it, starts it and waits until it answers.
+    /// Installs moto if this machine lacks it, starts it and waits until it answers. It takes any credentials.
     pub async fn start() -> MotoServer {
+        Self::start_with(None).await
+    }
+
+    /// moto checking credentials as S3 does after its first `free_requests` requests (its
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`, which leaves room to create a bucket and put objects unsigned): then only
+    /// keys of users in its IAM are taken, so [`ENV`]'s keys are refused with `InvalidAccessKeyId` (403).
+    pub async fn start_checking_credentials(free_requests: u32) -> MotoServer {
+        Self::start_with(Some(free_requests)).await
+    }
+
+    async fn start_with(free_requests: Option<u32>) -> MotoServer {
         let bin = crate::controlplane::binaries::build("build-moto.sh").expect("moto");
         let port = crate::replica::free_port();
-        let child = Command::new(bin.join("moto_server"))
+        let mut command = Command::new(bin.join("moto_server"));
+        if let Some(n) = free_requests {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

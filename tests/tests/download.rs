@@ -144,9 +144,28 @@ async fn a_gated_model_says_which_token_is_missing_or_refused() {
 async fn an_unknown_model_is_not_found_and_an_unreachable_endpoint_says_so() {
     let hub = HubServer::start(REPO, generated_model(1)).await;
     let dir = tempfile::tempdir().unwrap();
-    let missing = download("hf://test-org/no-such-model", dir.path(), &as_refs(&hub_env(&hub))).await;
+    // Without a token the Hub answers an unknown repository as it answers a private one (401 RepoNotFound): the
+    // message names both, so a typo in the ID does not read as a missing token only.
+    let mut env = hub_env(&hub);
+    let typo = download("hf://test-org/no-such-model", dir.path(), &as_refs(&env)).await;
+    let message = typo.failed("NotFound");
+    assert!(
+        message.contains("does not exist, or is private or gated")
+            && message.contains("check the model ID")
+            && message.contains("set HF_TOKEN"),
+        "{message}"
+    );
+    env.push(("HF_TOKEN", "hf_any".into()));
+    let missing = download("hf://test-org/no-such-model", dir.path(), &as_refs(&env)).await;
     let message = missing.failed("NotFound");
-    assert!(message.contains("does not exist (HTTP 404)"), "{message}");
+    assert!(
+        message.contains("does not exist, or the token in HF_TOKEN cannot see it (HTTP 404 RepoNotFound)"),
+        "{message}"
+    );
+    env.pop();
+    let revision = download(&format!("hf://{REPO}@no-such-branch"), dir.path(), &as_refs(&env)).await;
+    let message = revision.failed("NotFound");
+    assert!(message.contains("has no revision 'no-such-branch'"), "{message}");
 
     let closed = format!("http://127.0.0.1:{}", aim_tests::replica::free_port());
     let down = download(&format!("hf://{REPO}"), dir.path(), &[("HF_ENDPOINT", &closed)]).await;
@@ -239,6 +258,41 @@ async fn an_s3_prefix_downloads_verified_from_an_s3_compatible_server() {
     let empty = download("s3://models/nothing-here", dir.path(), &env).await;
     let message = empty.failed("NotFound");
     assert!(message.contains("holds no objects"), "{message}");
+}
+
+/// moto checking credentials as S3 does: wrong keys, no keys and no endpoint each say what to set, as the hub's
+/// token failures do.
+#[tokio::test]
+async fn s3_credentials_wrong_or_missing_and_a_missing_endpoint_say_what_to_set() {
+    // Two unsigned requests are free: the bucket and its one object; every request after is checked.
+    let moto = MotoServer::start_checking_credentials(2).await;
+    moto.create_bucket("private").await;
+    moto.put("private", "m/config.json", bytes::Bytes::from_static(b"{}"))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = ("AWS_ENDPOINT_URL_S3", moto.endpoint.as_str());
+
+    let mut wrong_keys: Vec<(&str, &str)> = moto::ENV.to_vec();
+    wrong_keys.push(endpoint);
+    let wrong = download("s3://private/m", dir.path(), &wrong_keys).await;
+    let message = wrong.failed("Unauthorized");
+    assert!(
+        message.contains("refused the credentials in AWS_ACCESS_KEY_ID (HTTP 403)") && message.contains("Secret"),
+        "{message}"
+    );
+
+    let no_keys = download("s3://private/m", dir.path(), &[endpoint]).await;
+    let message = no_keys.failed("Unauthorized");
+    assert!(
+        message.contains("AWS_ACCESS_KEY_ID is not set") && message.contains("spec.env"),
+        "{message}"
+    );
+
+    // No endpoint: the downloader goes to AWS itself, which this machine cannot reach.
+    let no_endpoint = download("s3://private/m", dir.path(), &moto::ENV).await;
+    let message = no_endpoint.failed("Unreachable");
+    assert!(message.contains("AWS_ENDPOINT_URL_S3"), "{message}");
+    assert!(walk(dir.path()).is_empty(), "nothing written by a refused download");
 }
 
 /// A mirror behind a private CA: refused with a message that says how to trust it, then trusted with the CA

@@ -101,8 +101,39 @@ impl Hub {
         }
     }
 
-    fn status_failure(&self, status: StatusCode, what: &str) -> Failure {
-        Failure::from_status(status.as_u16(), what, "HF_TOKEN", self.token.is_some())
+    /// The failure for a refused request, read as `huggingface_hub` reads it: by the Hub's `X-Error-Code` where
+    /// the status alone misleads. Without a token the Hub answers an unknown repository `401 RepoNotFound`, the
+    /// same as a private one, so a typo in the model ID must not read as "needs credentials" only.
+    fn status_failure(&self, response: &reqwest::Response, what: &str) -> Failure {
+        let status = response.status().as_u16();
+        let code = response.headers().get("x-error-code").and_then(|v| v.to_str().ok());
+        let had_token = self.token.is_some();
+        match (status, code) {
+            (401, Some("RepoNotFound")) if !had_token => Failure::new(
+                FailureKind::NotFound,
+                format!(
+                    "{what} does not exist, or is private or gated (HTTP 401 RepoNotFound; without a token the Hub \
+                     does not say which): check the model ID, or set HF_TOKEN in spec.env from a Secret (for \
+                     example valueFrom.secretKeyRef) of the ModelCache, template or service"
+                ),
+            ),
+            (404, Some("RepoNotFound")) => Failure::new(
+                FailureKind::NotFound,
+                format!(
+                    "{what} does not exist, or the token in HF_TOKEN cannot see it (HTTP 404 RepoNotFound): check \
+                     the model ID, and that the token's owner has access"
+                ),
+            ),
+            (404, Some("RevisionNotFound")) => Failure::new(
+                FailureKind::NotFound,
+                format!(
+                    "{what}: the repository has no revision '{}' (HTTP 404 RevisionNotFound): check the branch, tag \
+                     or commit after '@' in the source URI",
+                    self.revision
+                ),
+            ),
+            _ => Failure::from_status(status, what, "HF_TOKEN", had_token),
+        }
     }
 
     /// The files at the revision (which is resolved to its commit here).
@@ -115,7 +146,7 @@ impl Hub {
             .await
             .map_err(|e| unreachable(&self.endpoint, &e))?;
         if !response.status().is_success() {
-            return Err(self.status_failure(response.status(), &self.what()));
+            return Err(self.status_failure(&response, &self.what()));
         }
         let body = response.bytes().await.map_err(|e| unreachable(&self.endpoint, &e))?;
         let listing: Listing = serde_json::from_slice(&body).map_err(|e| {
@@ -155,7 +186,7 @@ impl Hub {
         let response = request.send().await.map_err(|e| unreachable(&self.endpoint, &e))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(self.status_failure(status, &format!("{} file {}", self.what(), file.path)));
+            return Err(self.status_failure(&response, &format!("{} file {}", self.what(), file.path)));
         }
         let resumed = offset == 0 || status == StatusCode::PARTIAL_CONTENT;
         let endpoint = self.endpoint.clone();

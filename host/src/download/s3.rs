@@ -113,6 +113,17 @@ impl S3 {
             object_store::Error::PermissionDenied { .. } => {
                 Failure::from_status(403, what, "AWS_ACCESS_KEY_ID", self.has_credentials)
             }
+            // No key in the environment: object_store asked the instance metadata service, which gave none.
+            _ if !self.has_credentials && text.contains("169.254.169.254") => {
+                let refused = Failure::from_status(401, what, "AWS_ACCESS_KEY_ID", false);
+                Failure::new(
+                    refused.kind,
+                    format!(
+                        "{} (nor did the node's instance metadata service give credentials: {text})",
+                        refused.message
+                    ),
+                )
+            }
             _ if text.contains("NoSuchBucket") => Failure::new(
                 FailureKind::NotFound,
                 format!(

@@ -70,20 +70,14 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     assert_eq!(rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"], "/");
     assert_eq!(rule["backendRefs"][0]["name"], "ok-predictor");
     assert_eq!(rule["backendRefs"][0]["port"], 80);
-    let s = wait_for(
-        env,
-        &ns,
-        "ok",
-        "waiting for the gateway",
-        condition("RoutingReady", "False", "ConfiguringRoute"),
-    )
+    // The runtime serves while the route waits for its gateway: Running, with RoutingReady saying why not yet.
+    let s = wait_for(env, &ns, "ok", "Running, waiting for the gateway", |s| {
+        condition("RoutingReady", "False", "ConfiguringRoute")(s)?;
+        condition("RuntimeReady", "True", "RuntimeReady")(s)
+    })
     .await;
     assert_eq!(s.route_path.as_deref(), Some(path.as_str()));
-    assert_eq!(
-        s.head.status,
-        Some(ServiceState::Running),
-        "the runtime serves while the route waits for its gateway"
-    );
+    assert_eq!(s.head.status, Some(ServiceState::Running));
     assert_eq!(
         s.head
             .conditions

@@ -15,6 +15,7 @@ use crate::controller::kit::writes::{Ownership, Writes};
 use crate::controller::service::build::{self, RuntimeInputs};
 use crate::controller::service::cache::CacheMount;
 use crate::controller::service::candidates::TemplateRecord;
+use crate::controller::service::observe::Reported;
 use crate::controller::service::scaling::{self, Replicas};
 
 /// What the runtime step decided.
@@ -177,15 +178,41 @@ fn condition(o: &Observed, template: &TemplateRecord, replicas: &Replicas, was_r
             format!("serving with {ready} of {wanted} replicas ready; {}", waits(scheduler)),
         ),
         (_, Some(scheduler)) => Cond::no(reasons::UNSCHEDULABLE, waits(scheduler)),
+        (Some(r), None) if !was_running && on_its_way_up(r) => starting(name),
         (Some(r), None) => Cond::no(
             reasons::RUNTIME_NOT_READY,
             format!("InferenceService {name} is not ready: {} {}", r.reason, r.message)
                 .trim()
                 .to_string(),
         ),
-        (None, None) => Cond::no(
-            reasons::CREATING_RUNTIME,
-            format!("waiting for KServe to report on InferenceService {name}"),
-        ),
+        (None, None) => starting(name),
     }
+}
+
+/// The reasons KServe gives a runtime on its normal way up. In raw deployment mode it passes its Deployment's
+/// conditions on (v0.16 `PropagateRawStatus`): `False` with no reason before the Deployment reports, `Unknown`
+/// with the `Progressing` reason while the replica set rolls out; a rollout that failed is `False` with the
+/// Deployment's reason (`ProgressDeadlineExceeded`), which is kept.
+const KSERVE_STARTING: [&str; 5] = [
+    "",
+    "MinimumReplicasUnavailable",
+    "ReplicaSetUpdated",
+    "NewReplicaSetCreated",
+    "FoundNewReplicaSet",
+];
+
+/// True when KServe's report says only that the runtime is still on its way up: for a person that is the same
+/// state as no report at all, so the service's status does not change (and is not written) when KServe
+/// passes through it. Anything else KServe says (a failed rollout, a model that did not load) is shown as it
+/// says it. How far the start has got is in `status.startup`.
+fn on_its_way_up(r: &Reported) -> bool {
+    r.status == "Unknown" || KSERVE_STARTING.contains(&r.reason.as_str())
+}
+
+/// `RuntimeReady` of a runtime starting normally.
+fn starting(name: &str) -> Cond {
+    Cond::no(
+        reasons::CREATING_RUNTIME,
+        format!("waiting for InferenceService {name} to become ready"),
+    )
 }

@@ -554,6 +554,44 @@ fn a_replica_no_node_can_take_says_what_it_asks_for_and_the_service_is_pending()
     assert_cond(&p, types::READY, "False", reasons::UNSCHEDULABLE);
 }
 
+/// KServe's reports of a runtime on its normal way up read as one state: moving between them changes nothing a
+/// person reads, so the status is not written again; a report of something wrong is shown, and a running
+/// service that falls back is Degraded with KServe's words.
+#[rstest::rstest]
+#[case::no_report(None, "", reasons::CREATING_RUNTIME)]
+#[case::unknown(Some("Unknown"), "", reasons::CREATING_RUNTIME)]
+#[case::below_minimum_availability(Some("False"), "MinimumReplicasUnavailable", reasons::CREATING_RUNTIME)]
+#[case::rollout_failed(Some("False"), "ProgressDeadlineExceeded", reasons::RUNTIME_NOT_READY)]
+fn kserve_progress_on_the_way_up_is_one_state(
+    #[case] status: Option<&str>,
+    #[case] reason: &str,
+    #[case] runtime_reason: &str,
+) {
+    let reported = status.map(|s| {
+        with_status(json!({
+            "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": { "name": "chat", "namespace": "team" },
+            "status": { "conditions": [{ "type": "Ready", "status": s, "reason": reason,
+                "message": "Deployment does not have minimum availability." }] }
+        }))
+    });
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = reported.as_ref();
+    let first = run(c);
+    assert_eq!(first.status.head.status, Some(ServiceState::Starting));
+    assert_cond(&first, types::RUNTIME_READY, "False", runtime_reason);
+    if runtime_reason == reasons::CREATING_RUNTIME {
+        let none = run(case(resolved(ResourceState::Available)));
+        let cond = |p: &Plan| {
+            conditions::get(&p.status.head.conditions, types::RUNTIME_READY)
+                .unwrap()
+                .message
+                .clone()
+        };
+        assert_eq!(cond(&first), cond(&none), "the same words as before KServe reported");
+    }
+}
+
 /// The state ladder as a table: what the runtime and the route report (and whether the service ran before), in;
 /// the service's state and its `Ready` reason, out.
 #[rstest::rstest]

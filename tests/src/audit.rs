@@ -44,6 +44,16 @@ pub fn offset(log: &Path) -> u64 {
 /// The requests logged between `from` and `to` (byte offsets). A request counts once: when it completed, or
 /// for a watch when it started.
 pub fn count(log: &Path, from: u64, to: u64) -> Requests {
+    count_where(log, from, to, None)
+}
+
+/// [`count`], of the requests on objects in `namespace` only (the cluster is shared: a test counting its own
+/// writes must not count the operator finishing another test's objects).
+pub fn count_in(log: &Path, from: u64, to: u64, namespace: &str) -> Requests {
+    count_where(log, from, to, Some(namespace))
+}
+
+fn count_where(log: &Path, from: u64, to: u64, namespace: Option<&str>) -> Requests {
     let bytes = std::fs::read(log).unwrap_or_default();
     let (from, to) = (from as usize, (to as usize).min(bytes.len()));
     let mut requests = Requests::default();
@@ -58,7 +68,8 @@ pub fn count(log: &Path, from: u64, to: u64) -> Requests {
         } else {
             stage == "ResponseComplete"
         };
-        if !counted {
+        let elsewhere = namespace.is_some_and(|ns| entry["objectRef"]["namespace"].as_str() != Some(ns));
+        if !counted || elsewhere {
             continue;
         }
         if entry["responseStatus"]["code"].as_u64() == Some(409) {
@@ -96,5 +107,7 @@ mod tests {
         let r = count(&log, 0, offset(&log));
         assert_eq!((r.watches(), r.reads(), r.writes(), r.conflicts), (1, 1, 2, 1));
         assert_eq!(r.writes_by_resource["aimservices/status"], 1);
+        let none = count_in(&log, 0, offset(&log), "team");
+        assert_eq!(none.writes(), 0, "no entry names namespace team");
     }
 }

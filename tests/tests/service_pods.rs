@@ -161,7 +161,12 @@ async fn pod_settings_of_service_and_template_reach_the_running_pods_and_labels_
     // KServe rolls the pods to the new labels; give the rollout's changes time to reach the operator.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     ready(env, &ns, "chat").await;
-    let requests = aim_tests::audit::count(&env.audit_log(), audit_from, aim_tests::audit::offset(&env.audit_log()));
+    let requests = aim_tests::audit::count_in(
+        &env.audit_log(),
+        audit_from,
+        aim_tests::audit::offset(&env.audit_log()),
+        &ns,
+    );
     let writes: Vec<(&str, u64)> = requests
         .writes_by_resource
         .iter()

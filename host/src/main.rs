@@ -51,6 +51,15 @@ struct DownloadArgs {
     /// Files downloaded at once.
     #[arg(long, env = "AIM_DOWNLOAD_PARALLEL", default_value_t = aim_operator::download::DEFAULT_PARALLEL)]
     parallel: usize,
+    /// Connections one large file is read over (by ranges).
+    #[arg(long, env = "AIM_DOWNLOAD_CONNECTIONS_PER_FILE", default_value_t = aim_operator::download::chunks::DEFAULT_PER_FILE)]
+    connections_per_file: usize,
+    /// Connections over all files at once.
+    #[arg(long, env = "AIM_DOWNLOAD_CONNECTIONS", default_value_t = aim_operator::download::chunks::DEFAULT_TOTAL)]
+    connections: usize,
+    /// MiB per range of a large file.
+    #[arg(long, env = "AIM_DOWNLOAD_CHUNK_MIB", default_value_t = aim_operator::download::chunks::DEFAULT_CHUNK >> 20)]
+    chunk_mib: u64,
     /// Seconds without a byte after which a transfer counts as stalled.
     #[arg(long, env = "AIM_DOWNLOAD_STALL_SECONDS", default_value_t = 120)]
     stall_timeout: u64,
@@ -212,6 +221,11 @@ fn download(args: DownloadArgs) -> anyhow::Result<()> {
                 .and_then(|j| j.split_once('/').map(|(ns, name)| (ns.to_string(), name.to_string()))),
             extra_ca: args.extra_ca_file,
             filter,
+            connections: download::chunks::Connections::new(
+                args.connections_per_file,
+                args.connections,
+                args.chunk_mib.max(1) << 20,
+            ),
         };
         runtime.block_on(download::run(&options)).map(|done| done.to_line())
     };

@@ -112,6 +112,9 @@ pub struct Behaviour {
     pub stall_after: Option<u64>,
     /// Serve this file with its last byte flipped (a checksum mismatch).
     pub corrupt: Option<String>,
+    /// Where LFS files redirect to: a base URL of another origin standing in for the Hub's CDN (it must reach
+    /// this server's `/cdn/…`); none: this server, by a relative redirect.
+    pub cdn: Option<String>,
 }
 
 struct Shared {
@@ -122,6 +125,26 @@ struct Shared {
     files: Vec<ModelFile>,
     behaviour: Mutex<Behaviour>,
     sent: AtomicU64,
+    /// Content transfers open now, and the most open at once.
+    open: AtomicU64,
+    most_open: AtomicU64,
+}
+
+/// One content transfer, counted open while it lives.
+struct Transfer(Arc<Shared>);
+
+impl Transfer {
+    fn start(shared: &Arc<Shared>) -> Transfer {
+        let now = shared.open.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.most_open.fetch_max(now, Ordering::SeqCst);
+        Transfer(shared.clone())
+    }
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A running server; stops when dropped.
@@ -162,9 +185,12 @@ impl HubServer {
             files,
             behaviour: Mutex::new(Behaviour::default()),
             sent: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+            most_open: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/api/models/{org}/{name}/revision/{rev}", get(listing))
+            .route("/api/models/{org}/{name}/tree/{rev}", get(tree))
             .route("/{org}/{name}/resolve/{rev}/{*path}", get(resolve))
             .route("/cdn/{sha}", get(content))
             .with_state(shared.clone());
@@ -193,6 +219,11 @@ impl HubServer {
     /// Content bytes sent so far.
     pub fn bytes_sent(&self) -> u64 {
         self.shared.sent.load(Ordering::Relaxed)
+    }
+
+    /// The most content transfers (connections sending a file's bytes) that were open at once.
+    pub fn most_transfers_at_once(&self) -> u64 {
+        self.shared.most_open.load(Ordering::SeqCst)
     }
 
     /// The commit `main` points at.
@@ -283,6 +314,41 @@ async fn listing(
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
+/// The repository's tree, every file at once (`huggingface_hub`'s `snapshot_download` lists with it, asking
+/// `recursive=true`).
+async fn tree(
+    State(shared): State<Arc<Shared>>,
+    Path((org, name, rev)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) = refusal(&shared, &headers) {
+        return denied;
+    }
+    if !serves(&shared, &org, &name) {
+        return repo_not_found(&headers);
+    }
+    if !known_revision(&shared, &rev) {
+        return hub_error(StatusCode::NOT_FOUND, "RevisionNotFound", "Invalid rev id");
+    }
+    let entries: Vec<serde_json::Value> = shared
+        .files
+        .iter()
+        .zip(&shared.digests)
+        .map(|(f, (sha256, blob))| {
+            let mut e = serde_json::json!({ "type": "file", "oid": blob, "size": f.bytes.len(), "path": f.path });
+            if f.is_lfs() {
+                e["lfs"] = serde_json::json!({ "oid": sha256, "size": f.bytes.len(), "pointerSize": 134 });
+            }
+            e
+        })
+        .collect();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::Value::from(entries).to_string(),
+    )
+        .into_response()
+}
+
 async fn resolve(
     State(shared): State<Arc<Shared>>,
     Path((org, name, rev, path)): Path<(String, String, String, String)>,
@@ -298,16 +364,29 @@ async fn resolve(
         return (StatusCode::NOT_FOUND, "Entry not found").into_response();
     };
     if file.is_lfs() {
+        // On the CDN when one is set (another origin, as the Hub's is: `huggingface_hub` then reads the file's
+        // metadata from this answer), else here.
+        let cdn = shared.behaviour.lock().unwrap().cdn.clone().unwrap_or_default();
         return Response::builder()
             .status(StatusCode::FOUND)
-            .header(header::LOCATION, format!("/cdn/{sha256}"))
+            .header(header::LOCATION, format!("{cdn}/cdn/{sha256}"))
+            .header("X-Repo-Commit", shared.commit.as_str())
             .header("X-Linked-Etag", format!("\"{sha256}\""))
             .header("X-Linked-Size", file.bytes.len())
             .header(header::ETAG, format!("\"{blob}\""))
             .body(Body::empty())
             .unwrap();
     }
-    serve(&shared, file, &headers)
+    let mut served = serve(&shared, file, &headers);
+    for (name, value) in [
+        ("x-repo-commit", shared.commit.clone()),
+        ("etag", format!("\"{blob}\"")),
+    ] {
+        if let Ok(value) = value.parse() {
+            served.headers_mut().insert(name, value);
+        }
+    }
+    served
 }
 
 async fn content(State(shared): State<Arc<Shared>>, Path(sha): Path<String>, headers: HeaderMap) -> Response {
@@ -332,30 +411,42 @@ fn serve(shared: &Arc<Shared>, file: &ModelFile, headers: &HeaderMap) -> Respons
         v[last] ^= 0xff;
         bytes = Bytes::from(v);
     }
-    let start = headers
+    // `bytes=<first>-` or `bytes=<first>-<last>` (last inclusive), as the Hub's CDN serves them.
+    let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("bytes="))
-        .and_then(|v| v.strip_suffix('-'))
-        .and_then(|v| v.parse::<usize>().ok());
+        .and_then(|v| v.split_once('-'))
+        .and_then(|(first, last)| {
+            let first = first.parse::<usize>().ok()?;
+            let last = match last {
+                "" => None,
+                l => Some(l.parse::<usize>().ok()?),
+            };
+            Some((first, last))
+        });
     let len = bytes.len();
-    let (status, from) = match start {
-        Some(s) if s >= len => {
+    let (status, from, to) = match range {
+        Some((first, last)) if first >= len || last.is_some_and(|l| l < first) => {
             return Response::builder()
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
                 .body(Body::empty())
                 .unwrap();
         }
-        Some(s) => (StatusCode::PARTIAL_CONTENT, s),
-        None => (StatusCode::OK, 0),
+        Some((first, last)) => (
+            StatusCode::PARTIAL_CONTENT,
+            first,
+            last.map_or(len, |l| (l + 1).min(len)),
+        ),
+        None => (StatusCode::OK, 0, len),
     };
-    let body = bytes.slice(from..);
+    let body = bytes.slice(from..to);
     let mut response = Response::builder()
         .status(status)
         .header(header::CONTENT_LENGTH, body.len())
         .header(header::ACCEPT_RANGES, "bytes");
     if status == StatusCode::PARTIAL_CONTENT {
-        response = response.header(header::CONTENT_RANGE, format!("bytes {from}-{}/{len}", len - 1));
+        response = response.header(header::CONTENT_RANGE, format!("bytes {from}-{}/{len}", to - 1));
     }
     let shared = shared.clone();
     let chunk = 64 * 1024;
@@ -369,7 +460,9 @@ fn async_stream(
     behaviour: Behaviour,
     shared: Arc<Shared>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    let transfer = Arc::new(Transfer::start(&shared));
     futures::stream::unfold((0usize, 0u64), move |(offset, sent)| {
+        let _open = transfer.clone();
         let body = body.clone();
         let behaviour = behaviour.clone();
         let shared = shared.clone();

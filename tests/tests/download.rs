@@ -45,44 +45,84 @@ async fn a_hub_model_downloads_verified_with_a_marker_and_a_second_run_ends_at_o
     assert_eq!(hub.bytes_sent(), sent, "a complete cache downloads nothing");
 }
 
+/// Killed part way through, by ranges of 4 MiB: the complete ranges (listed beside the partial file) are not
+/// fetched again.
 #[tokio::test]
 async fn a_killed_download_resumes_from_its_partial_files() {
     let files = generated_model(WEIGHTS_MB);
     let total: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
     let hub = HubServer::start(REPO, files.clone()).await;
     hub.set(Behaviour {
-        rate: Some(20 << 20),
+        rate: Some(10 << 20),
         ..Default::default()
     });
     let dir = tempfile::tempdir().unwrap();
-    let env = hub_env(&hub);
+    let mut env = hub_env(&hub);
+    env.push(("AIM_DOWNLOAD_CHUNK_MIB", "4".into()));
     let mut child = command(&format!("hf://{REPO}"), dir.path(), &as_refs(&env))
         .spawn()
         .expect("start the downloader");
     let part = dir.path().join(REPO).join("model.safetensors.aim-part");
+    let listed = dir.path().join(REPO).join("model.safetensors.aim-part.chunks");
+    let complete_ranges = || -> u64 {
+        let list: Value = std::fs::read(&listed)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        list["done"].as_array().map_or(0, |d| d.len() as u64)
+    };
     let start = Instant::now();
-    loop {
-        let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-        if have >= ((WEIGHTS_MB as u64) << 20) / 3 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "no progress: {have} bytes");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    while complete_ranges() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(30), "no range completed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.start_kill().unwrap();
     child.wait().await.unwrap();
-    let kept = std::fs::metadata(&part).unwrap().len();
+    assert!(part.exists(), "the partial file stays");
+    let kept = complete_ranges() * (4 << 20);
     let sent_before = hub.bytes_sent();
 
     hub.set(Behaviour::default());
     let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;
     assert!(ended.ok, "{}", ended.stdout);
     assert_files_match(&dir.path().join(REPO), &files);
+    assert!(!listed.exists(), "the list of ranges goes with the partial file");
     let resent = hub.bytes_sent() - sent_before;
     assert!(
         resent <= total - kept,
         "the second run fetched {resent} bytes; {kept} of {total} were already on disk"
     );
+}
+
+/// A large file is read over several connections at once (a source that caps each connection does not cap
+/// the download), never more than asked; one connection per file reads it in one stream.
+#[tokio::test]
+async fn a_large_file_is_read_over_the_connections_asked_for() {
+    let files = generated_model(WEIGHTS_MB);
+    let hub = HubServer::start(REPO, files.clone()).await;
+    hub.set(Behaviour {
+        rate: Some(20 << 20),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = hub_env(&hub);
+    env.push(("AIM_DOWNLOAD_CHUNK_MIB", "2".into()));
+    env.push(("AIM_DOWNLOAD_CONNECTIONS_PER_FILE", "4".into()));
+    env.push(("AIM_DOWNLOAD_PARALLEL", "1".into()));
+    let ranged = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;
+    assert!(ranged.ok, "{}", ranged.stdout);
+    assert_files_match(&dir.path().join(REPO), &files);
+    assert_eq!(hub.most_transfers_at_once(), 4, "four ranges of the weights at once");
+
+    let one = HubServer::start(REPO, files.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = hub_env(&one);
+    env.push(("AIM_DOWNLOAD_CONNECTIONS_PER_FILE", "1".into()));
+    env.push(("AIM_DOWNLOAD_PARALLEL", "1".into()));
+    let streamed = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;
+    assert!(streamed.ok, "{}", streamed.stdout);
+    assert_files_match(&dir.path().join(REPO), &files);
+    assert_eq!(one.most_transfers_at_once(), 1);
 }
 
 #[tokio::test]
@@ -93,20 +133,26 @@ async fn wrong_bytes_fail_with_the_file_named_and_leave_no_file_behind() {
         corrupt: Some("model.safetensors".into()),
         ..Default::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&hub_env(&hub))).await;
-    let message = ended.failed("ChecksumMismatch");
-    assert!(
-        message.contains("model.safetensors does not match the checksum"),
-        "{message}"
-    );
-    let root = dir.path().join(REPO);
-    assert!(!root.join("model.safetensors").exists());
-    assert!(!root.join("model.safetensors.aim-part").exists());
-    assert!(
-        !root.join(".aim-complete.json").exists(),
-        "no marker on a failed download"
-    );
+    // In one stream (the default for a file this small) and by ranges of 1 MiB.
+    for chunk_mib in [None, Some("1")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = hub_env(&hub);
+        env.extend(chunk_mib.map(|c| ("AIM_DOWNLOAD_CHUNK_MIB", c.to_string())));
+        let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;
+        let message = ended.failed("ChecksumMismatch");
+        assert!(
+            message.contains("model.safetensors does not match the checksum"),
+            "{message}"
+        );
+        let root = dir.path().join(REPO);
+        assert!(!root.join("model.safetensors").exists());
+        assert!(!root.join("model.safetensors.aim-part").exists());
+        assert!(!root.join("model.safetensors.aim-part.chunks").exists());
+        assert!(
+            !root.join(".aim-complete.json").exists(),
+            "no marker on a failed download"
+        );
+    }
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! written, cut off when no bytes arrive for the stall timeout, checked against the size and checksum the source
 //! published, and renamed to its name only then, so a file under its own name is always complete and verified.
 
+use super::chunks::{self, Connections};
 use super::failure::{Failure, FailureKind};
 use super::listing::{Checksum, RemoteFile};
 use super::progress::Progress;
@@ -18,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub(crate) const PART_SUFFIX: &str = ".aim-part";
 
 /// Write buffer: large writes keep the volume's throughput, and a kill loses at most this much.
-const BUFFER: usize = 1 << 20;
+pub(crate) const BUFFER: usize = 1 << 20;
 
 /// The longest file name (one path segment) a filesystem takes.
 const NAME_MAX: usize = 255;
@@ -84,7 +85,7 @@ pub(crate) fn part_of(path: &Path) -> PathBuf {
 }
 
 /// The hash a checksum is computed with, fed as bytes arrive.
-enum Hasher {
+pub(crate) enum Hasher {
     Sha256(Sha256),
     GitSha1(Sha1),
     Md5(Md5),
@@ -92,7 +93,7 @@ enum Hasher {
 }
 
 impl Hasher {
-    fn for_file(file: &RemoteFile) -> Hasher {
+    pub(crate) fn for_file(file: &RemoteFile) -> Hasher {
         match &file.checksum {
             Checksum::Sha256(_) => Hasher::Sha256(Sha256::new()),
             Checksum::GitSha1(_) => {
@@ -105,7 +106,7 @@ impl Hasher {
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(bytes),
             Hasher::GitSha1(h) => h.update(bytes),
@@ -132,7 +133,7 @@ fn expected(checksum: &Checksum) -> Option<&str> {
     }
 }
 
-fn io_failure(e: &std::io::Error, path: &Path) -> Failure {
+pub(crate) fn io_failure(e: &std::io::Error, path: &Path) -> Failure {
     if e.raw_os_error() == Some(nix::libc::ENOSPC) {
         Failure::new(
             FailureKind::DiskFull,
@@ -177,7 +178,8 @@ pub(crate) async fn is_complete(path: &Path, file: &RemoteFile) -> bool {
     hasher.finish().as_deref() == expected(&file.checksum)
 }
 
-/// Downloads `file` into `root`, counting bytes into `progress`.
+/// Downloads `file` into `root`, counting bytes into `progress`: by ranges over several connections when it is
+/// large and the source serves ranges ([`chunks`]), else in one stream.
 pub(crate) async fn fetch(
     remote: &Remote,
     file: &RemoteFile,
@@ -185,6 +187,7 @@ pub(crate) async fn fetch(
     progress: &Progress,
     stall: Duration,
     trusted: bool,
+    connections: &Connections,
 ) -> Result<(), Failure> {
     let path = inside(root, &file.path)?;
     // Trusted: the completion marker recorded this file's size and modification time, and both are unchanged.
@@ -198,6 +201,19 @@ pub(crate) async fn fetch(
             .map_err(|e| io_failure(&e, parent))?;
     }
     let part = part_of(&path);
+    if connections.ranged(file)
+        && let Some(location) = remote.locate(file).await?
+    {
+        let hasher = chunks::fetch(remote, file, &location, &part, connections, progress, stall).await?;
+        let file_handle = tokio::fs::File::open(&part).await.map_err(|e| io_failure(&e, &part))?;
+        file_handle.sync_all().await.map_err(|e| io_failure(&e, &part))?;
+        return verified(file, &part, &path, hasher, progress).await;
+    }
+    let _connection = connections.total.acquire().await.expect("the budget is never closed");
+    if chunks::forget(&part).await {
+        // A ranged partial file has holes: it is no prefix to continue.
+        let _ = tokio::fs::remove_file(&part).await;
+    }
     let mut hasher = Hasher::for_file(file);
     let mut have = match tokio::fs::metadata(&part).await {
         Ok(m) if m.len() <= file.size => hash_existing(&part, &mut hasher).await?,
@@ -265,12 +281,25 @@ pub(crate) async fn fetch(
             ),
         ));
     }
+    verified(file, &part, &path, hasher, progress).await
+}
+
+/// Renames the complete partial file `part` to `path` when `hasher` (fed all of it) matches the checksum the
+/// source publishes; otherwise removes it, so the next attempt fetches it again.
+async fn verified(
+    file: &RemoteFile,
+    part: &Path,
+    path: &Path,
+    hasher: Hasher,
+    progress: &Progress,
+) -> Result<(), Failure> {
     let got = hasher.finish();
     if let (Some(want), Some(got)) = (expected(&file.checksum), got.as_deref())
         && want != got
     {
-        let _ = tokio::fs::remove_file(&part).await;
-        progress.sub(have);
+        let _ = tokio::fs::remove_file(part).await;
+        let _ = chunks::forget(part).await;
+        progress.sub(file.size);
         return Err(Failure::new(
             FailureKind::ChecksumMismatch,
             format!(
@@ -281,7 +310,9 @@ pub(crate) async fn fetch(
             ),
         ));
     }
-    tokio::fs::rename(&part, &path).await.map_err(|e| io_failure(&e, &path))
+    tokio::fs::rename(part, path).await.map_err(|e| io_failure(&e, path))?;
+    let _ = chunks::forget(part).await;
+    Ok(())
 }
 
 #[cfg(test)]

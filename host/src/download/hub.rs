@@ -176,10 +176,62 @@ impl Hub {
             .collect())
     }
 
-    pub(crate) async fn open(&self, file: &RemoteFile, offset: u64) -> Result<(ByteStream, bool), Failure> {
+    fn resolve_url(&self, file: &RemoteFile) -> Result<Url, Failure> {
         let at = self.commit.get().unwrap_or(&self.revision);
-        let url = self.url(&[&self.repo, "resolve", at, &file.path])?;
-        let mut request = self.request(url);
+        self.url(&[&self.repo, "resolve", at, &file.path])
+    }
+
+    /// Where `file`'s bytes are served by range: the end of the Hub's redirect (an LFS file's CDN URL), followed
+    /// once so that each range is one request, as `huggingface_hub` does; `None` when the source ignores ranges.
+    pub(crate) async fn locate(&self, file: &RemoteFile) -> Result<Option<Url>, Failure> {
+        let response = self
+            .request(self.resolve_url(file)?)
+            .header(reqwest::header::RANGE, "bytes=0-0")
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.endpoint, &e))?;
+        match response.status() {
+            StatusCode::PARTIAL_CONTENT => Ok(Some(response.url().clone())),
+            s if s.is_success() => Ok(None),
+            _ => Err(self.status_failure(&response, &format!("{} file {}", self.what(), file.path))),
+        }
+    }
+
+    /// Bytes `start..end` of `file` at `location` (from [`Hub::locate`]). The token goes only to the Hub's own
+    /// host, as on a redirect.
+    pub(crate) async fn open_range(
+        &self,
+        file: &RemoteFile,
+        location: &Url,
+        start: u64,
+        end: u64,
+    ) -> Result<ByteStream, Failure> {
+        let same_host = Url::parse(&self.endpoint).is_ok_and(|e| e.host_str() == location.host_str());
+        let request = match same_host {
+            true => self.request(location.clone()),
+            false => self.client.get(location.clone()),
+        };
+        let response = request
+            .header(reqwest::header::RANGE, format!("bytes={start}-{}", end - 1))
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.endpoint, &e))?;
+        if response.status() != StatusCode::PARTIAL_CONTENT {
+            return Err(self.status_failure(&response, &format!("{} file {}", self.what(), file.path)));
+        }
+        Ok(self.body(response))
+    }
+
+    fn body(&self, response: reqwest::Response) -> ByteStream {
+        let endpoint = self.endpoint.clone();
+        response
+            .bytes_stream()
+            .map(move |chunk| chunk.map_err(|e| unreachable(&endpoint, &e)))
+            .boxed()
+    }
+
+    pub(crate) async fn open(&self, file: &RemoteFile, offset: u64) -> Result<(ByteStream, bool), Failure> {
+        let mut request = self.request(self.resolve_url(file)?);
         if offset > 0 {
             request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
         }
@@ -189,12 +241,7 @@ impl Hub {
             return Err(self.status_failure(&response, &format!("{} file {}", self.what(), file.path)));
         }
         let resumed = offset == 0 || status == StatusCode::PARTIAL_CONTENT;
-        let endpoint = self.endpoint.clone();
-        let stream = response
-            .bytes_stream()
-            .map(move |chunk| chunk.map_err(|e| unreachable(&endpoint, &e)))
-            .boxed();
-        Ok((stream, resumed))
+        Ok((self.body(response), resumed))
     }
 }
 

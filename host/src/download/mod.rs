@@ -13,12 +13,15 @@
 //!   cache; with it, the source unchanged and every file as the marker stamped it, a new run ends at once; a file
 //!   that changed since is read back, and fetched again when it no longer matches;
 //! - free space is checked against what is still to download before the first byte;
-//! - `--parallel` files at once (4 by default); a file with no bytes for `--stall-timeout` fails the run;
+//! - `--parallel` files at once (4 by default); a large file by ranges over up to `--connections-per-file`
+//!   connections (8), no more than `--connections` (16) in all ([`chunks`]), resumed per range; a transfer with
+//!   no bytes for `--stall-timeout` fails the run;
 //! - progress: see [`progress`];
 //! - the last line on stdout, also written as the container's termination message, is
 //!   `{"result":"ok","bytes":N,"files":K,"skipped":{…}}` or `{"result":"failed","kind":…,"message":…}` (see [`failure`]); the exit code is 0
 //!   or 1. With `--size-only` nothing is written but the last line, `{"result":"size","bytes":N,"files":K}`.
 
+pub mod chunks;
 pub mod failure;
 pub mod fetch;
 pub mod filter;
@@ -62,6 +65,8 @@ pub struct Options {
     pub extra_ca: Option<PathBuf>,
     /// Which files of the source are downloaded.
     pub filter: Filter,
+    /// Connections per file and in all, and the bytes of a range.
+    pub connections: chunks::Connections,
 }
 
 /// What a finished run did.
@@ -253,7 +258,15 @@ pub async fn run(options: &Options) -> Result<Done, Failure> {
     let fetched = futures::stream::iter(files.iter().map(Ok))
         .try_for_each_concurrent(options.parallel.max(1), |file| {
             let trusted = trusted.paths.contains(&file.path);
-            fetch::fetch(&remote, file, &root, &progress, options.stall_timeout, trusted)
+            fetch::fetch(
+                &remote,
+                file,
+                &root,
+                &progress,
+                options.stall_timeout,
+                trusted,
+                &options.connections,
+            )
         })
         .await;
     reporter.abort();
@@ -285,11 +298,10 @@ async fn check_space(root: &Path, files: &[RemoteFile]) -> Result<(), Failure> {
         let Ok(path) = fetch::inside(root, &f.path) else {
             continue;
         };
-        for candidate in [path.clone(), fetch::part_of(&path)] {
-            if let Ok(m) = tokio::fs::metadata(&candidate).await {
-                present += m.len().min(f.size);
-            }
+        if let Ok(m) = tokio::fs::metadata(&path).await {
+            present += m.len().min(f.size);
         }
+        present += chunks::present(&fetch::part_of(&path), f.size).await;
     }
     let needed = files.iter().map(|f| f.size).sum::<u64>().saturating_sub(present);
     let stat = nix::sys::statvfs::statvfs(root).map_err(|e| {

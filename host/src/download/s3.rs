@@ -187,13 +187,23 @@ impl S3 {
     }
 
     pub(crate) async fn open(&self, file: &RemoteFile, offset: u64) -> Result<(ByteStream, bool), Failure> {
+        let range = (offset > 0).then_some(GetRange::Offset(offset));
+        Ok((self.get(file, range).await?, true))
+    }
+
+    /// Bytes `start..end` of `file` (S3 always serves ranges).
+    pub(crate) async fn open_range(&self, file: &RemoteFile, start: u64, end: u64) -> Result<ByteStream, Failure> {
+        self.get(file, Some(GetRange::Bounded(start..end))).await
+    }
+
+    async fn get(&self, file: &RemoteFile, range: Option<GetRange>) -> Result<ByteStream, Failure> {
         let key = if self.prefix.is_empty() {
             file.path.clone()
         } else {
             format!("{}/{}", self.prefix, file.path)
         };
         let options = GetOptions {
-            range: (offset > 0).then_some(GetRange::Offset(offset)),
+            range,
             ..Default::default()
         };
         let what = format!("s3://{}/{key}", self.bucket);
@@ -212,6 +222,6 @@ impl S3 {
                 )
             })
             .boxed();
-        Ok((stream, true))
+        Ok(stream)
     }
 }

@@ -164,7 +164,7 @@ watched_kinds! {
     /// An AIMService.
     services: AIMService => Services, "aimservices", Select::All, slim::common;
     /// An InferenceService the operator made.
-    inference_services: InferenceService => InferenceServices, "inferenceservices", Select::Ours, slim::common;
+    inference_services: InferenceService => InferenceServices, "inferenceservices", Select::Ours, slim::inference_service;
     /// The Deployment KServe made of an InferenceService of the operator's (it carries the InferenceService's
     /// labels): how many replicas are wanted and ready.
     deployments: Deployment => Deployments, "deployments", Select::Ours, slim::deployment;
@@ -173,9 +173,9 @@ watched_kinds! {
     /// A Gateway (a cluster config names one).
     gateways: Gateway => Gateways, "gateways", Select::All, slim::common;
     /// A discovery or download Job the operator made.
-    jobs: Job => Jobs, "jobs", Select::Ours, slim::common;
+    jobs: Job => Jobs, "jobs", Select::Ours, slim::job;
     /// A pod of such a Job, or of an InferenceService the operator made.
-    pods: Pod => Pods, "pods", Select::Ours, slim::common;
+    pods: Pod => Pods, "pods", Select::Ours, slim::pod;
     /// A cache volume claim the operator made.
     claims: PersistentVolumeClaim => Claims, "persistentvolumeclaims", Select::Ours, slim::common;
     /// A Warning Event about a volume claim (a provisioner says why a claim stays pending).

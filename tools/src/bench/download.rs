@@ -171,8 +171,10 @@ fn curl_all(hub: &HubServer, paths: &[String], dir: &Path) -> tokio::process::Co
     cmd
 }
 
-/// Bytes of every file under `dir`, partial ones included.
+/// Bytes of content in every file under `dir`, partial ones included: the blocks a file holds, so the holes of
+/// a partial file fetched by ranges do not count.
 fn bytes_under(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -180,7 +182,7 @@ fn bytes_under(dir: &Path) -> u64 {
         .flatten()
         .map(|e| match e.file_type() {
             Ok(t) if t.is_dir() => bytes_under(&e.path()),
-            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Ok(_) => e.metadata().map(|m| (m.blocks() * 512).min(m.len())).unwrap_or(0),
             Err(_) => 0,
         })
         .sum()

@@ -13,7 +13,10 @@
 //! The cluster is the real local one: the scheduler places every replica on a fake GPU node (kwok), KServe
 //! reconciles every InferenceService, kwok binds the cache's volume and ends its download pod.
 
+pub mod capped;
 pub mod download;
+pub mod index_bytes;
+pub mod peers;
 pub mod process;
 pub mod workload;
 
@@ -37,6 +40,11 @@ pub struct BenchConfig {
     pub timeout: Duration,
     /// The quiet period measured after convergence.
     pub quiet: Duration,
+    /// Namespaces the services are spread over.
+    pub namespaces: usize,
+    /// The operator alone: KServe and the scheduler are stopped once the cluster is up, and a run ends when
+    /// every InferenceService and route exists (the chain past them cannot run 10,000 services on two cores).
+    pub operator_only: bool,
 }
 
 /// The figures of one run.
@@ -72,25 +80,47 @@ pub struct Figures {
     pub quiet: Requests,
     /// Operator CPU seconds during the quiet period.
     pub quiet_cpu: f64,
+    /// The operator alone: converged once every InferenceService and route exists.
+    pub operator_only: bool,
+    /// The index's bytes per object, by kind.
+    pub index_bytes: Vec<index_bytes::KindBytes>,
+}
+
+impl Figures {
+    /// Every InferenceService and route exists and, with the chain, every service is Running.
+    pub fn converged(&self) -> bool {
+        self.to_isvcs.is_some() && self.to_routes.is_some() && (self.operator_only || self.to_running.is_some())
+    }
 }
 
 fn resource(group: &str, version: &str, kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
 }
 
-async fn count(client: &kube::Client, namespace: &str, resource: &ApiResource) -> usize {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
-    api.list_metadata(&ListParams::default())
-        .await
-        .map(|l| l.items.len())
-        .unwrap_or(0)
+/// Objects of `resource` in the measured namespaces (`bench`, `bench-<i>`).
+async fn count(client: &kube::Client, resource: &ApiResource) -> usize {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+    api.list_metadata(&ListParams::default()).await.map_or(0, |l| {
+        l.items
+            .iter()
+            .filter(|o| o.metadata.namespace.as_deref().is_some_and(measured))
+            .count()
+    })
 }
 
-async fn running(client: &kube::Client, namespace: &str) -> usize {
-    let api: Api<aim_operator::api::AIMService> = Api::namespaced(client.clone(), namespace);
+fn measured(namespace: &str) -> bool {
+    namespace == "bench"
+        || namespace
+            .strip_prefix("bench-")
+            .is_some_and(|i| i.parse::<usize>().is_ok())
+}
+
+async fn running(client: &kube::Client) -> usize {
+    let api: Api<aim_operator::api::AIMService> = Api::all(client.clone());
     api.list(&ListParams::default()).await.map_or(0, |l| {
         l.items
             .iter()
+            .filter(|s| s.metadata.namespace.as_deref().is_some_and(measured))
             .filter(|s| s.status.as_ref().and_then(|s| s.head.status) == Some(aim_operator::api::ServiceState::Running))
             .count()
     })
@@ -142,7 +172,11 @@ pub async fn run(config: &BenchConfig, workload: Workload, n: usize) -> anyhow::
         mi300x: n.div_ceil(4) + 2,
         mi325x: 1,
     };
-    let cp = ControlPlane::start_with(&dir, nodes).await?;
+    let mut cp = ControlPlane::start_with(&dir, nodes).await?;
+    if config.operator_only {
+        cp.stop_component("kserve").await;
+        cp.stop_component("kube-scheduler").await;
+    }
     let result = measure(config, &cp, workload, n).await;
     cp.stop().await;
     result
@@ -174,8 +208,14 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
     cp.kubectl(&["delete", "namespace", "bench-alone", "--wait=true", "--timeout=300s"])
         .await?;
 
-    let ns = "bench";
-    cp.kubectl(&["create", "namespace", ns]).await?;
+    let namespaces: Vec<String> = match config.namespaces {
+        0 | 1 => vec!["bench".to_string()],
+        k => (0..k).map(|i| format!("bench-{i}")).collect(),
+    };
+    let ns = namespaces[0].as_str();
+    for namespace in &namespaces {
+        cp.kubectl(&["create", "namespace", namespace]).await?;
+    }
     let port = free_port();
     let mut operator = OperatorProcess::start(&config.operator, &identity, port, &cp.dir().join("operator.log"))?;
     wait_ready(port, Duration::from_secs(60)).await;
@@ -201,13 +241,25 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
     let from = audit::offset(&log);
     let cpu_before = operator.cpu_seconds();
     let start = Instant::now();
-    let create = kubectl_create(cp, &workload::services(workload, n, ns)).await?;
+    let create = kubectl_create(cp, &workload::services_in(workload, n, &namespaces)).await?;
     let (isvc, route) = (
         resource("serving.kserve.io", "v1beta1", "InferenceService"),
         resource("gateway.networking.k8s.io", "v1", "HTTPRoute"),
     );
+    let label = match (config.operator_only, namespaces.len()) {
+        (false, 1) => workload.name().to_string(),
+        (only, k) => format!(
+            "{}{}, {k} namespace{}",
+            workload.name(),
+            if only { " (operator only)" } else { "" },
+            if k == 1 { "" } else { "s" }
+        ),
+    };
+    // Listing 10,000 objects four times a second would load the API server the run measures.
+    let poll = Duration::from_millis(250).max(Duration::from_millis(n as u64 / 10));
     let mut figures = Figures {
-        workload: workload.name().into(),
+        workload: label,
+        operator_only: config.operator_only,
         n,
         create_alone,
         create,
@@ -216,13 +268,13 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
     while start.elapsed() < config.timeout && operator.alive() {
         let elapsed = start.elapsed().as_secs_f64();
         if figures.isvcs < n {
-            figures.isvcs = count(&client, ns, &isvc).await;
+            figures.isvcs = count(&client, &isvc).await;
             if figures.isvcs >= n {
                 figures.to_isvcs = Some(elapsed);
             }
         }
         if figures.routes < n {
-            figures.routes = count(&client, ns, &route).await;
+            figures.routes = count(&client, &route).await;
             if figures.routes >= n {
                 figures.to_routes = Some(elapsed);
             }
@@ -230,13 +282,17 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
         if workload == Workload::TemplateRefCached && figures.cache_ready.is_none() && cache_ready(&client, ns).await {
             figures.cache_ready = Some(elapsed);
         }
-        if figures.to_isvcs.is_some() && figures.to_running.is_none() && running(&client, ns).await >= n {
+        if !config.operator_only
+            && figures.to_isvcs.is_some()
+            && figures.to_running.is_none()
+            && running(&client).await >= n
+        {
             figures.to_running = Some(elapsed);
         }
-        if figures.to_isvcs.is_some() && figures.to_routes.is_some() && figures.to_running.is_some() {
+        if figures.converged() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(poll).await;
     }
     figures.cpu = operator.cpu_seconds() - cpu_before;
     // Writes of the last reconciles (status, Events) land just after the children; let them finish.
@@ -249,6 +305,7 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
     figures.quiet = audit::count(&log, converged_at, audit::offset(&log));
     figures.quiet_cpu = operator.cpu_seconds() - quiet_cpu_before;
     figures.peak_rss_mib = operator.peak_rss_mib();
+    figures.index_bytes = index_bytes::measure(&client, 200).await;
     Ok(figures)
 }
 
@@ -275,7 +332,7 @@ async fn wait_ready(port: u16, timeout: Duration) {
 pub fn row(f: &Figures) -> String {
     let secs = |v: Option<f64>| v.map_or("—".to_string(), |s| format!("{s:.1} s"));
     let per = |v: u64| format!("{:.2}", v as f64 / f.n.max(1) as f64);
-    let not = if f.to_isvcs.is_none() || f.to_routes.is_none() || f.to_running.is_none() {
+    let not = if !f.converged() {
         format!(" (not converged: {} ISVCs, {} routes)", f.isvcs, f.routes)
     } else {
         String::new()

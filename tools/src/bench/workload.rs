@@ -81,6 +81,11 @@ spec:
 
 /// `n` services of `workload` in `namespace`, as one List.
 pub fn services(workload: Workload, n: usize, namespace: &str) -> String {
+    services_in(workload, n, &[namespace.to_string()])
+}
+
+/// `n` services of `workload` spread over `namespaces` in turn, as one List.
+pub fn services_in(workload: Workload, n: usize, namespaces: &[String]) -> String {
     let mut yaml = String::from("apiVersion: v1\nkind: List\nitems:\n");
     for i in 0..n {
         let spec = match workload {
@@ -99,7 +104,8 @@ pub fn services(workload: Workload, n: usize, namespace: &str) -> String {
         };
         let _ = writeln!(
             yaml,
-            "- apiVersion: aim.silogen.ai/v1alpha1\n  kind: AIMService\n  metadata: {{name: svc-{i:05}, namespace: {namespace}}}\n  spec: {spec}"
+            "- apiVersion: aim.silogen.ai/v1alpha1\n  kind: AIMService\n  metadata: {{name: svc-{i:05}, namespace: {}}}\n  spec: {spec}",
+            namespaces[i % namespaces.len()]
         );
     }
     yaml

@@ -2,6 +2,8 @@
 //!
 //! `aim-bench --operator target/release/aim-operator --sizes 100,1000 --workloads templateRef,overrides`
 //! `aim-bench --operator target/release/aim-operator --download-shards 4 --shard-mib 256` (the download benchmark)
+//! `aim-bench --operator target/release/aim-operator --download-peers 1x4096,8x1024` (against huggingface_hub,
+//! s5cmd and curl)
 
 use aim_tools::bench::{self, BenchConfig, workload::Workload};
 use anyhow::Context;
@@ -34,6 +36,14 @@ struct Cli {
     /// Seconds of the quiet period after convergence.
     #[arg(long, default_value_t = 60)]
     quiet: u64,
+    /// Namespaces the services are spread over.
+    #[arg(long, default_value_t = 1)]
+    namespaces: usize,
+    /// The operator alone: KServe and the scheduler stop once the cluster is up, and a run ends when every
+    /// InferenceService and route exists (for 10,000 services: the chain past them cannot run that many on two
+    /// cores).
+    #[arg(long)]
+    operator_only: bool,
     /// Where control planes and logs go.
     #[arg(long, default_value = "/tmp/aim-bench")]
     work_dir: PathBuf,
@@ -46,6 +56,13 @@ struct Cli {
     /// Repetitions of the download benchmark (the best is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Run the download benchmark against huggingface_hub, s5cmd and curl instead, for these model shapes
+    /// (`<files>x<MiB each>`, comma-separated, e.g. `1x4096,8x1024`)…
+    #[arg(long, value_delimiter = ',')]
+    download_peers: Vec<String>,
+    /// …uncapped and with each connection capped at this many MiB/s.
+    #[arg(long, default_value_t = 50)]
+    cap_mib: u64,
 }
 
 #[tokio::main]
@@ -60,7 +77,36 @@ async fn main() -> anyhow::Result<()> {
         work_dir: cli.work_dir,
         timeout: Duration::from_secs(cli.timeout),
         quiet: Duration::from_secs(cli.quiet),
+        namespaces: cli.namespaces,
+        operator_only: cli.operator_only,
     };
+    if !cli.download_peers.is_empty() {
+        let shapes = cli
+            .download_peers
+            .iter()
+            .map(|s| {
+                let (files, mib) = s.split_once('x').context("a shape is <files>x<MiB>")?;
+                Ok((files.parse()?, mib.parse()?))
+            })
+            .collect::<anyhow::Result<Vec<(usize, usize)>>>()?;
+        let bench = bench::peers::PeersBench {
+            operator: config.operator,
+            shapes,
+            cap_mib: cli.cap_mib,
+            work_dir: config.work_dir.join("peers"),
+        };
+        let (cells, machine) = bench::peers::run(&bench).await?;
+        println!("{}", bench::peers::HEADER);
+        for row in bench::peers::rows(&cells) {
+            println!("{row}");
+        }
+        println!(
+            "\nThis machine: sha256sum {:.0} MiB/s (1 GiB from the page cache); disk write {:.0} MiB/s (1 GiB, dd \
+             conv=fsync).",
+            machine.sha256_mib_s, machine.disk_mib_s
+        );
+        return Ok(());
+    }
     if let Some(shards) = cli.download_shards {
         let config = bench::download::DownloadBench {
             operator: config.operator,
@@ -87,6 +133,16 @@ async fn main() -> anyhow::Result<()> {
                 figures.converging.by_verb,
                 figures.quiet.by_verb,
                 figures.quiet_cpu
+            );
+            let bytes: Vec<String> = figures
+                .index_bytes
+                .iter()
+                .map(|k| format!("{} {} → {} B (of {})", k.kind, k.listed, k.kept, k.sampled))
+                .collect();
+            eprintln!(
+                "{} x{n}: index bytes per object, listed → kept: {}",
+                workload.name(),
+                bytes.join("; ")
             );
         }
     }

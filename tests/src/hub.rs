@@ -284,34 +284,51 @@ fn known_revision(shared: &Shared, rev: &str) -> bool {
     rev == "main" || rev == shared.commit
 }
 
+/// The refusal the Hub answers a listing of `org/name` at `rev` with, if any: a missing or wrong token, an
+/// unknown repository or revision.
+fn listing_refused(shared: &Shared, org: &str, name: &str, rev: &str, headers: &HeaderMap) -> Option<Response> {
+    if let Some(denied) = refusal(shared, headers) {
+        return Some(denied);
+    }
+    if !serves(shared, org, name) {
+        return Some(repo_not_found(headers));
+    }
+    if !known_revision(shared, rev) {
+        return Some(hub_error(StatusCode::NOT_FOUND, "RevisionNotFound", "Invalid rev id"));
+    }
+    None
+}
+
+/// Each file's entry of a listing: `file(model file, sha256, git blob id)`.
+fn entries(shared: &Shared, file: impl Fn(&ModelFile, &str, &str) -> serde_json::Value) -> Vec<serde_json::Value> {
+    shared
+        .files
+        .iter()
+        .zip(&shared.digests)
+        .map(|(f, (sha256, blob))| file(f, sha256, blob))
+        .collect()
+}
+
+fn json(body: serde_json::Value) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
 async fn listing(
     State(shared): State<Arc<Shared>>,
     Path((org, name, rev)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(denied) = refusal(&shared, &headers) {
-        return denied;
+    if let Some(refused) = listing_refused(&shared, &org, &name, &rev, &headers) {
+        return refused;
     }
-    if !serves(&shared, &org, &name) {
-        return repo_not_found(&headers);
-    }
-    if !known_revision(&shared, &rev) {
-        return hub_error(StatusCode::NOT_FOUND, "RevisionNotFound", "Invalid rev id");
-    }
-    let siblings: Vec<serde_json::Value> = shared
-        .files
-        .iter()
-        .zip(&shared.digests)
-        .map(|(f, (sha256, blob))| {
-            let mut s = serde_json::json!({ "rfilename": f.path, "size": f.bytes.len(), "blobId": blob });
-            if f.is_lfs() {
-                s["lfs"] = serde_json::json!({ "sha256": sha256, "size": f.bytes.len(), "pointerSize": 134 });
-            }
-            s
-        })
-        .collect();
-    let body = serde_json::json!({ "id": format!("{org}/{name}"), "sha": shared.commit, "siblings": siblings });
-    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    let siblings = entries(&shared, |f, sha256, blob| {
+        let mut s = serde_json::json!({ "rfilename": f.path, "size": f.bytes.len(), "blobId": blob });
+        if f.is_lfs() {
+            s["lfs"] = serde_json::json!({ "sha256": sha256, "size": f.bytes.len(), "pointerSize": 134 });
+        }
+        s
+    });
+    json(serde_json::json!({ "id": format!("{org}/{name}"), "sha": shared.commit, "siblings": siblings }))
 }
 
 /// The repository's tree, every file at once (`huggingface_hub`'s `snapshot_download` lists with it, asking
@@ -321,32 +338,16 @@ async fn tree(
     Path((org, name, rev)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(denied) = refusal(&shared, &headers) {
-        return denied;
+    if let Some(refused) = listing_refused(&shared, &org, &name, &rev, &headers) {
+        return refused;
     }
-    if !serves(&shared, &org, &name) {
-        return repo_not_found(&headers);
-    }
-    if !known_revision(&shared, &rev) {
-        return hub_error(StatusCode::NOT_FOUND, "RevisionNotFound", "Invalid rev id");
-    }
-    let entries: Vec<serde_json::Value> = shared
-        .files
-        .iter()
-        .zip(&shared.digests)
-        .map(|(f, (sha256, blob))| {
-            let mut e = serde_json::json!({ "type": "file", "oid": blob, "size": f.bytes.len(), "path": f.path });
-            if f.is_lfs() {
-                e["lfs"] = serde_json::json!({ "oid": sha256, "size": f.bytes.len(), "pointerSize": 134 });
-            }
-            e
-        })
-        .collect();
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        serde_json::Value::from(entries).to_string(),
-    )
-        .into_response()
+    json(serde_json::Value::from(entries(&shared, |f, sha256, blob| {
+        let mut e = serde_json::json!({ "type": "file", "oid": blob, "size": f.bytes.len(), "path": f.path });
+        if f.is_lfs() {
+            e["lfs"] = serde_json::json!({ "oid": sha256, "size": f.bytes.len(), "pointerSize": 134 });
+        }
+        e
+    })))
 }
 
 async fn resolve(

@@ -11,15 +11,21 @@ use std::time::{Duration, Instant};
 const REPO: &str = "test-org/tiny-llama";
 const WEIGHTS_MB: usize = 40;
 
-#[tokio::test]
-async fn a_hub_model_downloads_verified_with_a_marker_and_a_second_run_ends_at_once() {
-    let files = generated_model(WEIGHTS_MB);
+/// The Hub serving a generated model of `weights_mb` MiB, each transfer paced at `rate` bytes per second.
+async fn paced_hub(weights_mb: usize, rate: u64) -> (Vec<aim_tests::hub::ModelFile>, HubServer) {
+    let files = generated_model(weights_mb);
     let hub = HubServer::start(REPO, files.clone()).await;
-    // Slow enough (about 2 s) that the 1 s progress reports show.
     hub.set(Behaviour {
-        rate: Some(20 << 20),
+        rate: Some(rate),
         ..Default::default()
     });
+    (files, hub)
+}
+
+#[tokio::test]
+async fn a_hub_model_downloads_verified_with_a_marker_and_a_second_run_ends_at_once() {
+    // Slow enough (about 2 s) that the 1 s progress reports show.
+    let (files, hub) = paced_hub(WEIGHTS_MB, 20 << 20).await;
     let dir = tempfile::tempdir().unwrap();
     let env = hub_env(&hub);
     let ended = download(&format!("hf://{REPO}"), dir.path(), &as_refs(&env)).await;
@@ -49,13 +55,8 @@ async fn a_hub_model_downloads_verified_with_a_marker_and_a_second_run_ends_at_o
 /// fetched again.
 #[tokio::test]
 async fn a_killed_download_resumes_from_its_partial_files() {
-    let files = generated_model(WEIGHTS_MB);
+    let (files, hub) = paced_hub(WEIGHTS_MB, 10 << 20).await;
     let total: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
-    let hub = HubServer::start(REPO, files.clone()).await;
-    hub.set(Behaviour {
-        rate: Some(10 << 20),
-        ..Default::default()
-    });
     let dir = tempfile::tempdir().unwrap();
     let mut env = hub_env(&hub);
     env.push(("AIM_DOWNLOAD_CHUNK_MIB", "4".into()));
@@ -98,12 +99,7 @@ async fn a_killed_download_resumes_from_its_partial_files() {
 /// the download), never more than asked; one connection per file reads it in one stream.
 #[tokio::test]
 async fn a_large_file_is_read_over_the_connections_asked_for() {
-    let files = generated_model(WEIGHTS_MB);
-    let hub = HubServer::start(REPO, files.clone()).await;
-    hub.set(Behaviour {
-        rate: Some(20 << 20),
-        ..Default::default()
-    });
+    let (files, hub) = paced_hub(WEIGHTS_MB, 20 << 20).await;
     let dir = tempfile::tempdir().unwrap();
     let mut env = hub_env(&hub);
     env.push(("AIM_DOWNLOAD_CHUNK_MIB", "2".into()));

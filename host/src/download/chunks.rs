@@ -14,8 +14,8 @@
 //! in the page cache; after a node crash, a range listed but lost fails the checksum, and the file is fetched
 //! again.
 
+use super::disk::{BUFFER, Hasher, io_failure};
 use super::failure::{Failure, FailureKind};
-use super::fetch::{Hasher, io_failure};
 use super::listing::RemoteFile;
 use super::progress::Progress;
 use super::remote::{Location, Remote};
@@ -228,7 +228,7 @@ async fn fetch_range(
     out.seek(std::io::SeekFrom::Start(start))
         .await
         .map_err(|e| io_failure(&e, part))?;
-    let mut out = tokio::io::BufWriter::with_capacity(super::fetch::BUFFER, out);
+    let mut out = tokio::io::BufWriter::with_capacity(BUFFER, out);
     let mut have = 0u64;
     while let Some(bytes) = tokio::time::timeout(stall, stream.next()).await.map_err(|_| {
         Failure::new(
@@ -284,7 +284,7 @@ fn hash_in_order(
     let mut complete = BTreeSet::new();
     let mut next = 0u64;
     let mut input = std::fs::File::open(part).map_err(|e| io_failure(&e, part))?;
-    let mut buf = vec![0u8; super::fetch::BUFFER];
+    let mut buf = vec![0u8; BUFFER];
     while next < count {
         let Ok(i) = rx.recv() else {
             return Err(Failure::new(
@@ -299,7 +299,7 @@ fn hash_in_order(
             let mut left = (end - start) as usize;
             while left > 0 {
                 let n = input
-                    .read(&mut buf[..left.min(super::fetch::BUFFER)])
+                    .read(&mut buf[..left.min(BUFFER)])
                     .map_err(|e| io_failure(&e, part))?;
                 if n == 0 {
                     return Err(Failure::new(

@@ -3,23 +3,18 @@
 //! published, and renamed to its name only then, so a file under its own name is always complete and verified.
 
 use super::chunks::{self, Connections};
+use super::disk::{BUFFER, Hasher, expected, hash_existing, io_failure};
 use super::failure::{Failure, FailureKind};
-use super::listing::{Checksum, RemoteFile};
+use super::listing::RemoteFile;
 use super::progress::Progress;
 use super::remote::Remote;
 use futures::StreamExt;
-use md5::Md5;
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// Suffix of a file still being downloaded.
 pub(crate) const PART_SUFFIX: &str = ".aim-part";
-
-/// Write buffer: large writes keep the volume's throughput, and a kill loses at most this much.
-pub(crate) const BUFFER: usize = 1 << 20;
 
 /// The longest file name (one path segment) a filesystem takes.
 const NAME_MAX: usize = 255;
@@ -82,85 +77,6 @@ pub(crate) fn part_of(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(PART_SUFFIX);
     PathBuf::from(name)
-}
-
-/// The hash a checksum is computed with, fed as bytes arrive.
-pub(crate) enum Hasher {
-    Sha256(Sha256),
-    GitSha1(Sha1),
-    Md5(Md5),
-    None,
-}
-
-impl Hasher {
-    pub(crate) fn for_file(file: &RemoteFile) -> Hasher {
-        match &file.checksum {
-            Checksum::Sha256(_) => Hasher::Sha256(Sha256::new()),
-            Checksum::GitSha1(_) => {
-                let mut h = Sha1::new();
-                h.update(format!("blob {}\0", file.size).as_bytes());
-                Hasher::GitSha1(h)
-            }
-            Checksum::Md5(_) => Hasher::Md5(Md5::new()),
-            Checksum::SizeOnly => Hasher::None,
-        }
-    }
-
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(bytes),
-            Hasher::GitSha1(h) => h.update(bytes),
-            Hasher::Md5(h) => h.update(bytes),
-            Hasher::None => {}
-        }
-    }
-
-    fn finish(self) -> Option<String> {
-        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-        match self {
-            Hasher::Sha256(h) => Some(hex(&h.finalize())),
-            Hasher::GitSha1(h) => Some(hex(&h.finalize())),
-            Hasher::Md5(h) => Some(hex(&h.finalize())),
-            Hasher::None => None,
-        }
-    }
-}
-
-fn expected(checksum: &Checksum) -> Option<&str> {
-    match checksum {
-        Checksum::Sha256(s) | Checksum::GitSha1(s) | Checksum::Md5(s) => Some(s),
-        Checksum::SizeOnly => None,
-    }
-}
-
-pub(crate) fn io_failure(e: &std::io::Error, path: &Path) -> Failure {
-    if e.raw_os_error() == Some(nix::libc::ENOSPC) {
-        Failure::new(
-            FailureKind::DiskFull,
-            format!(
-                "the cache volume is full while writing {}: raise the ModelCache's spec.size (or the volume's size) \
-                 so the whole model fits",
-                path.display()
-            ),
-        )
-    } else {
-        Failure::new(FailureKind::Other, format!("cannot write {}: {e}", path.display()))
-    }
-}
-
-/// Hashes the first bytes of a file that are already on disk (a resumed part, or a file to re-check).
-async fn hash_existing(path: &Path, hasher: &mut Hasher) -> Result<u64, Failure> {
-    let mut file = tokio::fs::File::open(path).await.map_err(|e| io_failure(&e, path))?;
-    let mut buf = vec![0u8; BUFFER];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf).await.map_err(|e| io_failure(&e, path))?;
-        if n == 0 {
-            return Ok(total);
-        }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
 }
 
 /// True when `path` holds exactly `file` (size and checksum).
@@ -326,18 +242,5 @@ mod tests {
         for bad in ["../x", "/etc/passwd", "a/../../x", "", "./a"] {
             assert!(inside(root, bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn git_blob_ids_hash_the_header_and_the_content() {
-        // `git hash-object` of "hello\n" is ce013625030ba8dba906f756967f9e9ca394464a.
-        let file = RemoteFile {
-            path: "x".into(),
-            size: 6,
-            checksum: Checksum::GitSha1("ce013625030ba8dba906f756967f9e9ca394464a".into()),
-        };
-        let mut h = Hasher::for_file(&file);
-        h.update(b"hello\n");
-        assert_eq!(h.finish().as_deref(), expected(&file.checksum));
     }
 }

@@ -22,6 +22,7 @@
 //!   or 1. With `--size-only` nothing is written but the last line, `{"result":"size","bytes":N,"files":K}`.
 
 pub mod chunks;
+pub mod disk;
 pub mod failure;
 pub mod fetch;
 pub mod filter;

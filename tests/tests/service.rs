@@ -5,7 +5,7 @@
 use aim_operator::api::{AIMServiceTemplate, ServiceState, TemplateScope};
 use aim_tests::kubelet::{Exit, FakeKubelet, MANUAL};
 use aim_tests::scenario::*;
-use aim_tests::{TestEnv, operator, test_env, wait};
+use aim_tests::{Namespace, TestEnv, operator, test_env, wait};
 use kube::api::{Api, ListParams};
 
 fn env() -> &'static TestEnv {
@@ -27,6 +27,19 @@ const MI325X_FP16: Profile = Profile {
     gpu: "MI325X",
 };
 
+/// Every test's start: the cluster with the operator, a fresh namespace `ns`, and a catalog of `profiles`
+/// tagged `tag`.
+async fn setup(
+    ns: &str,
+    tag: &str,
+    profiles: &[Profile],
+    default: Option<&str>,
+) -> (&'static TestEnv, Namespace, Catalog) {
+    let env = env();
+    let ns = env.namespace(ns).await;
+    (env, ns, catalog(env, tag, profiles, default).await)
+}
+
 async fn apply(env: &TestEnv, ns: &str, yaml: &str) {
     let out = env.apply(yaml, Some(ns)).await;
     assert!(out.success, "{}\n{yaml}", out.stderr);
@@ -34,9 +47,13 @@ async fn apply(env: &TestEnv, ns: &str, yaml: &str) {
 
 #[tokio::test]
 async fn model_only_runs_the_images_default_template_on_kserve() {
-    let env = env();
-    let ns = env.namespace("svc-default").await;
-    let catalog = catalog(env, "default", &[MI300X_FP8, MI325X_FP16], Some("mi325x-fp16")).await;
+    let (env, ns, catalog) = setup(
+        "svc-default",
+        "default",
+        &[MI300X_FP8, MI325X_FP16],
+        Some("mi325x-fp16"),
+    )
+    .await;
     apply(
         env,
         &ns,
@@ -130,9 +147,7 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
 
 #[tokio::test]
 async fn model_only_without_a_default_lets_the_matcher_choose_and_records_every_verdict() {
-    let env = env();
-    let ns = env.namespace("svc-matcher").await;
-    let catalog = catalog(env, "nodefault", &[MI300X_FP8, MI325X_FP16], None).await;
+    let (env, ns, catalog) = setup("svc-matcher", "nodefault", &[MI300X_FP8, MI325X_FP16], None).await;
     apply(env, &ns, &service("svc", &catalog.model, "")).await;
     let s = resolved(env, &ns, "svc").await;
     let decision = s.decision.expect("the matcher's decision is recorded");
@@ -151,9 +166,7 @@ async fn model_only_without_a_default_lets_the_matcher_choose_and_records_every_
 
 #[tokio::test]
 async fn a_template_ref_finds_the_namespace_template_before_the_cluster_template() {
-    let env = env();
-    let ns = env.namespace("svc-ref").await;
-    let catalog = catalog(env, "ref", &[MI300X_FP8], None).await;
+    let (env, ns, catalog) = setup("svc-ref", "ref", &[MI300X_FP8], None).await;
     let shared = catalog.template("mi300x-fp8");
     apply(env, &ns, &format!("{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: {shared}\nspec:\n  modelId: {}\n  precision: bf16\n  modelSources:\n  - sourceUri: hf://org/ref-local\n    size: 1Gi\n", catalog.model)).await;
     apply(
@@ -174,9 +187,7 @@ async fn a_template_ref_finds_the_namespace_template_before_the_cluster_template
 
 #[tokio::test]
 async fn overrides_without_a_template_derive_one_that_services_share_and_that_goes_with_the_last() {
-    let env = env();
-    let ns = env.namespace("svc-overrides").await;
-    let catalog = catalog(env, "ovr", &[MI300X_FP8], Some("mi300x-fp8")).await;
+    let (env, ns, catalog) = setup("svc-overrides", "ovr", &[MI300X_FP8], Some("mi300x-fp8")).await;
     let overrides =
         "  overrides:\n    precision: bf16\n    gpuSelector:\n      count: 2\n      model: MI300X\n  replicas: 2\n";
     apply(env, &ns, &service("a", &catalog.model, overrides)).await;
@@ -246,9 +257,7 @@ async fn overrides_without_a_template_derive_one_that_services_share_and_that_go
 
 #[tokio::test]
 async fn overrides_that_an_existing_template_matches_use_it() {
-    let env = env();
-    let ns = env.namespace("svc-match").await;
-    let catalog = catalog(env, "match", &[MI300X_FP8, MI325X_FP16], Some("mi300x-fp8")).await;
+    let (env, ns, catalog) = setup("svc-match", "match", &[MI300X_FP8, MI325X_FP16], Some("mi300x-fp8")).await;
     apply(
         env,
         &ns,
@@ -278,9 +287,7 @@ async fn overrides_that_an_existing_template_matches_use_it() {
 /// 49 or more characters would get an InferenceService KServe never runs: the operator shortens it.
 #[tokio::test]
 async fn a_long_service_name_gets_an_inference_service_kserve_can_run() {
-    let env = env();
-    let ns = env.namespace("svc-long").await;
-    let catalog = catalog(env, "long", &[MI300X_FP8], None).await;
+    let (env, ns, catalog) = setup("svc-long", "long", &[MI300X_FP8], None).await;
     let name = format!("a-service-name-{}", "x".repeat(45));
     assert!(name.len() > 48);
     apply(env, &ns, &service(&name, &catalog.model, "")).await;
@@ -295,9 +302,7 @@ async fn a_long_service_name_gets_an_inference_service_kserve_can_run() {
 
 #[tokio::test]
 async fn overriding_only_the_gpu_count_takes_the_model_from_the_referenced_template() {
-    let env = env();
-    let ns = env.namespace("svc-gpu-count").await;
-    let catalog = catalog(env, "gpucount", &[MI300X_FP8], None).await;
+    let (env, ns, catalog) = setup("svc-gpu-count", "gpucount", &[MI300X_FP8], None).await;
     apply(env, &ns, &format!("{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: base\nspec:\n  modelId: {}\n  metric: latency\n  precision: fp8\n  gpuSelector:\n    count: 1\n    model: MI300X\n  modelSources:\n  - sourceUri: hf://org/gpu-count\n    size: 8Gi\n", catalog.model)).await;
     let overrides = "  templateRef: base\n  overrides:\n    gpuSelector:\n      count: 2\n";
     apply(env, &ns, &service("two", &catalog.model, overrides)).await;
@@ -336,9 +341,7 @@ async fn overriding_only_the_gpu_count_takes_the_model_from_the_referenced_templ
 
 #[tokio::test]
 async fn a_template_ref_with_overrides_derives_from_the_referenced_template() {
-    let env = env();
-    let ns = env.namespace("svc-ref-ovr").await;
-    let catalog = catalog(env, "refovr", &[MI300X_FP8], None).await;
+    let (env, ns, catalog) = setup("svc-ref-ovr", "refovr", &[MI300X_FP8], None).await;
     apply(env, &ns, &format!("{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: llama3-8b-fast\nspec:\n  modelId: {}\n  metric: latency\n  precision: fp8\n  gpuSelector:\n    count: 1\n    model: MI300X\n  modelSources:\n  - sourceUri: hf://org/fast\n    size: 8Gi\n", catalog.model)).await;
     apply(
         env,
@@ -456,9 +459,7 @@ async fn a_template_too_small_for_the_weights_fails_with_the_numbers_and_derives
 
 #[tokio::test]
 async fn service_pull_secrets_replace_the_templates_and_env_merges_by_name_the_service_winning() {
-    let env = env();
-    let ns = env.namespace("svc-secrets").await;
-    let catalog = catalog(env, "secrets", &[], None).await;
+    let (env, ns, catalog) = setup("svc-secrets", "secrets", &[], None).await;
     let template = format!(
         "{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: private\nspec:\n  modelId: {}\n  metric: latency\n  precision: fp8\n  gpuSelector: {{count: 1, model: MI300X}}\n  imagePullSecrets: [{{name: from-template}}]\n  env:\n  - {{name: LOG_LEVEL, value: template}}\n  - {{name: ONLY_TEMPLATE, value: kept}}\n  modelSources:\n  - sourceUri: hf://org/secrets-{}\n    size: 16Gi\n",
         catalog.model,
@@ -511,9 +512,7 @@ async fn service_pull_secrets_replace_the_templates_and_env_merges_by_name_the_s
 
 #[tokio::test]
 async fn a_missing_template_is_template_not_found() {
-    let env = env();
-    let ns = env.namespace("svc-no-tpl").await;
-    let catalog = catalog(env, "notpl", &[], None).await;
+    let (env, ns, catalog) = setup("svc-no-tpl", "notpl", &[], None).await;
     apply(
         env,
         &ns,
@@ -562,9 +561,7 @@ async fn a_missing_model_is_model_not_found_and_recovers_when_the_catalog_arrive
 
 #[tokio::test]
 async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
-    let env = env();
-    let ns = env.namespace("svc-cache").await;
-    let catalog = catalog(env, "cached", &[MI300X_FP8], Some("mi300x-fp8")).await;
+    let (env, ns, catalog) = setup("svc-cache", "cached", &[MI300X_FP8], Some("mi300x-fp8")).await;
     apply(
         env,
         &ns,
@@ -651,9 +648,7 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
 
 #[tokio::test]
 async fn spec_changes_reach_the_inference_service() {
-    let env = env();
-    let ns = env.namespace("svc-update").await;
-    let catalog = catalog(env, "update", &[MI300X_FP8], Some("mi300x-fp8")).await;
+    let (env, ns, catalog) = setup("svc-update", "update", &[MI300X_FP8], Some("mi300x-fp8")).await;
     apply(env, &ns, &service("svc", &catalog.model, "  replicas: 1\n")).await;
     isvc(env, &ns, "svc").await;
     apply(
@@ -690,9 +685,7 @@ async fn spec_changes_reach_the_inference_service() {
 
 #[tokio::test]
 async fn a_derived_template_takes_up_changes_of_its_base_when_a_service_next_resolves_to_it() {
-    let env = env();
-    let ns = env.namespace("svc-rebase").await;
-    let catalog = catalog(env, "rebase", &[MI300X_FP8], None).await;
+    let (env, ns, catalog) = setup("svc-rebase", "rebase", &[MI300X_FP8], None).await;
     let base = |level: &str| {
         format!(
             "{API}\nkind: AIMServiceTemplate\nmetadata:\n  name: base\nspec:\n  modelId: {}\n  precision: fp8\n  env:\n  - name: VLLM_LOGGING_LEVEL\n    value: {level}\n  modelSources:\n  - sourceUri: hf://org/rebase\n    size: 1Gi\n",
@@ -764,9 +757,7 @@ async fn events_of(env: &TestEnv, ns: &str, name: &str, reason: &str) -> String 
 /// Degraded while KServe brings the new one up.
 #[tokio::test]
 async fn a_child_changed_or_deleted_by_hand_is_put_back_and_an_event_says_what() {
-    let env = env();
-    let ns = env.namespace("svc-drift").await;
-    let catalog = catalog(env, "drift", &[MI300X_FP8], None).await;
+    let (env, ns, catalog) = setup("svc-drift", "drift", &[MI300X_FP8], None).await;
     apply(env, &ns, &service("svc", &catalog.model, "")).await;
     ready(env, &ns, "svc").await;
     let image = isvc(env, &ns, "svc").await["spec"]["predictor"]["containers"][0]["image"].clone();

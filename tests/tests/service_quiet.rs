@@ -64,18 +64,7 @@ async fn a_running_service_writes_nothing_while_nothing_changes() {
     );
     assert!(env.apply(&config, None).await.success);
     let ns = env.namespace("svc-quiet").await;
-    let catalog = catalog(
-        env,
-        "quiet",
-        &[Profile {
-            name: "p",
-            precision: "fp8",
-            gpus: 1,
-            gpu: "MI300X",
-        }],
-        Some("p"),
-    )
-    .await;
+    let catalog = single_template_catalog(env, "quiet").await;
     assert!(
         env.apply(&service("svc", &catalog.model, "  cacheModel: true\n"), Some(&ns))
             .await

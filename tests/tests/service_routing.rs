@@ -22,18 +22,7 @@ async fn routes_follow_the_cluster_config_and_routing_ready_follows_the_gateway(
     };
     assert!(env.apply(&config(true), None).await.success);
     let ns = env.namespace("svc-route").await;
-    let catalog = catalog(
-        env,
-        "route",
-        &[Profile {
-            name: "p",
-            precision: "fp8",
-            gpus: 1,
-            gpu: "MI300X",
-        }],
-        Some("p"),
-    )
-    .await;
+    let catalog = single_template_catalog(env, "route").await;
     for name in ["ok", "rejected"] {
         assert!(env.apply(&service(name, &catalog.model, ""), Some(&ns)).await.success);
         isvc(env, &ns, name).await;

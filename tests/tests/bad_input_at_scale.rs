@@ -139,6 +139,17 @@ fn prune(v: Value) -> Value {
     }
 }
 
+/// The spec fields both template kinds have, generated in one order (a seed makes the same objects).
+fn template_spec(g: &mut Gen) -> Value {
+    json!({
+        "modelId": g.maybe(|g| g.string()),
+        "metric": g.metric(),
+        "precision": g.maybe(|g| g.precision()),
+        "gpuSelector": g.maybe(|g| g.gpu()),
+        "modelSources": g.maybe(|g| json!([{ "sourceUri": g.uri(), "size": g.maybe(|g| g.quantity()) }])),
+    })
+}
+
 /// One generated object: its resource, and its body.
 fn generate(g: &mut Gen, i: usize, ns: &str) -> (ApiResource, Value) {
     let unknown = if g.chance(15) {
@@ -159,17 +170,11 @@ fn generate(g: &mut Gen, i: usize, ns: &str) -> (ApiResource, Value) {
                 "imagePullSecrets": g.maybe(|g| json!([{ "name": g.string() }])),
             }),
         ),
-        1 => (
-            ApiResource::erase::<AIMServiceTemplate>(&()),
-            json!({
-                "modelId": g.maybe(|g| g.string()),
-                "metric": g.metric(),
-                "precision": g.maybe(|g| g.precision()),
-                "gpuSelector": g.maybe(|g| g.gpu()),
-                "modelSources": g.maybe(|g| json!([{ "sourceUri": g.uri(), "size": g.maybe(|g| g.quantity()) }])),
-                "caching": g.maybe(|g| json!({ "enabled": g.pick(&[json!(true), json!(false)]) })),
-            }),
-        ),
+        1 => (ApiResource::erase::<AIMServiceTemplate>(&()), {
+            let mut spec = template_spec(g);
+            spec["caching"] = g.maybe(|g| json!({ "enabled": g.pick(&[json!(true), json!(false)]) }));
+            spec
+        }),
         2 => (
             ApiResource::erase::<ModelCache>(&()),
             json!({
@@ -187,16 +192,7 @@ fn generate(g: &mut Gen, i: usize, ns: &str) -> (ApiResource, Value) {
             ApiResource::erase::<AIMImage>(&()),
             json!({ "modelId": g.maybe(|g| g.string()), "image": g.maybe(|g| g.string()), "defaultServiceTemplate": g.maybe(|g| g.string()) }),
         ),
-        _ => (
-            ApiResource::erase::<AIMClusterServiceTemplate>(&()),
-            json!({
-                "modelId": g.maybe(|g| g.string()),
-                "metric": g.metric(),
-                "precision": g.maybe(|g| g.precision()),
-                "gpuSelector": g.maybe(|g| g.gpu()),
-                "modelSources": g.maybe(|g| json!([{ "sourceUri": g.uri(), "size": g.maybe(|g| g.quantity()) }])),
-            }),
-        ),
+        _ => (ApiResource::erase::<AIMClusterServiceTemplate>(&()), template_spec(g)),
     };
     let mut spec = prune(spec);
     if let (Value::Object(s), Value::Object(u)) = (&mut spec, unknown) {

@@ -7,12 +7,19 @@
 
 use aim_operator::api::ServiceState;
 use aim_tests::scenario::*;
-use aim_tests::{TestEnv, operator, test_env};
+use aim_tests::{Namespace, TestEnv, operator, test_env};
 
 fn env() -> &'static TestEnv {
     let env = test_env!();
     env.start_operator(operator::test_config());
     env
+}
+
+/// The cluster with the operator, a fresh namespace `ns` and a one-template catalog tagged `tag`.
+async fn setup(ns: &str, tag: &str) -> (&'static TestEnv, Namespace, Catalog) {
+    let env = env();
+    let ns = env.namespace(ns).await;
+    (env, ns, single_template_catalog(env, tag).await)
 }
 
 const HPA: (&str, &str, &str) = ("autoscaling", "v2", "HorizontalPodAutoscaler");
@@ -40,9 +47,7 @@ fn replicas(summary: &'static str) -> impl Fn(&aim_operator::api::AIMServiceStat
 
 #[tokio::test]
 async fn cpu_bounds_become_a_horizontal_pod_autoscaler_and_the_template_gives_the_defaults() {
-    let env = env();
-    let ns = env.namespace("svc-hpa").await;
-    let catalog = single_template_catalog(env, "hpa").await;
+    let (env, ns, catalog) = setup("svc-hpa", "hpa").await;
     // The template scales on CPU between 1 and 3; the service raises the floor to 2 and the target to 60 %.
     apply(
         env,
@@ -100,9 +105,7 @@ async fn cpu_bounds_become_a_horizontal_pod_autoscaler_and_the_template_gives_th
 
 #[tokio::test]
 async fn a_request_metric_becomes_a_keda_scaled_object_that_may_scale_to_zero() {
-    let env = env();
-    let ns = env.namespace("svc-keda").await;
-    let catalog = single_template_catalog(env, "keda").await;
+    let (env, ns, catalog) = setup("svc-keda", "keda").await;
     apply(
         env,
         &ns,
@@ -187,9 +190,7 @@ async fn a_scaling_service_keeps_running_and_says_what_the_next_replica_waits_fo
 
 #[tokio::test]
 async fn scale_to_zero_on_a_cpu_metric_is_refused_by_the_schema_or_explained_in_a_condition() {
-    let env = env();
-    let ns = env.namespace("svc-zero").await;
-    let catalog = single_template_catalog(env, "zero").await;
+    let (env, ns, catalog) = setup("svc-zero", "zero").await;
     // One object alone: the API server refuses it.
     let refused = env
         .apply(

@@ -65,7 +65,7 @@ where
         what: What::Status,
     };
     let current = obj.resource_version();
-    let print = super::writes::fingerprint(&next);
+    let print = content_print(&next);
     if ctx.index.pending.in_flight(&key, current.as_deref(), print) {
         return Ok(false);
     }
@@ -91,6 +91,20 @@ where
     ctx.index.pending.record(key, current, print);
     publish(ctx, obj, notable(old, &next)).await;
     Ok(true)
+}
+
+/// The fingerprint of a status by what a person reads in it: its conditions' `lastTransitionTime` left out. A
+/// reconcile that runs before the index shows this operator's last status write plans the same status again
+/// from the older copy, at a later `now`; by this print it is the same write, still on its way, and is skipped
+/// (by the whole status's print it was written twice whenever the two plans fell in different seconds).
+fn content_print(status: &impl Serialize) -> u64 {
+    let mut value = serde_json::to_value(status).unwrap_or_default();
+    if let Some(conditions) = value.get_mut("conditions").and_then(serde_json::Value::as_array_mut) {
+        for condition in conditions.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            condition.remove("lastTransitionTime");
+        }
+    }
+    super::writes::fingerprint(&value)
 }
 
 /// Records `events` about `obj`; a failure to record is logged, not returned (an Event is a courtesy).
@@ -165,6 +179,33 @@ mod tests {
     use super::*;
     use crate::controller::kit::conditions::{Cond, reasons, set};
     use k8s_openapi::jiff::Timestamp;
+
+    #[test]
+    fn a_status_planned_again_a_second_later_is_the_same_write() {
+        let at = |t: &str| {
+            let mut status = crate::api::AIMServiceStatus::default();
+            set(
+                &mut status.head.conditions,
+                types::READY,
+                &Cond::no(reasons::CREATING_RUNTIME, "waiting"),
+                Some(1),
+                t.parse::<Timestamp>().unwrap(),
+            );
+            status
+        };
+        let (first, again) = (at("2026-12-04T10:00:00Z"), at("2026-12-04T10:00:01Z"));
+        assert_ne!(first, again, "the plans differ in their timestamps");
+        assert_eq!(content_print(&first), content_print(&again));
+        let mut other = again.clone();
+        set(
+            &mut other.head.conditions,
+            types::READY,
+            &Cond::yes(reasons::READY, "serving"),
+            Some(1),
+            "2026-12-04T10:00:01Z".parse::<Timestamp>().unwrap(),
+        );
+        assert_ne!(content_print(&first), content_print(&other), "a new state is a new write");
+    }
 
     #[test]
     fn an_event_refused_in_a_namespace_being_deleted_is_expected_and_others_are_not() {

@@ -167,9 +167,10 @@ pub async fn run(config: &BenchConfig, workload: Workload, n: usize) -> anyhow::
         .work_dir
         .join(format!("{}-{n}", workload.name().replace('+', "-")));
     let _ = std::fs::remove_dir_all(&dir);
-    // Room for every replica: up to two MI300X GPUs per service, eight per node.
+    // Room for every replica: up to two MI300X GPUs per service, eight per node. The operator alone places
+    // nothing: one node of each kind (2,500 fake nodes for 10,000 services would only load the API server).
     let nodes = aim_tests::controlplane::nodes::GpuNodes {
-        mi300x: n.div_ceil(4) + 2,
+        mi300x: if config.operator_only { 1 } else { n.div_ceil(4) + 2 },
         mi325x: 1,
     };
     let mut cp = ControlPlane::start_with(&dir, nodes).await?;

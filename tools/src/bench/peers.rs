@@ -25,8 +25,10 @@ const PREFIX: &str = "bench/peers";
 pub struct PeersBench {
     /// The downloader (`aim-operator`, release build).
     pub operator: PathBuf,
-    /// Model shapes: (files, MiB each).
+    /// Model shapes from the Hub: (files, MiB each).
     pub shapes: Vec<(usize, usize)>,
+    /// Model shapes from S3 (moto, which serves ranges of a large object slowly: smaller ones).
+    pub s3_shapes: Vec<(usize, usize)>,
     /// MiB/s each connection may take in the capped cell.
     pub cap_mib: u64,
     /// Where files are written.
@@ -72,66 +74,104 @@ pub struct Machine {
     pub disk_mib_s: f64,
 }
 
-/// Runs every shape in both cells, from the Hub and from S3.
+/// Runs the Hub's shapes and S3's shapes, each in both cells.
 pub async fn run(bench: &PeersBench) -> anyhow::Result<(Vec<Cell>, Machine)> {
     let peers = aim_tests::controlplane::binaries::build("build-download-peers.sh")?;
     std::fs::create_dir_all(&bench.work_dir)?;
     let machine = machine(&bench.work_dir).await?;
     let mut cells = Vec::new();
-    for &shape in &bench.shapes {
-        let files = generated_shards(shape.0, shape.1);
-        let bytes: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
-        let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    for (source, shapes) in [("Hub", &bench.shapes), ("S3", &bench.s3_shapes)] {
+        for &shape in shapes {
+            let files = generated_shards(shape.0, shape.1);
+            let bytes: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
+            let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+            let server = Server::start(source, files).await?;
+            for cap in [None, Some(bench.cap_mib)] {
+                let link = server.link(cap.map(|c| c << 20)).await?;
+                let tools = Tools {
+                    operator: &bench.operator,
+                    peers: &peers,
+                    paths: &paths,
+                    bytes,
+                };
+                let dir = bench.work_dir.join("run");
+                let runs = match source {
+                    "Hub" => vec![
+                        timed("aim-operator", &dir, &tools, |d| tools.aim_hub(&link, d)).await?,
+                        timed("hf download", &dir, &tools, |d| tools.hf(&link, d)).await?,
+                        timed("curl", &dir, &tools, |d| tools.curl_hub(&link, d)).await?,
+                    ],
+                    _ => vec![
+                        timed("aim-operator", &dir, &tools, |d| tools.aim_s3(&link, d)).await?,
+                        timed("s5cmd", &dir, &tools, |d| tools.s5cmd(&link, d)).await?,
+                        timed("curl", &dir, &tools, |d| tools.curl_s3(&link, d)).await?,
+                    ],
+                };
+                cells.push(Cell {
+                    source,
+                    shape,
+                    cap_mib: cap,
+                    bytes,
+                    runs,
+                });
+            }
+        }
+    }
+    Ok((cells, machine))
+}
+
+/// The server of one source with a model on it.
+enum Server {
+    Hub(HubServer),
+    S3(MotoServer),
+}
+
+impl Server {
+    async fn start(source: &str, files: Vec<aim_tests::hub::ModelFile>) -> anyhow::Result<Server> {
+        if source == "Hub" {
+            return Ok(Server::Hub(HubServer::start(REPO, files).await));
+        }
         let moto = MotoServer::start().await;
         moto.create_bucket(BUCKET).await;
         for f in &files {
             moto.put(BUCKET, &format!("{PREFIX}/{}", f.path), f.bytes.clone()).await;
         }
-        let hub = HubServer::start(REPO, files).await;
-        for cap in [None, Some(bench.cap_mib)] {
-            let cap_bytes = cap.map(|c| c << 20);
-            let hub_link = CappedProxy::start(address(&hub.endpoint)?, cap_bytes).await?;
-            // The CDN is another origin, as the Hub's is, behind the same cap.
-            let cdn_link = CappedProxy::start(address(&hub.endpoint)?, cap_bytes).await?;
-            hub.set(Behaviour {
-                cdn: Some(cdn_link.url()),
-                ..Default::default()
-            });
-            let s3_link = CappedProxy::start(address(&moto.endpoint)?, cap_bytes).await?;
-            let tools = Tools {
-                operator: &bench.operator,
-                peers: &peers,
-                paths: &paths,
-                bytes,
-            };
-            let dir = bench.work_dir.join("run");
-            let hub_runs = vec![
-                timed("aim-operator", &dir, &tools, |d| tools.aim_hub(&hub_link, d)).await?,
-                timed("hf download", &dir, &tools, |d| tools.hf(&hub_link, d)).await?,
-                timed("curl", &dir, &tools, |d| tools.curl_hub(&hub_link, d)).await?,
-            ];
-            cells.push(Cell {
-                source: "Hub",
-                shape,
-                cap_mib: cap,
-                bytes,
-                runs: hub_runs,
-            });
-            let s3_runs = vec![
-                timed("aim-operator", &dir, &tools, |d| tools.aim_s3(&s3_link, d)).await?,
-                timed("s5cmd", &dir, &tools, |d| tools.s5cmd(&s3_link, d)).await?,
-                timed("curl", &dir, &tools, |d| tools.curl_s3(&s3_link, d)).await?,
-            ];
-            cells.push(Cell {
-                source: "S3",
-                shape,
-                cap_mib: cap,
-                bytes,
-                runs: s3_runs,
-            });
+        Ok(Server::S3(moto))
+    }
+
+    /// The link to it, each connection capped at `cap` bytes per second; for the Hub, its CDN (another origin,
+    /// as the Hub's is) behind the same cap.
+    async fn link(&self, cap: Option<u64>) -> anyhow::Result<Link> {
+        match self {
+            Server::Hub(hub) => {
+                let cdn = CappedProxy::start(address(&hub.endpoint)?, cap).await?;
+                hub.set(Behaviour {
+                    cdn: Some(cdn.url()),
+                    ..Default::default()
+                });
+                Ok(Link {
+                    proxy: CappedProxy::start(address(&hub.endpoint)?, cap).await?,
+                    _cdn: Some(cdn),
+                })
+            }
+            Server::S3(moto) => Ok(Link {
+                proxy: CappedProxy::start(address(&moto.endpoint)?, cap).await?,
+                _cdn: None,
+            }),
         }
     }
-    Ok((cells, machine))
+}
+
+/// What the tools connect to.
+struct Link {
+    proxy: CappedProxy,
+    _cdn: Option<CappedProxy>,
+}
+
+impl Link {
+    fn url(&self) -> String {
+        self.proxy.url()
+    }
 }
 
 fn address(endpoint: &str) -> anyhow::Result<std::net::SocketAddr> {
@@ -154,20 +194,20 @@ impl Tools<'_> {
         cmd
     }
 
-    fn aim_hub(&self, link: &CappedProxy, dir: &Path) -> (tokio::process::Command, PathBuf) {
+    fn aim_hub(&self, link: &Link, dir: &Path) -> (tokio::process::Command, PathBuf) {
         let mut cmd = self.aim(&format!("hf://{REPO}"), dir);
         cmd.env("HF_ENDPOINT", link.url());
         (cmd, dir.join(REPO))
     }
 
-    fn aim_s3(&self, link: &CappedProxy, dir: &Path) -> (tokio::process::Command, PathBuf) {
+    fn aim_s3(&self, link: &Link, dir: &Path) -> (tokio::process::Command, PathBuf) {
         let mut cmd = self.aim(&format!("s3://{BUCKET}/{PREFIX}"), dir);
         cmd.envs(moto::ENV).env("AWS_ENDPOINT_URL_S3", link.url());
         (cmd, dir.join(BUCKET).join(PREFIX))
     }
 
     /// `hf download <repo> --local-dir <dir>`, as its documentation suggests for a model directory.
-    fn hf(&self, link: &CappedProxy, dir: &Path) -> (tokio::process::Command, PathBuf) {
+    fn hf(&self, link: &Link, dir: &Path) -> (tokio::process::Command, PathBuf) {
         let mut cmd = tokio::process::Command::new(self.peers.join("hf"));
         cmd.args(["download", REPO, "--quiet", "--local-dir"])
             .arg(dir)
@@ -178,7 +218,7 @@ impl Tools<'_> {
     }
 
     /// `s5cmd cp 's3://bucket/prefix/*' <dir>/` with its defaults (parts of 50 MB, 5 at a time per file).
-    fn s5cmd(&self, link: &CappedProxy, dir: &Path) -> (tokio::process::Command, PathBuf) {
+    fn s5cmd(&self, link: &Link, dir: &Path) -> (tokio::process::Command, PathBuf) {
         let mut cmd = tokio::process::Command::new(self.peers.join("s5cmd"));
         cmd.args([
             "--endpoint-url",
@@ -202,7 +242,7 @@ impl Tools<'_> {
         (cmd, dir.to_path_buf())
     }
 
-    fn curl_hub(&self, link: &CappedProxy, dir: &Path) -> (tokio::process::Command, PathBuf) {
+    fn curl_hub(&self, link: &Link, dir: &Path) -> (tokio::process::Command, PathBuf) {
         let urls = self
             .paths
             .iter()
@@ -212,7 +252,7 @@ impl Tools<'_> {
     }
 
     /// Signed as S3 wants (`--aws-sigv4`), with the keys moto takes.
-    fn curl_s3(&self, link: &CappedProxy, dir: &Path) -> (tokio::process::Command, PathBuf) {
+    fn curl_s3(&self, link: &Link, dir: &Path) -> (tokio::process::Command, PathBuf) {
         let urls = self
             .paths
             .iter()

@@ -60,6 +60,10 @@ struct Cli {
     /// (`<files>x<MiB each>`, comma-separated, e.g. `1x4096,8x1024`)…
     #[arg(long, value_delimiter = ',')]
     download_peers: Vec<String>,
+    /// …and from S3 (moto) for these (moto holds an object in Python and serves each range of a large one
+    /// slowly, so these are smaller)…
+    #[arg(long, value_delimiter = ',')]
+    download_peers_s3: Vec<String>,
     /// …uncapped and with each connection capped at this many MiB/s.
     #[arg(long, default_value_t = 50)]
     cap_mib: u64,
@@ -80,18 +84,19 @@ async fn main() -> anyhow::Result<()> {
         namespaces: cli.namespaces,
         operator_only: cli.operator_only,
     };
-    if !cli.download_peers.is_empty() {
-        let shapes = cli
-            .download_peers
-            .iter()
-            .map(|s| {
-                let (files, mib) = s.split_once('x').context("a shape is <files>x<MiB>")?;
-                Ok((files.parse()?, mib.parse()?))
-            })
-            .collect::<anyhow::Result<Vec<(usize, usize)>>>()?;
+    if !cli.download_peers.is_empty() || !cli.download_peers_s3.is_empty() {
+        let shapes = |list: &[String]| {
+            list.iter()
+                .map(|s| {
+                    let (files, mib) = s.split_once('x').context("a shape is <files>x<MiB>")?;
+                    Ok((files.parse()?, mib.parse()?))
+                })
+                .collect::<anyhow::Result<Vec<(usize, usize)>>>()
+        };
         let bench = bench::peers::PeersBench {
             operator: config.operator,
-            shapes,
+            shapes: shapes(&cli.download_peers)?,
+            s3_shapes: shapes(&cli.download_peers_s3)?,
             cap_mib: cli.cap_mib,
             work_dir: config.work_dir.join("peers"),
         };

@@ -204,7 +204,11 @@ mod tests {
             Some(1),
             "2026-12-04T10:00:01Z".parse::<Timestamp>().unwrap(),
         );
-        assert_ne!(content_print(&first), content_print(&other), "a new state is a new write");
+        assert_ne!(
+            content_print(&first),
+            content_print(&other),
+            "a new state is a new write"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!   each change handed on once stored (relists included).
 //! - [`health`], [`resumed`]: whether every watch has listed its kind and none is failing (`/readyz`, controller
 //!   start), and the client layer that says a failed watch runs again.
-//! - [`pending`]: writes made but not seen yet.
+//! - [`pending`]: writes made but not seen yet; [`keys`]: secondary keys where a scan per reconcile mattered.
 //! - [`lookups`] (objects by name), [`relations`] (who refers to whom: the queries wake-ups and garbage
 //!   collection share), [`template`] (either template kind).
 //! - [`reads`]: what a reconcile read, recorded for the wake-up coverage test.
@@ -17,6 +17,7 @@
 
 pub mod health;
 pub mod informer;
+pub(crate) mod keys;
 pub mod kinds;
 pub mod lookups;
 pub mod pending;
@@ -52,6 +53,8 @@ pub struct Index {
     pub health: Arc<WatchHealth>,
     /// Writes made but not seen yet.
     pub(crate) pending: Arc<pending::PendingWrites>,
+    /// Pods by their InferenceService.
+    pub(crate) pods_by_isvc: keys::PodsByInferenceService,
 }
 
 impl Index {
@@ -69,6 +72,7 @@ impl Index {
             inventory: RwLock::new(None),
             health,
             pending: Default::default(),
+            pods_by_isvc: Default::default(),
         };
         (Arc::new(index), writers)
     }
@@ -88,6 +92,9 @@ impl Index {
     pub(crate) fn hand_on(&self, change: Changed<'_>, on_change: &dyn OnChange) {
         if matches!(change, Changed::Nodes(_)) && !self.refresh_inventory() {
             return;
+        }
+        if let Changed::Pods(pods) = &change {
+            self.pods_by_isvc.update(pods);
         }
         on_change.changed(self, change);
     }

@@ -9,7 +9,6 @@ use crate::api::{
     ModelCache, ModelFiles, TemplateProfile, TemplateScope, TemplateStatus,
 };
 use crate::labels::Component;
-use crate::upstream::INFERENCE_SERVICE_LABEL;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Pod};
 use kube::ResourceExt;
@@ -243,9 +242,12 @@ impl Index {
 
     /// The pods of InferenceService `isvc` in `namespace` (KServe labels them), by name.
     pub(crate) fn pods_of_inference_service(&self, namespace: &str, isvc: &str) -> Vec<Arc<Pod>> {
-        self.list(|p: &Pod| {
-            in_namespace(p, namespace) && p.labels().get(INFERENCE_SERVICE_LABEL).map(String::as_str) == Some(isvc)
-        })
+        // By the secondary key: a starting service asks on every reconcile.
+        self.pods_by_isvc
+            .names(namespace, isvc)
+            .iter()
+            .filter_map(|name| self.get::<Pod>(Some(namespace), name))
+            .collect()
     }
 
     /// The pods of Job `job` in `namespace`, newest first.

@@ -93,12 +93,17 @@ where
     Ok(true)
 }
 
-/// The fingerprint of a status by what a person reads in it: its conditions' `lastTransitionTime` left out. A
-/// reconcile that runs before the index shows this operator's last status write plans the same status again
-/// from the older copy, at a later `now`; by this print it is the same write, still on its way, and is skipped
-/// (by the whole status's print it was written twice whenever the two plans fell in different seconds).
+/// The fingerprint of a status by what a person reads in it: its conditions' `lastTransitionTime` and a
+/// service's open start record left out. A reconcile that runs before the index shows this operator's last
+/// status write plans the same status again from the older copy, at a later `now` and with the start a step
+/// further (its InferenceService created meanwhile); by this print it is the same write, still on its way, and
+/// is skipped. By the whole status's print it was written twice whenever the two plans fell in different
+/// seconds or either side of a start phase, which the start record must never cause: it rides along.
 fn content_print(status: &impl Serialize) -> u64 {
     let mut value = serde_json::to_value(status).unwrap_or_default();
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("startup");
+    }
     if let Some(conditions) = value.get_mut("conditions").and_then(serde_json::Value::as_array_mut) {
         for condition in conditions.iter_mut().filter_map(serde_json::Value::as_object_mut) {
             condition.remove("lastTransitionTime");
@@ -196,6 +201,13 @@ mod tests {
         let (first, again) = (at("2026-12-04T10:00:00Z"), at("2026-12-04T10:00:01Z"));
         assert_ne!(first, again, "the plans differ in their timestamps");
         assert_eq!(content_print(&first), content_print(&again));
+        let mut further = again.clone();
+        further.startup = Some(crate::api::StartupStatus::default());
+        assert_eq!(
+            content_print(&first),
+            content_print(&further),
+            "the start record rides along"
+        );
         let mut other = again.clone();
         set(
             &mut other.head.conditions,

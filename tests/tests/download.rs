@@ -2,7 +2,7 @@
 //! Hugging-Face-compatible server ([`aim_tests::hub`]) and moto's S3 server ([`aim_tests::moto`]), writing into a
 //! directory as it would into the cache volume (kwok runs no containers, so the Job's command runs here).
 
-use aim_tests::downloader::{as_refs, assert_files_match, command, download, hub_env, walk};
+use aim_tests::downloader::{as_refs, assert_files_match, command, complete_ranges, download, hub_env, walk};
 use aim_tests::hub::{Behaviour, HubServer, generated_model};
 use aim_tests::moto::{self, MotoServer};
 use serde_json::Value;
@@ -65,13 +65,7 @@ async fn a_killed_download_resumes_from_its_partial_files() {
         .expect("start the downloader");
     let part = dir.path().join(REPO).join("model.safetensors.aim-part");
     let listed = dir.path().join(REPO).join("model.safetensors.aim-part.chunks");
-    let complete_ranges = || -> u64 {
-        let list: Value = std::fs::read(&listed)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        list["done"].as_array().map_or(0, |d| d.len() as u64)
-    };
+    let complete_ranges = || complete_ranges(&part);
     let start = Instant::now();
     while complete_ranges() < 3 {
         assert!(start.elapsed() < Duration::from_secs(30), "no range completed");

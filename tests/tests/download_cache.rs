@@ -3,7 +3,7 @@
 //! what lands, progress after a resume counts only what arrived, and the directory comes from its own variable.
 //! Against the test harness's Hugging-Face-compatible server ([`aim_tests::hub`]), as in `download.rs`.
 
-use aim_tests::downloader::{as_refs, assert_files_match, command, download, ended, hub_env, walk};
+use aim_tests::downloader::{as_refs, assert_files_match, command, complete_ranges, download, ended, hub_env, walk};
 use aim_tests::hub::{Behaviour, HubServer, ModelFile, generated_model};
 use bytes::Bytes;
 use std::time::{Duration, Instant};
@@ -88,29 +88,32 @@ async fn ended_size(hub: &HubServer, dir: &std::path::Path, args: &[&str]) -> ai
 
 #[tokio::test]
 async fn the_first_progress_after_a_resume_counts_only_the_bytes_that_arrived() {
+    // By ranges of 4 MiB, eight at a time, each transfer paced.
     let files = generated_model(40);
     let hub = HubServer::start(REPO, files.clone()).await;
     hub.set(Behaviour {
-        rate: Some(40 << 20),
+        rate: Some(2 << 20),
         ..Default::default()
     });
     let dir = tempfile::tempdir().unwrap();
-    let env = hub_env(&hub);
+    let mut env = hub_env(&hub);
+    env.push(("AIM_DOWNLOAD_CHUNK_MIB", "4".into()));
+    env.push(("AIM_DOWNLOAD_CONNECTIONS_PER_FILE", "8".into()));
     let uri = format!("hf://{REPO}");
     let mut child = command(&uri, dir.path(), &as_refs(&env)).spawn().unwrap();
     let part = dir.path().join(REPO).join("model.safetensors.aim-part");
     let start = Instant::now();
-    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 24 << 20 {
+    while complete_ranges(&part) < 6 {
         assert!(start.elapsed() < Duration::from_secs(30), "no progress");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 
-    // 2 MiB/s from here: the 24+ MiB on disk must not show as speed.
-    let rate = 2u64 << 20;
+    // At most 8 MiB/s in all from here (eight transfers of 1 MiB/s): the 24+ MiB on disk must not show as speed.
+    let rate = 8u64 << 20;
     hub.set(Behaviour {
-        rate: Some(rate),
+        rate: Some(rate / 8),
         ..Default::default()
     });
     let resumed = download(&uri, dir.path(), &as_refs(&env)).await;

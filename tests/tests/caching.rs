@@ -597,8 +597,15 @@ async fn a_cache_without_a_size_checks_it_and_sizes_its_volume_from_the_answer()
         "6Gi",
         "5 GiB plus 10% headroom, rounded up"
     );
-    let status = mc(env, &ns, "weights").await.unwrap().status.unwrap();
-    assert_eq!(status.source_size.unwrap().0, "5368709120");
+    // The claim is written before the status that records the size: wait for it rather than read it once.
+    let size = wait::until("the size in the status", || async {
+        mc(env, &ns, "weights")
+            .await
+            .and_then(|m| m.status?.source_size)
+            .ok_or("no sourceSize yet".to_string())
+    })
+    .await;
+    assert_eq!(size.0, "5368709120");
     let job: Api<Job> = Api::namespaced(env.client().await, &ns);
     let size_job = job
         .list(&kube::api::ListParams::default().labels("aim.silogen.ai/component=size-check"))

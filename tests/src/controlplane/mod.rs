@@ -476,34 +476,44 @@ impl ControlPlane {
         ])
         .await?;
         let tmp = kserve::webhook_certs(&self.dir, &pki.server_cert, &pki.server_key)?;
-        let probe = free_port()?;
-        let args = [
-            "--metrics-addr=0".to_string(),
-            format!("--health-probe-addr=127.0.0.1:{probe}"),
-            format!("--webhook-port={}", free_port()?),
-            "--leader-elect=false".into(),
-        ];
-        let mut command = Command::new(&self.binaries.kserve_manager);
-        command
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("POD_NAMESPACE", kserve::NAMESPACE)
-            .env("TMPDIR", &tmp);
-        let child = spawn_logged(&self.dir, "kserve", command)?;
-        self.processes.push(("kserve", child));
-        let start = Instant::now();
-        loop {
-            if probe_ok(probe).await {
-                return Ok(());
+        // A free port can be taken by another process before KServe binds it: then it exits saying so, and is
+        // started again on other ports.
+        for attempt in 1.. {
+            let probe = free_port()?;
+            let args = [
+                "--metrics-addr=0".to_string(),
+                format!("--health-probe-addr=127.0.0.1:{probe}"),
+                format!("--webhook-port={}", free_port()?),
+                "--leader-elect=false".into(),
+            ];
+            let mut command = Command::new(&self.binaries.kserve_manager);
+            command
+                .args(args)
+                .env("KUBECONFIG", &self.kubeconfig)
+                .env("POD_NAMESPACE", kserve::NAMESPACE)
+                .env("TMPDIR", &tmp);
+            let child = spawn_logged(&self.dir, "kserve", command)?;
+            self.processes.push(("kserve", child));
+            let start = Instant::now();
+            loop {
+                if probe_ok(probe).await {
+                    return Ok(());
+                }
+                if let Some((name, status)) = self.exited_process() {
+                    let taken = log_tail(&self.dir.join("kserve.log")).contains("address already in use");
+                    if name == "kserve" && taken && attempt < 3 {
+                        self.processes.retain(|(n, _)| *n != "kserve");
+                        break;
+                    }
+                    return Err(self.not_ready(name, start, &format!("exited with {status}")));
+                }
+                if start.elapsed() > Duration::from_secs(120) {
+                    return Err(self.not_ready("kserve", start, "timed out"));
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
             }
-            if let Some((name, status)) = self.exited_process() {
-                return Err(self.not_ready(name, start, &format!("exited with {status}")));
-            }
-            if start.elapsed() > Duration::from_secs(120) {
-                return Err(self.not_ready("kserve", start, "timed out"));
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
         }
+        unreachable!("the loop returns")
     }
 
     fn spawn(&mut self, name: &'static str, binary: &Path, args: &[&str]) -> Result<(), ControlPlaneError> {

@@ -13,6 +13,7 @@ pub const CLUSTER_CONFIG_NAME: &str = "default";
 /// Cluster-wide configuration: the gateway services are routed through and the default cache storage class.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
+    derive = "PartialEq",
     group = "aim.silogen.ai",
     version = "v1alpha1",
     kind = "AIMClusterConfig",

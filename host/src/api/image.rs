@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Catalog entry: which container image serves a model, and which template to use by default.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
+    derive = "PartialEq",
     group = "aim.silogen.ai",
     version = "v1alpha1",
     kind = "AIMImage",

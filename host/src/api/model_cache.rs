@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// namespace that needs that source.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
+    derive = "PartialEq",
     group = "aim.silogen.ai",
     version = "v1alpha1",
     kind = "ModelCache",

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// An inference endpoint: one model, a runtime profile (template, overrides, or both), replicas and caching.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
+    derive = "PartialEq",
     group = "aim.silogen.ai",
     version = "v1alpha1",
     kind = "AIMService",

@@ -51,6 +51,7 @@ pub struct TemplateProfile {
 /// Cluster-wide runtime profile for one model, maintained by cluster admins or catalog packs.
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
+    derive = "PartialEq",
     group = "aim.silogen.ai",
     version = "v1alpha1",
     kind = "AIMClusterServiceTemplate",
@@ -75,6 +76,7 @@ pub struct AIMClusterServiceTemplateSpec {
 /// Namespace runtime profile for one model, owned by a tenant; can pre-warm its model caches.
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
+    derive = "PartialEq",
     group = "aim.silogen.ai",
     version = "v1alpha1",
     kind = "AIMServiceTemplate",

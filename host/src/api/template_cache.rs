@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Pre-warms the model caches of a template (namespace template first, then the cluster template of that name).
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
+    derive = "PartialEq",
     group = "aim.silogen.ai",
     version = "v1alpha1",
     kind = "AIMTemplateCache",

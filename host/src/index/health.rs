@@ -1,9 +1,12 @@
 //! Whether the index can be trusted: every watch has listed its kind once, and none is failing right now. The
 //! operator reports not-ready (`/readyz`) while a watch cannot reach the API server, and controllers start only
 //! once every kind has been listed (deciding from a half-filled index would recreate or collect objects that
-//! are merely not listed yet).
+//! are merely not listed yet). Its metrics say, per kind, how many objects cannot be read and how many changes
+//! each watch delivered, split by whether they changed what the index keeps (`aim_index_changes_total`): an
+//! admin asking why the operator is busy sees which kind's churn it is.
 
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -21,6 +24,15 @@ pub struct WatchHealth {
     /// last reported.
     undecodable: Mutex<HashMap<(&'static str, String), String>>,
     undecodable_gauge: Family<KindLabel, Gauge>,
+    /// Changes each watch delivered, by whether they changed what the index keeps.
+    changes: Family<ChangeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChangeLabels {
+    kind: &'static str,
+    /// `routed` (it changed what the index keeps, and woke whom it concerns) or `unchanged`.
+    effect: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,6 +57,7 @@ impl WatchHealth {
             synced_tx: watch::channel(0).0,
             undecodable: Mutex::default(),
             undecodable_gauge: Family::default(),
+            changes: Family::default(),
         }
     }
 
@@ -55,6 +68,18 @@ impl WatchHealth {
             "Objects the operator cannot read (skipped until fixed), by kind",
             self.undecodable_gauge.clone(),
         );
+        registry.register(
+            "aim_index_changes",
+            "Changes the watches delivered, by kind: routed (what the index keeps changed) or unchanged (only \
+             fields the index does not keep changed; no one is woken)",
+            self.changes.clone(),
+        );
+    }
+
+    /// The watch of `kind` delivered a change, `unchanged` when it left what the index keeps as it was.
+    pub fn delivered(&self, kind: &'static str, unchanged: bool) {
+        let effect = if unchanged { "unchanged" } else { "routed" };
+        self.changes.get_or_create(&ChangeLabels { kind, effect }).inc();
     }
 
     /// The watch of `kind` delivered an object the operator's types cannot read, at `resource_version`. Returns

@@ -10,6 +10,7 @@ use super::health::WatchHealth;
 use super::readable::{Readable, Unreadable};
 use futures::{Stream, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{Lookup, ObjectRef};
 use kube::runtime::watcher::{self, Event};
@@ -39,6 +40,23 @@ impl<K> Change<K> {
     /// Both versions that exist (before and after), for routing that must wake what either touched.
     pub fn both(&self) -> impl Iterator<Item = &Arc<K>> {
         self.old.iter().chain(self.new.iter())
+    }
+}
+
+impl<K: Resource + Clone + PartialEq> Change<K> {
+    /// True when the index holds the same object before and after but for its resourceVersion: an update of
+    /// fields the index does not keep (slimmed away: a node's heartbeat, a Deployment's condition timestamps)
+    /// or a write that changed nothing. No decision read from the index can differ, so it wakes no one.
+    pub fn unchanged(&self) -> bool {
+        let (Some(old), Some(new)) = (&self.old, &self.new) else {
+            return false;
+        };
+        if Arc::ptr_eq(old, new) {
+            return true;
+        }
+        let mut old = old.as_ref().clone();
+        old.meta_mut().resource_version = new.meta().resource_version.clone();
+        old == **new
     }
 }
 

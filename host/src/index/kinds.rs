@@ -24,7 +24,7 @@ use kube::runtime::reflector::store::Writer;
 use std::sync::Arc;
 
 /// A watched kind: how the index finds its store, and how it names it.
-pub trait Stored: Resource<DynamicType = ()> + Clone + Send + Sync + Sized + 'static {
+pub trait Stored: Resource<DynamicType = ()> + Clone + PartialEq + Send + Sync + Sized + 'static {
     /// The watch's name (`/readyz`, metrics): the kind's plural.
     const KIND_NAME: &'static str;
     /// Its store.

@@ -4,16 +4,20 @@
 //!
 //! | kind | kept | read by |
 //! |---|---|---|
-//! | Node | spec, status less images, volumes and daemon endpoints | the GPU inventory (labels, allocatable, conditions) |
-//! | Deployment | spec less the pod template, status | replica counts (scaling status, readiness) |
+//! | Node | labels, `spec.unschedulable`, `status.allocatable` | the GPU inventory |
+//! | Deployment | `spec.replicas`, `status.replicas` and `readyReplicas` | replica counts (scaling status, readiness) |
 //! | Pod | status: phase, reason, conditions, each container's name, state and readiness; no spec | readiness, scheduling, start times, termination messages |
 //! | Job | spec less the pod template, status | Job outcomes (conditions) and progress (annotations); Jobs are created once, never compared |
 //! | InferenceService | spec, status conditions only | `Ready`; the spec for "write only differences" |
 //! | everything else | all | |
+//!
+//! What is dropped also stops waking anyone: a change that leaves what the index keeps as it was (a node's
+//! heartbeat, a Deployment's condition timestamps) is stored but handed on to no one
+//! ([`super::informer::Change::unchanged`]), so the less a kind keeps, the fewer reconciles its churn costs.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ContainerStatus, Node, Pod, PodStatus};
+use k8s_openapi::api::core::v1::{ContainerStatus, Node, NodeSpec, NodeStatus, Pod, PodStatus};
 use kube::Resource;
 
 /// The annotation `kubectl apply` (client-side) keeps a whole copy of the object in.
@@ -28,23 +32,33 @@ pub(crate) fn common<K: Resource>(obj: &mut K) {
     }
 }
 
-/// [`common`], and a node's images, volumes and daemon endpoints (only labels, schedulability, allocatable
-/// resources and conditions matter here).
+/// [`common`], and all of a node but what the GPU inventory reads: its labels, whether it is schedulable and its
+/// allocatable resources (its conditions and heartbeats, addresses, images and capacity go).
 pub(crate) fn node(node: &mut Node) {
     common(node);
-    if let Some(status) = node.status.as_mut() {
-        status.images = None;
-        status.volumes_attached = None;
-        status.volumes_in_use = None;
-        status.daemon_endpoints = None;
-    }
+    node.spec = node.spec.take().map(|spec| NodeSpec {
+        unschedulable: spec.unschedulable,
+        ..Default::default()
+    });
+    node.status = node.status.take().map(|status| NodeStatus {
+        allocatable: status.allocatable,
+        ..Default::default()
+    });
 }
 
-/// [`common`], and a Deployment's pod template (a whole pod spec, KServe's to keep): only its replica counts
-/// and conditions are read.
+/// [`common`], and all of a Deployment but its replica counts (wanted, existing, ready): its pod template (a
+/// whole pod spec, KServe's to keep), its selector and strategy, and its status conditions and generations.
 pub(crate) fn deployment(deployment: &mut Deployment) {
     common(deployment);
-    deployment.spec.template = Default::default();
+    deployment.spec = DeploymentSpec {
+        replicas: deployment.spec.replicas,
+        ..Default::default()
+    };
+    deployment.status = deployment.status.take().map(|status| DeploymentStatus {
+        replicas: status.replicas,
+        ready_replicas: status.ready_replicas,
+        ..Default::default()
+    });
 }
 
 /// [`common`], and a pod's spec (the operator never reads it: KServe's and the Job controller's to keep) and the
@@ -104,33 +118,80 @@ pub(crate) fn inference_service(isvc: &mut crate::upstream::InferenceService) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{ContainerImage, NodeStatus};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+    use crate::index::Change;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    /// A GPU node as kwok (or a kubelet) reports it, at heartbeat `beat`.
+    fn gpu_node(beat: &str) -> Node {
+        serde_json::from_value(json!({
+            "metadata": {
+                "name": "gpu-1", "resourceVersion": beat,
+                "labels": { "amd.com/gpu.product-name": "AMD_Instinct_MI300X" },
+                "annotations": { LAST_APPLIED: "{...}" },
+                "managedFields": [{ "manager": "kwok" }],
+            },
+            "spec": { "unschedulable": true, "podCIDR": "10.0.0.0/24", "taints": [{ "key": "k", "effect": "NoSchedule" }] },
+            "status": {
+                "allocatable": { "amd.com/gpu": "8" }, "capacity": { "amd.com/gpu": "8" },
+                "images": [{ "names": ["aim:1"] }], "addresses": [{ "type": "InternalIP", "address": "10.0.0.1" }],
+                "conditions": [{ "type": "Ready", "status": "True", "lastHeartbeatTime": format!("2026-12-04T10:00:{beat}Z") }],
+            },
+        }))
+        .unwrap()
+    }
 
     #[test]
-    fn slimming_keeps_what_decisions_read() {
-        let mut n = Node::default();
-        n.metadata.labels = Some(
-            [(
-                "amd.com/gpu.product-name".to_string(),
-                "AMD_Instinct_MI300X".to_string(),
-            )]
-            .into(),
-        );
-        n.metadata.annotations = Some([(LAST_APPLIED.to_string(), "{...}".to_string())].into());
-        n.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
-        n.status = Some(NodeStatus {
-            images: Some(vec![ContainerImage::default()]),
-            allocatable: Some([("amd.com/gpu".to_string(), Default::default())].into()),
-            ..Default::default()
-        });
+    fn a_node_keeps_what_the_gpu_inventory_reads_and_its_heartbeat_wakes_no_one() {
+        let mut n = gpu_node("10");
         node(&mut n);
-        assert!(n.metadata.managed_fields.is_none());
-        assert!(n.metadata.annotations.unwrap().is_empty());
-        assert!(n.metadata.labels.unwrap().contains_key("amd.com/gpu.product-name"));
-        let status = n.status.unwrap();
-        assert!(status.images.is_none());
-        assert!(status.allocatable.is_some());
+        assert_eq!(
+            serde_json::to_value(&n).unwrap(),
+            json!({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {
+                    "name": "gpu-1", "resourceVersion": "10",
+                    "labels": { "amd.com/gpu.product-name": "AMD_Instinct_MI300X" }, "annotations": {},
+                },
+                "spec": { "unschedulable": true },
+                "status": { "allocatable": { "amd.com/gpu": "8" } },
+            })
+        );
+        let mut beat = gpu_node("20");
+        node(&mut beat);
+        let heartbeat = Change {
+            old: Some(Arc::new(n.clone())),
+            new: Some(Arc::new(beat.clone())),
+        };
+        assert!(heartbeat.unchanged(), "a heartbeat changes nothing the index keeps");
+        beat.metadata.labels = None;
+        let relabelled = Change {
+            old: Some(Arc::new(n)),
+            new: Some(Arc::new(beat)),
+        };
+        assert!(!relabelled.unchanged(), "a label is kept: its change is handed on");
+    }
+
+    #[test]
+    fn a_deployment_keeps_its_replica_counts() {
+        let mut d: Deployment = serde_json::from_value(json!({
+            "metadata": { "name": "chat-predictor", "generation": 3, "managedFields": [{ "manager": "kserve" }] },
+            "spec": { "replicas": 2, "selector": { "matchLabels": { "app": "chat" } },
+                      "template": { "spec": { "containers": [{ "name": "kserve-container", "image": "aim:1" }] } } },
+            "status": { "replicas": 2, "readyReplicas": 1, "availableReplicas": 1, "observedGeneration": 3,
+                        "conditions": [{ "type": "Available", "status": "False", "lastUpdateTime": "2026-12-04T10:00:00Z" }] },
+        }))
+        .unwrap();
+        deployment(&mut d);
+        assert_eq!(
+            serde_json::to_value(&d).unwrap(),
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": { "name": "chat-predictor", "generation": 3 },
+                "spec": { "replicas": 2, "selector": {}, "template": {} },
+                "status": { "replicas": 2, "readyReplicas": 1 },
+            })
+        );
     }
 
     /// A predictor pod as the kubelet reports it: what readiness, scheduling, start times and termination

@@ -56,7 +56,7 @@ pub(super) fn spawn<K>(
     route: impl Fn(&Index, &Change<K>) + Send + 'static,
 ) -> tokio::task::JoinHandle<()>
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Clone + PartialEq + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let api: Api<Readable<K>> = Api::all(client.clone());
     let events = watcher::watcher(api, select.config()).default_backoff();
@@ -77,7 +77,12 @@ where
                 meta.namespace.as_deref().unwrap_or_default(),
                 meta.name.as_deref().unwrap_or_default(),
             );
-            route(&index_for_change, &change)
+            // What the index keeps did not change (only fields slimmed away, or nothing): no one to wake.
+            let unchanged = change.unchanged();
+            index_for_change.health.delivered(name, unchanged);
+            if !unchanged {
+                route(&index_for_change, &change)
+            }
         },
         report,
         health,

@@ -64,6 +64,12 @@ impl<M> Clone for Dynamic<M> {
     }
 }
 
+impl<M> PartialEq for Dynamic<M> {
+    fn eq(&self, other: &Self) -> bool {
+        self.object == other.object
+    }
+}
+
 impl<M> fmt::Debug for Dynamic<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.object.fmt(f)

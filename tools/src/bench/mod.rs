@@ -18,6 +18,7 @@ pub mod download;
 pub mod index_bytes;
 pub mod peers;
 pub mod process;
+pub mod running;
 pub mod workload;
 
 use aim_tests::audit::{self, Requests};
@@ -113,17 +114,6 @@ fn measured(namespace: &str) -> bool {
         || namespace
             .strip_prefix("bench-")
             .is_some_and(|i| i.parse::<usize>().is_ok())
-}
-
-async fn running(client: &kube::Client) -> usize {
-    let api: Api<aim_operator::api::AIMService> = Api::all(client.clone());
-    api.list(&ListParams::default()).await.map_or(0, |l| {
-        l.items
-            .iter()
-            .filter(|s| s.metadata.namespace.as_deref().is_some_and(measured))
-            .filter(|s| s.status.as_ref().and_then(|s| s.head.status) == Some(aim_operator::api::ServiceState::Running))
-            .count()
-    })
 }
 
 async fn failed(client: &kube::Client, namespace: &str) -> usize {
@@ -257,6 +247,7 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
         ),
     };
     // Listing 10,000 objects four times a second would load the API server the run measures.
+    let running = running::RunningServices::watch(&client, measured);
     let poll = Duration::from_millis(250).max(Duration::from_millis(n as u64 / 10));
     let mut figures = Figures {
         workload: label,
@@ -283,11 +274,7 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
         if workload == Workload::TemplateRefCached && figures.cache_ready.is_none() && cache_ready(&client, ns).await {
             figures.cache_ready = Some(elapsed);
         }
-        if !config.operator_only
-            && figures.to_isvcs.is_some()
-            && figures.to_running.is_none()
-            && running(&client).await >= n
-        {
+        if !config.operator_only && figures.to_isvcs.is_some() && figures.to_running.is_none() && running.count() >= n {
             figures.to_running = Some(elapsed);
         }
         if figures.converged() {

@@ -90,11 +90,7 @@ fn state_path(part: &Path) -> PathBuf {
 /// ranged, else its length.
 pub(crate) async fn present(part: &Path, size: u64) -> u64 {
     if let Some(state) = read_state(part).await {
-        return state
-            .done
-            .iter()
-            .map(|&i| range(i, state.chunk, size).1 - range(i, state.chunk, size).0)
-            .sum();
+        return state.done.iter().map(|&i| range_len(i, state.chunk, size)).sum();
     }
     tokio::fs::metadata(part).await.map_or(0, |m| m.len().min(size))
 }
@@ -121,6 +117,12 @@ pub(crate) async fn forget(part: &Path) -> bool {
 /// Bytes `[start, end)` of range `i`.
 fn range(i: u64, chunk: u64, size: u64) -> (u64, u64) {
     (i * chunk, ((i + 1) * chunk).min(size))
+}
+
+/// The length of range `i` (the last one may be short).
+fn range_len(i: u64, chunk: u64, size: u64) -> u64 {
+    let (start, end) = range(i, chunk, size);
+    end - start
 }
 
 /// The ranges already on disk: from the list when it matches this file and chunk size; else the ranges a
@@ -165,11 +167,7 @@ pub(crate) async fn fetch(
         .map_err(|e| io_failure(&e, part))?;
     out.set_len(size).await.map_err(|e| io_failure(&e, part))?;
     drop(out);
-    progress.add_existing(
-        done.iter()
-            .map(|&i| range(i, chunk, size).1 - range(i, chunk, size).0)
-            .sum(),
-    );
+    progress.add_existing(done.iter().map(|&i| range_len(i, chunk, size)).sum());
 
     // The hasher follows the complete ranges in order, reading them back from the partial file.
     let (tx, rx) = std::sync::mpsc::channel::<u64>();

@@ -26,18 +26,18 @@ impl RunningServices {
             let mut running: HashSet<(String, String)> = HashSet::new();
             let mut relisted: HashSet<(String, String)> = HashSet::new();
             let mut events = std::pin::pin!(watcher::watcher(api, watcher::Config::default()));
+            let key = |s: &AIMService| {
+                (
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    s.metadata.name.clone().unwrap_or_default(),
+                )
+            };
+            let is_running = |s: &AIMService| {
+                s.metadata.namespace.as_deref().is_some_and(measured)
+                    && s.status.as_ref().and_then(|st| st.head.status) == Some(ServiceState::Running)
+            };
             while let Some(event) = events.next().await {
                 let Ok(event) = event else { continue };
-                let key = |s: &AIMService| {
-                    (
-                        s.metadata.namespace.clone().unwrap_or_default(),
-                        s.metadata.name.clone().unwrap_or_default(),
-                    )
-                };
-                let is_running = |s: &AIMService| {
-                    s.metadata.namespace.as_deref().is_some_and(measured)
-                        && s.status.as_ref().and_then(|st| st.head.status) == Some(ServiceState::Running)
-                };
                 match event {
                     Event::Apply(s) if is_running(&s) => {
                         running.insert(key(&s));

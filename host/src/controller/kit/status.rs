@@ -21,12 +21,17 @@ pub(crate) trait WithConditions {
     fn conditions(&self) -> &[Condition];
     /// The overall state (`status.status`) as written, e.g. `Running`.
     fn state(&self) -> Option<String>;
+    /// Top-level fields that only ride along with other writes: a change of them alone is no new write (see
+    /// [`content_print`]).
+    const RIDES_ALONG: &'static [&'static str] = &[];
 }
 
-/// Every AIM status reads both from its [`StatusHead`](crate::api::StatusHead).
+/// Every AIM status reads both from its [`StatusHead`](crate::api::StatusHead); some name the fields that ride
+/// along.
 macro_rules! from_the_head {
-    ($($status:ty),*) => {$(
+    ($($status:ty $(=> rides along $ride:expr)?),* $(,)?) => {$(
         impl WithConditions for $status {
+            $(const RIDES_ALONG: &'static [&'static str] = $ride;)?
             fn conditions(&self) -> &[Condition] {
                 &self.head.conditions
             }
@@ -43,7 +48,8 @@ from_the_head!(
     crate::api::TemplateStatus,
     crate::api::AIMTemplateCacheStatus,
     crate::api::ModelCacheStatus,
-    crate::api::AIMServiceStatus
+    // A service's open start record.
+    crate::api::AIMServiceStatus => rides along &["startup"],
 );
 
 /// Applies `next` as `obj`'s status unless it already has it; returns whether it wrote.
@@ -93,16 +99,18 @@ where
     Ok(true)
 }
 
-/// The fingerprint of a status by what a person reads in it: its conditions' `lastTransitionTime` and a
-/// service's open start record left out. A reconcile that runs before the index shows this operator's last
+/// The fingerprint of a status by what a person reads in it: its conditions' `lastTransitionTime` and the
+/// fields that ride along (a service's open start record) left out. A reconcile that runs before the index shows this operator's last
 /// status write plans the same status again from the older copy, at a later `now` and with the start a step
 /// further (its InferenceService created meanwhile); by this print it is the same write, still on its way, and
 /// is skipped. By the whole status's print it was written twice whenever the two plans fell in different
 /// seconds or either side of a start phase, which the start record must never cause: it rides along.
-fn content_print(status: &impl Serialize) -> u64 {
+fn content_print<S: Serialize + WithConditions>(status: &S) -> u64 {
     let mut value = serde_json::to_value(status).unwrap_or_default();
     if let Some(fields) = value.as_object_mut() {
-        fields.remove("startup");
+        for field in S::RIDES_ALONG {
+            fields.remove(*field);
+        }
     }
     if let Some(conditions) = value.get_mut("conditions").and_then(serde_json::Value::as_array_mut) {
         for condition in conditions.iter_mut().filter_map(serde_json::Value::as_object_mut) {

@@ -128,7 +128,7 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
     let isvc = index.inference_service(&namespace, &isvc_name);
     let runtime = isvc
         .as_deref()
-        .and_then(|i| reported(&i.data, "/status/conditions", "Ready"));
+        .and_then(|i| reported(&i.field_value("status"), "/conditions", "Ready"));
     let deployment = index.predictor_deployment(&namespace, &isvc_name);
     let desired_replicas = deployment.as_deref().and_then(|d| d.spec.replicas);
     let deployed_ready = deployment
@@ -158,7 +158,7 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
     let route = index.route(&namespace, &isvc_name);
     let config = index.cluster_config();
     let route_accepted = match (&routing, &route) {
-        (Routing::On { gateway, .. }, Some(r)) => accepted(&r.data, gateway),
+        (Routing::On { gateway, .. }, Some(r)) => accepted(&r.field_value("status"), gateway),
         _ => None,
     };
     let start = StartFacts {
@@ -203,9 +203,9 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
     })
 }
 
-/// The condition `type_` in the list at `pointer` of a child's body.
-pub(crate) fn reported(body: &Value, pointer: &str, type_: &str) -> Option<Reported> {
-    let c = body
+/// The condition `type_` in the list at `pointer` of a child's status.
+pub(crate) fn reported(status: &Value, pointer: &str, type_: &str) -> Option<Reported> {
+    let c = status
         .pointer(pointer)?
         .as_array()?
         .iter()
@@ -219,16 +219,16 @@ pub(crate) fn reported(body: &Value, pointer: &str, type_: &str) -> Option<Repor
     })
 }
 
-/// The route's `Accepted` condition from the parent entry of `gateway`.
-pub(crate) fn accepted(body: &Value, gateway: &GatewayRef) -> Option<Reported> {
-    let parents = body.pointer("/status/parents")?.as_array()?;
+/// The route's `Accepted` condition from the parent entry of `gateway` in the route's status.
+pub(crate) fn accepted(status: &Value, gateway: &GatewayRef) -> Option<Reported> {
+    let parents = status.pointer("/parents")?.as_array()?;
     let index = parents.iter().position(|p| {
         p.pointer("/parentRef/name").and_then(Value::as_str) == Some(gateway.name.as_str())
             && p.pointer("/parentRef/namespace")
                 .and_then(Value::as_str)
                 .is_none_or(|ns| ns == gateway.namespace)
     })?;
-    reported(body, &format!("/status/parents/{index}/conditions"), "Accepted")
+    reported(status, &format!("/parents/{index}/conditions"), "Accepted")
 }
 
 /// When the latest of `pods` was placed, started its serving container and was ready (the pods that are

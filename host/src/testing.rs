@@ -7,28 +7,44 @@ pub use crate::controller::model_cache::names::{identity_name, job_name, pvc_nam
 pub use crate::controller::template_cache::plan::model_cache_name;
 pub use crate::upstream::gpu::model_of;
 
-/// The serialized size of `object` (a Pod, Job, InferenceService, Deployment or Node as the API server returns
-/// it) before and after the index slims it, in bytes: what the benchmark reports as the index's bytes per
-/// object. `None` for another kind.
-pub fn slimmed_sizes(object: &serde_json::Value) -> Option<(usize, usize)> {
-    fn sized<K: serde::de::DeserializeOwned + serde::Serialize>(
-        object: &serde_json::Value,
+/// An object as the index keeps it, for the benchmark's bytes per object.
+pub struct Kept {
+    /// Serialized bytes as the API server returned it.
+    pub listed: usize,
+    /// Serialized bytes as the index keeps it.
+    pub kept: usize,
+    /// The kept object itself (its heap is what the index pays per object).
+    pub object: Box<dyn std::any::Any + Send>,
+}
+
+/// `text` (a Pod, Job, Deployment, Node, InferenceService, HTTPRoute or AIMService as the API server returns it)
+/// decoded as the index's watch decodes it and slimmed as the index slims it. `None` for another kind.
+pub fn keep(text: &str) -> Option<Kept> {
+    fn kept<K: serde::de::DeserializeOwned + serde::Serialize + Send + 'static>(
+        text: &str,
         slim: fn(&mut K),
-    ) -> Option<(usize, usize)> {
-        let mut typed: K = serde_json::from_value(object.clone()).ok()?;
-        let before = serde_json::to_vec(&typed).ok()?.len();
+    ) -> Option<Kept> {
+        let mut typed: K = serde_json::from_str(text).ok()?;
         slim(&mut typed);
-        Some((before, serde_json::to_vec(&typed).ok()?.len()))
+        Some(Kept {
+            listed: text.len(),
+            kept: serde_json::to_vec(&typed).ok()?.len(),
+            object: Box::new(typed),
+        })
     }
     use crate::index::slim;
-    match object.get("kind")?.as_str()? {
-        "Pod" => sized(object, slim::pod),
-        "Job" => sized(object, slim::job),
-        "Deployment" => sized(object, slim::deployment),
-        "Node" => sized(object, slim::node),
-        "InferenceService" => sized(object, slim::inference_service),
-        "HTTPRoute" => sized::<crate::upstream::HttpRoute>(object, slim::common),
-        "AIMService" => sized::<crate::api::AIMService>(object, slim::common),
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        kind: &'a str,
+    }
+    match serde_json::from_str::<Kind>(text).ok()?.kind {
+        "Pod" => kept(text, slim::pod),
+        "Job" => kept(text, slim::job),
+        "Deployment" => kept(text, slim::deployment),
+        "Node" => kept(text, slim::node),
+        "InferenceService" => kept(text, slim::inference_service),
+        "HTTPRoute" => kept::<crate::upstream::HttpRoute>(text, slim::common),
+        "AIMService" => kept::<crate::api::AIMService>(text, slim::common),
         _ => None,
     }
 }

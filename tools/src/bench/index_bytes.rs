@@ -1,6 +1,6 @@
 //! The index's bytes per object: a sample of each kind the index keeps per service, as the API server returns it
-//! and as the index keeps it after slimming ([`aim_operator::testing::slimmed_sizes`]), serialized as JSON (a
-//! stand-in for memory: the index holds the typed objects, of about that size).
+//! and as the index keeps it after slimming ([`aim_operator::testing::keep`]), serialized as JSON, and the heap
+//! the kept object holds in memory ([`super::heap`]).
 
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 
@@ -15,6 +15,10 @@ pub struct KindBytes {
     pub listed: usize,
     /// Mean serialized bytes as the index keeps them.
     pub kept: usize,
+    /// Mean heap bytes a kept object holds (sizes asked for, without the allocator's own overhead).
+    pub heap: usize,
+    /// Mean number of allocations a kept object holds.
+    pub allocations: usize,
 }
 
 /// Samples up to `limit` objects of each kind in the whole cluster.
@@ -34,14 +38,17 @@ pub async fn measure(client: &kube::Client, limit: u32) -> Vec<KindBytes> {
         let Ok(list) = api.list(&ListParams::default().limit(limit)).await else {
             continue;
         };
-        let sizes: Vec<(usize, usize)> = list
+        let sizes: Vec<(usize, usize, isize, isize)> = list
             .items
             .iter()
             .filter_map(|o| {
                 let mut value = serde_json::to_value(o).ok()?;
                 value["kind"] = serde_json::Value::from(kind);
                 value["apiVersion"] = serde_json::Value::from(resource.api_version.clone());
-                aim_operator::testing::slimmed_sizes(&value)
+                let text = serde_json::to_string(&value).ok()?;
+                let (kept, heap, allocations) = super::heap::held_by(|| aim_operator::testing::keep(&text));
+                let kept = kept?;
+                Some((kept.listed, kept.kept, heap, allocations))
             })
             .collect();
         if sizes.is_empty() {
@@ -53,6 +60,8 @@ pub async fn measure(client: &kube::Client, limit: u32) -> Vec<KindBytes> {
             sampled: n,
             listed: sizes.iter().map(|s| s.0).sum::<usize>() / n,
             kept: sizes.iter().map(|s| s.1).sum::<usize>() / n,
+            heap: (sizes.iter().map(|s| s.2).sum::<isize>() / n as isize).max(0) as usize,
+            allocations: (sizes.iter().map(|s| s.3).sum::<isize>() / n as isize).max(0) as usize,
         });
     }
     out

@@ -15,6 +15,7 @@
 
 pub mod capped;
 pub mod download;
+pub mod heap;
 pub mod index_bytes;
 pub mod peers;
 pub mod process;

@@ -11,6 +11,10 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Counts heap bytes per thread, for the index's bytes per object (`bench::heap`).
+#[global_allocator]
+static ALLOCATOR: bench::heap::Counting = bench::heap::Counting;
+
 #[derive(Parser)]
 #[command(
     name = "aim-bench",
@@ -142,10 +146,15 @@ async fn main() -> anyhow::Result<()> {
             let bytes: Vec<String> = figures
                 .index_bytes
                 .iter()
-                .map(|k| format!("{} {} → {} B (of {})", k.kind, k.listed, k.kept, k.sampled))
+                .map(|k| {
+                    format!(
+                        "{} {} → {} B, {} B in {} allocations on the heap (of {})",
+                        k.kind, k.listed, k.kept, k.heap, k.allocations, k.sampled
+                    )
+                })
                 .collect();
             eprintln!(
-                "{} x{n}: index bytes per object, listed → kept: {}",
+                "{} x{n}: index bytes per object, listed → kept as JSON, and the kept object's heap: {}",
                 workload.name(),
                 bytes.join("; ")
             );

@@ -41,15 +41,27 @@ pub const AUDIT_LOG: &str = "audit.log";
 pub const OPERATOR_USER: &str = "system:serviceaccount:aim-system:aim-operator";
 
 /// Audit only what the operator's ServiceAccount asks (at Metadata level, once per request when it completes;
-/// watches once when they start); nothing else.
-const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: [RequestReceived]
-rules:
-- level: Metadata
-  users: [\"system:serviceaccount:aim-system:aim-operator\"]
-- level: None
-";
+/// watches once when they start); nothing else. With `AIM_AUDIT_BODIES=<group>/<resource>` (for example
+/// `aim.silogen.ai/aimservices/status`) the operator's writes to that resource are logged with their bodies
+/// (Request level), to see what each write changed.
+fn audit_policy(bodies: Option<&str>) -> String {
+    let bodies = bodies
+        .and_then(|v| {
+            let (group, resource) = v.split_once('/')?;
+            Some(format!(
+                "- level: Request\n  users: [\"{OPERATOR_USER}\"]\n  verbs: [create, update, patch]\n  \
+                 resources: [{{group: \"{group}\", resources: [\"{resource}\"]}}]\n"
+            ))
+        })
+        .unwrap_or_default();
+    format!(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n{bodies}- level: Metadata\n  \
+         users: [\"{OPERATOR_USER}\"]\n- level: None\n"
+    )
+}
+
+/// The variable naming a resource whose writes the audit log keeps with their bodies ([`audit_policy`]).
+pub const AUDIT_BODIES: &str = "AIM_AUDIT_BODIES";
 
 /// Directory of our generated CRDs.
 pub const OUR_CRDS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds");
@@ -255,7 +267,11 @@ impl ControlPlane {
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(&kubeconfig, kubeconfig_yaml(&server, &pki)).map_err(io("writing the kubeconfig"))?;
         let audit_policy = dir.join("audit-policy.yaml");
-        std::fs::write(&audit_policy, AUDIT_POLICY).map_err(io("writing the audit policy"))?;
+        std::fs::write(
+            &audit_policy,
+            self::audit_policy(std::env::var(AUDIT_BODIES).ok().as_deref()),
+        )
+        .map_err(io("writing the audit policy"))?;
 
         let mut cp = ControlPlane {
             dir: dir.clone(),
@@ -727,4 +743,31 @@ contexts:
 current-context: {user}
 "
     )
+}
+
+#[cfg(test)]
+mod audit_policy_tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_policy_logs_the_operator_only_and_bodies_only_of_the_resource_named() {
+        let rules = |policy: &str| -> Vec<serde_json::Value> {
+            let policy: serde_json::Value = serde_saphyr::from_str(policy).unwrap();
+            policy["rules"].as_array().unwrap().clone()
+        };
+        let plain = rules(&audit_policy(None));
+        assert_eq!(plain.len(), 2);
+        assert_eq!(plain[0]["level"], "Metadata");
+        assert_eq!(plain[0]["users"][0], OPERATOR_USER);
+        assert_eq!(plain[1]["level"], "None");
+        let bodies = rules(&audit_policy(Some("aim.silogen.ai/aimservices/status")));
+        assert_eq!(bodies.len(), 3);
+        assert_eq!(bodies[0]["level"], "Request");
+        assert_eq!(bodies[0]["users"][0], OPERATOR_USER);
+        assert_eq!(
+            bodies[0]["resources"][0],
+            serde_json::json!({ "group": "aim.silogen.ai", "resources": ["aimservices/status"] })
+        );
+        assert_eq!(bodies[1], plain[0], "every other request as before");
+    }
 }

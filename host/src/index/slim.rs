@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | Node | labels, `spec.unschedulable`, `status.allocatable` | the GPU inventory |
 //! | Deployment | `spec.replicas`, `status.replicas` and `readyReplicas` | replica counts (scaling status, readiness) |
-//! | Pod | status: phase, reason, conditions, each container's name, state and readiness; no spec | readiness, scheduling, start times, termination messages |
+//! | Pod | name, labels, creation time; status: phase, `PodScheduled` and `Ready`, each container's name, state and readiness; no spec | readiness, scheduling, start times, termination messages |
 //! | Job | spec less the pod template, status | Job outcomes (conditions) and progress (annotations); Jobs are created once, never compared |
 //! | InferenceService | spec, status conditions only | `Ready`; the spec for "write only differences" |
 //! | everything else | all | |
@@ -20,7 +20,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ContainerStatus, Node, NodeSpec, NodeStatus, Pod, PodStatus};
+use k8s_openapi::api::core::v1::{ContainerStatus, Node, NodeSpec, NodeStatus, Pod, PodCondition, PodStatus};
 use kube::Resource;
 
 /// The annotation `kubectl apply` (client-side) keeps a whole copy of the object in.
@@ -64,10 +64,20 @@ pub(crate) fn deployment(deployment: &mut Deployment) {
     });
 }
 
-/// [`common`], and a pod's spec (the operator never reads it: KServe's and the Job controller's to keep) and the
-/// status fields no decision reads (addresses, QoS class, images and resources of each container).
+/// The pod conditions a decision reads: `PodScheduled` (placement, start times) and `Ready` (readiness).
+const POD_CONDITIONS: [&str; 2] = ["PodScheduled", "Ready"];
+
+/// [`common`], and all of a pod but what readiness, placement, start times and termination messages read: its
+/// name, namespace, labels and creation time; its phase; its `PodScheduled` and `Ready` conditions; each
+/// container's name, readiness and state. The spec (KServe's and the Job controller's to keep), annotations,
+/// owners, addresses, the other conditions and each container's image, last state and restarts go.
 pub(crate) fn pod(pod: &mut Pod) {
     common(pod);
+    let meta = &mut pod.metadata;
+    meta.annotations = None;
+    meta.owner_references = None;
+    meta.generate_name = None;
+    meta.finalizers = None;
     pod.spec = None;
     if let Some(status) = pod.status.take() {
         let containers = status.container_statuses.map(|all| {
@@ -75,21 +85,24 @@ pub(crate) fn pod(pod: &mut Pod) {
                 .map(|c| ContainerStatus {
                     name: c.name,
                     state: c.state,
-                    last_state: c.last_state,
                     ready: c.ready,
-                    started: c.started,
-                    restart_count: c.restart_count,
                     ..Default::default()
+                })
+                .collect()
+        });
+        let conditions = status.conditions.map(|all| {
+            all.into_iter()
+                .filter(|c| POD_CONDITIONS.contains(&c.type_.as_str()))
+                .map(|c| PodCondition {
+                    last_probe_time: None,
+                    ..c
                 })
                 .collect()
         });
         pod.status = Some(PodStatus {
             phase: status.phase,
-            reason: status.reason,
-            message: status.message,
-            conditions: status.conditions,
+            conditions,
             container_statuses: containers,
-            start_time: status.start_time,
             ..Default::default()
         });
     }
@@ -209,11 +222,17 @@ mod tests {
     #[test]
     fn a_pod_keeps_its_conditions_and_container_states() {
         let mut p: Pod = serde_json::from_value(serde_json::json!({
-            "metadata": { "name": "chat-predictor-1", "labels": { "serving.kserve.io/inferenceservice": "chat" } },
+            "metadata": { "name": "chat-predictor-1", "labels": { "serving.kserve.io/inferenceservice": "chat" },
+                          "annotations": { "prometheus.io/scrape": "true" }, "generateName": "chat-predictor-",
+                          "ownerReferences": [{ "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "1" }] },
             "spec": { "containers": [{ "name": "kserve-container", "image": "aim:1", "env": [{ "name": "A", "value": "b" }] }] },
             "status": {
                 "phase": "Running", "podIP": "10.0.0.1", "qosClass": "Guaranteed",
-                "conditions": [{ "type": "Ready", "status": "True", "lastTransitionTime": "2026-12-04T10:00:00Z" }],
+                "conditions": [
+                    { "type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-12-04T09:58:00Z" },
+                    { "type": "ContainersReady", "status": "True", "lastTransitionTime": "2026-12-04T10:00:00Z" },
+                    { "type": "Ready", "status": "True", "lastTransitionTime": "2026-12-04T10:00:00Z" }
+                ],
                 "containerStatuses": [{ "name": "kserve-container", "ready": true, "restartCount": 0, "image": "aim:1",
                     "imageID": "sha256:1", "containerID": "containerd://1",
                     "state": { "running": { "startedAt": "2026-12-04T09:59:00Z" } } }]
@@ -224,7 +243,12 @@ mod tests {
         pod(&mut p);
         assert!(p.spec.is_none());
         let (status, was) = (p.status.as_ref().unwrap(), before.status.as_ref().unwrap());
-        assert_eq!(status.conditions, was.conditions);
+        let types: Vec<&str> = status.conditions.iter().flatten().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["PodScheduled", "Ready"]);
+        assert_eq!(
+            status.conditions.as_ref().unwrap()[1],
+            was.conditions.as_ref().unwrap()[2]
+        );
         assert_eq!(status.phase, was.phase);
         assert!(status.pod_ip.is_none() && status.qos_class.is_none());
         let (c, was_c) = (
@@ -234,6 +258,8 @@ mod tests {
         assert_eq!((&c.name, &c.state, c.ready), (&was_c.name, &was_c.state, was_c.ready));
         assert!(c.image.is_empty() && c.image_id.is_empty() && c.container_id.is_none());
         assert_eq!(p.metadata.labels, before.metadata.labels);
+        assert_eq!(p.metadata.name, before.metadata.name);
+        assert!(p.metadata.annotations.is_none() && p.metadata.owner_references.is_none());
     }
 
     #[test]

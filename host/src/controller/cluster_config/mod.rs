@@ -116,7 +116,7 @@ pub(crate) async fn reconcile(config: Arc<AIMClusterConfig>, ctx: Arc<Context>) 
         config.status.as_ref().map(|s| s.plugins.as_slice()).unwrap_or_default(),
         &next.plugins,
     );
-    if status::write(&ctx, config.as_ref(), next).await? {
+    if status::write(&ctx, config.as_ref(), next).await? == status::Written::Yes {
         status::publish(&ctx, config.as_ref(), events).await;
     }
     Ok(Action::await_change())

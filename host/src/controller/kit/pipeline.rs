@@ -131,8 +131,9 @@ where
         apply::carry_out(ctx, &rest).await?;
         (again.status, again.requeue, deletions)
     };
-    status::write(ctx, obj, status).await?;
+    let look_again =
+        (status::write(ctx, obj, status).await? == status::Written::OnItsWay).then_some(status::LOOK_AGAIN);
     apply::carry_out(ctx, &deletions).await?;
-    let requeue = [waited, requeue].into_iter().flatten().min();
+    let requeue = [waited, requeue, look_again].into_iter().flatten().min();
     Ok(requeue.map_or(Action::await_change(), Action::requeue))
 }

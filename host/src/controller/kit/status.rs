@@ -21,8 +21,8 @@ pub(crate) trait WithConditions {
     fn conditions(&self) -> &[Condition];
     /// The overall state (`status.status`) as written, e.g. `Running`.
     fn state(&self) -> Option<String>;
-    /// Top-level fields that only ride along with other writes: a change of them alone is no new write (see
-    /// [`content_print`]).
+    /// Top-level fields that ride along with other writes: a plan that differs from a write still on its way
+    /// only in them is that write (see [`content_print`]); the write's own watch event plans again, with them.
     const RIDES_ALONG: &'static [&'static str] = &[];
 }
 
@@ -48,19 +48,37 @@ from_the_head!(
     crate::api::TemplateStatus,
     crate::api::AIMTemplateCacheStatus,
     crate::api::ModelCacheStatus,
-    // A service's open start record.
-    crate::api::AIMServiceStatus => rides along &["startup"],
+    // A service's open start record, and its replica counts (which a plan from the copy before the first
+    // write has once the InferenceService shows, and that copy's status had not).
+    crate::api::AIMServiceStatus => rides along &["startup", "replicas"],
 );
 
-/// Applies `next` as `obj`'s status unless it already has it; returns whether it wrote.
-pub(crate) async fn write<K>(ctx: &Context, obj: &K, next: K::Status) -> Result<bool, Error>
+/// What [`write`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// It wrote the status.
+    Yes,
+    /// The object already had it.
+    Unchanged,
+    /// The same status by what a person reads ([`content_print`]) is on its way to the index; what rides along
+    /// may still differ, so the object is to be planned again once the index has the write (the write's own
+    /// event wakes no one).
+    OnItsWay,
+}
+
+/// How long after a status held back behind a write on its way ([`Written::OnItsWay`]) the object is planned
+/// again: time for the index to show the write.
+pub(crate) const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Applies `next` as `obj`'s status unless it already has it or it is on its way; says which.
+pub(crate) async fn write<K>(ctx: &Context, obj: &K, next: K::Status) -> Result<Written, Error>
 where
     K: Resource<DynamicType = ()> + HasStatus + Clone + Debug + DeserializeOwned + Serialize,
     K::Status: PartialEq + Serialize + WithConditions,
 {
     let old = obj.status();
     if old == Some(&next) {
-        return Ok(false);
+        return Ok(Written::Unchanged);
     }
     let name = obj.name_any();
     let kind = K::kind(&()).into_owned();
@@ -73,7 +91,7 @@ where
     let current = obj.resource_version();
     let print = content_print(&next);
     if ctx.index.pending.in_flight(&key, current.as_deref(), print) {
-        return Ok(false);
+        return Ok(Written::OnItsWay);
     }
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
@@ -96,15 +114,18 @@ where
     })?;
     ctx.index.pending.record(key, current, print);
     publish(ctx, obj, notable(old, &next)).await;
-    Ok(true)
+    Ok(Written::Yes)
 }
 
 /// The fingerprint of a status by what a person reads in it: its conditions' `lastTransitionTime` and the
-/// fields that ride along (a service's open start record) left out. A reconcile that runs before the index shows this operator's last
-/// status write plans the same status again from the older copy, at a later `now` and with the start a step
-/// further (its InferenceService created meanwhile); by this print it is the same write, still on its way, and
-/// is skipped. By the whole status's print it was written twice whenever the two plans fell in different
-/// seconds or either side of a start phase, which the start record must never cause: it rides along.
+/// fields that ride along (a service's open start record and replica counts) left out. A reconcile that runs
+/// before the index shows this operator's last status write plans the same status again from the older copy,
+/// at a later `now`, with the start a step further and the replica counts of an InferenceService created
+/// meanwhile; by this print it is the same write, still on its way, and is skipped, and the object is planned
+/// again [`LOOK_AGAIN`] later from the new copy, which settles whether the counts are news. By the whole status's
+/// print it was written twice whenever the two plans fell in different seconds, either side of a start phase,
+/// or either side of the InferenceService showing: 77 of 300 services in a rollout wrote a second `Starting`
+/// that differed from the first only in `startup` and `replicas`.
 fn content_print<S: Serialize + WithConditions>(status: &S) -> u64 {
     let mut value = serde_json::to_value(status).unwrap_or_default();
     if let Some(fields) = value.as_object_mut() {
@@ -215,6 +236,16 @@ mod tests {
             content_print(&first),
             content_print(&further),
             "the start record rides along"
+        );
+        further.replicas = Some(crate::api::ReplicaStatus {
+            ready: 0,
+            desired: 1,
+            ..Default::default()
+        });
+        assert_eq!(
+            content_print(&first),
+            content_print(&further),
+            "the replica counts ride along"
         );
         let mut other = again.clone();
         set(

@@ -14,7 +14,7 @@
 //!   that changed since is read back, and fetched again when it no longer matches;
 //! - free space is checked against what is still to download before the first byte;
 //! - `--parallel` files at once (4 by default); a large file by ranges over up to `--connections-per-file`
-//!   connections (8), no more than `--connections` (16) in all ([`chunks`]), resumed per range; a transfer with
+//!   connections (16), no more than `--connections` (16) in all ([`chunks`]), resumed per range; a transfer with
 //!   no bytes for `--stall-timeout` fails the run;
 //! - progress: see [`progress`];
 //! - the last line on stdout, also written as the container's termination message, is

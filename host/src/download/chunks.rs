@@ -32,7 +32,7 @@ use tokio::sync::Semaphore;
 /// model, or the last and largest shard) is not held to half of what a CDN's per-connection cap allows; when
 /// several files run, [`DEFAULT_TOTAL`] shares the connections between them. Measured against 8 on a 2 GiB file
 /// through connections capped at 50 MiB/s: 589 MiB/s against 346 (BENCHMARKS.md).
-pub const DEFAULT_PER_FILE: usize = 16;
+pub const DEFAULT_PER_FILE: usize = DEFAULT_TOTAL;
 /// Connections over all files unless told otherwise.
 pub const DEFAULT_TOTAL: usize = 16;
 /// Bytes per range unless told otherwise: large enough that a request's round trip is small beside its

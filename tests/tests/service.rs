@@ -143,6 +143,19 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
         }
     })
     .await;
+    // Leaving Running is a Warning Event; the normal start before it was none (the Ready condition says it).
+    // The operator records an object's Events in the order of its status writes, so once the Degraded one is
+    // there a Running one would be too.
+    wait::until("the Degraded Warning Event", || async {
+        let degraded = events_of(env, &ns, "llama3-svc", "Degraded").await;
+        degraded.starts_with("Warning|").then_some(()).ok_or(degraded)
+    })
+    .await;
+    assert_eq!(
+        events_of(env, &ns, "llama3-svc", "Running").await,
+        "",
+        "a normal start records no Running Event"
+    );
 }
 
 #[tokio::test]

@@ -162,8 +162,15 @@ pub(crate) fn publish_failure_expected(error: &kube::Error) -> bool {
 }
 
 /// The Events a status change is worth: a Warning when a failure appears (or its reason changes), otherwise a
-/// Normal one (Warning for `Degraded`) when the overall state changes, except into the first steps of a new
-/// object. Progress within a state is not an Event: the conditions show it.
+/// Normal one (Warning for `Degraded`) when the overall state changes, except along a normal start: into the
+/// first steps of a new object, and from a first step into the steady state (`Running`, `Available`). Progress
+/// within a state is not an Event: the conditions show it.
+///
+/// A normal start is what the create asked for, and the `Ready` condition already says it happened, when (its
+/// `lastTransitionTime`) and how long it took; an Event saying it again is one more write per object (a fifth
+/// per service, a fifth of a rollout's writes), as a Deployment records none on becoming `Available`. Leaving
+/// the steady state, failing and recovering from a failure or degradation are Events: they are what a person
+/// looks for afterwards, when the status has moved on.
 pub(crate) fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event> {
     let failure = |s: &S| {
         s.conditions()
@@ -185,10 +192,14 @@ pub(crate) fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event>
         }];
     }
     let (old_state, new_state) = (old.and_then(WithConditions::state), new.state());
-    // An object's first steps (Pending, Starting, Progressing) are its normal start, not news.
+    // An object's first steps (Pending, Starting, Progressing) and their end in the steady state are its normal
+    // start, not news.
     let first_steps = ["Pending", "Starting", "Progressing"];
+    let steady = ["Running", "Available"];
+    let from_first_step = old_state.as_deref().is_none_or(|s| first_steps.contains(&s));
     match new_state {
         Some(state) if old_state.is_none() && first_steps.contains(&state.as_str()) => vec![],
+        Some(state) if from_first_step && steady.contains(&state.as_str()) && new_failure.is_none() => vec![],
         Some(state) if old_state.as_ref() != Some(&state) && new_failure.is_none() => {
             let ready = new.conditions().iter().find(|c| c.type_ == types::READY);
             let detail = ready.map(|c| c.message.clone()).unwrap_or_default();
@@ -316,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn a_state_change_is_one_event_and_progress_within_a_state_is_none() {
+    fn a_normal_start_is_no_event_and_leaving_or_regaining_the_steady_state_is_one() {
         let starting = status(
             "Starting",
             Cond::no(reasons::CREATING_RUNTIME, "waiting for KServe"),
@@ -330,10 +341,30 @@ mod tests {
         );
         assert!(notable(Some(&starting), &still).is_empty());
         let running = status("Running", Cond::yes(reasons::READY, "serving"), None);
-        let events = notable(Some(&still), &running);
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].reason, "Running");
+        assert!(
+            notable(Some(&still), &running).is_empty(),
+            "reaching Running from a normal start is in the Ready condition, not an Event"
+        );
+        assert!(
+            notable(None, &running).is_empty(),
+            "nor when the first write is already Running"
+        );
+        let degraded = status("Degraded", Cond::no(reasons::CREATING_RUNTIME, "one pod lost"), None);
+        let events = notable(Some(&running), &degraded);
+        assert_eq!(
+            (events.len(), events[0].type_, events[0].reason.as_str()),
+            (1, EventType::Warning, "Degraded")
+        );
+        let events = notable(Some(&degraded), &running);
+        assert_eq!((events.len(), events[0].reason.as_str()), (1, "Running"));
         assert_eq!(events[0].note.as_deref(), Some("Running: serving"));
+        let restarting = status("Starting", Cond::no(reasons::CREATING_RUNTIME, "new runtime"), None);
+        let events = notable(Some(&running), &restarting);
+        assert_eq!(
+            (events.len(), events[0].type_, events[0].reason.as_str()),
+            (1, EventType::Normal, "Starting"),
+            "leaving the steady state is news"
+        );
     }
 
     #[test]

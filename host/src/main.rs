@@ -108,6 +108,11 @@ struct RunArgs {
     /// last user went away, so a service created just then still finds it.
     #[arg(long, default_value_t = 60)]
     unused_grace_seconds: u64,
+    /// Seconds a step of a service's normal start (waiting for its template, its cache, KServe) must last before
+    /// the service's status shows it; steps that pass sooner are never written (0: write every step; at most a
+    /// quarter of --unused-grace-seconds takes effect).
+    #[arg(long, default_value_t = 5)]
+    status_settle_seconds: u64,
     /// Image of the model download and size-check Jobs, which run `aim-operator download` (another image must
     /// provide that command). Default: the image of the operator's own pod (found through POD_NAME), else
     /// ghcr.io/silogen/aim-operator at this version.
@@ -266,6 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             operator.discovery.max_concurrent_jobs = args.max_discovery_jobs;
             operator.download.ca_bundle = args.downloader_ca_bundle;
             operator.unused_grace = std::time::Duration::from_secs(args.unused_grace_seconds);
+            operator.status_settle = std::time::Duration::from_secs(args.status_settle_seconds);
             let image_from_pod = match args.downloader_image {
                 Some(image) => {
                     operator.download.image = image;

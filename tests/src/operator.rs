@@ -64,7 +64,10 @@ pub fn test_config() -> OperatorConfig {
     config.download.backoff_base = Duration::from_secs(1);
     config.download.backoff_max = Duration::from_secs(2);
     config.download.image = "registry.test/aim-downloader:1".into();
-    config.unused_grace = Duration::from_secs(2);
+    // A quarter of the grace is the settle window in effect: 1 s, so the tests see a service's start steps held
+    // back as in production (5 s there), and its shared objects outlive the wait for its first status.
+    config.unused_grace = Duration::from_secs(4);
+    config.status_settle = Duration::from_secs(1);
     config
 }
 

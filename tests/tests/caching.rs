@@ -316,8 +316,8 @@ async fn caches_of_one_source_share_a_model_cache_that_lives_while_one_of_them_u
             .await
             .success
     );
-    // Longer than the grace period (2 s in tests): tc-b still uses it.
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    // Longer than the grace period (4 s in tests): tc-b still uses it.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
     assert!(
         mc(env, &ns, &name).await.is_some(),
         "the ModelCache was deleted while tc-b still uses it"

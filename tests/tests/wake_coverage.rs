@@ -115,7 +115,25 @@ async fn a_change_of_anything_a_reconcile_read_wakes_that_reconcile() {
         })
         .await;
     }
-    // A moment more for the caches and the discovery to settle.
+    // Each service once more, from the status it wrote: a start that settles within the settle window writes its
+    // first status (which pins its template) in the same reconcile as `Running`, and that reconcile read the
+    // candidates a matcher chose among, which the service no longer depends on (its own write wakes nothing,
+    // so nothing else would show what it reads now). An annotation the operator passes on to nothing.
+    for name in ["plain", "named", "overridden", "both"] {
+        let touched = env
+            .kubectl(&[
+                "annotate",
+                "aimservice",
+                name,
+                "-n",
+                &ns,
+                "--overwrite",
+                "kubectl.kubernetes.io/wake-coverage=again",
+            ])
+            .await;
+        assert!(touched.success, "{}", touched.stderr);
+    }
+    // A moment more for these, the caches and the discovery to settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let recorded = running.context.reads.take();
     let index = running.context.index.clone();

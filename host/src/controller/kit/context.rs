@@ -2,6 +2,7 @@
 //! operator's settings, the policy engine, the tracker of unused shared objects, the Event recorder and the metrics.
 
 use super::metrics::ReconcileMetrics;
+use super::settle::Settling;
 use super::sharing::UnusedSince;
 use super::slots::DiscoverySlots;
 use crate::index::Index;
@@ -83,6 +84,20 @@ pub struct OperatorConfig {
     pub unused_grace: Duration,
     /// Reconciles of one controller running at once.
     pub concurrency: u16,
+    /// How long a step of a service's normal start (waiting for its template, its cache, KServe) must last before
+    /// its status is written ([`super::settle`]): steps that pass sooner are never written. At most a quarter of
+    /// [`Self::unused_grace`] takes effect ([`Self::settle_window`]).
+    pub status_settle: Duration,
+}
+
+impl OperatorConfig {
+    /// The settle window in effect: [`Self::status_settle`], at most a quarter of [`Self::unused_grace`]. A
+    /// shared object the operator makes for a service (a derived template, a template cache) counts the services
+    /// whose status names it as its users, and that status waits out the window; a window near the grace would
+    /// let the object be collected before its first user's status is written.
+    pub fn settle_window(&self) -> Duration {
+        self.status_settle.min(self.unused_grace / 4)
+    }
 }
 
 impl Default for OperatorConfig {
@@ -104,6 +119,7 @@ impl Default for OperatorConfig {
             },
             unused_grace: Duration::from_secs(60),
             concurrency: 16,
+            status_settle: Duration::from_secs(5),
         }
     }
 }
@@ -124,6 +140,8 @@ pub struct Context {
     pub(crate) unused: UnusedSince,
     /// Reconcile and write counters.
     pub metrics: Arc<ReconcileMetrics>,
+    /// Since when each starting service's status has waited to be written.
+    pub(crate) settling: Settling,
     /// The discovery Jobs running at once, cluster-wide, and the lock that keeps them under the cap.
     pub(crate) discovery_slots: DiscoverySlots,
     /// What each reconcile read, while a test records it.
@@ -148,6 +166,7 @@ impl Context {
             policy,
             unused: UnusedSince::default(),
             metrics,
+            settling: Settling::default(),
             discovery_slots: DiscoverySlots::default(),
             #[cfg(any(test, feature = "testing"))]
             reads: Default::default(),

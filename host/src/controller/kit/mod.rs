@@ -13,6 +13,7 @@ pub mod names;
 pub mod pipeline;
 pub mod quantity;
 pub mod runner;
+pub mod settle;
 pub mod sharing;
 pub mod slots;
 pub mod status;

@@ -131,8 +131,7 @@ where
         apply::carry_out(ctx, &rest).await?;
         (again.status, again.requeue, deletions)
     };
-    let look_again =
-        (status::write(ctx, obj, status).await? == status::Written::OnItsWay).then_some(status::LOOK_AGAIN);
+    let look_again = status::write(ctx, obj, status).await?.look_again();
     apply::carry_out(ctx, &deletions).await?;
     let requeue = [waited, requeue, look_again].into_iter().flatten().min();
     Ok(requeue.map_or(Action::await_change(), Action::requeue))

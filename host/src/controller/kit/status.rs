@@ -1,6 +1,7 @@
 //! Writing status: only when the plan's status differs from the index's copy (and from a write still on its way
-//! to the index), with server-side apply under the operator's field manager, and an Event when something a
-//! person should notice happened: the overall state changed, or a failure appeared.
+//! to the index, and, for a kind that settles, once a step of a normal start has lasted: [`super::settle`]),
+//! with server-side apply under the operator's field manager, and an Event when something a person should notice
+//! happened: the overall state changed, or a failure appeared.
 
 use super::conditions::types;
 use super::context::{Context, FIELD_MANAGER};
@@ -24,14 +25,18 @@ pub(crate) trait WithConditions {
     /// Top-level fields that ride along with other writes: a plan that differs from a write still on its way
     /// only in them is that write (see [`content_print`]); the write's own watch event plans again, with them.
     const RIDES_ALONG: &'static [&'static str] = &[];
+    /// True for a kind whose start steps are held back until they have lasted ([`super::settle`]): its status is
+    /// only read by people (a kind whose controller reads back what it wrote, such as attempts, does not settle).
+    const SETTLES: bool = false;
 }
 
 /// Every AIM status reads both from its [`StatusHead`](crate::api::StatusHead); some name the fields that ride
 /// along.
 macro_rules! from_the_head {
-    ($($status:ty $(=> rides along $ride:expr)?),* $(,)?) => {$(
+    ($($status:ty $(=> rides along $ride:expr, settles)?),* $(,)?) => {$(
         impl WithConditions for $status {
-            $(const RIDES_ALONG: &'static [&'static str] = $ride;)?
+            $(const RIDES_ALONG: &'static [&'static str] = $ride;
+            const SETTLES: bool = true;)?
             fn conditions(&self) -> &[Condition] {
                 &self.head.conditions
             }
@@ -49,8 +54,8 @@ from_the_head!(
     crate::api::AIMTemplateCacheStatus,
     crate::api::ModelCacheStatus,
     // A service's open start record, and its replica counts (which a plan from the copy before the first
-    // write has once the InferenceService shows, and that copy's status had not).
-    crate::api::AIMServiceStatus => rides along &["startup", "replicas"],
+    // write has once the InferenceService shows, and that copy's status had not). A service's start settles.
+    crate::api::AIMServiceStatus => rides along &["startup", "replicas"], settles,
 );
 
 /// What [`write`] did.
@@ -64,6 +69,20 @@ pub(crate) enum Written {
     /// may still differ, so the object is to be planned again once the index has the write (the write's own
     /// event wakes no one).
     OnItsWay,
+    /// A step of a normal start, held back for this much longer ([`super::settle`]); the object is to be
+    /// planned again then.
+    Settling(std::time::Duration),
+}
+
+impl Written {
+    /// When the object is to be planned again because of what the write did, if at all.
+    pub(crate) fn look_again(self) -> Option<std::time::Duration> {
+        match self {
+            Written::OnItsWay => Some(LOOK_AGAIN),
+            Written::Settling(left) => Some(left),
+            Written::Yes | Written::Unchanged => None,
+        }
+    }
 }
 
 /// How long after a status held back behind a write on its way ([`Written::OnItsWay`]) the object is planned
@@ -77,9 +96,6 @@ where
     K::Status: PartialEq + Serialize + WithConditions,
 {
     let old = obj.status();
-    if old == Some(&next) {
-        return Ok(Written::Unchanged);
-    }
     let name = obj.name_any();
     let kind = K::kind(&()).into_owned();
     let key = Key {
@@ -88,6 +104,19 @@ where
         name: name.clone(),
         what: What::Status,
     };
+    if old == Some(&next) {
+        if K::Status::SETTLES {
+            ctx.settling.done(&key);
+        }
+        return Ok(Written::Unchanged);
+    }
+    let window = ctx.config.settle_window();
+    if K::Status::SETTLES
+        && a_start_step(&next)
+        && let Some(left) = ctx.settling.left(&key, window, std::time::Instant::now())
+    {
+        return Ok(Written::Settling(left));
+    }
     let current = obj.resource_version();
     let print = content_print(&next);
     if ctx.index.pending.in_flight(&key, current.as_deref(), print) {
@@ -112,6 +141,9 @@ where
         what: format!("{kind} {name}"),
         source,
     })?;
+    if K::Status::SETTLES {
+        ctx.settling.done(&key);
+    }
     ctx.index.pending.record(key, current, print);
     publish(ctx, obj, notable(old, &next)).await;
     Ok(Written::Yes)
@@ -161,6 +193,18 @@ pub(crate) fn publish_failure_expected(error: &kube::Error) -> bool {
     super::error::refused_in_terminating_namespace(error)
 }
 
+/// The overall states of an object's normal start before it is ready.
+const FIRST_STEPS: [&str; 3] = ["Pending", "Starting", "Progressing"];
+
+/// True when `status` is a step of a normal start: a first step, and no failure.
+fn a_start_step<S: WithConditions>(status: &S) -> bool {
+    let failing = status
+        .conditions()
+        .iter()
+        .any(|c| c.type_ == types::FAILURE && c.status == "True");
+    !failing && status.state().is_some_and(|s| FIRST_STEPS.contains(&s.as_str()))
+}
+
 /// The Events a status change is worth: a Warning when a failure appears (or its reason changes), otherwise a
 /// Normal one (Warning for `Degraded`) when the overall state changes, except along a normal start: into the
 /// first steps of a new object, and from a first step into the steady state (`Running`, `Available`). Progress
@@ -192,13 +236,11 @@ pub(crate) fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event>
         }];
     }
     let (old_state, new_state) = (old.and_then(WithConditions::state), new.state());
-    // An object's first steps (Pending, Starting, Progressing) and their end in the steady state are its normal
-    // start, not news.
-    let first_steps = ["Pending", "Starting", "Progressing"];
+    // An object's first steps and their end in the steady state are its normal start, not news.
     let steady = ["Running", "Available"];
-    let from_first_step = old_state.as_deref().is_none_or(|s| first_steps.contains(&s));
+    let from_first_step = old_state.as_deref().is_none_or(|s| FIRST_STEPS.contains(&s));
     match new_state {
-        Some(state) if old_state.is_none() && first_steps.contains(&state.as_str()) => vec![],
+        Some(state) if old_state.is_none() && FIRST_STEPS.contains(&state.as_str()) => vec![],
         Some(state) if from_first_step && steady.contains(&state.as_str()) && new_failure.is_none() => vec![],
         Some(state) if old_state.as_ref() != Some(&state) && new_failure.is_none() => {
             let ready = new.conditions().iter().find(|c| c.type_ == types::READY);

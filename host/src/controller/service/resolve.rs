@@ -222,7 +222,14 @@ async fn choose(ctx: &Context, service: &AIMService, image: &AIMImage, wanted: &
     match &result.decision {
         Decision::UseCandidate(i) => {
             let template = templates[*i as usize].clone();
-            decision.outcome = format!("use {} template {}", scope_word(template.scope), template.name);
+            // A template the operator derived for the same overrides (by this service a moment ago, before its
+            // status was written, or by another service) says so: it is what "derive" made.
+            let derived = if template.derived {
+                " (derived by the operator for these overrides)"
+            } else {
+                ""
+            };
+            decision.outcome = format!("use {} template {}{derived}", scope_word(template.scope), template.name);
             Resolution::resolved(template, image, Some(decision))
         }
         Decision::Derive(params) => {

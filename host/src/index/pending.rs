@@ -49,14 +49,42 @@ impl PendingWrites {
     /// not seen the object change since: the write is on its way, and writing it again would change nothing.
     pub(crate) fn in_flight(&self, key: &Key, current: Option<&str>, fingerprint: u64) -> bool {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(key).is_some_and(|e| {
-            e.fingerprint == fingerprint && e.based_on.as_deref() == current && e.at.elapsed() < IN_FLIGHT
-        })
+        Self::matches(entries.get(key), current, fingerprint)
     }
 
     /// Remembers a write of `fingerprint` over version `based_on`.
     pub(crate) fn record(&self, key: Key, based_on: Option<String>, fingerprint: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        Self::insert(&mut entries, key, based_on, fingerprint);
+    }
+
+    /// Claims a write about to be made: false when the same write is already on its way (made, or being made by
+    /// another reconcile right now), else it is recorded as on its way, in one step. Reconciles of different
+    /// objects that make the same shared object at once (the template cache of the services of one template)
+    /// make it once, where checking before the request and recording after it let each of them through. A
+    /// claimed write that fails is [`released`](Self::release).
+    pub(crate) fn claim(&self, key: &Key, based_on: Option<&str>, fingerprint: u64) -> bool {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if Self::matches(entries.get(key), based_on, fingerprint) {
+            return false;
+        }
+        Self::insert(&mut entries, key.clone(), based_on.map(str::to_string), fingerprint);
+        true
+    }
+
+    /// A claimed write failed: it is not on its way.
+    pub(crate) fn release(&self, key: &Key) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(key);
+    }
+
+    fn matches(entry: Option<&Entry>, current: Option<&str>, fingerprint: u64) -> bool {
+        entry.is_some_and(|e| {
+            e.fingerprint == fingerprint && e.based_on.as_deref() == current && e.at.elapsed() < IN_FLIGHT
+        })
+    }
+
+    fn insert(entries: &mut HashMap<Key, Entry>, key: Key, based_on: Option<String>, fingerprint: u64) {
         if entries.len() > 4096 {
             entries.retain(|_, e| e.at.elapsed() < IN_FLIGHT);
         }
@@ -122,5 +150,19 @@ mod tests {
             !pending.in_flight(&key(), None, 7),
             "once seen (even if deleted again since), the same write is a new write"
         );
+    }
+
+    #[test]
+    fn of_two_claims_of_the_same_write_one_goes_and_a_failed_one_is_released() {
+        let pending = PendingWrites::default();
+        assert!(pending.claim(&key(), None, 7), "the first claim makes the write");
+        assert!(
+            !pending.claim(&key(), None, 7),
+            "a second reconcile making the same object meanwhile does not"
+        );
+        assert!(pending.in_flight(&key(), None, 7));
+        assert!(pending.claim(&key(), None, 8), "other content is another write");
+        pending.release(&key());
+        assert!(pending.claim(&key(), None, 8), "a failed write may be made again");
     }
 }

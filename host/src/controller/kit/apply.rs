@@ -81,7 +81,7 @@ async fn carry_out_one(ctx: &Context, write: &Write) -> Result<Option<Refusal>, 
         Write::Create { body, .. } => (None, fingerprint(body)),
         Write::Delete { based_on, .. } => (based_on.clone(), 0),
     };
-    if ctx.index.pending.in_flight(&key, based_on.as_deref(), print) {
+    if !ctx.index.pending.claim(&key, based_on.as_deref(), print) {
         return Ok(None);
     }
     let api = api(ctx, target);
@@ -111,6 +111,7 @@ async fn carry_out_one(ctx: &Context, write: &Write) -> Result<Option<Refusal>, 
                 Guard::DiscoverySlot => {
                     let slot = ctx.discovery_slots.lock().await;
                     if ctx.discovery_slots.running(&ctx.index) >= ctx.config.discovery.max_concurrent_jobs {
+                        ctx.index.pending.release(&key);
                         return Ok(Some(Refusal::NoSlot(target.clone())));
                     }
                     Some(slot)
@@ -147,25 +148,32 @@ async fn carry_out_one(ctx: &Context, write: &Write) -> Result<Option<Refusal>, 
         }
     };
     ctx.metrics.write(&kind, verb, result.as_ref().err());
-    match result {
+    let result = match result {
+        // Recorded again: the index may have shown an older event of the object while the write was on its way.
         Ok(()) => {
             ctx.index.pending.record(key, based_on, print);
-            Ok(None)
+            return Ok(None);
         }
-        Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("exceeded quota") => {
+        Err(e) => {
+            ctx.index.pending.release(&key);
+            e
+        }
+    };
+    match result {
+        kube::Error::Api(s) if s.code == 403 && s.message.contains("exceeded quota") => {
             Ok(Some(Refusal::Quota(target.clone(), s.message.clone())))
         }
-        Err(kube::Error::Api(s)) if s.code == 404 && !matches!(write, Write::Delete { .. }) => {
+        kube::Error::Api(s) if s.code == 404 && !matches!(write, Write::Delete { .. }) => {
             Ok(Some(Refusal::NamespaceMissing(target.clone())))
         }
-        Err(kube::Error::Api(s))
+        kube::Error::Api(s)
             if (s.code == 422 || s.code == 400)
                 && !matches!(write, Write::Delete { .. })
                 && INVALID_EXPLAINED.contains(&kind.as_str()) =>
         {
             Ok(Some(Refusal::Invalid(target.clone(), s.message.clone())))
         }
-        Err(source) => Err(match write {
+        source => Err(match write {
             Write::Delete { .. } => Error::Delete {
                 what: target.describe(),
                 source,

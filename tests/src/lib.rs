@@ -12,6 +12,7 @@ pub mod container;
 pub mod controlplane;
 pub mod downloader;
 pub mod gateway;
+pub mod gofakes3;
 pub mod hub;
 pub mod identity;
 pub mod kubelet;

@@ -51,11 +51,7 @@ impl MotoServer {
             .spawn()
             .expect("start moto_server");
         let endpoint = format!("http://127.0.0.1:{port}");
-        let start = Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(start.elapsed() < Duration::from_secs(60), "moto did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        answering(port, "moto").await;
         MotoServer { endpoint, child }
     }
 
@@ -73,19 +69,33 @@ impl MotoServer {
 
     /// Puts `bytes` at `key` of `bucket`.
     pub async fn put(&self, bucket: &str, key: &str, bytes: Bytes) {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(bucket)
-            .with_endpoint(&self.endpoint)
-            .with_allow_http(true);
-        for (k, v) in ENV {
-            builder = builder.with_config(k.to_ascii_lowercase().parse().expect("config key"), v);
-        }
-        let store = builder.build().expect("an S3 client for moto");
-        store
-            .put(&ObjectPath::from(key), bytes.into())
-            .await
-            .expect("put the object");
+        put_object(&self.endpoint, bucket, key, bytes).await;
+    }
+}
+
+/// Puts `bytes` at `key` of `bucket` of the S3 server at `endpoint`, signed with [`ENV`]'s keys.
+pub async fn put_object(endpoint: &str, bucket: &str, key: &str, bytes: Bytes) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_endpoint(endpoint)
+        .with_allow_http(true);
+    for (k, v) in ENV {
+        builder = builder.with_config(k.to_ascii_lowercase().parse().expect("config key"), v);
+    }
+    let store = builder.build().expect("an S3 client");
+    store
+        .put(&ObjectPath::from(key), bytes.into())
+        .await
+        .expect("put the object");
+}
+
+/// Waits until a server just started on `port` takes connections (a minute at most).
+pub(crate) async fn answering(port: u16, what: &str) {
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{what} did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

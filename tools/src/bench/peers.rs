@@ -1,6 +1,6 @@
 //! The downloader against what its users would pick instead (figures, not pass/fail): `huggingface_hub`'s
-//! `hf download` from the loopback Hub ([`aim_tests::hub`], through `HF_ENDPOINT`), `s5cmd` from moto's S3
-//! server, and `curl` from both as the raw floor (one connection per file, every file at once). All pinned from
+//! `hf download` from the loopback Hub ([`aim_tests::hub`], through `HF_ENDPOINT`), `s5cmd` from an S3 server
+//! (gofakes3, or the tests' moto: [`S3Kind`]), and `curl` from both as the raw floor (one connection per file, every file at once). All pinned from
 //! PyPI (`tests/controlplane/build-download-peers.sh`).
 //!
 //! Each model shape (for example one 4 GiB file, eight 1 GiB files) runs in two cells: (a) the link as it is;
@@ -10,6 +10,7 @@
 //! machine's own `sha256sum` and disk write speed, where the downloader's time goes besides the network.
 
 use super::capped::CappedProxy;
+use aim_tests::gofakes3::GoFakeS3Server;
 use aim_tests::hub::{Behaviour, HubServer, generated_shards};
 use aim_tests::moto::{self, MotoServer};
 use std::path::{Path, PathBuf};
@@ -27,12 +28,24 @@ pub struct PeersBench {
     pub operator: PathBuf,
     /// Model shapes from the Hub: (files, MiB each).
     pub shapes: Vec<(usize, usize)>,
-    /// Model shapes from S3 (moto, which serves ranges of a large object slowly: smaller ones).
+    /// Model shapes from S3.
     pub s3_shapes: Vec<(usize, usize)>,
+    /// The S3 server.
+    pub s3_server: S3Kind,
     /// MiB/s each connection may take in the capped cell.
     pub cap_mib: u64,
     /// Where files are written.
     pub work_dir: PathBuf,
+}
+
+/// Which S3 server the S3 cells read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum S3Kind {
+    /// moto, the tests' S3 (Python; it copies the whole object for each ranged GET, so a large object is slow
+    /// to read by ranges whoever reads it).
+    Moto,
+    /// gofakes3 (Go, objects in memory, a range served as a slice of the object).
+    Gofakes3,
 }
 
 /// One tool's run.
@@ -47,7 +60,7 @@ pub struct Run {
 /// One cell: a source, a model shape and a link.
 #[derive(Debug, Clone)]
 pub struct Cell {
-    /// `Hub` or `S3`.
+    /// `Hub`, or `S3` with its server's name.
     pub source: &'static str,
     /// Files and MiB each.
     pub shape: (usize, usize),
@@ -80,12 +93,16 @@ pub async fn run(bench: &PeersBench) -> anyhow::Result<(Vec<Cell>, Machine)> {
     std::fs::create_dir_all(&bench.work_dir)?;
     let machine = machine(&bench.work_dir).await?;
     let mut cells = Vec::new();
-    for (source, shapes) in [("Hub", &bench.shapes), ("S3", &bench.s3_shapes)] {
+    let s3 = match bench.s3_server {
+        S3Kind::Moto => "S3 (moto)",
+        S3Kind::Gofakes3 => "S3 (gofakes3)",
+    };
+    for (source, shapes) in [("Hub", &bench.shapes), (s3, &bench.s3_shapes)] {
         for &shape in shapes {
             let files = generated_shards(shape.0, shape.1);
             let bytes: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
             let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-            let server = Server::start(source, files).await?;
+            let server = Server::start(source, bench.s3_server, files).await?;
             for cap in [None, Some(bench.cap_mib)] {
                 let link = server.link(cap.map(|c| c << 20)).await?;
                 let tools = Tools {
@@ -123,20 +140,32 @@ pub async fn run(bench: &PeersBench) -> anyhow::Result<(Vec<Cell>, Machine)> {
 /// The server of one source with a model on it.
 enum Server {
     Hub(HubServer),
-    S3(MotoServer),
+    Moto(MotoServer),
+    GoFakeS3(GoFakeS3Server),
 }
 
 impl Server {
-    async fn start(source: &str, files: Vec<aim_tests::hub::ModelFile>) -> anyhow::Result<Server> {
+    async fn start(source: &str, s3: S3Kind, files: Vec<aim_tests::hub::ModelFile>) -> anyhow::Result<Server> {
         if source == "Hub" {
             return Ok(Server::Hub(HubServer::start(REPO, files).await));
         }
-        let moto = MotoServer::start().await;
-        moto.create_bucket(BUCKET).await;
+        let server = match s3 {
+            S3Kind::Moto => {
+                let moto = MotoServer::start().await;
+                moto.create_bucket(BUCKET).await;
+                Server::Moto(moto)
+            }
+            S3Kind::Gofakes3 => Server::GoFakeS3(GoFakeS3Server::start(BUCKET).await),
+        };
         for f in &files {
-            moto.put(BUCKET, &format!("{PREFIX}/{}", f.path), f.bytes.clone()).await;
+            let key = format!("{PREFIX}/{}", f.path);
+            match &server {
+                Server::Moto(s) => s.put(BUCKET, &key, f.bytes.clone()).await,
+                Server::GoFakeS3(s) => s.put(BUCKET, &key, f.bytes.clone()).await,
+                Server::Hub(_) => {}
+            }
         }
-        Ok(Server::S3(moto))
+        Ok(server)
     }
 
     /// The link to it, each connection capped at `cap` bytes per second; for the Hub, its CDN (another origin,
@@ -154,8 +183,8 @@ impl Server {
                     _cdn: Some(cdn),
                 })
             }
-            Server::S3(moto) => Ok(Link {
-                proxy: CappedProxy::start(address(&moto.endpoint)?, cap).await?,
+            Server::Moto(MotoServer { endpoint, .. }) | Server::GoFakeS3(GoFakeS3Server { endpoint, .. }) => Ok(Link {
+                proxy: CappedProxy::start(address(endpoint)?, cap).await?,
                 _cdn: None,
             }),
         }

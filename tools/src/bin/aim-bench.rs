@@ -64,10 +64,13 @@ struct Cli {
     /// (`<files>x<MiB each>`, comma-separated, e.g. `1x4096,8x1024`)…
     #[arg(long, value_delimiter = ',')]
     download_peers: Vec<String>,
-    /// …and from S3 (moto) for these (moto holds an object in Python and serves each range of a large one
-    /// slowly, so these are smaller)…
+    /// …and from S3 for these…
     #[arg(long, value_delimiter = ',')]
     download_peers_s3: Vec<String>,
+    /// …served by this S3 server: `moto` (the tests' S3, in Python: it copies the whole object for each ranged
+    /// GET, so keep its objects small) or `gofakes3` (in Go, objects in memory, a range is a slice)…
+    #[arg(long, value_enum, default_value = "gofakes3")]
+    s3_server: bench::peers::S3Kind,
     /// …uncapped and with each connection capped at this many MiB/s.
     #[arg(long, default_value_t = 50)]
     cap_mib: u64,
@@ -101,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
             operator: config.operator,
             shapes: shapes(&cli.download_peers)?,
             s3_shapes: shapes(&cli.download_peers_s3)?,
+            s3_server: cli.s3_server,
             cap_mib: cli.cap_mib,
             work_dir: config.work_dir.join("peers"),
         };

@@ -346,8 +346,10 @@ impl RealNode {
     }
 }
 
-/// What outlives the processes: the pods' shims (they daemonise), their mounts, kube-proxy's rules, the bridge.
+/// What outlives the processes: the pods' containers and shims (they daemonise), their mounts, kube-proxy's
+/// rules, the bridge.
 fn teardown_leftovers(dir: &Path, kube_proxy: &Path) {
+    kill_containers(dir);
     let socket = dir.join("containerd.sock").display().to_string();
     let _ = std::process::Command::new("pkill").args(["-9", "-f", &socket]).status();
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
@@ -371,6 +373,32 @@ fn teardown_leftovers(dir: &Path, kube_proxy: &Path) {
         .args(["link", "delete", BRIDGE])
         .stderr(Stdio::null())
         .status();
+}
+
+/// Kills what ran in this node's containers. Killing a pod's shim leaves its container's processes to init, still
+/// running (an operator pod went on calling an API server that was gone, after every run of the suite), so they
+/// are found by their cgroup, which carries the container's id, as containerd's task directories list them.
+fn kill_containers(dir: &Path) {
+    let tasks = dir.join("containerd-state/io.containerd.runtime.v2.task/k8s.io");
+    let ids: Vec<String> = std::fs::read_dir(&tasks)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.parse::<u32>().is_err() {
+            continue;
+        }
+        let cgroup = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
+        if ids.iter().any(|id| cgroup.contains(id.as_str())) {
+            let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
+        }
+    }
 }
 
 /// Removes every `KUBE-*` iptables chain and the jumps into them: what kube-proxy's `--cleanup` leaves of the

@@ -42,10 +42,12 @@ impl Settling {
 
     /// `key`'s status was written, or is what the plan says again: no wait is running.
     pub(crate) fn done(&self, key: &Key) {
-        let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
-        if !since.is_empty() {
-            since.remove(key);
-        }
+        self.since.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+
+    /// True when some object's start step is waiting (else there is no wait to end, and no key to build).
+    pub(crate) fn waiting(&self) -> bool {
+        !self.since.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
 }
 
@@ -89,8 +91,11 @@ mod tests {
     fn a_written_status_ends_the_wait_and_the_next_change_waits_anew() {
         let settling = Settling::default();
         let (window, t0) = (Duration::from_secs(5), Instant::now());
+        assert!(!settling.waiting());
         settling.left(&key("a"), window, t0);
+        assert!(settling.waiting());
         settling.done(&key("a"));
+        assert!(!settling.waiting(), "no wait left to end");
         let later = t0 + Duration::from_secs(60);
         assert_eq!(settling.left(&key("a"), window, later), Some(window));
     }

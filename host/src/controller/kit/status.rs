@@ -98,22 +98,25 @@ where
     let old = obj.status();
     let name = obj.name_any();
     let kind = K::kind(&()).into_owned();
-    let key = Key {
+    let key = || Key {
         kind: kind.clone(),
         namespace: obj.namespace().unwrap_or_default(),
         name: name.clone(),
         what: What::Status,
     };
+    // The common case of every reconcile: nothing to write, and (almost always) no wait to end.
     if old == Some(&next) {
-        if K::Status::SETTLES {
-            ctx.settling.done(&key);
+        if K::Status::SETTLES && ctx.settling.waiting() {
+            ctx.settling.done(&key());
         }
         return Ok(Written::Unchanged);
     }
-    let window = ctx.config.settle_window();
+    let key = key();
     if K::Status::SETTLES
         && a_start_step(&next)
-        && let Some(left) = ctx.settling.left(&key, window, std::time::Instant::now())
+        && let Some(left) = ctx
+            .settling
+            .left(&key, ctx.config.settle_window(), std::time::Instant::now())
     {
         return Ok(Written::Settling(left));
     }
@@ -198,11 +201,15 @@ const FIRST_STEPS: [&str; 3] = ["Pending", "Starting", "Progressing"];
 
 /// True when `status` is a step of a normal start: a first step, and no failure.
 fn a_start_step<S: WithConditions>(status: &S) -> bool {
-    let failing = status
+    failure(status).is_none() && status.state().is_some_and(|s| FIRST_STEPS.contains(&s.as_str()))
+}
+
+/// `status`'s `Failure` condition when it is true.
+fn failure<S: WithConditions>(status: &S) -> Option<&Condition> {
+    status
         .conditions()
         .iter()
-        .any(|c| c.type_ == types::FAILURE && c.status == "True");
-    !failing && status.state().is_some_and(|s| FIRST_STEPS.contains(&s.as_str()))
+        .find(|c| c.type_ == types::FAILURE && c.status == "True")
 }
 
 /// The Events a status change is worth: a Warning when a failure appears (or its reason changes), otherwise a
@@ -216,12 +223,6 @@ fn a_start_step<S: WithConditions>(status: &S) -> bool {
 /// the steady state, failing and recovering from a failure or degradation are Events: they are what a person
 /// looks for afterwards, when the status has moved on.
 pub(crate) fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event> {
-    let failure = |s: &S| {
-        s.conditions()
-            .iter()
-            .find(|c| c.type_ == types::FAILURE && c.status == "True")
-            .cloned()
-    };
     let new_failure = failure(new);
     let old_failure = old.and_then(failure);
     if let Some(f) = &new_failure

@@ -46,10 +46,7 @@ pub fn profile() -> TemplateProfile {
         parameters: RuntimeParameters {
             metric: Some(Metric::Latency),
             precision: Some(Precision::Fp8),
-            gpu_selector: Some(GpuSelector {
-                count: 2,
-                model: "MI300X".into(),
-            }),
+            gpu_selector: Some(GpuSelector::new("MI300X", 2)),
         },
         credentials: credentials(&[("HF_TOKEN", "t")], &["tpl-pull"]),
         model_sources: None,

@@ -5,7 +5,7 @@
 
 pub use crate::controller::model_cache::names::{identity_name, job_name, pvc_name};
 pub use crate::controller::template_cache::plan::model_cache_name;
-pub use crate::upstream::gpu::model_of;
+pub use crate::upstream::gpu::{model_of, model_of_node};
 
 /// An object as the index keeps it, for the benchmark's bytes per object.
 pub struct Kept {

@@ -6,7 +6,7 @@ README.md next to this file). Its rules, in order; a candidate is refused with t
 1. it is Available (a template still discovering or failed cannot run yet);
 2. it has what the service asked for: the overrides' metric, precision, GPU model and GPU count, where given;
 3. its weights fit: the sum of its model sources is at most 90 % of the memory of its GPUs (MI300X 192 GB,
-   MI325X 256 GB per GPU; other models are not judged on memory);
+   MI325X 256 GB, MI355X 288 GB per GPU; other models are not judged on memory);
 4. the cluster can host a replica: some node has at least that many GPUs of that model (when the inventory is
    known).
 
@@ -34,7 +34,7 @@ from wit_world.exports.matcher import (
 from wit_world.imports.types import PolicyError_InvalidInput, RuntimeParameters
 
 GIB = 1 << 30
-MEMORY_PER_GPU = {"MI300X": 192 * 10**9, "MI325X": 256 * 10**9}
+MEMORY_PER_GPU = {"MI300X": 192 * 10**9, "MI325X": 256 * 10**9, "MI355X": 288 * 10**9}
 USABLE = 0.9
 
 

@@ -82,11 +82,39 @@ async fn a_namespace_template_is_discovered_by_a_job_in_its_namespace() {
         )
         .await;
     let message = wait_condition(env, &ns, "fast", "Discovered", "True", "ProfilesDiscovered").await;
-    assert!(message.contains("vllm-mi300x-fp8-tp1-latency.yaml"), "{message}");
+    assert!(
+        message.contains("from profile vllm-mi300x-fp8-tp1-latency"),
+        "{message}"
+    );
     let status = template_status(env, &ns, "fast").await;
     assert_eq!(status.head.status, Some(aim_operator::api::ResourceState::Available));
     assert_eq!(status.model_sources[0].source_uri, "hf://amd/Llama-3.1-8B-FP8");
     assert_eq!(status.model_sources[0].size.as_ref().unwrap().0, "8704Mi");
+    assert_eq!(
+        status.model_sources[0].name.as_deref(),
+        Some("amd/Llama-3.1-8B-FP8"),
+        "the model ID the runtime looks the cache up by"
+    );
+    let profile = status.profile.expect("the profile discovery chose");
+    assert_eq!(
+        (
+            profile.id.as_str(),
+            profile.gpu.as_deref(),
+            profile.gpu_count,
+            profile.type_.as_deref()
+        ),
+        (
+            "vllm-mi300x-fp8-tp1-latency",
+            Some("MI300X"),
+            Some(1),
+            Some("optimized")
+        )
+    );
+    // The dry run's logs are let through (warnings): the parser finds the result among them.
+    assert!(
+        env_names.contains(&"AIM_LOG_LEVEL=WARNING".to_string()),
+        "{env_names:?}"
+    );
 }
 
 #[tokio::test]
@@ -158,10 +186,15 @@ async fn bad_output_is_discovery_failed_with_what_was_wrong_and_a_retry_succeeds
     let kubelet = FakeKubelet::new(env.client().await, &ns);
 
     let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
-    kubelet.finish(&job, Exit::Succeeded("[]")).await;
+    kubelet
+        .finish(
+            &job,
+            Exit::Succeeded("Traceback (most recent call last):\n  File \"x.py\""),
+        )
+        .await;
     let message = wait_condition(env, &ns, "t", "Failure", "True", "DiscoveryFailed").await;
     assert!(
-        message.contains("attempt 1: the dry-run found no matching profile (an empty list)"),
+        message.contains("attempt 1: the dry-run output holds no JSON list"),
         "{message}"
     );
     assert_eq!(
@@ -170,8 +203,20 @@ async fn bad_output_is_discovery_failed_with_what_was_wrong_and_a_retry_succeeds
     );
 
     // After the backoff the operator starts the Job again; this time the output is good.
-    let retry = wait::until("the retried Job's pod", || async {
-        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(env.client().await, &ns);
+    wait_for_new_pod(env, &ns, &job).await;
+    kubelet
+        .finish(
+            &job,
+            Exit::Succeeded(&format!("some log line\n{}", dry_run_output("hf://org/good", 1.0))),
+        )
+        .await;
+    wait_condition(env, &ns, "t", "Discovered", "True", "ProfilesDiscovered").await;
+}
+
+/// Waits until the Job `job` has a pod that has not ended (a retry).
+async fn wait_for_new_pod(env: &TestEnv, ns: &str, job: &str) {
+    wait::until("the retried Job's pod", || async {
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(env.client().await, ns);
         let list = pods
             .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
             .await
@@ -186,15 +231,59 @@ async fn bad_output_is_discovery_failed_with_what_was_wrong_and_a_retry_succeeds
         } else {
             Err("no new pod".into())
         }
-    });
-    retry.await;
-    kubelet
-        .finish(
-            &job,
-            Exit::Succeeded(&format!("some log line\n{}", dry_run_output("hf://org/good", 1.0))),
-        )
-        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_image_without_a_profile_for_the_template_says_what_was_asked_and_is_not_asked_again() {
+    let env = env();
+    let (ns, model, _image) = manual_template(env, "no-profile").await;
+    let kubelet = FakeKubelet::new(env.client().await, &ns);
+    let job = discovery_job(env, &ns, "t").await.metadata.name.unwrap();
+    kubelet.finish(&job, Exit::Succeeded(&dry_run_no_profile(&model))).await;
+    let message = wait_condition(env, &ns, "t", "Failure", "True", "NoRuntimeProfile").await;
+    assert!(
+        message.contains("the image has no runtime profile for 1 × MI300X, fp8, latency")
+            && message.contains("Profile breakdown: 12 gpu_mismatch, 4 precision_mismatch"),
+        "{message}"
+    );
+    let status = template_status(env, &ns, "t").await;
+    assert_eq!(status.head.status, Some(aim_operator::api::ResourceState::Failed));
+    // The answer stands for this spec: the finished Job is removed and none is started again.
+    let jobs: Api<Job> = Api::namespaced(env.client().await, &ns);
+    wait::until("the finished Job to go", || async {
+        match jobs.get_opt(&job).await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still there".to_string()),
+        }
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(
+        jobs.list(&ListParams::default()).await.unwrap().items.is_empty(),
+        "no discovery Job for a spec the image answered"
+    );
+}
+
+#[tokio::test]
+async fn a_source_of_unknown_size_is_discovered_without_one() {
+    let env = env();
+    let (ns, _model, _image) = manual_template(env, "null-size").await;
+    end_dry_run(
+        env,
+        &ns,
+        "t",
+        Exit::Succeeded(&dry_run_printed("hf://org/unsized", None)),
+    )
+    .await;
     wait_condition(env, &ns, "t", "Discovered", "True", "ProfilesDiscovered").await;
+    let status = template_status(env, &ns, "t").await;
+    assert_eq!(status.model_sources[0].source_uri, "hf://org/unsized");
+    assert_eq!(
+        status.model_sources[0].size, None,
+        "a cache made for it checks the size itself"
+    );
 }
 
 #[tokio::test]
@@ -322,11 +411,19 @@ async fn a_dry_run_runs_on_a_node_and_prints_the_profile_for_the_templates_gpu_a
     );
     assert!(env.apply(&yaml, Some(&ns)).await.success);
     let message = wait_condition(env, &ns, "t", "Discovered", "True", "ProfilesDiscovered").await;
-    assert!(message.contains("vllm-mi325x-fp16-tp2-throughput.yaml"), "{message}");
+    assert!(
+        message.contains("from profile vllm-mi325x-fp16-tp2-throughput"),
+        "{message}"
+    );
     let status = template_status(env, &ns, "t").await;
     assert_eq!(
         status.model_sources[0].source_uri,
         "hf://meta-llama/Llama-3.1-8B-Instruct-fp16"
+    );
+    let profile = status.profile.clone().expect("the profile");
+    assert_eq!(
+        (profile.gpu.as_deref(), profile.gpu_count, profile.precision.as_deref()),
+        (Some("MI325X"), Some(2), Some("fp16"))
     );
     assert_eq!(status.model_sources[0].size.as_ref().unwrap().0, "15360Mi");
     // The pod ran on a node: the scheduler bound it, kwok ran it to completion.

@@ -103,6 +103,7 @@ async fn a_rollout_killed_repeatedly_converges_with_nothing_duplicated_and_leave
         let nodes = GpuNodes {
             mi300x: total.div_ceil(8) + 1,
             mi325x: 1,
+            ..GpuNodes::none()
         };
         let cp = ControlPlane::start_with(&dir.path().join("cluster"), nodes)
             .await

@@ -92,7 +92,7 @@ async fn prepare_volume(cp: &ControlPlane, namespace: &str, claim: &str) {
 async fn the_operator_and_its_download_jobs_run_as_real_pods_on_a_real_node() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let cp = ControlPlane::start_with_real_node(dir.path(), GpuNodes { mi300x: 0, mi325x: 0 })
+    let cp = ControlPlane::start_with_real_node(dir.path(), GpuNodes::none())
         .await
         .expect("a private control plane with a real node");
     println!("cluster with a real node up in {:.0?}", started.elapsed());

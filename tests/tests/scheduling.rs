@@ -54,10 +54,12 @@ async fn replicas_land_only_on_their_gpu_model_and_a_service_no_node_can_take_sa
         .map(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default())
         .collect();
     nodes.sort();
+    // gpu-mi325x-3 is a cloud node labelled only with its virtual function's device ID (no product name): it
+    // is an MI325X server like the others. The mixed server (4 × MI300X, 4 × MI325X) is no one's.
     assert_eq!(
         nodes,
         ["gpu-mi325x-0", "gpu-mi325x-1", "gpu-mi325x-2", "gpu-mi325x-3"],
-        "one replica per MI325X server, none on the free MI300X servers"
+        "one replica per MI325X server, none on the free MI300X servers nor the mixed one"
     );
 
     // Every MI325X GPU is taken: a fifth replica's worth finds no node, and the service says why.
@@ -117,6 +119,13 @@ async fn replicas_land_only_on_their_gpu_model_and_a_service_no_node_can_take_sa
     );
     let why = message(&s, "RuntimeReady");
     assert!(why.starts_with("serving with 3 of 5 replicas ready"), "{why}");
+    assert!(
+        replicas(env, &ns, "wide")
+            .await
+            .iter()
+            .all(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some("gpu-mixed-0")),
+        "a replica waits rather than land where the device plugin could hand it MI300X GPUs"
+    );
     assert!(
         why.contains("cannot fit: 5 replicas × 8 = 40 MI325X GPUs, and the cluster has 32 in total (4 nodes)"),
         "{why}"

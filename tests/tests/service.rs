@@ -92,8 +92,14 @@ async fn model_only_runs_the_images_default_template_on_kserve() {
         .find(|e| e["name"] == "AIM_PRECISION")
         .unwrap();
     assert_eq!(precision["value"], "fp16");
-    let values = &predictor["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-        [0]["matchExpressions"][0]["values"];
+    // Placed by the GPUs' device IDs (the MI325X and its virtual function), or their product name.
+    let terms =
+        &predictor["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
+    assert_eq!(
+        terms[0]["matchExpressions"][0]["values"],
+        serde_json::json!(["74a5", "74b9"])
+    );
+    let values = &terms[1]["matchExpressions"][0]["values"];
     assert!(
         values.as_array().unwrap().iter().any(|v| v == "AMD_Instinct_MI325X"),
         "{values}"
@@ -334,10 +340,7 @@ async fn overriding_only_the_gpu_count_takes_the_model_from_the_referenced_templ
         .unwrap();
     assert_eq!(
         t.spec.profile.parameters.gpu_selector,
-        Some(aim_operator::api::GpuSelector {
-            count: 2,
-            model: "MI300X".into()
-        }),
+        Some(aim_operator::api::GpuSelector::new("MI300X", 2)),
         "the count from the service, the model from the base"
     );
     // An empty selector says nothing: the schema refuses it.
@@ -659,9 +662,27 @@ async fn with_cache_model_the_runtime_waits_for_a_warm_cache_and_mounts_it() {
         predictor["volumes"][1]["persistentVolumeClaim"]["claimName"],
         claim.as_str()
     );
+    // Where the AIM runtime looks for the model: $AIM_CACHE_PATH/<model id>, which must be the directory the
+    // downloader filled (`<org>/<model>` on the volume), not the volume's root.
+    let model_id = source.trim_start_matches("hf://");
     assert_eq!(
-        predictor["containers"][0]["volumeMounts"][1]["mountPath"],
-        format!("/workspace/model-cache/{cache}").as_str()
+        predictor["containers"][0]["volumeMounts"][1],
+        serde_json::json!({
+            "name": "model-cache-0",
+            "mountPath": format!("/workspace/model-cache/{model_id}"),
+            "subPath": model_id,
+            "readOnly": true,
+        })
+    );
+    let env = predictor["containers"][0]["env"].as_array().unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "AIM_CACHE_PATH" && e["value"] == "/workspace/model-cache"),
+        "{env:?}"
+    );
+    assert!(
+        !env.iter().any(|e| e["name"] == "HF_HOME"),
+        "a cached model is not downloaded: {env:?}"
     );
 }
 
@@ -839,5 +860,49 @@ async fn a_child_changed_or_deleted_by_hand_is_put_back_and_an_event_says_what()
     assert!(
         !seen.contains(&Some(ServiceState::Degraded)),
         "put back within the hold, the service is not called Degraded: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_mi355x_template_runs_on_the_mi355x_server_found_by_its_device_id() {
+    const MI355X_FP8: Profile = Profile {
+        name: "mi355x-fp8",
+        precision: "fp8",
+        gpus: 4,
+        gpu: "MI355X",
+    };
+    let (env, ns, catalog) = setup("svc-mi355x", "mi355x", &[MI355X_FP8], Some("mi355x-fp8")).await;
+    apply(env, &ns, &service("svc", &catalog.model, "")).await;
+    ready(env, &ns, "svc").await;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(env.client().await, &ns);
+    let replicas = pods
+        .list(&ListParams::default().labels("serving.kserve.io/inferenceservice=svc"))
+        .await
+        .unwrap()
+        .items;
+    let node = replicas[0]
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default();
+    assert_eq!(node, "gpu-mi355x-0");
+    let isvc = isvc(env, &ns, "svc").await;
+    let terms = &isvc["spec"]["predictor"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"];
+    assert_eq!(
+        terms[0]["matchExpressions"][0],
+        serde_json::json!({ "key": "amd.com/gpu.device-id", "operator": "In", "values": ["75a3", "75b3"] })
+    );
+    // Without caching, the runtime downloads into a volume sized from the model (16 GiB + 10 %), not into its
+    // container's writable layer.
+    let container = &isvc["spec"]["predictor"]["containers"][0];
+    assert_eq!(container["resources"]["requests"]["ephemeral-storage"], "18Gi");
+    assert!(
+        container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountPath"] == "/workspace/model-cache" && m["name"] == "model-download"),
+        "{container}"
     );
 }

@@ -49,9 +49,36 @@ pub struct GpuSelector {
     /// GPUs per replica (the tensor-parallel size). At least 1.
     #[schemars(range(min = 1))]
     pub count: i32,
-    /// AMD GPU model, for example `MI300X` or `MI325X`. Pods are scheduled only on nodes with this GPU model.
+    /// AMD GPU model, for example `MI300X`, `MI325X` or `MI355X`. Replicas are placed only on nodes whose AMD
+    /// node labels say they have it: `amd.com/gpu.device-id` (the PCI device ID, always labelled), or
+    /// `amd.com/gpu.product-name` where the device is not one the operator knows.
     #[schemars(length(min = 1, max = 63))]
     pub model: String,
+    /// The extended resource a GPU is requested as: `amd.com/gpu` (the default, the device plugin's `single`
+    /// naming), or the name the device plugin's `mixed` naming gives a partition profile (for example
+    /// `amd.com/spx_nps1`). Derived templates keep their base's.
+    #[serde(default, rename = "resourceName", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 9, max = 253))]
+    #[x_kube(validation = Rule::new(r"self.matches('^amd\\.com/[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$')").message(
+        "resourceName must be an AMD extended resource such as amd.com/gpu or amd.com/spx_nps1"
+    ))]
+    pub resource_name: Option<String>,
+}
+
+impl GpuSelector {
+    /// `count` GPUs of `model`, requested as `amd.com/gpu`.
+    pub fn new(model: impl Into<String>, count: i32) -> Self {
+        GpuSelector {
+            count,
+            model: model.into(),
+            resource_name: None,
+        }
+    }
+
+    /// The extended resource a GPU is requested as.
+    pub fn resource(&self) -> &str {
+        self.resource_name.as_deref().unwrap_or(crate::upstream::gpu::RESOURCE)
+    }
 }
 
 /// The knobs that select a runtime profile. Shared by templates (their profile) and services (their overrides).
@@ -77,9 +104,43 @@ pub struct ModelSource {
     #[schemars(length(min = 1, max = MAX_SOURCE_URI_LENGTH))]
     #[x_kube(validation = source_uri_rule())]
     pub source_uri: String,
-    /// Size of the artifact, used to size the cache volume (for example `16Gi`).
+    /// Size of the artifact, used to size the cache volume (for example `16Gi`). Unknown when the dry run
+    /// could not ask the source (`size_gb: null`): a cache then asks the source itself before sizing its volume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Quantity>,
+    /// The model's ID as the runtime looks it up (`org/model`, the dry run's `models[].name`): the runtime uses
+    /// a cached model found as the directory `$AIM_CACHE_PATH/<name>`, so that is where a cache volume holding
+    /// this source is mounted. Optional: an `hf://` source's is its repository (`hf://org/model@rev` →
+    /// `org/model`); for an `s3://` source give the ID of the model the runtime serves, else the last two
+    /// segments of its path are used (as the AIM runtime's own `download-to-cache` names an S3 model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new(r"self.matches('^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$')").message(
+        "name is a model ID such as meta-llama/Llama-3.1-8B-Instruct: segments of letters, digits, '.', '_' and '-' separated by '/'"
+    ))]
+    pub name: Option<String>,
+}
+
+impl ModelSource {
+    /// A source of `uri` with no size or name given.
+    pub fn new(uri: impl Into<String>) -> Self {
+        ModelSource {
+            source_uri: uri.into(),
+            size: None,
+            name: None,
+        }
+    }
+
+    /// The model ID the runtime looks this source up by: [`Self::name`], else what the URI implies (`None`
+    /// for a URI that does not parse).
+    pub fn model_id(&self) -> Option<String> {
+        if let Some(name) = &self.name {
+            return Some(name.clone());
+        }
+        crate::download::source::Source::parse(&self.source_uri)
+            .ok()
+            .map(|s| s.model_id())
+    }
 }
 
 /// Longest accepted source URI. The bound also keeps the CEL rule's cost within the API server's budget.

@@ -32,7 +32,7 @@ pub use service::{
 };
 pub use template::{
     AIMClusterServiceTemplate, AIMClusterServiceTemplateSpec, AIMServiceTemplate, AIMServiceTemplateSpec,
-    DiscoveryStatus, TemplateCaching, TemplateProfile, TemplateStatus,
+    DiscoveryStatus, RuntimeProfile, TemplateCaching, TemplateProfile, TemplateStatus,
 };
 pub use template_cache::{AIMTemplateCache, AIMTemplateCacheSpec, AIMTemplateCacheStatus, TemplateKind};
 

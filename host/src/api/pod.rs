@@ -58,14 +58,14 @@ pub struct ReplicaResources {
     /// What a replica is guaranteed, by resource name (for example `cpu: "16"`, `memory: 128Gi`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = MAX_POD_ENTRIES))]
-    #[x_kube(validation = Rule::new("!('amd.com/gpu' in self)").message(
+    #[x_kube(validation = Rule::new("!self.exists(k, k.startsWith('amd.com/'))").message(
         "GPUs come from gpuSelector (the template's, or overrides.gpuSelector): resources sets CPU and memory"
     ))]
     pub requests: BTreeMap<String, Quantity>,
     /// The most a replica may use, by resource name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = MAX_POD_ENTRIES))]
-    #[x_kube(validation = Rule::new("!('amd.com/gpu' in self)").message(
+    #[x_kube(validation = Rule::new("!self.exists(k, k.startsWith('amd.com/'))").message(
         "GPUs come from gpuSelector (the template's, or overrides.gpuSelector): resources sets CPU and memory"
     ))]
     pub limits: BTreeMap<String, Quantity>,

@@ -117,7 +117,11 @@ impl RuntimeOverrides {
                 let count = o.count.or(base.map(|b| b.count));
                 let model = o.model.clone().or_else(|| base.map(|b| b.model.clone()));
                 match (count, model) {
-                    (Some(count), Some(model)) => Some(GpuSelector { count, model }),
+                    (Some(count), Some(model)) => Some(GpuSelector {
+                        count,
+                        model,
+                        resource_name: base.and_then(|b| b.resource_name.clone()),
+                    }),
                     (_, None) => {
                         return Err(
                             "spec.overrides.gpuSelector names no model and there is no base template \
@@ -302,10 +306,7 @@ mod tests {
 
     #[test]
     fn an_override_names_only_what_it_changes_and_the_gpu_rest_comes_from_the_base() {
-        let base = GpuSelector {
-            count: 1,
-            model: "MI325X".into(),
-        };
+        let base = GpuSelector::new("MI325X", 1);
         let count_only = RuntimeOverrides {
             gpu_selector: Some(GpuOverride {
                 count: Some(2),
@@ -314,13 +315,7 @@ mod tests {
             ..Default::default()
         };
         let completed = count_only.completed(Some(&base)).unwrap();
-        assert_eq!(
-            completed.gpu_selector,
-            Some(GpuSelector {
-                count: 2,
-                model: "MI325X".into()
-            })
-        );
+        assert_eq!(completed.gpu_selector, Some(GpuSelector::new("MI325X", 2)));
         assert_eq!(
             (completed.metric, completed.precision),
             (None, None),

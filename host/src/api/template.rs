@@ -65,6 +65,7 @@ pub struct TemplateProfile {
     printcolumn(name = "GPU", type_ = "string", json_path = ".spec.gpuSelector.model"),
     printcolumn(name = "GPUs", type_ = "integer", json_path = ".spec.gpuSelector.count"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
+    printcolumn(name = "Profile", type_ = "string", json_path = ".status.profile.id", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 pub struct AIMClusterServiceTemplateSpec {
@@ -92,6 +93,7 @@ pub struct AIMClusterServiceTemplateSpec {
     printcolumn(name = "GPUs", type_ = "integer", json_path = ".spec.gpuSelector.count"),
     printcolumn(name = "Cached", type_ = "boolean", json_path = ".spec.caching.enabled"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
+    printcolumn(name = "Profile", type_ = "string", json_path = ".status.profile.id", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 pub struct AIMServiceTemplateSpec {
@@ -129,6 +131,36 @@ pub struct TemplateStatus {
     /// Progress of model-source discovery (the dry-run Job).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<DiscoveryStatus>,
+    /// The runtime profile the image's dry run chose (none for inline model sources). Its `id` reaches the
+    /// serving container as `AIM_PROFILE_ID`, so the runtime serves exactly the profile discovery found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<RuntimeProfile>,
+}
+
+/// A runtime profile of an AIM image, as its dry run reports it (the profile file's `metadata`).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeProfile {
+    /// The profile's ID: its file name without `.yaml`, for example `vllm-mi300x-fp8-tp1-latency`.
+    pub id: String,
+    /// The GPU model it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<String>,
+    /// GPUs per replica (the tensor-parallel size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_count: Option<i32>,
+    /// Weight precision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+    /// `latency` or `throughput`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// How far the image's makers tuned it: `optimized`, `preview`, `unoptimized` or `general`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// The inference engine, for example `vllm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// Where discovery stands for the current spec.
@@ -146,7 +178,8 @@ pub struct DiscoveryStatus {
     /// When the last attempt ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_attempt_time: Option<Time>,
-    /// The runtime profile the image chose (the dry-run's `filename`).
+    /// Set when the image's dry run answered that it has no profile for this spec (an empty list): what it
+    /// said. Discovery does not run again for the same spec and image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<String>,
+    pub no_profile: Option<String>,
 }

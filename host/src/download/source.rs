@@ -66,6 +66,23 @@ impl Source {
     }
 }
 
+impl Source {
+    /// The model ID the AIM runtime would give this source's files: an `hf://` source's repository, or the
+    /// last two segments of an `s3://` source's path (the runtime's `download-to-cache` names an S3 model so).
+    pub(crate) fn model_id(&self) -> String {
+        match self {
+            Source::HuggingFace { repo, .. } => repo.clone(),
+            Source::S3 { bucket, prefix } => {
+                let segments: Vec<&str> = std::iter::once(bucket.as_str())
+                    .chain(prefix.split('/'))
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                segments[segments.len().saturating_sub(2)..].join("/")
+            }
+        }
+    }
+}
+
 fn repo_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
@@ -119,5 +136,20 @@ mod tests {
         );
         assert!(Source::parse("s3:///x").unwrap_err().contains("no bucket"));
         assert!(Source::parse("gs://x/y").unwrap_err().contains("unsupported scheme"));
+    }
+
+    #[test]
+    fn the_model_id_is_the_repository_or_the_last_two_path_segments() {
+        let id = |uri: &str| Source::parse(uri).unwrap().model_id();
+        assert_eq!(
+            id("hf://amd/Llama-3.1-8B-Instruct-FP8-KV@abc"),
+            "amd/Llama-3.1-8B-Instruct-FP8-KV"
+        );
+        assert_eq!(
+            id("s3://models/weights/meta-llama/Llama-3.1-8B-Instruct/"),
+            "meta-llama/Llama-3.1-8B-Instruct"
+        );
+        assert_eq!(id("s3://meta-llama/Llama-3.1-8B"), "meta-llama/Llama-3.1-8B");
+        assert_eq!(id("s3://models"), "models");
     }
 }

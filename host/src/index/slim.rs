@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | Node | labels, `spec.unschedulable`, `status.allocatable` | the GPU inventory |
 //! | Deployment | `spec.replicas`, `status.replicas` and `readyReplicas` | replica counts (scaling status, readiness) |
-//! | Pod | name, labels, creation time; status: phase, `PodScheduled` and `Ready`, each container's name, state and readiness; no spec | readiness, scheduling, start times, termination messages |
+//! | Pod | name, labels, creation time; status: phase, `PodScheduled` and `Ready`, each container's name, state, readiness, restarts and how its last run ended; no spec | readiness, scheduling, start times, termination messages |
 //! | Job | spec less the pod template, status | Job outcomes (conditions) and progress (annotations); Jobs are created once, never compared |
 //! | InferenceService | spec, status conditions only | `Ready`; the spec for "write only differences" |
 //! | everything else | all | |
@@ -20,7 +20,9 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ContainerStatus, Node, NodeSpec, NodeStatus, Pod, PodCondition, PodStatus};
+use k8s_openapi::api::core::v1::{
+    ContainerState, ContainerStateTerminated, ContainerStatus, Node, NodeSpec, NodeStatus, Pod, PodCondition, PodStatus,
+};
 use kube::Resource;
 
 /// The annotation `kubectl apply` (client-side) keeps a whole copy of the object in.
@@ -69,8 +71,8 @@ const POD_CONDITIONS: [&str; 2] = ["PodScheduled", "Ready"];
 
 /// [`common`], and all of a pod but what readiness, placement, start times and termination messages read: its
 /// name, namespace, labels and creation time; its phase; its `PodScheduled` and `Ready` conditions; each
-/// container's name, readiness and state. The spec (KServe's and the Job controller's to keep), annotations,
-/// owners, addresses, the other conditions and each container's image, last state and restarts go.
+/// container's name, readiness, state, restarts and last run's end. The spec (KServe's and the Job controller's
+/// to keep), annotations, owners, addresses, the other conditions and each container's image go.
 pub(crate) fn pod(pod: &mut Pod) {
     common(pod);
     let meta = &mut pod.metadata;
@@ -86,6 +88,12 @@ pub(crate) fn pod(pod: &mut Pod) {
                     name: c.name,
                     state: c.state,
                     ready: c.ready,
+                    restart_count: c.restart_count,
+                    // How the last run ended tells a stuck start from a long one; its message can be long.
+                    last_state: c.last_state.map(|s| ContainerState {
+                        terminated: s.terminated.map(|t| ContainerStateTerminated { message: None, ..t }),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 })
                 .collect()
@@ -117,22 +125,26 @@ pub(crate) fn job(job: &mut Job) {
     }
 }
 
-/// [`common`], and an InferenceService's status but its conditions (KServe's per-component status, model
-/// status and addresses are not read). The spec stays: "write only differences" compares against it.
+/// [`common`], and an InferenceService's status but its conditions and the deployment mode KServe recorded
+/// (its per-component status, model status and addresses are not read). The spec stays: "write only
+/// differences" compares against it.
 pub(crate) fn inference_service(isvc: &mut crate::upstream::InferenceService) {
     common(isvc);
-    /// The one part of an InferenceService's status that is read.
-    #[derive(serde::Deserialize)]
-    struct Conditions<'a> {
-        #[serde(borrow)]
+    /// The parts of an InferenceService's status that are read.
+    #[derive(serde::Deserialize, serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Kept<'a> {
+        #[serde(borrow, skip_serializing_if = "Option::is_none")]
         conditions: Option<&'a serde_json::value::RawValue>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        deployment_mode: Option<String>,
     }
-    let kept = isvc
-        .field("status")
-        .map(|status| match serde_json::from_str::<Conditions>(status.get()) {
-            Ok(Conditions { conditions: Some(c) }) => format!("{{\"conditions\":{}}}", c.get()),
-            _ => "{}".to_string(),
-        });
+    let kept = isvc.field("status").map(|status| {
+        serde_json::from_str::<Kept>(status.get())
+            .ok()
+            .and_then(|k| serde_json::to_string(&k).ok())
+            .unwrap_or_else(|| "{}".to_string())
+    });
     if let Some(kept) = kept {
         isvc.set_field("status", serde_json::value::RawValue::from_string(kept).ok());
     }
@@ -263,13 +275,14 @@ mod tests {
     }
 
     #[test]
-    fn an_inference_service_keeps_its_spec_and_ready_conditions() {
+    fn an_inference_service_keeps_its_spec_ready_conditions_and_deployment_mode() {
         let mut isvc: crate::upstream::InferenceService = serde_json::from_value(serde_json::json!({
             "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
             "metadata": { "name": "chat", "namespace": "team" },
             "spec": { "predictor": { "minReplicas": 1 } },
             "status": {
                 "conditions": [{ "type": "Ready", "status": "True" }],
+                "deploymentMode": "Standard",
                 "components": { "predictor": { "url": "http://chat" } },
                 "modelStatus": { "transitionStatus": "UpToDate" },
                 "address": { "url": "http://chat.team" }
@@ -281,7 +294,7 @@ mod tests {
         assert_eq!(isvc.field_value("spec"), spec);
         assert_eq!(
             isvc.field_value("status"),
-            serde_json::json!({ "conditions": [{ "type": "Ready", "status": "True" }] })
+            serde_json::json!({ "conditions": [{ "type": "Ready", "status": "True" }], "deploymentMode": "Standard" })
         );
     }
 }

@@ -1,7 +1,7 @@
 //! The AIM container image's contract: the `AIM_*` variables that select a runtime profile (read by both the
 //! dry-run discovery and the serving container), and the names it takes metrics and precisions by.
 
-use crate::api::{Metric, Precision, TemplateProfile};
+use crate::api::{Metric, Precision, RuntimeParameters, TemplateProfile};
 use k8s_openapi::api::core::v1::EnvVar;
 
 /// An environment variable with a plain value.
@@ -28,6 +28,18 @@ pub(crate) fn profile_env(profile: &TemplateProfile) -> Vec<EnvVar> {
         env.push(var("AIM_GPU_COUNT", gpu.count.to_string()));
     }
     env
+}
+
+/// What a profile asks of the runtime, for messages: `2 × MI300X, fp8, latency` (`any …` for what it leaves
+/// to the runtime).
+pub(crate) fn describe(p: &RuntimeParameters) -> String {
+    let gpu = p
+        .gpu_selector
+        .as_ref()
+        .map_or("any GPU".to_string(), |g| format!("{} × {}", g.count, g.model));
+    let precision = p.precision.map_or("any precision", precision_name);
+    let metric = p.metric.map_or("any metric", metric_name);
+    format!("{gpu}, {precision}, {metric}")
 }
 
 /// Lower-case metric name, as `AIM_METRIC` takes it.

@@ -28,8 +28,16 @@ pub const MI325X: GpuProfile = GpuProfile {
     memory_kind: "HBM3E",
 };
 
+/// AMD Instinct MI355X: gfx950, 288 GB HBM3E.
+pub const MI355X: GpuProfile = GpuProfile {
+    model: "MI355X",
+    arch: "gfx950",
+    memory_gib: 288,
+    memory_kind: "HBM3E",
+};
+
 /// Every known profile.
-pub const PROFILES: [GpuProfile; 2] = [MI300X, MI325X];
+pub const PROFILES: [GpuProfile; 3] = [MI300X, MI325X, MI355X];
 
 /// Share of GPU memory model weights may take; the rest is left for the KV cache and activations (vLLM's
 /// `gpu-memory-utilization` in the AIM profiles is 0.9, and weights must leave room inside that).
@@ -57,9 +65,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn knows_mi300x_and_mi325x_whatever_the_case() {
+    fn knows_mi300x_mi325x_and_mi355x_whatever_the_case() {
         assert_eq!(profile("mi300x"), Some(MI300X));
         assert_eq!(profile("MI325X").map(|p| (p.arch, p.memory_gib)), Some(("gfx942", 256)));
+        assert_eq!(profile("mi355x").map(|p| (p.arch, p.memory_gib)), Some(("gfx950", 288)));
         assert_eq!(profile("MI250X"), None);
     }
 

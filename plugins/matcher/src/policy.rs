@@ -4,7 +4,7 @@
 //! 1. it must be `Available`;
 //! 2. each wanted parameter must be equal to the template's; a template that leaves a wanted parameter open is
 //!    accepted with a lower score (the runtime picks), a different value is rejected;
-//! 3. when the template pins known GPUs (MI300X, MI325X) and its model sources have sizes, the weights must fit
+//! 3. when the template pins known GPUs (MI300X, MI325X, MI355X) and its model sources have sizes, the weights must fit
 //!    in 90% of the GPUs' memory;
 //! 4. when the GPU inventory is known, the cluster must have the GPU model, with enough on one node.
 //!

@@ -145,6 +145,23 @@ fn mi325x_holds_what_mi300x_cannot() {
 }
 
 #[test]
+fn mi355x_holds_what_mi325x_cannot() {
+    let mut on_325 = candidate("on-325", Scope::Cluster, Precision::Fp16, 1, "MI325X");
+    on_325.source_sizes = vec![Some(240 * GIB)];
+    let mut on_355 = candidate("on-355", Scope::Cluster, Precision::Fp16, 1, "MI355X");
+    on_355.source_sizes = vec![Some(240 * GIB)];
+    let out = match_template(&request(Params::default(), vec![on_325, on_355]));
+    assert_eq!(out.decision, Decision::Use(1));
+    assert!(
+        out.verdicts[1]
+            .reason
+            .contains("fit in 259.2 GiB usable on 1 × MI355X (288 GiB HBM3E each)"),
+        "{}",
+        out.verdicts[1].reason
+    );
+}
+
+#[test]
 fn gpus_missing_from_the_inventory_are_rejected() {
     let mut req = request(
         Params::default(),

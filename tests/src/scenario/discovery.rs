@@ -11,8 +11,37 @@ use kube::api::{Api, ListParams};
 
 /// What an AIM image prints for one profile with one model.
 pub fn dry_run_output(source: &str, size_gb: f64) -> String {
+    dry_run_printed(source, Some(size_gb))
+}
+
+/// What an AIM image's `dry-run --format=json` leaves in its pod's log, in the runtime's own shape
+/// (`aim-build: src/entrypoint.py`, `aim_runtime.py`): a warning on stderr, then `json.dumps(…, indent=2)` of one
+/// MI300X fp8 profile whose model is `source` (its `name` the ID without the scheme) of `size_gb` (`None`:
+/// `null`, the runtime could not ask the Hub) on stdout.
+pub fn dry_run_printed(source: &str, size_gb: Option<f64>) -> String {
+    let name = source.split_once("://").map_or(source, |(_, rest)| rest);
+    let profile = serde_json::json!([{
+        "filename": "vllm-mi300x-fp8-tp1-latency.yaml",
+        "profile": {
+            "aim_id": "meta-llama/Llama-3.1-8B-Instruct",
+            "model_id": name,
+            "metadata": { "engine": "vllm", "gpu": "MI300X", "gpu_count": 1, "manual_selection_only": false,
+                "metric": "latency", "precision": "fp8", "type": "optimized" },
+            "engine_args": { "async-scheduling": null, "tensor-parallel-size": 1 },
+        },
+        "models": [{ "name": name, "source": source, "size_gb": size_gb }],
+    }]);
     format!(
-        r#"[{{"filename": "vllm-mi300x-fp8-tp1-latency.yaml", "profile": {{"metadata": {{"gpu": "MI300X", "precision": "fp8"}}}}, "models": [{{"name": "m", "source": "{source}", "size_gb": {size_gb}}}]}}]"#
+        "2026-12-05 10:00:01,200 - aim_runtime.profile_selector - WARNING - Some GPUs are not idle! Check GPU usage.\n{}\n",
+        serde_json::to_string_pretty(&profile).expect("JSON")
+    )
+}
+
+/// What the image leaves in its log when it has no profile for what was asked: the runtime's warning, then `[]`.
+pub fn dry_run_no_profile(aim_id: &str) -> String {
+    format!(
+        "2026-12-05 10:00:01,200 - aim_runtime.aim_runtime - WARNING - No compatible profile found or error occurred: \
+         No compatible profile found for AIM {aim_id}. Profile breakdown: 12 gpu_mismatch, 4 precision_mismatch\n[]\n"
     )
 }
 

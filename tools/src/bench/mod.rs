@@ -163,6 +163,7 @@ pub async fn run(config: &BenchConfig, workload: Workload, n: usize) -> anyhow::
     let nodes = aim_tests::controlplane::nodes::GpuNodes {
         mi300x: if config.operator_only { 1 } else { n.div_ceil(4) + 2 },
         mi325x: 1,
+        ..aim_tests::controlplane::nodes::GpuNodes::none()
     };
     let mut cp = ControlPlane::start_with(&dir, nodes).await?;
     if config.operator_only {

@@ -41,6 +41,7 @@ pub(crate) mod reasons {
     pub(crate) const WAITING_FOR_DISCOVERY_SLOT: &str = "WaitingForDiscoverySlot";
     pub(crate) const DISCOVERY_BACKOFF: &str = "DiscoveryBackoff";
     pub(crate) const DISCOVERY_FAILED: &str = "DiscoveryFailed";
+    pub(crate) const NO_RUNTIME_PROFILE: &str = "NoRuntimeProfile";
     pub(crate) const WAITING_FOR_IMAGE: &str = "WaitingForImage";
     pub(crate) const NAMESPACE_MISSING: &str = "NamespaceMissing";
     pub(crate) const MODEL_NOT_FOUND: &str = "ModelNotFound";
@@ -78,6 +79,9 @@ pub(crate) mod reasons {
     pub(crate) const CREATING_RUNTIME: &str = "CreatingRuntime";
     pub(crate) const RUNTIME_READY: &str = "RuntimeReady";
     pub(crate) const RUNTIME_NOT_READY: &str = "RuntimeNotReady";
+    pub(crate) const LOADING_MODEL: &str = "LoadingModel";
+    pub(crate) const RUNTIME_STUCK: &str = "RuntimeStuck";
+    pub(crate) const KSERVE_UNSUPPORTED: &str = "KServeUnsupported";
     pub(crate) const RUNTIME_REJECTED: &str = "RuntimeRejected";
     pub(crate) const UNSCHEDULABLE: &str = "Unschedulable";
     pub(crate) const REPLICAS_WAITING: &str = "ReplicasWaiting";

@@ -5,7 +5,8 @@ use super::cache::{CacheMount, merged_credentials};
 use super::metadata::{self, Propagation};
 use super::pod;
 use super::scaling::{self, Replicas};
-use crate::api::{AIMService, GatewayRef, TemplateProfile};
+use super::serving;
+use crate::api::{AIMService, GatewayRef, TemplateProfile, TemplateStatus};
 use crate::controller::kit::names::{hashed_name, short_hash};
 use crate::labels::{self, Component};
 use crate::upstream::aim::{profile_env, var};
@@ -17,9 +18,6 @@ use serde_json::{Value, json};
 
 /// The runtime's serving container (KServe's name for a predictor's main container).
 pub(crate) const CONTAINER: &str = "kserve-container";
-
-/// Where cached model sources are mounted in the runtime container.
-pub(crate) const CACHE_ROOT: &str = "/workspace/model-cache";
 
 /// The longest InferenceService name KServe can run in any namespace: its predictor pods carry the label
 /// `app: isvc.<name>-predictor`, a label value of at most 63 characters.
@@ -69,6 +67,8 @@ pub(crate) struct RuntimeInputs<'a> {
     pub(crate) template: &'a str,
     /// The resolved template's profile.
     pub(crate) profile: &'a TemplateProfile,
+    /// What discovery found of the template: the runtime profile to serve and the model sources' sizes.
+    pub(crate) discovered: &'a TemplateStatus,
     /// Model caches to mount (empty without caching).
     pub(crate) mounts: &'a [CacheMount],
     /// Which of the service's labels follow it.
@@ -77,11 +77,18 @@ pub(crate) struct RuntimeInputs<'a> {
     pub(crate) replicas: &'a Replicas,
 }
 
-/// Template variables first, then the service's, which win by name.
-pub(crate) fn merged_env(profile: &TemplateProfile, service: &[EnvVar], cache: bool) -> Vec<EnvVar> {
+/// The profile's `AIM_*` variables, where the model is (`placement`), the runtime profile discovery chose
+/// (`AIM_PROFILE_ID`), then the template's variables and the service's, which win by name.
+pub(crate) fn merged_env(
+    profile: &TemplateProfile,
+    placement: &[EnvVar],
+    runtime_profile: Option<&str>,
+    service: &[EnvVar],
+) -> Vec<EnvVar> {
     let mut env = profile_env(profile);
-    if cache {
-        env.push(var("AIM_CACHE_PATH", CACHE_ROOT));
+    env.extend(placement.iter().cloned());
+    if let Some(id) = runtime_profile {
+        env.push(var("AIM_PROFILE_ID", id));
     }
     for var in profile.credentials.env.iter().chain(service) {
         match env.iter_mut().find(|e| e.name == var.name) {
@@ -98,31 +105,37 @@ pub(crate) fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
     let name = inputs.name;
     let gpu = inputs.profile.parameters.gpu_selector.as_ref();
     let settings = service.spec.pod.over(&inputs.profile.pod);
-    let resources = pod::resources(gpu.map(|g| g.count.max(1) as u64), settings.resources.as_ref());
+    let cached = !inputs.mounts.is_empty();
+    let model_bytes = serving::model_bytes(&inputs.discovered.model_sources);
+    let placement = serving::model_placement(inputs.mounts, cached, model_bytes);
+    let resources = pod::resources(gpu, settings.resources.as_ref(), placement.scratch.as_ref());
     let followed = metadata::labels(service.metadata.labels.as_ref(), inputs.propagation);
     let annotations = metadata::annotations(service.metadata.annotations.as_ref());
     let mut volumes = vec![json!({ "name": "dshm", "emptyDir": { "medium": "Memory", "sizeLimit": "8Gi" } })];
     let mut mounts = vec![json!({ "name": "dshm", "mountPath": "/dev/shm" })];
-    for (i, m) in inputs.mounts.iter().enumerate() {
-        volumes.push(json!({ "name": format!("model-cache-{i}"), "persistentVolumeClaim": { "claimName": m.claim, "readOnly": true } }));
-        mounts.push(json!({ "name": format!("model-cache-{i}"), "mountPath": format!("{CACHE_ROOT}/{}", m.cache), "readOnly": true }));
-    }
+    volumes.extend(placement.volumes);
+    mounts.extend(placement.mounts);
+    let runtime_profile = inputs.discovered.profile.as_ref().map(|p| p.id.as_str());
     let pull_secrets = merged_credentials(&inputs.profile.credentials, &service.spec.credentials).image_pull_secrets;
     // The predictor's pods carry the operator's labels, so its index watches them and can say why one does not
     // run (the scheduler found no node with the GPUs it asks for).
     let mut pod_labels = followed.clone();
     pod_labels.extend(labels::managed(Component::Runtime));
     pod_labels.insert(labels::SERVICE.into(), labels::value(&service.name_any()));
+    let mut container = json!({
+        "name": CONTAINER,
+        "image": inputs.image,
+        "env": merged_env(inputs.profile, &placement.env, runtime_profile, &service.spec.credentials.env),
+        "ports": [{ "containerPort": serving::PORT, "protocol": "TCP" }],
+        "resources": resources,
+        "volumeMounts": mounts,
+    });
+    for (probe, spec) in serving::probes(serving::startup_budget(model_bytes, cached)) {
+        container[probe] = spec;
+    }
     let mut predictor = json!({
         "labels": pod_labels,
-        "containers": [{
-            "name": CONTAINER,
-            "image": inputs.image,
-            "env": merged_env(inputs.profile, &service.spec.credentials.env, !inputs.mounts.is_empty()),
-            "ports": [{ "containerPort": 8000, "protocol": "TCP" }],
-            "resources": resources,
-            "volumeMounts": mounts,
-        }],
+        "containers": [container],
         "volumes": volumes,
     });
     if !pull_secrets.is_empty() {
@@ -135,9 +148,7 @@ pub(crate) fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
     let namespace = service.namespace().unwrap_or_default();
     let autoscaler = scaling::render(inputs.replicas, &mut predictor, &namespace, name);
     if let Some(gpu) = gpu {
-        predictor["affinity"] = json!({ "nodeAffinity": { "requiredDuringSchedulingIgnoredDuringExecution": { "nodeSelectorTerms": [{
-            "matchExpressions": [{ "key": gpu::PRODUCT_LABEL, "operator": "In", "values": gpu::product_names(&gpu.model) }]
-        }] } } });
+        predictor["affinity"] = gpu::node_affinity(&gpu.model);
     }
     let mut labels = followed;
     labels.extend(labels::managed(Component::Runtime));

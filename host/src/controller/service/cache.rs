@@ -10,12 +10,29 @@ use kube::ResourceExt;
 use kube::api::ObjectMeta;
 use std::sync::Arc;
 
-/// A mounted model cache: its claim and where it appears in the container.
+/// A mounted model cache: which directory of which claim appears where the runtime looks for the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CacheMount {
-    /// The ModelCache's name (the directory under [`super::build::CACHE_ROOT`]).
-    pub(crate) cache: String,
     pub(crate) claim: String,
+    /// The directory on the volume the downloader wrote the source's files to (`<org>/<model>`,
+    /// `<bucket>/<prefix>`), mounted as `subPath`.
+    pub(crate) directory: String,
+    /// The model ID the runtime looks the files up by: they appear at
+    /// `<`[`super::serving::CACHE_ROOT`]`>/<model id>`, the directory the runtime checks before it downloads.
+    pub(crate) model_id: String,
+}
+
+impl CacheMount {
+    /// The mount of the volume `claim` holding `source`, or `None` for a source whose URI does not parse (the
+    /// API server refuses those).
+    pub(crate) fn of(source: &crate::api::ModelSource, claim: String) -> Option<CacheMount> {
+        let parsed = crate::download::source::Source::parse(&source.source_uri).ok()?;
+        Some(CacheMount {
+            claim,
+            directory: parsed.directory().to_string_lossy().into_owned(),
+            model_id: source.model_id()?,
+        })
+    }
 }
 
 /// Where the service's cache stands.
@@ -95,10 +112,7 @@ pub(crate) fn state(
                     let mc = model_cache(&source.source_uri)?;
                     let ready = mc.status.as_ref().and_then(|s| s.head.status) == Some(ResourceState::Available);
                     let claim = mc.status.as_ref()?.persistent_volume_claim.clone()?;
-                    ready.then(|| CacheMount {
-                        cache: mc.name_any(),
-                        claim,
-                    })
+                    ready.then(|| CacheMount::of(source, claim)).flatten()
                 })
                 .collect(),
         ),
@@ -210,6 +224,7 @@ mod tests {
         let source = |uri: &str| ModelSource {
             source_uri: uri.into(),
             size: Some(Quantity("1Gi".into())),
+            name: None,
         };
         let template = crate::fixtures::template_record(
             "t",

@@ -30,10 +30,9 @@ impl From<&Template> for TemplateRecord {
     }
 }
 
-/// The WIT form of the GPU inventory.
-pub(crate) fn inventory_to_wit(pools: &[GpuPool]) -> Vec<wit::GpuPool> {
-    pools
-        .iter()
+/// The WIT form of the GPU inventory, as `resource` counts it (the WIT's pools have no resource names).
+pub(crate) fn inventory_to_wit(pools: &[GpuPool], resource: &str) -> Vec<wit::GpuPool> {
+    crate::upstream::gpu::pools_of(pools, resource)
         .map(|p| wit::GpuPool {
             model: p.model.clone(),
             nodes: p.nodes,
@@ -67,7 +66,8 @@ pub(crate) fn to_wit(p: &RuntimeParameters) -> wit::RuntimeParameters {
     }
 }
 
-/// Runtime parameters from their WIT form.
+/// Runtime parameters from their WIT form (the WIT has no resource names: a GPU is requested as `amd.com/gpu`
+/// unless the caller carries a template's over).
 pub(crate) fn from_wit(p: &wit::RuntimeParameters) -> RuntimeParameters {
     RuntimeParameters {
         metric: p.metric.map(|m| match m {
@@ -84,10 +84,10 @@ pub(crate) fn from_wit(p: &wit::RuntimeParameters) -> RuntimeParameters {
             wit::Precision::Int4 => Precision::Int4,
             wit::Precision::Int8 => Precision::Int8,
         }),
-        gpu_selector: p.gpu.as_ref().map(|g| crate::api::GpuSelector {
-            model: g.model.clone(),
-            count: g.count.min(i32::MAX as u32) as i32,
-        }),
+        gpu_selector: p
+            .gpu
+            .as_ref()
+            .map(|g| crate::api::GpuSelector::new(g.model.clone(), g.count.min(i32::MAX as u32) as i32)),
     }
 }
 

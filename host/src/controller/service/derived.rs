@@ -36,13 +36,28 @@ pub(crate) fn desired(
         },
         spec: AIMServiceTemplateSpec {
             profile: TemplateProfile {
-                parameters: from_wit(&merged.merged),
+                parameters: keep_resource(from_wit(&merged.merged), base),
                 ..base.profile.clone()
             },
             caching: None,
         },
         status: None,
     }
+}
+
+/// The merged parameters with the base's GPU resource name (the WIT carries none: the merger decides models
+/// and counts, and the cluster's resource naming is the base template's to say).
+fn keep_resource(mut merged: crate::api::RuntimeParameters, base: &TemplateRecord) -> crate::api::RuntimeParameters {
+    let base_resource = base
+        .profile
+        .parameters
+        .gpu_selector
+        .as_ref()
+        .and_then(|g| g.resource_name.clone());
+    if let Some(gpu) = merged.gpu_selector.as_mut() {
+        gpu.resource_name = base_resource;
+    }
+    merged
 }
 
 /// True when a template of the derived template's name exists that the operator did not derive: it is the

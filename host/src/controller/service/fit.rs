@@ -33,7 +33,10 @@ pub(crate) async fn check(
             gpu: None,
         },
         candidates: vec![to_candidate(&as_judged(template, sizes_from))],
-        inventory: ctx.index.inventory().map(|pools| inventory_to_wit(&pools)),
+        inventory: ctx
+            .index
+            .inventory()
+            .map(|pools| inventory_to_wit(&pools, &resource_of(template))),
     };
     let decided = ctx
         .policy
@@ -47,6 +50,17 @@ pub(crate) async fn check(
         )),
         _ => Ok(()),
     }
+}
+
+/// The extended resource `template` requests its GPUs as.
+fn resource_of(template: &TemplateRecord) -> String {
+    template
+        .profile
+        .parameters
+        .gpu_selector
+        .as_ref()
+        .map_or(crate::upstream::gpu::RESOURCE, |g| g.resource())
+        .to_string()
 }
 
 /// The template as the fit check shows it to the matcher.
@@ -87,6 +101,7 @@ mod tests {
                 .map(|s| ModelSource {
                     source_uri: "hf://org/m".into(),
                     size: Some(Quantity(s.to_string())),
+                    name: None,
                 })
                 .collect(),
             ..Default::default()

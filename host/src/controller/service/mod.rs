@@ -19,6 +19,7 @@ pub(crate) mod pod;
 pub(crate) mod resolve;
 pub(crate) mod routing;
 pub(crate) mod scaling;
+pub(crate) mod serving;
 pub(crate) mod startup;
 
 use crate::api::AIMService;

@@ -6,6 +6,7 @@
 use super::build;
 use super::cache::{self, CacheState};
 use super::metadata::Propagation;
+use super::plan::loading::{Exit, ReplicaRun};
 use super::resolve::{self, Resolution};
 use super::routing::{self, Routing};
 use super::startup::{PodTimes, StartFacts};
@@ -21,6 +22,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A condition another controller reports on a child (KServe's `Ready`, a gateway's `Accepted`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +58,12 @@ pub(crate) struct Observed {
     pub(crate) isvc: Option<Arc<InferenceService>>,
     /// KServe's `Ready` condition on it.
     pub(crate) runtime: Option<Reported>,
+    /// The deployment mode KServe recorded for it (`status.deploymentMode`).
+    pub(crate) runtime_mode: Option<String>,
     /// What the scheduler said of a predictor pod it could not place, if one waits unscheduled.
     pub(crate) unplaced: Option<String>,
+    /// The serving container of each predictor pod (read while the runtime is not ready or its count moves).
+    pub(crate) replica_runs: Vec<ReplicaRun>,
     /// Replicas ready to serve: the predictor Deployment's count (its pods', before KServe made it).
     pub(crate) ready_replicas: usize,
     /// Replicas the predictor Deployment wants now (the fixed count, or the autoscaler's choice), once it exists.
@@ -129,6 +135,12 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
     let runtime = isvc
         .as_deref()
         .and_then(|i| reported(&i.field_value("status"), "/conditions", "Ready"));
+    let runtime_mode = isvc.as_deref().and_then(|i| {
+        i.field_value("status")
+            .get("deploymentMode")?
+            .as_str()
+            .map(str::to_string)
+    });
     let deployment = index.predictor_deployment(&namespace, &isvc_name);
     let desired_replicas = deployment.as_deref().and_then(|d| d.spec.replicas);
     let deployed_ready = deployment
@@ -145,14 +157,17 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         false => index.pods_of_inference_service(&namespace, &isvc_name),
     };
     let unplaced = unschedulable(&pods);
+    let replica_runs = pods.iter().map(|p| replica_run(p)).collect();
     let ready_replicas = deployed_ready.unwrap_or_else(|| pods.iter().filter(|p| pod_ready(p)).count());
     let gpu_pool = match (&unplaced, &resolution) {
-        (Some(_), Resolution::Resolved { template, .. }) => template
-            .profile
-            .parameters
-            .gpu_selector
-            .as_ref()
-            .and_then(|gpu| index.inventory()?.into_iter().find(|p| p.model == gpu.model)),
+        (Some(_), Resolution::Resolved { template, .. }) => {
+            template.profile.parameters.gpu_selector.as_ref().and_then(|gpu| {
+                index
+                    .inventory()?
+                    .into_iter()
+                    .find(|p| p.model.eq_ignore_ascii_case(&gpu.model) && p.resource == gpu.resource())
+            })
+        }
         _ => None,
     };
     let route = index.route(&namespace, &isvc_name);
@@ -185,7 +200,9 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         isvc_name,
         isvc,
         runtime,
+        runtime_mode,
         unplaced,
+        replica_runs,
         ready_replicas,
         desired_replicas,
         gpu_pool,
@@ -263,6 +280,41 @@ pub(crate) fn pod_times(pods: &[Arc<Pod>]) -> PodTimes {
         scheduled: latest(&|p| turned_true(p, "PodScheduled")),
         started: latest(&started),
         ready: latest(&|p| turned_true(p, "Ready")),
+    }
+}
+
+/// The serving container of `pod` as the kubelet reports it.
+pub(crate) fn replica_run(pod: &Pod) -> ReplicaRun {
+    let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
+    let Some(c) = statuses.and_then(|all| all.iter().find(|c| c.name == build::CONTAINER).or(all.first())) else {
+        return ReplicaRun {
+            pod: pod.name_any(),
+            ..Default::default()
+        };
+    };
+    let state = c.state.as_ref();
+    let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+    ReplicaRun {
+        pod: pod.name_any(),
+        ready: c.ready,
+        running_since: state.and_then(|s| s.running.as_ref()?.started_at.clone()),
+        restarts: c.restart_count,
+        last_exit: last.map(|t| Exit {
+            reason: t.reason.clone().unwrap_or_default(),
+            code: t.exit_code,
+            ran: t
+                .started_at
+                .as_ref()
+                .zip(t.finished_at.as_ref())
+                .map(|(s, f)| Duration::from_millis((f.0.as_millisecond() - s.0.as_millisecond()).max(0) as u64)),
+        }),
+        waiting: state.and_then(|s| s.waiting.as_ref()).and_then(|w| {
+            let reason = w.reason.clone()?;
+            Some(match &w.message {
+                Some(m) => format!("{reason}: {m}"),
+                None => reason,
+            })
+        }),
     }
 }
 

@@ -2,8 +2,7 @@
 //! [`PodSettings`] over its template's, over the operator's per-GPU CPU and memory defaults. GPUs are always the
 //! profile's `gpuSelector` (the API refuses `amd.com/gpu` in `resources`).
 
-use crate::api::{PodSettings, ReplicaResources};
-use crate::upstream::gpu;
+use crate::api::{GpuSelector, PodSettings, ReplicaResources};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::{Value, json};
 
@@ -12,6 +11,8 @@ use serde_json::{Value, json};
 pub(crate) const CPU_PER_GPU: u64 = 4;
 /// Memory requested per GPU, in GiB.
 pub(crate) const MEMORY_REQUEST_GIB_PER_GPU: u64 = 32;
+/// The resource the runtime's download volume is requested as.
+const EPHEMERAL_STORAGE: &str = "ephemeral-storage";
 /// Memory limit per GPU, in GiB.
 pub(crate) const MEMORY_LIMIT_GIB_PER_GPU: u64 = 48;
 
@@ -35,16 +36,25 @@ pub(crate) fn defaults_for(gpus: u64) -> ReplicaResources {
     }
 }
 
-/// The container's requests and limits: `gpus` GPUs (none without a selector, and then no defaults either),
-/// with `own` (the merged pod settings' resources) over the per-GPU defaults.
-pub(crate) fn resources(gpus: Option<u64>, own: Option<&ReplicaResources>) -> Value {
-    let base = gpus.map(defaults_for).unwrap_or_default();
+/// The container's requests and limits: the selector's GPUs, as its resource (none without a selector, and
+/// then no CPU and memory defaults either), with `own` (the merged pod settings' resources) over the per-GPU
+/// defaults; `scratch`, the runtime's download volume, requested as ephemeral storage unless `own` names some.
+pub(crate) fn resources(
+    gpu: Option<&GpuSelector>,
+    own: Option<&ReplicaResources>,
+    scratch: Option<&Quantity>,
+) -> Value {
+    let gpus = gpu.map(|g| g.count.max(1) as u64);
+    let mut base = gpus.map(defaults_for).unwrap_or_default();
+    if let Some(scratch) = scratch {
+        base.requests.insert(EPHEMERAL_STORAGE.into(), scratch.clone());
+    }
     let merged = own.map_or_else(|| base.clone(), |o| o.over(&base));
     let mut requests = json!(merged.requests);
     let mut limits = json!(merged.limits);
-    if let Some(gpus) = gpus {
-        requests[gpu::RESOURCE] = json!(gpus.to_string());
-        limits[gpu::RESOURCE] = json!(gpus.to_string());
+    if let (Some(gpu), Some(gpus)) = (gpu, gpus) {
+        requests[gpu.resource()] = json!(gpus.to_string());
+        limits[gpu.resource()] = json!(gpus.to_string());
     }
     let mut out = json!({});
     for (key, value) in [("requests", requests), ("limits", limits)] {
@@ -80,6 +90,18 @@ pub(crate) fn settle(predictor: &mut Value, settings: &PodSettings) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_download_volume_is_requested_as_ephemeral_storage_and_a_named_resource_as_itself() {
+        let gpu = GpuSelector {
+            resource_name: Some("amd.com/spx_nps1".into()),
+            ..GpuSelector::new("MI300X", 1)
+        };
+        let r = resources(Some(&gpu), None, Some(&Quantity("17Gi".into())));
+        assert_eq!(r["requests"]["ephemeral-storage"], "17Gi");
+        assert_eq!(r["limits"]["amd.com/spx_nps1"], "1");
+        assert!(r["limits"].get("amd.com/gpu").is_none(), "{r}");
+    }
+
     #[rstest::rstest]
     #[case::per_gpu_defaults(Some(2), None, json!({
         "requests": { "amd.com/gpu": "2", "cpu": "8", "memory": "64Gi" },
@@ -94,9 +116,10 @@ mod tests {
         "limits": { "amd.com/gpu": "1" },
     }))]
     #[case::no_gpus_no_defaults(None, Some(json!({ "requests": { "cpu": "1" } })), json!({ "requests": { "cpu": "1" } }))]
-    fn resources_per_replica(#[case] gpus: Option<u64>, #[case] own: Option<Value>, #[case] expected: Value) {
+    fn resources_per_replica(#[case] gpus: Option<i32>, #[case] own: Option<Value>, #[case] expected: Value) {
         let own: Option<ReplicaResources> = own.map(|o| serde_json::from_value(o).unwrap());
-        assert_eq!(resources(gpus, own.as_ref()), expected);
+        let gpu = gpus.map(|n| GpuSelector::new("MI300X", n));
+        assert_eq!(resources(gpu.as_ref(), own.as_ref(), None), expected);
     }
 
     #[test]

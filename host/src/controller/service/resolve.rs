@@ -21,6 +21,7 @@ use crate::controller::kit::Context;
 use crate::controller::kit::reasons;
 use crate::labels;
 use crate::policy::bindings::{Decision, MatchRequest, MergeRequest};
+use crate::upstream::gpu;
 use kube::ResourceExt;
 
 /// The outcome of resolution. (A short-lived return value: boxing the larger variant would buy nothing.)
@@ -179,6 +180,25 @@ fn scope_word(scope: TemplateScope) -> &'static str {
     }
 }
 
+/// The GPU inventory the matcher judges `templates` against: the cluster's `amd.com/gpu`s, or none (not
+/// checked; the fit check judges the chosen template against its own resource) when a candidate requests its
+/// GPUs as another resource, which the WIT's pools cannot say.
+fn matcher_inventory(ctx: &Context, templates: &[TemplateRecord]) -> Option<Vec<crate::policy::bindings::GpuPool>> {
+    let default = |t: &TemplateRecord| {
+        t.profile
+            .parameters
+            .gpu_selector
+            .as_ref()
+            .is_none_or(|g| g.resource() == gpu::RESOURCE)
+    };
+    if !templates.iter().all(default) {
+        return None;
+    }
+    ctx.index
+        .inventory()
+        .map(|pools| candidates::inventory_to_wit(&pools, gpu::RESOURCE))
+}
+
 /// Patterns 1 (no default) and 3: ask the matcher.
 async fn choose(ctx: &Context, service: &AIMService, image: &AIMImage, wanted: &RuntimeParameters) -> Resolution {
     let namespace = service.namespace().unwrap_or_default();
@@ -192,7 +212,7 @@ async fn choose(ctx: &Context, service: &AIMService, image: &AIMImage, wanted: &
         model_id: service.spec.aim_model_id.clone(),
         wanted: to_wit(wanted),
         candidates: templates.iter().map(to_candidate).collect(),
-        inventory: ctx.index.inventory().map(|pools| candidates::inventory_to_wit(&pools)),
+        inventory: matcher_inventory(ctx, &templates),
     };
     let decided = match ctx.policy.match_template(request).await {
         Ok(d) => d,

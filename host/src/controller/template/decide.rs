@@ -34,6 +34,7 @@ pub(crate) fn plan<T: TemplateKind>(
                 status: &o.status,
                 image: o.image.as_deref(),
                 model: &profile.model_id,
+                asked: crate::upstream::aim::describe(&profile.parameters),
                 created: obj.meta().creation_timestamp.as_ref().map(|t| t.0),
                 hash: o.hash.clone(),
                 job_name: format!("{job_namespace}/{job_name}"),

@@ -1,48 +1,57 @@
-//! Parses what the AIM image's `dry-run --format=json` prints: `[{filename, profile, models: [{name, source,
-//! size_gb}]}]`, the first entry being the profile the image chose. Pure: text in, model sources or a message
-//! that says exactly what was wrong out.
+//! Parses what an AIM image's `dry-run --format=json` leaves in its pod's log, as the runtime prints it
+//! (`aim-build: src/entrypoint.py`, `aim_runtime.py::dry_run_json`): `json.dumps(…, indent=2)` of
+//! `[{filename, profile, models: [{name, source, size_gb}]}]` on stdout, among log lines on stderr (a pod's log
+//! holds both); `[]`, exit 0, when no profile fits the GPU, count, precision and metric asked, after a warning
+//! that says why; `size_gb: null` when the runtime could not ask the Hub. Pure: text in, the chosen profile and
+//! its model sources (or a message that says exactly what was wrong) out.
 
-use crate::api::{ModelSource, SUPPORTED_SOURCE_SCHEMES};
+use crate::api::{ModelSource, RuntimeProfile, SUPPORTED_SOURCE_SCHEMES};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::Value;
 
 /// What discovery found.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Discovered {
-    /// The chosen profile's file name.
-    pub(crate) profile: String,
+    /// The profile the image chose.
+    pub(crate) profile: RuntimeProfile,
     pub(crate) sources: Vec<ModelSource>,
 }
 
-/// Finds the JSON result in `output` (the whole text, or the last line that parses as a JSON array, since
-/// logs may carry other lines) and reads it.
-pub(crate) fn parse(output: &str) -> Result<Discovered, String> {
+/// What a dry run answered.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Answer {
+    Found(Discovered),
+    /// `[]`: the image has no profile for what was asked; what the runtime logged about it, if it did.
+    NoProfile {
+        said: Option<String>,
+    },
+}
+
+/// The warning the runtime logs before printing `[]` (`aim_runtime.py::dry_run_json`).
+const NO_PROFILE_WARNING: &str = "No compatible profile found or error occurred: ";
+
+/// Finds the dry run's JSON array in `output` (the last one that parses, wherever log lines surround it) and
+/// reads it.
+pub(crate) fn parse(output: &str) -> Result<Answer, String> {
     let trimmed = output.trim();
     if trimmed.is_empty() {
         return Err("the dry-run printed nothing".into());
     }
-    let value: Value = match serde_json::from_str(trimmed) {
-        Ok(v) => v,
-        Err(whole) => trimmed
-            .lines()
-            .rev()
-            .filter(|l| l.trim_start().starts_with('['))
-            .find_map(|l| serde_json::from_str(l.trim()).ok())
-            .ok_or_else(|| {
-                format!(
-                    "the dry-run output is not JSON ({whole}); it starts with: {}",
-                    preview(trimmed)
-                )
-            })?,
+    let Some(results) = last_json_array(trimmed) else {
+        return Err(match serde_json::from_str::<Value>(trimmed) {
+            Ok(other) => format!("expected a JSON list of profiles, got {}", kind(&other)),
+            Err(e) => format!(
+                "the dry-run output holds no JSON list ({e}); it starts with: {}",
+                preview(trimmed)
+            ),
+        });
     };
-    let results = value
-        .as_array()
-        .ok_or_else(|| format!("expected a JSON list of profiles, got {}", kind(&value)))?;
-    let first = results.first().ok_or(
-        "the dry-run found no matching profile (an empty list): the image has no runtime profile for this \
-         metric, precision and GPU; change the template or use another image",
-    )?;
-    let profile = first
+    let Some(first) = results.first() else {
+        return Ok(Answer::NoProfile {
+            said: no_profile_warning(trimmed),
+        });
+    };
+    let filename = first
         .get("filename")
         .and_then(Value::as_str)
         .ok_or("profile 0 has no 'filename' string")?
@@ -50,16 +59,75 @@ pub(crate) fn parse(output: &str) -> Result<Discovered, String> {
     let models = first
         .get("models")
         .and_then(Value::as_array)
-        .ok_or(format!("profile '{profile}' has no 'models' list"))?;
+        .ok_or(format!("profile '{filename}' has no 'models' list"))?;
     if models.is_empty() {
-        return Err(format!("profile '{profile}' lists no models"));
+        return Err(format!("profile '{filename}' lists no models"));
     }
     let sources = models
         .iter()
         .enumerate()
-        .map(|(i, m)| model_source(&profile, i, m))
+        .map(|(i, m)| model_source(&filename, i, m))
         .collect::<Result<_, _>>()?;
-    Ok(Discovered { profile, sources })
+    Ok(Answer::Found(Discovered {
+        profile: runtime_profile(&filename, first.get("profile")),
+        sources,
+    }))
+}
+
+/// The last JSON array in `text` that starts a line: each line that starts with `[` is tried as the start of
+/// one JSON value, and a value found is skipped whole, so an array nested in it (which may start a line of an
+/// indented dump too) is never taken for the result. Log lines that start with `[` do not parse and are passed.
+fn last_json_array(text: &str) -> Option<Vec<Value>> {
+    let mut found = None;
+    let mut from = 0;
+    while from < text.len() {
+        let line_end = text[from..].find('\n').map_or(text.len(), |i| from + i + 1);
+        let start = from + (text[from..line_end].len() - text[from..line_end].trim_start().len());
+        if text[start..].starts_with('[') {
+            let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+            if let Some(Ok(Value::Array(items))) = values.next() {
+                let end = start + values.byte_offset();
+                found = Some(items);
+                from = end;
+                continue;
+            }
+        }
+        from = line_end;
+    }
+    found
+}
+
+/// The runtime's warning before an empty answer, without the logger's prefix.
+fn no_profile_warning(text: &str) -> Option<String> {
+    text.lines().rev().find_map(|l| {
+        let at = l.find(NO_PROFILE_WARNING)?;
+        Some(l[at + NO_PROFILE_WARNING.len()..].trim().to_string())
+    })
+}
+
+/// The chosen profile as the status keeps it: its ID (the file name without `.yaml`, which the runtime's
+/// `AIM_PROFILE_ID` selects by) and its `metadata`.
+fn runtime_profile(filename: &str, profile: Option<&Value>) -> RuntimeProfile {
+    let meta = profile.and_then(|p| p.get("metadata"));
+    let text = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).map(str::to_string);
+    let stem = filename
+        .rsplit('/')
+        .next()
+        .unwrap_or(filename)
+        .trim_end_matches(".yaml")
+        .trim_end_matches(".yml");
+    RuntimeProfile {
+        id: stem.to_string(),
+        gpu: text("gpu"),
+        gpu_count: meta
+            .and_then(|m| m.get("gpu_count"))
+            .and_then(Value::as_i64)
+            .map(|n| n.clamp(0, i32::MAX as i64) as i32),
+        precision: text("precision"),
+        metric: text("metric"),
+        type_: text("type"),
+        engine: text("engine"),
+    }
 }
 
 fn model_source(profile: &str, i: usize, model: &Value) -> Result<ModelSource, String> {
@@ -74,6 +142,7 @@ fn model_source(profile: &str, i: usize, model: &Value) -> Result<ModelSource, S
             SUPPORTED_SOURCE_SCHEMES.map(|s| format!("{s}://")).join(", ")
         ));
     }
+    // `null` (the runtime could not ask the Hub) is no size: the cache asks the source itself.
     let size_gb = model.get("size_gb").and_then(Value::as_f64);
     if let Some(size) = size_gb
         && !(size.is_finite() && size >= 0.0)
@@ -84,7 +153,8 @@ fn model_source(profile: &str, i: usize, model: &Value) -> Result<ModelSource, S
     }
     Ok(ModelSource {
         source_uri: source.to_string(),
-        size: size_gb.map(size_quantity),
+        size: size_gb.filter(|s| *s > 0.0).map(size_quantity),
+        name: model.get("name").and_then(Value::as_str).map(str::to_string),
     })
 }
 
@@ -115,62 +185,4 @@ fn preview(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"[{"filename": "vllm-mi300x-fp8-tp1-latency.yaml", "profile": {"metadata": {"gpu": "MI300X"}},
-        "models": [{"name": "amd/Llama-3.1-8B-Instruct-FP8-KV", "source": "hf://amd/Llama-3.1-8B-Instruct-FP8-KV", "size_gb": 8.5}]}]"#;
-
-    #[test]
-    fn reads_the_first_profile_and_its_models() {
-        let found = parse(GOOD).unwrap();
-        assert_eq!(found.profile, "vllm-mi300x-fp8-tp1-latency.yaml");
-        assert_eq!(
-            found.sources,
-            vec![ModelSource {
-                source_uri: "hf://amd/Llama-3.1-8B-Instruct-FP8-KV".into(),
-                size: Some(Quantity("8704Mi".into()))
-            }]
-        );
-    }
-
-    #[test]
-    fn finds_the_result_among_log_lines() {
-        let log = format!(
-            "INFO starting\nWARNING no GPU visible, using AIM_GPU_MODEL\n{}\n",
-            GOOD.replace('\n', " ")
-        );
-        assert_eq!(parse(&log).unwrap().sources.len(), 1);
-    }
-
-    #[test]
-    fn says_what_is_wrong() {
-        for (output, expected) in [
-            ("", "printed nothing"),
-            ("Traceback (most recent call last):", "not JSON"),
-            (
-                "{\"filename\": \"x\"}",
-                "expected a JSON list of profiles, got an object",
-            ),
-            ("[]", "found no matching profile (an empty list)"),
-            ("[{\"models\": []}]", "profile 0 has no 'filename'"),
-            ("[{\"filename\": \"p.yaml\"}]", "profile 'p.yaml' has no 'models' list"),
-            ("[{\"filename\": \"p.yaml\", \"models\": []}]", "lists no models"),
-            (
-                "[{\"filename\": \"p.yaml\", \"models\": [{\"name\": \"m\"}]}]",
-                "model 0 of profile 'p.yaml' has no 'source'",
-            ),
-            (
-                "[{\"filename\": \"p.yaml\", \"models\": [{\"source\": \"ftp://x\"}]}]",
-                "scheme is not one of hf://, s3://",
-            ),
-            (
-                "[{\"filename\": \"p.yaml\", \"models\": [{\"source\": \"hf://x\", \"size_gb\": -1}]}]",
-                "invalid size_gb",
-            ),
-        ] {
-            let err = parse(output).unwrap_err();
-            assert!(err.contains(expected), "{output:?}: {err}");
-        }
-    }
-}
+mod tests;

@@ -44,7 +44,9 @@ pub(crate) fn job_name(template: &str, hash: &str) -> String {
 pub(crate) fn build(inputs: &DiscoveryInputs<'_>, hash: &str) -> Job {
     let mut labels = labels::managed(Component::Discovery);
     labels.insert(labels::TEMPLATE.into(), labels::value(inputs.template));
-    let mut env = vec![var("AIM_LOG_LEVEL_ROOT", "CRITICAL"), var("AIM_LOG_LEVEL", "CRITICAL")];
+    // Warnings only: the runtime's reason for an empty answer is a warning, and the parser finds the JSON among
+    // whatever else reaches the log.
+    let mut env = vec![var("AIM_LOG_LEVEL_ROOT", "WARNING"), var("AIM_LOG_LEVEL", "WARNING")];
     env.extend(inputs.profile.credentials.env.iter().cloned());
     env.extend(profile_env(inputs.profile));
     jobs::build(JobInputs {

@@ -46,6 +46,7 @@ pub(crate) fn status(
     let (discovered, failure) = match sources {
         Sources::Inline(inline) => {
             next.discovery = None;
+            next.profile = None;
             next.model_sources = inline.clone();
             let c = Cond::yes(
                 reasons::INLINE_MODEL_SOURCES,
@@ -59,12 +60,13 @@ pub(crate) fn status(
             match step {
                 Step::Done { sources, profile } => {
                     next.model_sources = sources.clone();
+                    next.profile = profile.as_deref().cloned();
                     let c = Cond::yes(
                         reasons::PROFILES_DISCOVERED,
                         format!(
                             "{} model sources from profile {}",
                             sources.len(),
-                            profile.as_deref().unwrap_or("?")
+                            profile.as_ref().map_or("?", |p| p.id.as_str())
                         ),
                     );
                     set(&mut next, types::DISCOVERED, &c);
@@ -72,18 +74,21 @@ pub(crate) fn status(
                 }
                 Step::Running { job } => {
                     next.model_sources.clear();
+                    next.profile = None;
                     let c = Cond::no(reasons::DISCOVERY_RUNNING, format!("discovery Job {job} is running"));
                     set(&mut next, types::DISCOVERED, &c);
                     (false, None)
                 }
                 Step::Waiting { reason, message, retry } => {
                     next.model_sources.clear();
+                    next.profile = None;
                     requeue = Some(*retry);
                     set(&mut next, types::DISCOVERED, &Cond::no(reason, message.clone()));
                     (false, None)
                 }
                 Step::Failed { reason, message, retry } => {
                     next.model_sources.clear();
+                    next.profile = None;
                     requeue = *retry;
                     let c = Cond::no(reason, message.clone());
                     set(&mut next, types::DISCOVERED, &c);
@@ -183,6 +188,7 @@ fn reason_const(reason: &str) -> &'static str {
         reasons::WAITING_FOR_DISCOVERY_SLOT,
         reasons::DISCOVERY_BACKOFF,
         reasons::DISCOVERY_FAILED,
+        reasons::NO_RUNTIME_PROFILE,
         reasons::WAITING_FOR_IMAGE,
         reasons::MODEL_NOT_FOUND,
         reasons::WARMING,
@@ -205,6 +211,7 @@ mod tests {
         ModelSource {
             source_uri: "hf://org/m".into(),
             size: None,
+            name: None,
         }
     }
 

@@ -247,6 +247,7 @@ mod tests {
         ModelSource {
             source_uri: uri.into(),
             size: None,
+            name: None,
         }
     }
 

@@ -106,6 +106,7 @@ fn profile(model: &str, sources: &[&str]) -> TemplateProfile {
                 .map(|s| ModelSource {
                     source_uri: s.to_string(),
                     size: None,
+                    name: None,
                 })
                 .collect(),
         ),

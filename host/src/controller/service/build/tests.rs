@@ -1,12 +1,31 @@
 use super::*;
+use crate::api::{ModelSource, RuntimeProfile};
+use crate::controller::service::serving::CACHE_ROOT;
 use crate::fixtures::{owner, profile, service};
+
+/// What discovery found for the template: a profile and one model source of 15 GiB.
+fn discovered() -> TemplateStatus {
+    TemplateStatus {
+        model_sources: vec![ModelSource {
+            size: Some(k8s_openapi::apimachinery::pkg::api::resource::Quantity("15Gi".into())),
+            name: Some("meta-llama/Llama-3.1-8B-Instruct".into()),
+            ..ModelSource::new("hf://meta-llama/Llama-3.1-8B-Instruct")
+        }],
+        profile: Some(RuntimeProfile {
+            id: "vllm-mi300x-fp8-tp2-latency".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
 
 #[test]
 fn the_inference_service_carries_image_env_gpus_affinity_mounts_and_replicas() {
     let (svc, profile) = (service(), profile());
     let mounts = [super::CacheMount {
-        cache: "hf-llama-1a2b".into(),
         claim: "hf-llama-1a2b-cache".into(),
+        directory: "meta-llama/Llama-3.1-8B-Instruct".into(),
+        model_id: "meta-llama/Llama-3.1-8B-Instruct".into(),
     }];
     let isvc = inference_service(&RuntimeInputs {
         service: &svc,
@@ -15,6 +34,7 @@ fn the_inference_service_carries_image_env_gpus_affinity_mounts_and_replicas() {
         image: "reg/aim:1",
         template: "fast",
         profile: &profile,
+        discovered: &discovered(),
         mounts: &mounts,
         propagation: &Propagation::default(),
         replicas: &Replicas::Fixed(2),
@@ -62,19 +82,31 @@ fn the_inference_service_carries_image_env_gpus_affinity_mounts_and_replicas() {
     assert!(!env.contains(&("AIM_PRECISION".into(), "fp8".into())));
     assert!(env.contains(&("AIM_METRIC".into(), "latency".into())) && env.contains(&("HF_TOKEN".into(), "t".into())));
     assert!(env.contains(&("AIM_CACHE_PATH".into(), CACHE_ROOT.into())));
+    assert!(
+        env.contains(&("AIM_PROFILE_ID".into(), "vllm-mi300x-fp8-tp2-latency".into())),
+        "the runtime serves the profile discovery chose: {env:?}"
+    );
+    // Where the runtime looks for the model: $AIM_CACHE_PATH/<model id>, the model's directory on the volume.
     assert_eq!(
-        c["volumeMounts"][1]["mountPath"],
-        "/workspace/model-cache/hf-llama-1a2b"
+        c["volumeMounts"][1],
+        json!({
+            "name": "model-cache-0",
+            "mountPath": "/workspace/model-cache/meta-llama/Llama-3.1-8B-Instruct",
+            "subPath": "meta-llama/Llama-3.1-8B-Instruct",
+            "readOnly": true,
+        })
     );
     assert_eq!(
         p["volumes"][1]["persistentVolumeClaim"]["claimName"],
         "hf-llama-1a2b-cache"
     );
-    let term = &p["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
-        ["matchExpressions"][0];
-    assert_eq!(term["key"], "amd.com/gpu.product-name");
+    assert_eq!(c["startupProbe"]["httpGet"]["path"], "/v1/models");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/health");
+    let terms = &p["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
+    assert_eq!(terms[0]["matchExpressions"][0]["key"], "amd.com/gpu.device-id");
+    assert_eq!(terms[1]["matchExpressions"][0]["key"], "amd.com/gpu.product-name");
     assert!(
-        term["values"]
+        terms[1]["matchExpressions"][0]["values"]
             .as_array()
             .unwrap()
             .contains(&json!("AMD_Instinct_MI300X"))
@@ -142,8 +174,9 @@ fn long_or_digit_leading_names_get_a_stable_short_isvc_name() {
 fn the_runtime_children_as_written() {
     let (svc, profile) = (service(), profile());
     let mounts = [super::CacheMount {
-        cache: "hf-llama-1a2b".into(),
         claim: "hf-llama-1a2b-cache".into(),
+        directory: "meta-llama/Llama-3.1-8B-Instruct".into(),
+        model_id: "meta-llama/Llama-3.1-8B-Instruct".into(),
     }];
     let owner = owner("AIMService", "llama3-svc");
     insta::assert_json_snapshot!(
@@ -155,6 +188,7 @@ fn the_runtime_children_as_written() {
             image: "reg/aim:1",
             template: "fast",
             profile: &profile,
+            discovered: &discovered(),
             mounts: &mounts,
             propagation: &Propagation::default(),
             replicas: &Replicas::Fixed(2),
@@ -217,6 +251,7 @@ fn an_autoscaled_inference_service_with_pod_settings_and_labels_as_written() {
             image: "reg/aim:1",
             template: "fast",
             profile: &profile,
+            discovered: &discovered(),
             mounts: &[],
             propagation: &Propagation::default(),
             replicas: &replicas,

@@ -295,6 +295,7 @@ impl Ladder {
 }
 
 mod hold;
+pub(crate) mod loading;
 mod messages;
 mod runtime;
 

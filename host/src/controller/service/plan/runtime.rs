@@ -8,6 +8,7 @@
 //! (`Unschedulable`); not ready as KServe says; not reported yet.
 
 use super::Observed;
+use super::loading;
 use super::messages::unschedulable_message;
 use crate::api::{AIMService, AIMServiceStatus, ReplicaStatus, ResourceState, ServiceState};
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
@@ -17,6 +18,7 @@ use crate::controller::service::cache::CacheMount;
 use crate::controller::service::candidates::TemplateRecord;
 use crate::controller::service::observe::Reported;
 use crate::controller::service::scaling::{self, Replicas};
+use crate::controller::service::serving;
 
 /// What the runtime step decided.
 pub(super) struct RuntimeStep {
@@ -85,6 +87,7 @@ pub(super) fn step(
             image,
             template: &template.name,
             profile: &template.profile,
+            discovered: &template.status,
             mounts,
             propagation: &o.propagation,
             replicas: &replicas,
@@ -105,8 +108,46 @@ pub(super) fn step(
             cond: c,
         };
     }
+    if let Some(unsupported) = unsupported_kserve(name, o.runtime_mode.as_deref()) {
+        return RuntimeStep {
+            failure: Some(Cond::yes(unsupported.reason, unsupported.message.clone())),
+            cond: unsupported,
+        };
+    }
     let was_running = current.head.status == Some(ServiceState::Running);
-    no_failure(condition(o, template, &replicas, was_running))
+    let cond = condition(o, template, &replicas, was_running);
+    // A replica not ready while nothing else is wrong: loading within its startup budget, or stuck.
+    let starting = [reasons::CREATING_RUNTIME, reasons::RUNTIME_NOT_READY].contains(&cond.reason);
+    if starting && let Some((cond, stuck)) = loading::condition(name, &o.replica_runs, budget(template, mounts)) {
+        return RuntimeStep {
+            failure: stuck.then(|| Cond::yes(cond.reason, cond.message.clone())),
+            cond,
+        };
+    }
+    no_failure(cond)
+}
+
+/// The deployment modes of a KServe that took the InferenceService as written: `Standard`, and its legacy name.
+const STANDARD_MODES: [&str; 2] = ["Standard", "RawDeployment"];
+
+/// A KServe older than 0.16 does not know `deploymentMode: Standard` and records its own default (usually
+/// `Serverless`, which needs Knative): say so, with the supported range, instead of waiting for a runtime that
+/// never comes.
+fn unsupported_kserve(isvc: &str, mode: Option<&str>) -> Option<Cond> {
+    let mode = mode.filter(|m| !STANDARD_MODES.contains(m))?;
+    Some(Cond::no(
+        reasons::KSERVE_UNSUPPORTED,
+        format!(
+            "KServe runs InferenceService {isvc} in deployment mode {mode}: it did not take the annotation \
+             serving.kserve.io/deploymentMode: Standard, which KServe understands from v0.16; the operator supports \
+             KServe v0.16 to v0.20, so upgrade KServe"
+        ),
+    ))
+}
+
+/// The startup budget its replicas' startup probe allows (the same figure the InferenceService was built with).
+fn budget(template: &TemplateRecord, mounts: &[CacheMount]) -> std::time::Duration {
+    serving::startup_budget(serving::model_bytes(&template.status.model_sources), !mounts.is_empty())
 }
 
 fn no_failure(cond: Cond) -> RuntimeStep {

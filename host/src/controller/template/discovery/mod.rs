@@ -2,8 +2,8 @@
 //! model's image, the Job for the current spec and what its pod printed, whether a discovery slot is free, and
 //! the time. The reconcile carries out the step's [`JobAction`].
 
-use super::dry_run;
-use crate::api::{DiscoveryStatus, ModelSource, TemplateStatus};
+use super::dry_run::{self, Answer};
+use crate::api::{DiscoveryStatus, ModelSource, RuntimeProfile, TemplateStatus};
 use crate::controller::kit::context::{DiscoveryConfig, backoff};
 use crate::controller::kit::reasons;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -35,6 +35,8 @@ pub(crate) struct Observed<'a> {
     pub(crate) image: Option<&'a str>,
     /// The model, for messages.
     pub(crate) model: &'a str,
+    /// What the dry run is asked for, for messages (`2 × MI300X, fp8, latency`).
+    pub(crate) asked: String,
     /// When the template was created.
     pub(crate) created: Option<Timestamp>,
     /// Hash of the inputs discovery depends on (with the image).
@@ -64,8 +66,8 @@ pub(crate) enum Step {
     /// Model sources known for the current spec.
     Done {
         sources: Vec<ModelSource>,
-        /// The profile discovery chose.
-        profile: Option<String>,
+        /// The profile discovery chose (boxed: a step is moved around, and this is most of its size).
+        profile: Option<Box<RuntimeProfile>>,
     },
     /// A Job is running, or is being started.
     Running { job: String },
@@ -148,10 +150,22 @@ pub(crate) fn plan(o: &Observed<'_>, config: &DiscoveryConfig) -> Plan {
         return Plan {
             step: Step::Done {
                 sources: o.status.model_sources.clone(),
-                profile: record.profile.clone(),
+                profile: o.status.profile.clone().map(Box::new),
             },
             record: Some(record),
             job: JobAction::Keep,
+        };
+    }
+    // The image said it has no profile for this spec: asking again would give the same answer.
+    if let Some(said) = record.no_profile.clone() {
+        let job = match o.job {
+            JobState::Absent => JobAction::Keep,
+            _ => JobAction::Delete,
+        };
+        return Plan {
+            step: no_profile_step(o, &said),
+            record: Some(record),
+            job,
         };
     }
     record.job = Some(o.job_name.clone());
@@ -164,7 +178,21 @@ pub(crate) fn plan(o: &Observed<'_>, config: &DiscoveryConfig) -> Plan {
                 job: JobAction::Keep,
             };
         }
-        JobState::Succeeded(output) => output.clone().and_then(|text| dry_run::parse(&text)),
+        JobState::Succeeded(output) => match output.clone().and_then(|text| dry_run::parse(&text)) {
+            Ok(Answer::Found(found)) => Ok(found),
+            Ok(Answer::NoProfile { said }) => {
+                record.last_attempt_time = Some(Time(o.now));
+                record.failed_attempts = 0;
+                let said = said.unwrap_or_default();
+                record.no_profile = Some(said.clone());
+                return Plan {
+                    step: no_profile_step(o, &said),
+                    record: Some(record),
+                    job: JobAction::Delete,
+                };
+            }
+            Err(e) => Err(e),
+        },
         JobState::Failed { detail, at } => {
             // The failure was counted already when the record's last attempt is not older than it: the Job is
             // still in the index only because its deletion has not arrived yet.
@@ -253,11 +281,10 @@ pub(crate) fn plan(o: &Observed<'_>, config: &DiscoveryConfig) -> Plan {
     match outcome {
         Ok(found) => {
             record.failed_attempts = 0;
-            record.profile = Some(found.profile.clone());
             Plan {
                 step: Step::Done {
                     sources: found.sources,
-                    profile: Some(found.profile),
+                    profile: Some(Box::new(found.profile)),
                 },
                 record: Some(record),
                 job: JobAction::Keep,
@@ -280,6 +307,25 @@ pub(crate) fn plan(o: &Observed<'_>, config: &DiscoveryConfig) -> Plan {
                 job: JobAction::Delete,
             }
         }
+    }
+}
+
+/// The image has no profile for what the template asks: say what was asked, what the runtime said, and what to
+/// change. Not retried for the same spec and image.
+fn no_profile_step(o: &Observed<'_>, said: &str) -> Step {
+    let said = if said.is_empty() {
+        String::new()
+    } else {
+        format!(" (the runtime said: {said})")
+    };
+    Step::Failed {
+        reason: reasons::NO_RUNTIME_PROFILE,
+        message: format!(
+            "the image has no runtime profile for {}: its dry run listed none{said}; change the template's \
+             gpuSelector, precision or metric to one the image has, or use another image",
+            o.asked
+        ),
+        retry: None,
     }
 }
 

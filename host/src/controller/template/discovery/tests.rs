@@ -21,6 +21,7 @@ fn observed<'a>(status: &'a TemplateStatus, job: JobState) -> Observed<'a> {
         status,
         image: Some("reg/aim:1"),
         model: "m/x",
+        asked: "2 × MI300X, fp8, latency".into(),
         created: Some(at(0)),
         hash: "h1".into(),
         job_name: "ns/discover-t-h1".into(),
@@ -63,17 +64,18 @@ fn a_succeeded_job_gives_the_sources_and_a_current_result_is_kept_without_a_job(
         panic!("{:?}", p.step)
     };
     assert_eq!(
-        (sources[0].source_uri.as_str(), profile.as_deref()),
-        ("hf://org/m", Some("p.yaml"))
+        (sources[0].source_uri.as_str(), profile.as_ref().map(|p| p.id.as_str())),
+        ("hf://org/m", Some("p"))
     );
     let done = TemplateStatus {
         model_sources: sources.clone(),
         discovery: p.record.clone(),
+        profile: profile.as_deref().cloned(),
         ..Default::default()
     };
     let again = plan(&observed(&done, JobState::Absent), &config());
     assert!(
-        matches!(again.step, Step::Done { .. }) && again.job == JobAction::Keep,
+        matches!(&again.step, Step::Done { profile: Some(p), .. } if p.id == "p") && again.job == JobAction::Keep,
         "{again:?}"
     );
 }
@@ -117,12 +119,51 @@ fn a_failure_is_counted_once_backs_off_and_then_retries() {
 #[test]
 fn bad_output_is_a_failure_that_says_what_was_wrong() {
     let status = TemplateStatus::default();
-    let p = plan(&observed(&status, JobState::Succeeded(Ok("[]".into()))), &config());
+    let p = plan(
+        &observed(&status, JobState::Succeeded(Ok("Traceback".into()))),
+        &config(),
+    );
     assert!(
-        matches!(&p.step, Step::Failed { reason: reasons::DISCOVERY_FAILED, message, .. }
-        if message.contains("found no matching profile")),
+        matches!(&p.step, Step::Failed { reason: reasons::DISCOVERY_FAILED, message, retry: Some(_) }
+        if message.contains("holds no JSON list")),
         "{p:?}"
     );
+}
+
+#[test]
+fn an_empty_answer_says_what_was_asked_and_is_not_asked_again() {
+    let status = TemplateStatus::default();
+    let log = "x - aim_runtime.aim_runtime - WARNING - No compatible profile found or error occurred: No compatible \
+               profile found for AIM m/x. Profile breakdown: 14 gpu_mismatch\n[]\n";
+    let p = plan(&observed(&status, JobState::Succeeded(Ok(log.into()))), &config());
+    let Step::Failed { reason, message, retry } = &p.step else {
+        panic!("{p:?}")
+    };
+    assert_eq!((*reason, *retry), (reasons::NO_RUNTIME_PROFILE, None));
+    assert!(
+        message.contains("no runtime profile for 2 × MI300X, fp8, latency")
+            && message.contains("Profile breakdown: 14 gpu_mismatch"),
+        "{message}"
+    );
+    assert_eq!(p.job, JobAction::Delete, "the finished Job goes");
+    // The Job gone, the answer stands: no new Job for the same spec.
+    let after = TemplateStatus {
+        discovery: p.record.clone(),
+        ..Default::default()
+    };
+    let again = plan(&observed(&after, JobState::Absent), &config());
+    assert_eq!(again.job, JobAction::Keep);
+    assert!(matches!(
+        again.step,
+        Step::Failed {
+            reason: reasons::NO_RUNTIME_PROFILE,
+            ..
+        }
+    ));
+    // A new spec (another hash) asks again.
+    let mut changed = observed(&after, JobState::Absent);
+    changed.hash = "h2".into();
+    assert_eq!(plan(&changed, &config()).job, JobAction::Create);
 }
 
 #[test]

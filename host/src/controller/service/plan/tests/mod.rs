@@ -195,7 +195,11 @@ fn run(case: Case<'_>) -> Plan {
             isvc_name: "chat".into(),
             isvc: case.isvc.map(|i| Arc::new(InferenceService::new(i.clone()))),
             runtime,
+            runtime_mode: case
+                .isvc
+                .and_then(|i| i.data["status"]["deploymentMode"].as_str().map(str::to_string)),
             unplaced,
+            replica_runs: case.pods.iter().map(|p| observe::replica_run(p)).collect(),
             ready_replicas: case.deployed.map_or_else(
                 || case.pods.iter().filter(|p| observe::pod_ready(p)).count(),
                 |(_, ready)| ready,
@@ -264,6 +268,7 @@ fn case(resolution: Resolution) -> Case<'static> {
 fn mi300x_nodes(nodes: u32) -> crate::upstream::gpu::GpuPool {
     crate::upstream::gpu::GpuPool {
         model: "MI300X".into(),
+        resource: crate::upstream::gpu::RESOURCE.into(),
         nodes,
         allocatable: nodes * 8,
         max_per_node: 8,
@@ -286,10 +291,7 @@ fn predictor_pod(name: &str, ready: bool) -> std::sync::Arc<Pod> {
 fn on_gpus(count: i32) -> Resolution {
     let mut resolution = resolved(ResourceState::Available);
     if let Resolution::Resolved { template, .. } = &mut resolution {
-        template.profile.parameters.gpu_selector = Some(crate::api::GpuSelector {
-            count,
-            model: "MI300X".into(),
-        });
+        template.profile.parameters.gpu_selector = Some(crate::api::GpuSelector::new("MI300X", count));
     }
     resolution
 }
@@ -449,8 +451,9 @@ fn a_warming_cache_holds_the_runtime_back_and_a_failed_one_fails_the_service() {
 fn a_warm_cache_is_mounted() {
     let mut c = case(resolved(ResourceState::Available));
     c.cache = Some(CacheState::Warm(vec![CacheMount {
-        cache: "hf-x".into(),
         claim: "hf-x-cache".into(),
+        directory: "org/x".into(),
+        model_id: "org/x".into(),
     }]));
     let p = run(c);
     let isvc = p.isvc().unwrap();
@@ -527,10 +530,7 @@ fn a_replica_no_node_can_take_says_what_it_asks_for_and_the_service_is_pending()
     .unwrap();
     let mut resolution = resolved(ResourceState::Available);
     if let Resolution::Resolved { template, .. } = &mut resolution {
-        template.profile.parameters.gpu_selector = Some(crate::api::GpuSelector {
-            count: 8,
-            model: "MI300X".into(),
-        });
+        template.profile.parameters.gpu_selector = Some(crate::api::GpuSelector::new("MI300X", 8));
     }
     let mut c = case(resolution);
     c.isvc = Some(&i);
@@ -627,3 +627,85 @@ fn the_state_ladder(
 }
 
 mod scaling;
+
+/// A placed predictor pod whose serving container runs unready, `restarts` times restarted after runs of
+/// `last_ran` seconds that ended with `exit_code`.
+fn loading_pod(restarts: i32, last_ran: i64, exit_code: i32) -> Arc<Pod> {
+    let last = (restarts > 0).then(|| {
+        json!({ "terminated": { "exitCode": exit_code, "reason": "Error",
+            "startedAt": "2026-12-05T09:00:00Z",
+            "finishedAt": k8s_openapi::jiff::Timestamp::from_second(1_796_461_200 + last_ran).unwrap().to_string() } })
+    });
+    Arc::new(
+        serde_json::from_value(json!({
+            "metadata": { "name": "chat-predictor-0" },
+            "status": {
+                "conditions": [{ "type": "PodScheduled", "status": "True" }, { "type": "Ready", "status": "False" }],
+                "containerStatuses": [{ "name": "kserve-container", "ready": false, "restartCount": restarts,
+                    "image": "", "imageID": "",
+                    "state": { "running": { "startedAt": "2026-12-05T10:00:00Z" } },
+                    "lastState": last }],
+            }
+        }))
+        .unwrap(),
+    )
+}
+
+#[test]
+fn a_replica_loading_within_its_budget_is_a_normal_start_and_one_restarted_after_it_is_stuck() {
+    let not_ready = isvc("False");
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = Some(&not_ready);
+    c.pods = vec![loading_pod(0, 0, 0)];
+    let p = run(c);
+    assert_eq!(p.status.head.status, Some(ServiceState::Starting));
+    assert_cond(&p, types::RUNTIME_READY, "False", reasons::LOADING_MODEL);
+    assert_cond(&p, types::FAILURE, "False", reasons::NO_FAILURE);
+
+    // The template has no sizes: the budget is the one for 64 GiB read from a volume... not cached here, so
+    // downloaded too: 10 min + 655 s + 2622 s = 65 min. A run that long ran the budget out.
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = Some(&not_ready);
+    c.pods = vec![loading_pod(2, 65 * 60, 137)];
+    let p = run(c);
+    assert_eq!(p.status.head.status, Some(ServiceState::Failed));
+    assert_cond(&p, types::FAILURE, "True", reasons::RUNTIME_STUCK);
+    let message = &conditions::get(&p.status.head.conditions, types::RUNTIME_READY)
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("did not answer /v1/models within its startup budget of 1h5m"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_kserve_that_does_not_know_standard_mode_is_said_to_be_unsupported() {
+    let serverless = with_status(json!({
+        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+        "metadata": { "name": "chat", "namespace": "team" },
+        "status": { "deploymentMode": "Serverless",
+            "conditions": [{ "type": "Ready", "status": "False", "reason": "", "message": "" }] }
+    }));
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = Some(&serverless);
+    let p = run(c);
+    assert_eq!(p.status.head.status, Some(ServiceState::Failed));
+    assert_cond(&p, types::FAILURE, "True", reasons::KSERVE_UNSUPPORTED);
+    let message = &conditions::get(&p.status.head.conditions, types::RUNTIME_READY)
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("deployment mode Serverless") && message.contains("KServe v0.16 to v0.20"),
+        "{message}"
+    );
+    // KServe v0.16+ records Standard (or the legacy RawDeployment): no complaint.
+    let standard = with_status(json!({
+        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+        "metadata": { "name": "chat", "namespace": "team" },
+        "status": { "deploymentMode": "Standard", "conditions": [{ "type": "Ready", "status": "True" }] }
+    }));
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = Some(&standard);
+    assert_cond(&run(c), types::RUNTIME_READY, "True", reasons::RUNTIME_READY);
+}

@@ -5,6 +5,8 @@
 lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=versions.env
 source "$lib_dir/versions.env"
+# Another supported KServe for one run (scripts/kserve-compat): its controller and CRDs instead of the pinned ones.
+KSERVE_VERSION=${AIM_KSERVE_VERSION:-$KSERVE_VERSION}
 cache=${AIM_CACHE_DIR:-$HOME/.cache/aim-operator}
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 

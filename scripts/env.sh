@@ -58,6 +58,12 @@ image_tag() {
   echo "ghcr.io/silogen/aim-operator:$(sed -n 's/^version = "\(.*\)"$/\1/p' host/Cargo.toml | head -n 1)"
 }
 
+# The AIM runtime stand-in's base image (scripts/runtime-image); the real-node tests and the demo build model
+# images on it.
+runtime_image_tag() {
+  echo "localhost/aim-runtime-sim:$(sed -n 's/^version = "\(.*\)"$/\1/p' tests/runtime-sim/Cargo.toml | head -n 1)"
+}
+
 # Starts `aim-local up` in the background for the rest of the calling script and exports AIM_TEST_KUBECONFIG and
 # AIM_TEST_KUBECTL once the control plane is ready. It stops when the calling script exits.
 start_control_plane() {

@@ -58,7 +58,8 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// A generated model: a config, a tokenizer and one weights file of `weights_mb` MiB (deterministic bytes).
+/// A generated model: a config, a tokenizer and one weights file of `weights_mb` MiB (deterministic bytes behind
+/// a valid safetensors header).
 pub fn generated_model(weights_mb: usize) -> Vec<ModelFile> {
     sharded_model(&[("model.safetensors".into(), weights_mb)])
 }
@@ -93,12 +94,29 @@ fn sharded_model(weights: &[(String, usize)]) -> Vec<ModelFile> {
             state ^= state << 17;
             chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
         }
+        safetensors_header(&mut bytes);
         files.push(ModelFile {
             path: path.clone(),
             bytes: Bytes::from(bytes),
         });
     }
     files
+}
+
+/// Makes `bytes` a safetensors file of the same size: an 8-byte header length, a JSON header naming one `U8`
+/// tensor (padded with spaces, as the format allows), and the rest its data, so a runtime that checks the
+/// layout (the AIM runtime stand-in) loads it and finds a truncated copy wrong.
+fn safetensors_header(bytes: &mut [u8]) {
+    const HEADER: usize = 128;
+    if bytes.len() <= 8 + HEADER {
+        return;
+    }
+    let data = bytes.len() - 8 - HEADER;
+    let json = format!(r#"{{"weight":{{"dtype":"U8","shape":[{data}],"data_offsets":[0,{data}]}}}}"#);
+    let mut header = json.into_bytes();
+    header.resize(HEADER, b' ');
+    bytes[..8].copy_from_slice(&(HEADER as u64).to_le_bytes());
+    bytes[8..8 + HEADER].copy_from_slice(&header);
 }
 
 /// How the server behaves now.
@@ -125,6 +143,8 @@ struct Shared {
     files: Vec<ModelFile>,
     behaviour: Mutex<Behaviour>,
     sent: AtomicU64,
+    /// Content bytes sent per file path.
+    sent_per_file: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Content transfers open now, and the most open at once.
     open: AtomicU64,
     most_open: AtomicU64,
@@ -185,6 +205,7 @@ impl HubServer {
             files,
             behaviour: Mutex::new(Behaviour::default()),
             sent: AtomicU64::new(0),
+            sent_per_file: Mutex::new(std::collections::BTreeMap::new()),
             open: AtomicU64::new(0),
             most_open: AtomicU64::new(0),
         });
@@ -219,6 +240,11 @@ impl HubServer {
     /// Content bytes sent so far.
     pub fn bytes_sent(&self) -> u64 {
         self.shared.sent.load(Ordering::Relaxed)
+    }
+
+    /// Content bytes sent so far of each file, by path (a file fetched once, whole or by ranges, counts its size).
+    pub fn bytes_sent_per_file(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.sent_per_file.lock().unwrap().clone()
     }
 
     /// The most content transfers (connections sending a file's bytes) that were open at once.
@@ -451,7 +477,7 @@ fn serve(shared: &Arc<Shared>, file: &ModelFile, headers: &HeaderMap) -> Respons
     }
     let shared = shared.clone();
     let chunk = 64 * 1024;
-    let stream = async_stream(body, chunk, behaviour, shared);
+    let stream = async_stream(body, chunk, behaviour, shared, file.path.clone());
     response.body(Body::from_stream(stream)).unwrap()
 }
 
@@ -460,6 +486,7 @@ fn async_stream(
     chunk: usize,
     behaviour: Behaviour,
     shared: Arc<Shared>,
+    path: String,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
     let transfer = Arc::new(Transfer::start(&shared));
     futures::stream::unfold((0usize, 0u64), move |(offset, sent)| {
@@ -467,6 +494,7 @@ fn async_stream(
         let body = body.clone();
         let behaviour = behaviour.clone();
         let shared = shared.clone();
+        let path = path.clone();
         async move {
             if offset >= body.len() {
                 return None;
@@ -480,6 +508,7 @@ fn async_stream(
                 tokio::time::sleep(Duration::from_secs_f64(piece.len() as f64 / rate as f64)).await;
             }
             shared.sent.fetch_add(piece.len() as u64, Ordering::Relaxed);
+            *shared.sent_per_file.lock().unwrap().entry(path).or_default() += piece.len() as u64;
             Some((Ok(piece), (end, sent + (end - offset) as u64)))
         }
     })

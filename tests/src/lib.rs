@@ -21,6 +21,7 @@ pub mod operator;
 pub mod pod_container;
 pub mod python_plugin;
 pub mod replica;
+pub mod runtime_image;
 pub mod scenario;
 pub mod seed;
 pub mod storage;

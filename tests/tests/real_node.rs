@@ -90,6 +90,7 @@ async fn prepare_volume(cp: &ControlPlane, namespace: &str, claim: &str) {
 
 #[tokio::test]
 async fn the_operator_and_its_download_jobs_run_as_real_pods_on_a_real_node() {
+    aim_tests::pod_container::require_image(&aim_tests::pod_container::operator_image()).await;
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let cp = ControlPlane::start_with_real_node(dir.path(), GpuNodes::none())

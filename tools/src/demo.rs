@@ -1,17 +1,20 @@
-//! The embedded demo (`scripts/demo`): the local cluster (control plane, scheduler, kwok's fake MI300X and MI325X
-//! nodes, the KServe controller), the CRDs, a catalog pack, `AIMClusterConfig`, the operator with its default
-//! plugins running as its ServiceAccount, one service for each of the four patterns, the `kubectl get` tables,
-//! the node each replica landed on and one line per service; then a plugin swap that changes a decision.
+//! The embedded demo (`scripts/demo`): the local cluster (control plane, scheduler, kwok's fake GPU servers, one
+//! real node, the KServe controller, Traefik as the gateway), the CRDs, a catalog pack, `AIMClusterConfig`, the
+//! operator with its default plugins running as its ServiceAccount, one service for each of the four patterns,
+//! the `kubectl get` tables, the node each replica landed on and one line per service; a plugin swap that changes
+//! a decision; and a chat request through the gateway to a service on the real node, whose reply it prints.
 //!
-//! Everything from the operator to a Ready InferenceService runs for real; kwok plays the kubelet (no container
-//! runs: a discovery pod prints what an AIM image's dry run prints) and a storage provisioner, and a helper plays
-//! the gateway accepting routes. The cached service's download pod is the exception: its container,
-//! `aim-operator download`, runs here as a process ([`aim_tests::container`]) against a loopback Hugging Face mirror,
-//! so the cache is filled, and its progress shown, by our own downloader. The demo says so.
+//! Everything from the operator to a Ready InferenceService runs for real. On kwok's GPU servers no container
+//! runs (kwok plays their kubelet: a discovery pod prints what an AIM image's dry run prints) and it plays the
+//! storage provisioner; the cached service's download pod there runs its container, `aim-operator download`, as
+//! a process here ([`aim_tests::container`]) against a Hugging Face mirror on the host. On the real node an AIM
+//! image built on the runtime stand-in (`scripts/runtime-image`) runs as real containers: its dry run, and its
+//! serving, which downloads the model from the mirror, loads it and answers through Traefik. The demo says so.
 
 use aim_operator::api::{AIMService, ServiceState};
 use aim_operator::policy::PolicyKind;
 use aim_tests::controlplane::ControlPlane;
+use anyhow::Context;
 use kube::api::Api;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -76,9 +79,16 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
     apply(cp, config).await?;
     let client = client(cp.kubeconfig()).await?;
     aim_tests::storage::ensure_class(&client, "aim-local-rwx", true).await;
-    // The Gateway the config names; the local gateway accepts routes attached to it.
+    // The Gateway the config names, run by Traefik, which accepts routes attached to it and serves them.
+    let traefik = cp.traefik().context("Traefik runs with the real node")?;
+    // The real node takes only what tolerates it: the services of the four patterns stay on kwok's servers.
+    cp.real_node().context("the demo's real node")?.taint().await?;
     kubectl(s(&["create", "namespace", "infra-gw"])).await?;
-    apply(cp, &aim_tests::gateway::gateway_yaml("infra-gw", "public-gw")).await?;
+    apply(
+        cp,
+        &aim_tests::controlplane::traefik::gateway_yaml("infra-gw", "public-gw", traefik.port),
+    )
+    .await?;
     kubectl(s(&["create", "namespace", NS])).await?;
 
     let running = aim_tests::operator::start(
@@ -88,10 +98,16 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
     );
     println!("== operator running as its ServiceAccount with the built-in plugins");
     println!(
-        "   (real: scheduler, KServe, Jobs, garbage collection; kwok plays the kubelet of 4 MI300X and 4 MI325X nodes and the\n   storage provisioner; a helper plays the gateway accepting routes)"
+        "   (real: scheduler, KServe, Jobs, garbage collection, Traefik; kwok plays the kubelet of the GPU servers and the\n   storage provisioner; one real node runs containers)"
     );
 
-    let hub = aim_tests::hub::HubServer::start("*", aim_tests::hub::generated_model(MIRROR_WEIGHTS_MIB)).await;
+    // On the host's address: the real node's pods reach it there, and so do processes here.
+    let hub = aim_tests::hub::HubServer::start_on(
+        aim_tests::controlplane::real_node::host_ip()?.into(),
+        "*",
+        aim_tests::hub::generated_model(MIRROR_WEIGHTS_MIB),
+    )
+    .await;
     hub.set(aim_tests::hub::Behaviour {
         rate: Some(MIRROR_RATE_MIB << 20),
         ..Default::default()
@@ -103,7 +119,7 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
         client.clone(),
     ));
     println!(
-        "== a loopback Hugging Face mirror at {} ({MIRROR_WEIGHTS_MIB} MiB of weights per model, {MIRROR_RATE_MIB} MiB/s);\n   download pods run `aim-operator download` here as processes (kwok runs no containers)",
+        "== a Hugging Face mirror on the host at {} ({MIRROR_WEIGHTS_MIB} MiB of weights per model, {MIRROR_RATE_MIB} MiB/s);\n   download pods on kwok's servers run `aim-operator download` here as processes (kwok runs no containers)",
         hub.endpoint
     );
 
@@ -219,18 +235,23 @@ pub async fn run(cp: &ControlPlane) -> anyhow::Result<()> {
     println!("(the same request, decided by the new plugin; {before} keeps the template it resolved to)");
 
     downloads.abort();
+    hub.set(aim_tests::hub::Behaviour::default());
+    crate::demo_request::run(cp, &client, &hub.endpoint, &traefik).await?;
+
     println!("\n== where each service stands");
-    for name in names.into_iter().chain([before, after]) {
+    for name in names.into_iter().chain([before, after, crate::demo_request::SERVICE]) {
         println!("{}", summary(&api, name).await?);
     }
     println!("\n== what ran as what");
     println!(
-        "   real processes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the KServe controller, kwok\n   \
+        "   real processes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the KServe controller, kwok,\n   \
+         Traefik (the Gateway API implementation: it accepted every route and served the request)\n   \
          the operator: in this process, as its ServiceAccount with deploy/base's RBAC\n   \
-         kwok (no containers): the 8 GPU nodes' kubelet, the inference pods, the storage provisioner\n   \
-         local processes: the download pods' `aim-operator download`; a helper accepts routes for the gateway\n   \
-         as real containers (not in this demo; in `scripts/test`): the operator image under podman, and on a real\n   \
-         node (kubelet + containerd) the operator's Deployment, leader election and a download Job as real pods"
+         the real node (kubelet, containerd, kube-proxy): the AIM image's serving pod, as a real container\n   \
+         (the AIM runtime stand-in in front of llm-d-inference-sim: the one thing not real is the GPU)\n   \
+         kwok (no containers): the GPU servers' kubelet, their inference pods, the storage provisioner\n   \
+         local processes: the kwok-side download pods' `aim-operator download`\n   \
+         in `scripts/test` also: the operator's Deployment, leader election and download Jobs as real pods"
     );
     Ok(())
 }

@@ -90,6 +90,12 @@ pub fn helm() -> Result<PathBuf, BuildError> {
     Ok(build("build-helm.sh")?.join("helm"))
 }
 
+/// `traefik`, built once per machine from its pinned Go module (`build-traefik.sh`): the real node's Gateway
+/// API implementation.
+pub fn traefik() -> Result<PathBuf, BuildError> {
+    Ok(build("build-traefik.sh")?.join("traefik"))
+}
+
 /// The kubelet and kube-proxy, built once per machine from the pinned Kubernetes module (`build-node.sh`), for
 /// a real node: their directory.
 pub fn node() -> Result<PathBuf, BuildError> {

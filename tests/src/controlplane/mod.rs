@@ -22,6 +22,7 @@ pub mod kserve;
 pub mod nodes;
 pub mod pki;
 pub mod real_node;
+pub mod traefik;
 pub mod upstream_crds;
 pub mod versions;
 
@@ -145,8 +146,10 @@ pub struct ControlPlane {
     processes: Vec<(&'static str, Child)>,
     /// How each was started, so a test can stop one and start it again.
     commands: std::collections::HashMap<&'static str, (PathBuf, Vec<String>)>,
-    /// The gateway that accepts routes.
+    /// The helper that accepts routes, where no real gateway runs (clusters without a real node).
     gateway: Option<crate::gateway::GatewayAcceptance>,
+    /// The real Gateway API implementation, on a cluster with a real node.
+    traefik: Option<traefik::Traefik>,
     /// The real node, when the cluster has one.
     real_node: Option<real_node::RealNode>,
 }
@@ -197,15 +200,17 @@ pub fn storage_class(name: &str, default: bool) -> serde_json::Value {
 
 /// True when `127.0.0.1:port/readyz` answers 200.
 async fn probe_ok(port: u16) -> bool {
+    http_ok(port, "/readyz").await
+}
+
+/// True when `GET 127.0.0.1:port<path>` answers 200.
+async fn http_ok(port: u16, path: &str) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
         return false;
     };
-    if stream
-        .write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .await
-        .is_err()
-    {
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
         return false;
     }
     let mut answer = String::new();
@@ -281,6 +286,7 @@ impl ControlPlane {
             commands: Default::default(),
             real_node: None,
             gateway: None,
+            traefik: None,
         };
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         cp.spawn(
@@ -384,12 +390,67 @@ impl ControlPlane {
         cp.install_crds().await?;
         cp.start_kwok(gpu_nodes).await?;
         cp.start_kserve(&pki).await?;
-        cp.gateway = Some(crate::gateway::GatewayAcceptance::start(cp.client().await?));
-        if let (Some(ip), Some(bin)) = (node_ip, node_bin) {
-            let node = real_node::RealNode::start(&cp.dir, &cp.binaries.kubectl, &cp.kubeconfig, ip, &bin).await?;
-            cp.real_node = Some(node);
+        match (node_ip, node_bin) {
+            (Some(ip), Some(bin)) => {
+                let node = real_node::RealNode::start(&cp.dir, &cp.binaries.kubectl, &cp.kubeconfig, ip, &bin).await?;
+                cp.real_node = Some(node);
+                cp.start_traefik(&server, &pki.ca_cert).await?;
+            }
+            _ => cp.gateway = Some(crate::gateway::GatewayAcceptance::start(cp.client().await?)),
         }
         Ok(cp)
+    }
+
+    /// Traefik as the Gateway API implementation ([`traefik`]): its ServiceAccount and GatewayClass, a token,
+    /// the process; returns once it answers its ping.
+    async fn start_traefik(&mut self, server: &str, ca: &Path) -> Result<(), ControlPlaneError> {
+        let bin = tokio::task::spawn_blocking(binaries::traefik)
+            .await
+            .expect("build task panicked")?;
+        let manifest = self.dir.join("traefik.json");
+        std::fs::write(&manifest, traefik::install_manifest().to_string()).map_err(io("writing Traefik's RBAC"))?;
+        self.kubectl(&["apply", "--server-side", "-f", &manifest.display().to_string()])
+            .await?;
+        let token = self
+            .kubectl(&[
+                "create",
+                "token",
+                "traefik",
+                "-n",
+                traefik::NAMESPACE,
+                "--duration=720h",
+            ])
+            .await?;
+        let token_file = self.dir.join("traefik-token");
+        std::fs::write(&token_file, token.trim()).map_err(io("writing Traefik's token"))?;
+        let t = traefik::Traefik {
+            port: free_port()?,
+            ping_port: free_port()?,
+        };
+        let args = t.args(server, &token_file.display().to_string(), &ca.display().to_string());
+        self.spawn("traefik", &bin, &as_strs(&args))?;
+        let start = Instant::now();
+        while !http_ok(t.ping_port, "/ping").await {
+            if let Some((name, status)) = self.exited_process() {
+                return Err(self.not_ready(name, start, &format!("exited with {status}")));
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(self.not_ready("traefik", start, "did not answer /ping"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.traefik = Some(t);
+        Ok(())
+    }
+
+    /// The real Gateway API implementation, on a cluster with a real node.
+    pub fn traefik(&self) -> Option<traefik::Traefik> {
+        self.traefik
+    }
+
+    /// The real node, when the cluster has one.
+    pub fn real_node(&self) -> Option<&real_node::RealNode> {
+        self.real_node.as_ref()
     }
 
     /// A process of the cluster that has exited, with its status and the end of its log.
@@ -455,7 +516,7 @@ impl ControlPlane {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let kwok = self.binaries.kwok.clone();
         self.spawn("kwok", &kwok, &args)?;
-        if gpu_nodes.mi300x + gpu_nodes.mi325x == 0 {
+        if gpu_nodes == nodes::GpuNodes::none() {
             return Ok(());
         }
         let list = self.dir.join("gpu-nodes.json");

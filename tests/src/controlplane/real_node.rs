@@ -88,6 +88,8 @@ pub struct RealNode {
     dir: PathBuf,
     processes: Vec<(&'static str, Child)>,
     kube_proxy: PathBuf,
+    kubectl: PathBuf,
+    kubeconfig: PathBuf,
 }
 
 async fn run(what: &str, cmd: &mut Command) -> Result<String, ControlPlaneError> {
@@ -144,6 +146,8 @@ impl RealNode {
             dir: dir.clone(),
             processes: Vec::new(),
             kube_proxy: bin.join("kube-proxy"),
+            kubectl: kubectl.to_path_buf(),
+            kubeconfig: kubeconfig.to_path_buf(),
         };
         let socket = dir.join("containerd.sock");
         let containerd_config = dir.join("containerd.toml");
@@ -307,27 +311,83 @@ impl RealNode {
             .await?;
             std::fs::rename(&partial, &pause_tar).map_err(io("publishing the pause image"))?;
         }
-        let operator_image = crate::pod_container::operator_image();
-        let operator_tar = self.dir.join("operator.tar");
+        ctr_import(socket, &pause_tar).await?;
+        // The operator's image, when it is built (the tests that run the operator as pods require it first; the
+        // demo runs the operator in its own process).
+        let operator = crate::pod_container::operator_image();
+        let built = podman()
+            .args(["image", "exists", &operator])
+            .status()
+            .await
+            .is_ok_and(|s| s.success());
+        if built {
+            self.import(&operator).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes the node an AMD GPU server as the AMD GPU operator presents one: the node labeller's labels for
+    /// `gpus` GPUs of PCI device `device_id` (`product`, its product name), and `amd.com/gpu` advertised as an
+    /// extended resource in the node's capacity (what the device plugin registers; here no device backs it, and
+    /// no container sees a GPU: the runtime stand-in needs none).
+    pub async fn advertise_gpus(&self, device_id: &str, product: &str, gpus: u32) -> Result<(), ControlPlaneError> {
+        let kubectl = |args: Vec<String>| async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            super::run_kubectl(&self.kubectl, &self.kubeconfig, &args).await
+        };
+        kubectl(vec![
+            "label".into(),
+            "node".into(),
+            NODE_NAME.into(),
+            "--overwrite".into(),
+            format!("amd.com/gpu.device-id={device_id}"),
+            format!("amd.com/gpu.product-name={product}"),
+            format!("amd.com/gpu.count={gpus}"),
+            "amd.com/gpu.family=AI".into(),
+        ])
+        .await?;
+        let patch =
+            serde_json::json!([{ "op": "add", "path": "/status/capacity/amd.com~1gpu", "value": gpus.to_string() }]);
+        kubectl(vec![
+            "patch".into(),
+            "node".into(),
+            NODE_NAME.into(),
+            "--subresource=status".into(),
+            "--type=json".into(),
+            "-p".into(),
+            patch.to_string(),
+        ])
+        .await?;
+        Ok(())
+    }
+
+    /// Taints the node `NODE_LABEL=true:NoSchedule`, so only pods that tolerate it run here (the demo keeps
+    /// kwok's work on kwok's nodes: a pod meant for kwok would not start here, its image being a name only).
+    pub async fn taint(&self) -> Result<(), ControlPlaneError> {
+        let taint = format!("{NODE_LABEL}=true:NoSchedule");
+        super::run_kubectl(
+            &self.kubectl,
+            &self.kubeconfig,
+            &["taint", "node", NODE_NAME, &taint, "--overwrite"],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Imports `image` from podman's store into the node's containerd, as a registry pull would have put it
+    /// there (the node pulls nothing: `imagePullPolicy` of a tag other than `latest` is `IfNotPresent`).
+    pub async fn import(&self, image: &str) -> Result<(), ControlPlaneError> {
+        let tar = self.dir.join(format!("{}.tar", image.replace(['/', ':'], "_")));
         run(
-            "podman save (the operator image; run scripts/image first)",
+            &format!("podman save {image} (scripts/image and scripts/runtime-image build the images)"),
             podman()
                 .args(["save", "--format", "oci-archive", "-o"])
-                .arg(&operator_tar)
-                .arg(&operator_image),
+                .arg(&tar)
+                .arg(image),
         )
         .await?;
-        for tar in [&pause_tar, &operator_tar] {
-            run(
-                "ctr images import",
-                Command::new("ctr")
-                    .arg("--address")
-                    .arg(socket)
-                    .args(["-n", "k8s.io", "images", "import"])
-                    .arg(tar),
-            )
-            .await?;
-        }
+        ctr_import(&self.dir.join("containerd.sock"), &tar).await?;
+        let _ = std::fs::remove_file(&tar);
         Ok(())
     }
 
@@ -344,6 +404,19 @@ impl RealNode {
         }
         teardown_leftovers(&self.dir, &self.kube_proxy);
     }
+}
+
+async fn ctr_import(socket: &Path, tar: &Path) -> Result<(), ControlPlaneError> {
+    run(
+        "ctr images import",
+        Command::new("ctr")
+            .arg("--address")
+            .arg(socket)
+            .args(["-n", "k8s.io", "images", "import"])
+            .arg(tar),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// What outlives the processes: the pods' containers and shims (they daemonise), their mounts, kube-proxy's
@@ -519,8 +592,10 @@ authentication:
   anonymous: {{enabled: true}}
   webhook: {{enabled: false}}
 authorization: {{mode: AlwaysAllow}}
-# No image garbage collection or eviction on a test node (its filesystems' stats are the VM's).
-localStorageCapacityIsolation: false
+# No image garbage collection or eviction by disk pressure on a test node (its filesystems' stats are the VM's);
+# local storage is counted, so the node reports its ephemeral storage and a pod's request for some (the AIM
+# runtime's download volume) is scheduled against it, as on a real GPU node.
+localStorageCapacityIsolation: true
 evictionHard: {{}}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99

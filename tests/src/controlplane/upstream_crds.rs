@@ -104,10 +104,16 @@ pub fn upstream_crd_files(versions: &Versions) -> Result<Vec<PathBuf>, UpstreamC
     files.sort();
     let gateway = module_dir("sigs.k8s.io/gateway-api", &versions.gateway_api)?;
     let module = format!("sigs.k8s.io/gateway-api@{}", versions.gateway_api);
+    // The standard channel's kinds a Gateway API implementation watches (Traefik, on the real node's cluster,
+    // lists each of them before it serves a route).
     for path in [
         "config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml",
         "config/crd/standard/gateway.networking.k8s.io_gateways.yaml",
         "config/crd/standard/gateway.networking.k8s.io_httproutes.yaml",
+        "config/crd/standard/gateway.networking.k8s.io_grpcroutes.yaml",
+        "config/crd/standard/gateway.networking.k8s.io_referencegrants.yaml",
+        "config/crd/standard/gateway.networking.k8s.io_backendtlspolicies.yaml",
+        "config/crd/standard/gateway.networking.k8s.io_tlsroutes.yaml",
     ] {
         files.push(existing(&gateway, &module, path)?);
     }

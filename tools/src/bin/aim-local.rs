@@ -92,9 +92,12 @@ async fn up(dir: &Path, exit_with: Option<u32>) -> anyhow::Result<()> {
 async fn demo() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("aim-demo-{}", std::process::id()));
     let started = Instant::now();
-    let cp = ControlPlane::start(&dir).await.context("starting the control plane")?;
+    // kwok's GPU servers for the scheduling story, and one real node where an AIM image answers a request.
+    let cp = ControlPlane::start_with_real_node(&dir, aim_tests::controlplane::nodes::GpuNodes::default())
+        .await
+        .context("starting the control plane with a real node")?;
     println!(
-        "== control plane up in {:.1}s (state in {})",
+        "== control plane with a real node up in {:.1}s (state in {})",
         started.elapsed().as_secs_f64(),
         dir.display()
     );

@@ -60,11 +60,11 @@ async fn kubectl_get_shows_the_printer_columns_of_every_kind() {
                 "PRECISION",
                 "GPU",
                 "GPUS",
-                "CACHED",
+                "CACHE",
                 "STATUS",
                 "AGE",
             ],
-            &["latency", "fp8", "MI300X", "true"],
+            &["latency", "fp8", "MI300X"],
         ),
         (
             "aimtemplatecaches",

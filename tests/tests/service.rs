@@ -219,7 +219,8 @@ async fn overrides_without_a_template_derive_one_that_services_share_and_that_go
     assert!(
         derived
             .name
-            .starts_with(&format!("{}-ovr-bf16-2xmi300x-", catalog.template("mi300x-fp8"))),
+            // The base's name with the words the overrides change (fp8) as they are now, and the suffix.
+            .starts_with(&format!("{}-ovr-bf16-2xmi300x-", catalog.template("mi300x-bf16"))),
         "{}",
         derived.name
     );

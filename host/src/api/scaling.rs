@@ -44,10 +44,11 @@ pub struct ScalingBounds {
     "autoScaling.prometheus is for request metrics; cpu and memory come from the cluster's metrics server"
 ))]
 pub struct AutoScaling {
-    /// What replicas follow: `cpu` or `memory` (the average use, as a percentage of a replica's request,
-    /// through a HorizontalPodAutoscaler), `runningRequests` or `waitingRequests` (vLLM's
-    /// `vllm:num_requests_running` / `vllm:num_requests_waiting`, summed over the service's replicas and read
-    /// from Prometheus by KEDA), or `custom` (your `query`, through KEDA).
+    /// What replicas follow, one of cpu, memory, runningRequests, waitingRequests, custom. `cpu` or `memory`:
+    /// the average use, as a percentage of a replica's request, through a HorizontalPodAutoscaler;
+    /// `runningRequests` or `waitingRequests`: vLLM's `vllm:num_requests_running` /
+    /// `vllm:num_requests_waiting`, summed over the service's replicas and read from Prometheus by KEDA;
+    /// `custom`: your `query`, through KEDA.
     pub metric: ScalingMetric,
     /// The value per replica to aim for: for `cpu` and `memory` a percentage of the request (80 means scale
     /// out above 80 %); for request metrics the requests per replica (8 means 24 running requests want 3

@@ -198,6 +198,12 @@ pub struct AIMServiceStatus {
     /// The KServe InferenceService serving this service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inference_service: Option<String>,
+    /// The operator's mark of the InferenceService it last applied (`sha256:…`): how it tells a spec change from
+    /// a hand edit and removes a field it no longer sets. Kept here, not on the InferenceService, because KServe
+    /// copies an InferenceService's annotations onto its pods, and a changing mark there would restart every
+    /// replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_runtime: Option<String>,
     /// How the template was chosen when a policy chose it: the plugin, its decision, and every candidate's
     /// verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -91,7 +91,13 @@ pub struct AIMClusterServiceTemplateSpec {
     printcolumn(name = "Precision", type_ = "string", json_path = ".spec.precision"),
     printcolumn(name = "GPU", type_ = "string", json_path = ".spec.gpuSelector.model"),
     printcolumn(name = "GPUs", type_ = "integer", json_path = ".spec.gpuSelector.count"),
-    printcolumn(name = "Cached", type_ = "boolean", json_path = ".spec.caching.enabled"),
+    printcolumn(name = "Cache", type_ = "string", json_path = ".status.cache"),
+    printcolumn(
+        name = "Caching",
+        type_ = "boolean",
+        json_path = ".spec.caching.enabled",
+        priority = 1
+    ),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
     printcolumn(name = "Profile", type_ = "string", json_path = ".status.profile.id", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
@@ -135,6 +141,11 @@ pub struct TemplateStatus {
     /// serving container as `AIM_PROFILE_ID`, so the runtime serves exactly the profile discovery found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<RuntimeProfile>,
+    /// Where an `AIMTemplateCache` of this template in its namespace stands, whoever made it (this template's
+    /// `caching`, a service with `cacheModel: true`, a person): `Warm`, `Warming`, `Degraded` or `Failed`; unset
+    /// when there is none (the `CACHE` column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
 }
 
 /// A runtime profile of an AIM image, as its dry run reports it (the profile file's `metadata`).

@@ -5,7 +5,7 @@
 //! | kind | kept | read by |
 //! |---|---|---|
 //! | Node | labels, `spec.unschedulable`, `status.allocatable` | the GPU inventory |
-//! | Deployment | `spec.replicas`, `status.replicas` and `readyReplicas` | replica counts (scaling status, readiness) |
+//! | Deployment | `spec.replicas`, `status.replicas` and `readyReplicas`, a `ReplicaFailure` that holds | replica counts (scaling status, readiness), pods refused |
 //! | Pod | name, labels, creation time; status: phase, `PodScheduled` and `Ready`, each container's name, state, readiness, restarts and how its last run ended; no spec | readiness, scheduling, start times, termination messages |
 //! | Job | spec less the pod template, status | Job outcomes (conditions) and progress (annotations); Jobs are created once, never compared |
 //! | InferenceService | spec, status conditions only | `Ready`; the spec for "write only differences" |
@@ -18,7 +18,7 @@
 //! heartbeat, a Deployment's condition timestamps) is stored but handed on to no one
 //! ([`super::informer::Change::unchanged`]), so the less a kind keeps, the fewer reconciles its churn costs.
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateTerminated, ContainerStatus, Node, NodeSpec, NodeStatus, Pod, PodCondition, PodStatus,
@@ -51,8 +51,10 @@ pub(crate) fn node(node: &mut Node) {
     });
 }
 
-/// [`common`], and all of a Deployment but its replica counts (wanted, existing, ready): its pod template (a
-/// whole pod spec, KServe's to keep), its selector and strategy, and its status conditions and generations.
+/// [`common`], and all of a Deployment but its replica counts (wanted, existing, ready) and a `ReplicaFailure`
+/// that holds (Kubernetes refusing its pods, with why; without its timestamps, which move on every retry): its
+/// pod template (a whole pod spec, KServe's to keep), its selector and strategy, and its other conditions and
+/// generations.
 pub(crate) fn deployment(deployment: &mut Deployment) {
     common(deployment);
     deployment.spec = DeploymentSpec {
@@ -62,6 +64,18 @@ pub(crate) fn deployment(deployment: &mut Deployment) {
     deployment.status = deployment.status.take().map(|status| DeploymentStatus {
         replicas: status.replicas,
         ready_replicas: status.ready_replicas,
+        conditions: status.conditions.and_then(|all| {
+            let kept: Vec<DeploymentCondition> = all
+                .into_iter()
+                .filter(|c| c.type_.as_deref() == Some("ReplicaFailure") && c.status.as_deref() == Some("True"))
+                .map(|c| DeploymentCondition {
+                    last_transition_time: None,
+                    last_update_time: None,
+                    ..c
+                })
+                .collect();
+            (!kept.is_empty()).then_some(kept)
+        }),
         ..Default::default()
     });
 }

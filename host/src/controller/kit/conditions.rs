@@ -81,6 +81,7 @@ pub(crate) mod reasons {
     pub(crate) const RUNTIME_NOT_READY: &str = "RuntimeNotReady";
     pub(crate) const LOADING_MODEL: &str = "LoadingModel";
     pub(crate) const RUNTIME_STUCK: &str = "RuntimeStuck";
+    pub(crate) const PODS_REJECTED: &str = "PodsRejected";
     pub(crate) const KSERVE_UNSUPPORTED: &str = "KServeUnsupported";
     pub(crate) const RUNTIME_REJECTED: &str = "RuntimeRejected";
     pub(crate) const UNSCHEDULABLE: &str = "Unschedulable";
@@ -89,6 +90,7 @@ pub(crate) mod reasons {
     pub(crate) const SCALING_UNSUPPORTED: &str = "ScalingUnsupported";
     pub(crate) const ROUTING_DISABLED: &str = "RoutingDisabled";
     pub(crate) const CONFIGURING_ROUTE: &str = "ConfiguringRoute";
+    pub(crate) const WAITING_FOR_RUNTIME: &str = "WaitingForRuntime";
     pub(crate) const ROUTE_READY: &str = "RouteReady";
     pub(crate) const ROUTE_FAILED: &str = "RouteFailed";
     pub(crate) const POLICY_FAILED: &str = "PolicyFailed";

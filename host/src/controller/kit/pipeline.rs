@@ -102,18 +102,16 @@ where
     // keeps the first note.
     let events = restored
         .into_iter()
-        .map(|(object, what)| Event {
+        .map(|(object, repair)| Event {
             type_: EventType::Normal,
-            reason: if what.contains("deleted") {
-                "Recreated"
-            } else {
-                "Restored"
-            }
-            .into(),
+            reason: repair.reason().into(),
             note: Some(crate::events::note(&format!(
-                "{object}: {what}; restored as the spec says"
+                "{object}: {}; restored as the spec says",
+                repair.what()
             ))),
-            action: "Repair".into(),
+            // Events with the same action and reason about one object within minutes become one series that
+            // keeps the first note: the action names the object and the field, so each repair is its own.
+            action: repair.action(&object),
             secondary: None,
         })
         .collect();

@@ -252,8 +252,9 @@ pub(crate) fn notable<S: WithConditions>(old: Option<&S>, new: &S) -> Vec<Event>
                 } else {
                     EventType::Normal
                 },
+                // The reason is the state already: the note says why (`Degraded: Degraded: …` read twice).
+                note: Some(events::note(if detail.trim().is_empty() { &state } else { &detail })),
                 reason: state.clone(),
-                note: Some(events::note(&super::conditions::with_detail(state, &detail))),
                 action: "Reconcile".into(),
                 secondary: None,
             }]
@@ -398,9 +399,14 @@ mod tests {
             (events.len(), events[0].type_, events[0].reason.as_str()),
             (1, EventType::Warning, "Degraded")
         );
+        assert_eq!(
+            events[0].note.as_deref(),
+            Some("one pod lost"),
+            "the reason says the state; the note why"
+        );
         let events = notable(Some(&degraded), &running);
         assert_eq!((events.len(), events[0].reason.as_str()), (1, "Running"));
-        assert_eq!(events[0].note.as_deref(), Some("Running: serving"));
+        assert_eq!(events[0].note.as_deref(), Some("serving"));
         let restarting = status("Starting", Cond::no(reasons::CREATING_RUNTIME, "new runtime"), None);
         let events = notable(Some(&running), &restarting);
         assert_eq!(

@@ -11,12 +11,76 @@ use kube::api::ApiResource;
 use serde::Serialize;
 use serde_json::Value;
 
-/// A stable fingerprint of what is written.
+/// A fingerprint of what is written, for what stays in this process (writes on their way, statuses settling):
+/// `DefaultHasher`'s output may change with the Rust release, so it is never persisted ([`applied_digest`] is).
 pub(crate) fn fingerprint(value: &impl Serialize) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     serde_json::to_vec(value).unwrap_or_default().hash(&mut hasher);
     hasher.finish()
+}
+
+/// The mark of what was applied, persisted (on a child, or in a service's status): `sha256:` and the first 16
+/// hex digits of the SHA-256 of its JSON (object keys sorted), the same for the same content whatever the
+/// toolchain or the process.
+pub(crate) fn applied_digest(value: &Value) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(serde_json::to_vec(value).unwrap_or_default());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{DIGEST_SCHEME}{hex}")
+}
+
+/// The scheme of [`applied_digest`]'s marks.
+const DIGEST_SCHEME: &str = "sha256:";
+
+/// True for a mark an earlier operator wrote (another hash function): it says nothing about what is wanted now,
+/// so a child that already has every wanted field is not rewritten for the mark alone (after an upgrade, every
+/// child would be, once).
+fn earlier_mark(mark: &str) -> bool {
+    !mark.starts_with(DIGEST_SCHEME)
+}
+
+/// What a write puts back that someone else changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Repair {
+    /// A field the operator sets was changed: its path (`spec.predictor.containers[0].env`).
+    Changed(String),
+    /// The object was deleted.
+    Deleted,
+}
+
+impl Repair {
+    /// The Event's reason.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Repair::Changed(_) => "Restored",
+            Repair::Deleted => "Recreated",
+        }
+    }
+
+    /// What happened, for the Event's note.
+    pub(crate) fn what(&self) -> String {
+        match self {
+            Repair::Changed(field) => format!("{field} was changed outside the operator"),
+            Repair::Deleted => "it was deleted outside the operator".into(),
+        }
+    }
+
+    /// The Event's action, naming the object and the field (at most 128 characters, the API server's limit).
+    pub(crate) fn action(&self, object: &str) -> String {
+        let mut action = match self {
+            Repair::Changed(field) => format!("Restore {object} {field}"),
+            Repair::Deleted => format!("Recreate {object}"),
+        };
+        if action.len() > 128 {
+            let mut end = 128;
+            while !action.is_char_boundary(end) {
+                end -= 1;
+            }
+            action.truncate(end);
+        }
+        action
+    }
 }
 
 /// Who else writes an object, which decides how an update guards against them.
@@ -75,7 +139,7 @@ pub(crate) enum Write {
         /// Who else writes it.
         ownership: Ownership,
         /// What this write puts back that someone else changed (or deleted), for the Event that says so.
-        restores: Option<String>,
+        restores: Option<Repair>,
     },
     /// Create `body`, which the index does not show; never changed after (Jobs, claims).
     Create {
@@ -166,29 +230,79 @@ impl Writes {
     where
         K: Resource<DynamicType = ()> + Serialize,
     {
-        let hash = format!("{:016x}", fingerprint(&body));
+        let unmarked = body.clone();
+        let hash = applied_digest(&body);
         if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
             let annotations = meta
                 .entry("annotations")
                 .or_insert_with(|| Value::Object(Default::default()));
             if let Some(annotations) = annotations.as_object_mut() {
-                annotations.insert(labels::APPLIED_HASH.into(), Value::String(hash));
+                annotations.insert(labels::APPLIED_HASH.into(), Value::String(hash.clone()));
             }
         }
         let have = existing.map(|e| serde_json::to_value(e).unwrap_or_default());
+        let pointer = format!("/metadata/annotations/{}", labels::APPLIED_HASH.replace('/', "~1"));
+        let mark = have
+            .as_ref()
+            .and_then(|h| h.pointer(&pointer)?.as_str().map(str::to_string));
         if let Some(have) = &have
-            && is_subset(&body, have)
+            && (is_subset(&body, have) || (mark.as_deref().is_some_and(earlier_mark) && is_subset(&unmarked, have)))
         {
             return;
         }
-        // The same wanted (same hash) yet different: someone else changed a field the operator sets.
-        let restores = have.as_ref().and_then(|have| {
-            let pointer = format!("/metadata/annotations/{}", labels::APPLIED_HASH.replace('/', "~1"));
-            (have.pointer(&pointer) == body.pointer(&pointer))
-                .then(|| first_difference(&body, have, String::new()))
-                .flatten()
-                .map(|field| format!("{field} was changed outside the operator"))
-        });
+        self.push_apply::<K>(
+            body,
+            have.as_ref(),
+            mark.as_deref() == Some(hash.as_str()),
+            existing,
+            ownership,
+        );
+    }
+
+    /// [`Writes::ensure_json`] of a child that must carry no mark of the operator's (an InferenceService: KServe
+    /// copies its annotations onto the predictor's pods, so a mark that changes would roll every replica): the
+    /// mark of what was last applied is `applied`, kept by the caller (in the service's status). Returns the mark
+    /// of `body`, to keep. It is written when something it sets is not so (a change, a hand edit) or when what
+    /// is wanted changed since `applied` (a field no longer set is then removed by the apply).
+    pub(crate) fn ensure_unmarked<K>(
+        &mut self,
+        body: Value,
+        existing: Option<&K>,
+        applied: Option<&str>,
+        ownership: Ownership,
+    ) -> String
+    where
+        K: Resource<DynamicType = ()> + Serialize,
+    {
+        let hash = applied_digest(&body);
+        let have = existing.map(|e| serde_json::to_value(e).unwrap_or_default());
+        let changed = applied.is_some_and(|a| a != hash);
+        if let Some(have) = &have
+            && !changed
+            && is_subset(&body, have)
+        {
+            return hash;
+        }
+        self.push_apply::<K>(body, have.as_ref(), applied == Some(hash.as_str()), existing, ownership);
+        hash
+    }
+
+    /// An apply of `body` over `have` (the index's copy as JSON); `same_wanted`: what is wanted has not changed
+    /// since it was last applied, so a difference is someone else's change, put back (and said so).
+    fn push_apply<K>(
+        &mut self,
+        body: Value,
+        have: Option<&Value>,
+        same_wanted: bool,
+        existing: Option<&K>,
+        ownership: Ownership,
+    ) where
+        K: Resource<DynamicType = ()>,
+    {
+        let restores = have
+            .filter(|_| same_wanted)
+            .and_then(|have| first_difference(&body, have, String::new()))
+            .map(Repair::Changed);
         let target = Target::of::<K>(
             json_str(&body, "/metadata/namespace"),
             json_str(&body, "/metadata/name").unwrap_or_default(),
@@ -202,25 +316,25 @@ impl Writes {
         });
     }
 
-    /// Marks the last write as putting back `what` (an object someone deleted), for the Event that says so.
-    pub(crate) fn restoring(&mut self, what: impl Into<String>) {
+    /// Marks the last write as putting back an object someone deleted, for the Event that says so.
+    pub(crate) fn restoring_deleted(&mut self) {
         if let Some(Write::Apply { restores, .. }) = self.0.last_mut()
             && restores.is_none()
         {
-            *restores = Some(what.into());
+            *restores = Some(Repair::Deleted);
         }
     }
 
-    /// What the writes put back that someone else changed: (the object, what), for Events.
-    pub(crate) fn restorations(&self) -> Vec<(String, String)> {
+    /// What the writes put back that someone else changed: (the object, the repair), for Events.
+    pub(crate) fn restorations(&self) -> Vec<(String, Repair)> {
         self.0
             .iter()
             .filter_map(|w| match w {
                 Write::Apply {
                     target,
-                    restores: Some(what),
+                    restores: Some(repair),
                     ..
-                } => Some((target.describe(), what.clone())),
+                } => Some((target.describe(), repair.clone())),
                 _ => None,
             })
             .collect()
@@ -380,6 +494,93 @@ mod tests {
             (target.describe(), based_on.as_deref(), *ownership),
             ("ConfigMap c".into(), Some("7"), Ownership::Shared)
         );
+    }
+
+    #[test]
+    fn the_applied_mark_is_sha256_of_the_json_so_it_outlives_the_toolchain() {
+        // Pinned: a change of the function would rewrite every child once after an upgrade.
+        assert_eq!(
+            applied_digest(&serde_json::json!({ "b": [true, "x"], "a": 1 })),
+            "sha256:63e8063d9dc6f0fd"
+        );
+    }
+
+    #[test]
+    fn a_child_marked_by_an_earlier_operator_is_not_rewritten_for_the_mark_alone() {
+        let desired = config_map("v", None);
+        let mut first = Writes::new();
+        first.ensure(&desired, None, Ownership::Owned);
+        let mut earlier = first.objects::<ConfigMap>().remove(0);
+        earlier
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(labels::APPLIED_HASH.into(), "0123456789abcdef".into());
+        let mut writes = Writes::new();
+        writes.ensure(&desired, Some(&earlier), Ownership::Owned);
+        assert!(writes.is_empty(), "every wanted field is there");
+        let mut changed = earlier.clone();
+        changed.data = Some([("k".to_string(), "other".to_string())].into());
+        writes.ensure(&desired, Some(&changed), Ownership::Owned);
+        assert_eq!(
+            writes.iter().count(),
+            1,
+            "a real difference is written, and the new mark with it"
+        );
+    }
+
+    #[test]
+    fn an_unmarked_child_is_written_on_a_spec_change_or_a_hand_edit_and_carries_no_mark() {
+        let body = serde_json::to_value(config_map("v", None)).unwrap();
+        let mut writes = Writes::new();
+        let mark = writes.ensure_unmarked::<ConfigMap>(body.clone(), None, None, Ownership::Owned);
+        let Some(Write::Apply {
+            body: written,
+            restores,
+            ..
+        }) = writes.iter().next()
+        else {
+            panic!("made")
+        };
+        assert!(written.pointer("/metadata/annotations").is_none(), "no mark: {written}");
+        assert_eq!(restores, &None);
+        let applied: ConfigMap = serde_json::from_value(written.clone()).unwrap();
+        // As wanted, as applied: nothing to write.
+        let mut again = Writes::new();
+        assert_eq!(
+            again.ensure_unmarked::<ConfigMap>(body.clone(), Some(&applied), Some(&mark), Ownership::Owned),
+            mark
+        );
+        assert!(again.is_empty());
+        // Wanted changed since it was applied (a field dropped): written, though the copy has every field.
+        let mut fewer = body.clone();
+        fewer["data"] = serde_json::json!({});
+        let mut dropped = Writes::new();
+        dropped.ensure_unmarked::<ConfigMap>(fewer, Some(&applied), Some(&mark), Ownership::Owned);
+        assert_eq!(dropped.iter().count(), 1);
+        assert!(dropped.restorations().is_empty(), "a spec change is no repair");
+        // Someone edited it: put back, and said so with the field.
+        let mut edited = applied.clone();
+        edited.data = Some([("k".to_string(), "by hand".to_string())].into());
+        let mut repair = Writes::new();
+        repair.ensure_unmarked::<ConfigMap>(body, Some(&edited), Some(&mark), Ownership::Owned);
+        assert_eq!(
+            repair.restorations(),
+            [("ConfigMap c".to_string(), Repair::Changed("data.k".into()))]
+        );
+    }
+
+    #[test]
+    fn each_repair_is_an_event_of_its_own() {
+        let env = Repair::Changed("spec.predictor.containers[0].env".into());
+        let replicas = Repair::Changed("spec.predictor.minReplicas".into());
+        assert_ne!(
+            env.action("InferenceService chat"),
+            replicas.action("InferenceService chat")
+        );
+        assert_eq!(Repair::Deleted.action("HTTPRoute chat"), "Recreate HTTPRoute chat");
+        assert!(Repair::Changed("x".repeat(300)).action("InferenceService chat").len() <= 128);
     }
 
     #[test]

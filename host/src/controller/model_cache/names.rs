@@ -19,15 +19,15 @@ pub fn job_name(cache: &str, attempt: i32) -> String {
     hashed_name(&format!("{cache}-download"), &format!("a{attempt}"), 63)
 }
 
-/// The size-check Job's name for `attempt` (failed attempts so far) at the cache's `generation`.
+/// The size-check Job's name for `attempt` (failed attempts so far, from 0, as the download Job counts) at the
+/// cache's `generation` (a new spec is checked again): `<cache>-size-g<generation>-a<attempt>`.
 pub(crate) fn size_job_name(cache: &ModelCache, attempt: i32) -> String {
     let generation = cache.metadata.generation.unwrap_or_default();
-    let tag = if attempt == 0 {
-        format!("a{generation}")
-    } else {
-        format!("g{generation}a{attempt}")
-    };
-    hashed_name(&format!("{}-size", cache.name_any()), &tag, 63)
+    hashed_name(
+        &format!("{}-size-g{generation}", cache.name_any()),
+        &format!("a{attempt}"),
+        63,
+    )
 }
 
 /// The download Job's ServiceAccount, Role and RoleBinding: one name per cache.
@@ -40,4 +40,19 @@ pub(super) fn child_labels(cache: &ModelCache, component: Component) -> BTreeMap
     let mut labels = labels::managed(component);
     labels.insert(labels::MODEL_CACHE.into(), labels::value(&cache.name_any()));
     labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caches_jobs_count_attempts_alike() {
+        let mut cache = crate::fixtures::model_cache();
+        cache.metadata.name = Some("weights".into());
+        cache.metadata.generation = Some(2);
+        assert_eq!(job_name("weights", 0), "weights-download-a0");
+        assert_eq!(size_job_name(&cache, 0), "weights-size-g2-a0");
+        assert_eq!(size_job_name(&cache, 1), "weights-size-g2-a1");
+    }
 }

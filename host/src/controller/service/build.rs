@@ -43,12 +43,23 @@ pub(crate) fn isvc_name(service: &AIMService) -> Result<String, String> {
         return Ok(name);
     }
     if max < MIN_SHORTENED {
+        let longest_namespace = 63 - "-predictor-".len() - MIN_SHORTENED;
+        let room = match max {
+            0 => "no room for an InferenceService's name:".to_string(),
+            n => {
+                let s = if n == 1 { "" } else { "s" };
+                format!(
+                    "{n} character{s} for the InferenceService's name, and this service's name has {}: name the \
+                     service with at most {n} character{s} (starting with a letter), or",
+                    name.len()
+                )
+            }
+        };
         return Err(format!(
             "namespace {namespace} is {} characters long: KServe names the predictor's host \
-             <name>-predictor-<namespace> in one DNS label of 63 characters, which leaves no room for this service's \
-             InferenceService; run it in a namespace of at most {} characters",
+             <name>-predictor-<namespace> in one DNS label of 63 characters, which leaves {room} run it in a \
+             namespace of at most {longest_namespace} characters",
             namespace.len(),
-            63 - "-predictor-".len() - MIN_SHORTENED
         ));
     }
     let hash = short_hash(&[&namespace, &name]);

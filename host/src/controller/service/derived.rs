@@ -4,7 +4,7 @@
 //! whose status names it and collects it when none has for the grace period. Pure builders.
 
 use super::candidates::{TemplateRecord, from_wit};
-use crate::api::{AIMServiceTemplate, AIMServiceTemplateSpec, TemplateProfile};
+use crate::api::{AIMServiceTemplate, AIMServiceTemplateSpec, RuntimeParameters, TemplateProfile};
 use crate::controller::kit::names::with_suffix;
 use crate::labels::{self, Component};
 use crate::policy::Provenance;
@@ -12,9 +12,41 @@ use crate::policy::bindings::MergeResult;
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
 
-/// The derived template's name.
-pub(crate) fn name(base: &str, merged: &MergeResult) -> String {
-    with_suffix(base, &merged.name_suffix)
+/// The derived template's name: the base's, with the merger's suffix. Where the base's name spells a profile
+/// parameter the overrides change (`llama-3-1-8b-mi300x-fp8-tp1-latency` on 8 × MI325X), that word is the
+/// merged value, so the name does not read as the base's GPUs.
+pub(crate) fn name(base: &TemplateRecord, merged: &MergeResult) -> String {
+    with_suffix(
+        &readable_base(&base.name, &base.profile.parameters, &from_wit(&merged.merged)),
+        &merged.name_suffix,
+    )
+}
+
+/// `base_name` with each dash-separated word that spells one of `from`'s parameters (GPU model, `tp<count>`,
+/// precision, metric) replaced by `to`'s value where they differ.
+fn readable_base(base_name: &str, from: &RuntimeParameters, to: &RuntimeParameters) -> String {
+    use crate::upstream::aim::{metric_name, precision_name};
+    let mut words: Vec<(String, String)> = Vec::new();
+    if let (Some(a), Some(b)) = (&from.gpu_selector, &to.gpu_selector) {
+        words.push((a.model.to_lowercase(), b.model.to_lowercase()));
+        words.push((format!("tp{}", a.count), format!("tp{}", b.count)));
+    }
+    if let (Some(a), Some(b)) = (from.precision, to.precision) {
+        words.push((precision_name(a).into(), precision_name(b).into()));
+    }
+    if let (Some(a), Some(b)) = (from.metric, to.metric) {
+        words.push((metric_name(a).into(), metric_name(b).into()));
+    }
+    base_name
+        .split('-')
+        .map(|word| {
+            words
+                .iter()
+                .find(|(a, b)| a == word && a != b)
+                .map_or(word, |(_, b)| b.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// The derived template of `base` with the merger's answer, in `namespace`.
@@ -28,7 +60,7 @@ pub(crate) fn desired(
     meta_labels.insert(labels::DERIVED_FROM.into(), labels::value(&base.name));
     AIMServiceTemplate {
         metadata: ObjectMeta {
-            name: Some(name(&base.name, merged)),
+            name: Some(name(base, merged)),
             namespace: Some(namespace.to_string()),
             labels: Some(meta_labels),
             annotations: Some([(labels::DERIVED_BY.to_string(), by.to_string())].into_iter().collect()),
@@ -99,5 +131,31 @@ mod tests {
         assert_eq!(derived.spec.profile.parameters.metric, Some(Metric::Throughput));
         assert_eq!(derived.spec.profile.parameters.precision, Some(Precision::Bf16));
         insta::assert_json_snapshot!("derived_template", derived);
+    }
+
+    #[test]
+    fn a_derived_name_does_not_read_as_the_bases_gpus() {
+        let mut base = crate::fixtures::template_record(
+            "llama-3-1-8b-mi300x-fp8-tp1-latency",
+            TemplateScope::Cluster,
+            TemplateStatus::default(),
+        );
+        base.profile.parameters.gpu_selector = Some(crate::api::GpuSelector::new("MI300X", 1));
+        base.profile.parameters.precision = Some(Precision::Fp8);
+        let merged = MergeResult {
+            merged: WitParameters {
+                metric: Some(bindings::Metric::Latency),
+                precision: Some(bindings::Precision::Fp8),
+                gpu: Some(bindings::GpuSelector {
+                    model: "MI325X".into(),
+                    count: 8,
+                }),
+            },
+            name_suffix: "ovr-8xmi325x-1a2b3c4d".into(),
+        };
+        assert_eq!(
+            name(&base, &merged),
+            "llama-3-1-8b-mi325x-fp8-tp8-latency-ovr-8xmi325x-1a2b3c4d"
+        );
     }
 }

@@ -45,8 +45,10 @@ pub(crate) async fn reconcile(svc: Arc<AIMService>, ctx: Arc<Context>) -> Result
     // again knowing why, so the status says it.
     pipeline::finish(&ctx, svc.as_ref(), planned, waited, |refused| {
         let mut again = observed.clone();
-        again.runtime_refused = refused.iter().find_map(|r| match r {
-            Refusal::Invalid(target, message) if target.resource.kind == "InferenceService" => Some(message.clone()),
+        again.runtime_blocked = refused.iter().find_map(|r| match r {
+            Refusal::Invalid(target, message) if target.resource.kind == "InferenceService" => {
+                Some(observe::RuntimeBlocked::Refused(message.clone()))
+            }
             _ => None,
         });
         plan::plan(&svc, &again)

@@ -42,6 +42,15 @@ impl Reported {
     }
 }
 
+/// Why no InferenceService can be written for a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RuntimeBlocked {
+    /// The API server (or KServe's webhook) refused it, saying this.
+    Refused(String),
+    /// No name fits KServe's limits in the service's namespace; what to do.
+    Unnamable(String),
+}
+
 /// What the plan reads besides the service.
 #[derive(Debug, Clone)]
 pub(crate) struct Observed {
@@ -64,6 +73,9 @@ pub(crate) struct Observed {
     pub(crate) unplaced: Option<String>,
     /// The serving container of each predictor pod (read while the runtime is not ready or its count moves).
     pub(crate) replica_runs: Vec<ReplicaRun>,
+    /// Why Kubernetes refuses to create the predictor's pods (its Deployment's `ReplicaFailure`), when it does:
+    /// a PriorityClass or ServiceAccount that does not exist, a quota, an admission policy.
+    pub(crate) pods_refused: Option<String>,
     /// Replicas ready to serve: the predictor Deployment's count (its pods', before KServe made it).
     pub(crate) ready_replicas: usize,
     /// Replicas the predictor Deployment wants now (the fixed count, or the autoscaler's choice), once it exists.
@@ -72,7 +84,7 @@ pub(crate) struct Observed {
     pub(crate) gpu_pool: Option<GpuPool>,
     /// Why the InferenceService cannot be: the API server (or KServe's webhook) just refused it, or no name
     /// fits KServe's limits in this namespace.
-    pub(crate) runtime_refused: Option<String>,
+    pub(crate) runtime_blocked: Option<RuntimeBlocked>,
     pub(crate) routing: Routing,
     /// The HTTPRoute, if it exists.
     pub(crate) route: Option<Arc<HttpRoute>>,
@@ -143,6 +155,19 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
     });
     let deployment = index.predictor_deployment(&namespace, &isvc_name);
     let desired_replicas = deployment.as_deref().and_then(|d| d.spec.replicas);
+    let pods_refused = deployment.as_deref().and_then(|d| {
+        d.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_.as_deref() == Some("ReplicaFailure") && c.status.as_deref() == Some("True"))
+            .map(|c| {
+                c.message
+                    .clone()
+                    .unwrap_or_else(|| c.reason.clone().unwrap_or_default())
+            })
+    });
     let deployed_ready = deployment
         .as_deref()
         .map(|d| d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0) as usize);
@@ -203,10 +228,11 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         runtime_mode,
         unplaced,
         replica_runs,
+        pods_refused,
         ready_replicas,
         desired_replicas,
         gpu_pool,
-        runtime_refused: unnamable,
+        runtime_blocked: unnamable.map(RuntimeBlocked::Unnamable),
         routing,
         route,
         route_accepted,

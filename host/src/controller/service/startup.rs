@@ -72,6 +72,9 @@ pub(crate) fn duration(secs: i64) -> String {
 
 fn phase(name: &str, started: Option<&Time>, finished: Option<&Time>, detail: Option<&String>) -> Option<StartupPhase> {
     let started = started?;
+    // Times come from different reporters (the API server's creation stamp, a controller's condition, a
+    // kubelet), each to the second: a phase never ends before it starts.
+    let finished = finished.map(|f| if f.0 < started.0 { started } else { f });
     Some(StartupPhase {
         name: name.into(),
         started: Some(started.clone()),

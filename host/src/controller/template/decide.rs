@@ -94,12 +94,28 @@ pub(crate) fn plan<T: TemplateKind>(
         }
         _ => None,
     };
-    let planned = status_plan::status(&o.status, obj.meta().generation, &sources, cache_state.as_ref(), o.now);
+    let mut planned = status_plan::status(&o.status, obj.meta().generation, &sources, cache_state.as_ref(), o.now);
+    planned.status.cache = cache_word(o.any_cache.as_deref());
     Plan {
         writes,
         status: planned.status,
         requeue: planned.requeue,
     }
+}
+
+/// The `CACHE` column: where the template cache of the template's name stands, whoever made it.
+fn cache_word(cache: Option<&crate::api::AIMTemplateCache>) -> Option<String> {
+    use crate::api::ResourceState;
+    let state = cache?.status.as_ref().and_then(|s| s.head.status);
+    Some(
+        match state {
+            Some(ResourceState::Available) => "Warm",
+            Some(ResourceState::Failed) => "Failed",
+            Some(ResourceState::Degraded) => "Degraded",
+            _ => "Warming",
+        }
+        .into(),
+    )
 }
 
 /// What to do when the discovery Job's namespace does not exist.

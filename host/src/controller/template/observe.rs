@@ -29,6 +29,8 @@ pub(crate) struct Observed {
     pub(crate) running: usize,
     /// The template cache of its name in its namespace, if any.
     pub(crate) cache: Option<Arc<AIMTemplateCache>>,
+    /// A template cache in its namespace naming it, whoever made it (that one first): for the `CACHE` column.
+    pub(crate) any_cache: Option<Arc<AIMTemplateCache>>,
     pub(crate) now: Timestamp,
 }
 
@@ -50,6 +52,10 @@ pub(crate) async fn observe<T: TemplateKind>(ctx: &Context, obj: &T) -> Observed
     let cache = obj
         .namespace()
         .and_then(|ns| ctx.index.template_cache(&ns, &obj.name_any()));
+    let any_cache = cache.clone().or_else(|| {
+        let ns = obj.namespace()?;
+        ctx.index.template_caches_of(&ns, &obj.name_any()).into_iter().next()
+    });
     Observed {
         status: obj.status().cloned().unwrap_or_default(),
         image,
@@ -58,6 +64,7 @@ pub(crate) async fn observe<T: TemplateKind>(ctx: &Context, obj: &T) -> Observed
         job_state,
         running: ctx.discovery_slots.running(&ctx.index),
         cache,
+        any_cache,
         now: Timestamp::now(),
     }
 }

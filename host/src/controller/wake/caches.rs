@@ -1,4 +1,5 @@
-//! Wake-ups from caching: a template cache reaches the template that owns it, the services caching its template
+//! Wake-ups from caching: a template cache reaches the template that owns it (and the namespace template it names,
+//! which shows it), the services caching its template
 //! and (when it goes or changes template) the model caches it used; a model cache reaches a duplicate waiting for
 //! it and the template caches that need its source; a claim, a provisioner's Warning about it, or a storage class
 //! reaches the model caches they concern.
@@ -23,8 +24,15 @@ pub(super) fn template_cache(q: &Queues, index: &Index, change: &Change<AIMTempl
         q.templates.wake(ObjectRef::new(&owner.name).within(&ns));
     }
     let refs: BTreeSet<String> = change.both().map(|tc| tc.spec.template_ref.clone()).collect();
+    // The namespace template it names shows where it stands, whoever made it: woken when that changes.
+    let state =
+        |tc: Option<&std::sync::Arc<AIMTemplateCache>>| tc.map(|t| t.status.as_ref().and_then(|s| s.head.status));
+    let moved = state(change.old.as_ref()) != state(change.new.as_ref());
     for template in &refs {
         wake_all(&q.services, index.services_caching(&ns, template));
+        if moved && index.namespace_template(&ns, template).is_some() {
+            q.templates.wake(ObjectRef::new(template).within(&ns));
+        }
     }
     // A cache going away (or changing template) may leave model caches without users.
     if change.new.is_none() || change.old.as_ref().map(|o| &o.spec) != change.new.as_ref().map(|n| &n.spec) {

@@ -164,9 +164,21 @@ fn long_or_digit_leading_names_get_a_stable_short_isvc_name() {
     assert!(format!("{name}-predictor-{namespace}").len() <= 63, "{name}");
     svc.metadata.name = Some("a".repeat(63 - "-predictor-".len() - namespace.len()));
     assert_eq!(isvc_name(&svc).unwrap(), svc.name_any(), "a name that fits is kept");
-    svc.metadata.namespace = Some(format!("n{}", "x".repeat(50)));
+    svc.metadata.namespace = Some(format!("n{}", "x".repeat(44)));
     let refused = isvc_name(&svc).unwrap_err();
-    assert!(refused.contains("a namespace of at most 38 characters"), "{refused}");
+    assert!(
+        refused.contains("name the service with at most 7 characters")
+            && refused.contains("a namespace of at most 38 characters"),
+        "{refused}"
+    );
+    svc.metadata.name = Some("abcdefg".into());
+    assert_eq!(isvc_name(&svc).unwrap(), "abcdefg", "a name that short works there");
+    svc.metadata.namespace = Some(format!("n{}", "x".repeat(55)));
+    let refused = isvc_name(&svc).unwrap_err();
+    assert!(
+        refused.contains("no room for an InferenceService's name: run it in a namespace"),
+        "{refused}"
+    );
 }
 
 /// The whole InferenceService and HTTPRoute, pinned: any change to what the operator writes shows here.

@@ -16,7 +16,7 @@ pub(super) fn held(current: &AIMServiceStatus, next: &AIMServiceStatus, o: &Obse
     let now_degraded = next.head.status == Some(ServiceState::Degraded);
     let runtime = conditions::get(&next.head.conditions, types::RUNTIME_READY)?;
     let restoring = [reasons::CREATING_RUNTIME, reasons::RUNTIME_NOT_READY].contains(&runtime.reason.as_str());
-    if !(was_running && now_degraded && restoring) || o.runtime_refused.is_some() {
+    if !(was_running && now_degraded && restoring) || o.runtime_blocked.is_some() {
         return None;
     }
     let age = match o.isvc.as_deref() {

@@ -126,10 +126,24 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
         &mut writes,
         &mut next,
     );
+    let runtime_failed = runtime.failure.is_some();
     failure = failure.or(runtime.failure);
     let runtime = runtime.cond;
 
+    // No route to a runtime that cannot be made: it would say "served at" a path with nothing behind it.
+    let unroutable = runtime_failed && next.inference_service.is_none();
     let routing = match &o.routing {
+        Routing::On { .. } if unroutable => {
+            next.route_path = None;
+            next.route_decided_by = None;
+            if let Some(route) = o.route.as_deref().filter(|r| labels::is_managed(r.labels())) {
+                writes.delete::<HttpRoute>(Some(route));
+            }
+            Cond::no(
+                reasons::WAITING_FOR_RUNTIME,
+                "the route is made once the InferenceService can be: see RuntimeReady",
+            )
+        }
         Routing::Off => {
             next.route_path = None;
             next.route_decided_by = None;
@@ -154,6 +168,9 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
             next.route_decided_by = Some(decided_by.clone());
             let desired = build::http_route(svc, name, o.owner.clone(), gateway, path, decided_by, &o.propagation);
             writes.ensure_json(desired, o.route.as_deref(), Ownership::Owned);
+            if o.route.is_none() && current.route_path.is_some() {
+                writes.restoring_deleted();
+            }
             let route = format!("route {name}");
             match &o.route_accepted {
                 Some(a) if a.is_true() => Cond::yes(

@@ -16,7 +16,7 @@ use crate::controller::kit::writes::{Ownership, Writes};
 use crate::controller::service::build::{self, RuntimeInputs};
 use crate::controller::service::cache::CacheMount;
 use crate::controller::service::candidates::TemplateRecord;
-use crate::controller::service::observe::Reported;
+use crate::controller::service::observe::{Reported, RuntimeBlocked};
 use crate::controller::service::scaling::{self, Replicas};
 use crate::controller::service::serving;
 
@@ -78,7 +78,7 @@ pub(super) fn step(
             };
         }
     };
-    let writable = template_ready && !cache_blocks && o.runtime_refused.is_none();
+    let writable = template_ready && !cache_blocks && o.runtime_blocked.is_none();
     if writable {
         let inputs = RuntimeInputs {
             service: svc,
@@ -92,16 +92,37 @@ pub(super) fn step(
             propagation: &o.propagation,
             replicas: &replicas,
         };
-        writes.ensure_json(build::inference_service(&inputs), o.isvc.as_deref(), Ownership::Owned);
+        next.applied_runtime = Some(writes.ensure_unmarked(
+            build::inference_service(&inputs),
+            o.isvc.as_deref(),
+            current.applied_runtime.as_deref(),
+            Ownership::Owned,
+        ));
         if o.isvc.is_none() && current.inference_service.as_deref() == Some(name.as_str()) {
-            writes.restoring("it was deleted outside the operator");
+            writes.restoring_deleted();
         }
     }
     next.inference_service = (writable || o.isvc.is_some()).then(|| name.clone());
-    if let Some(refused) = &o.runtime_refused {
+    if let Some(blocked) = &o.runtime_blocked {
         let c = Cond::no(
             reasons::RUNTIME_REJECTED,
-            format!("the InferenceService {name} was refused: {refused}"),
+            match blocked {
+                RuntimeBlocked::Refused(why) => format!("the InferenceService {name} was refused: {why}"),
+                RuntimeBlocked::Unnamable(why) => format!("no InferenceService can be made for this service: {why}"),
+            },
+        );
+        return RuntimeStep {
+            failure: Some(Cond::yes(c.reason, c.message.clone())),
+            cond: c,
+        };
+    }
+    if let Some(refused) = o.pods_refused.as_ref().filter(|_| o.isvc.is_some()) {
+        let c = Cond::no(
+            reasons::PODS_REJECTED,
+            format!(
+                "Kubernetes refuses to create the pods of InferenceService {name}: {refused}; fix what it names (a \
+                 spec.priorityClassName or spec.serviceAccountName that does not exist, a quota, an admission policy)"
+            ),
         );
         return RuntimeStep {
             failure: Some(Cond::yes(c.reason, c.message.clone())),
@@ -190,9 +211,8 @@ fn condition(o: &Observed, template: &TemplateRecord, replicas: &Replicas, was_r
     let name = &o.isvc_name;
     let (ready, wanted) = (ready(replicas, o), desired(replicas, o));
     let kserve_ready = o.runtime.as_ref().is_some_and(|r| r.is_true());
-    let autoscaled = matches!(replicas, Replicas::Auto { .. });
     let waits =
-        |scheduler: &str| unschedulable_message(name, template, wanted, autoscaled, o.gpu_pool.as_ref(), scheduler);
+        |scheduler: &str| unschedulable_message(name, template, wanted, replicas, o.gpu_pool.as_ref(), scheduler);
     // Serving while the count moves: a ready runtime; a running one with replicas still serving (KServe calls
     // a Deployment below its count unready while the new replicas start); an autoscaled one at its floor.
     let floor = replicas.bounds().0.max(1);
@@ -207,6 +227,17 @@ fn condition(o: &Observed, template: &TemplateRecord, replicas: &Replicas, was_r
             reasons::SCALING,
             format!("InferenceService {name} is scaling from {ready} to {wanted} ready replicas{next}"),
         );
+    }
+    // A running service whose replicas all serve while KServe rolls its Deployment out (a change of the spec,
+    // or a hand edit put back) is not Degraded: the old pods serve until the new ones are ready. It reads as it
+    // did, so a rollout writes no status (the Deployment shows the rollout).
+    if was_running
+        && wanted > 0
+        && ready >= wanted
+        && o.unplaced.is_none()
+        && o.runtime.as_ref().is_some_and(|r| !r.is_true() && on_its_way_up(r))
+    {
+        return Cond::yes(reasons::RUNTIME_READY, format!("InferenceService {name} is ready"));
     }
     match (&o.runtime, &o.unplaced) {
         (Some(r), _) if r.is_true() && wanted == 0 => Cond::yes(

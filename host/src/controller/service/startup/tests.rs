@@ -172,3 +172,18 @@ fn which_record_the_next_status_holds(#[case] current: Option<Option<&str>>, #[c
 fn durations_read_like_kubectl_ages(#[case] secs: i64, #[case] text: &str) {
     assert_eq!(duration(secs), text);
 }
+
+#[test]
+fn a_phase_never_ends_before_it_starts() {
+    // The InferenceService made in the same plan that saw the cache warm: the API server stamps its creation a
+    // second before the time the operator gave the condition (two clocks, each to the second).
+    let mut f = facts();
+    f.runtime_created = Some(at(221));
+    let record = record(&running(), &f);
+    let created = record.phases.iter().find(|p| p.name == "RuntimeCreated").unwrap();
+    assert!(
+        created.finished.as_ref().unwrap().0 >= created.started.as_ref().unwrap().0,
+        "{created:?}"
+    );
+    assert_eq!(created.duration.as_deref(), Some("0s"));
+}

@@ -154,6 +154,8 @@ struct Case<'a> {
     deployed: Option<(i32, usize)>,
     /// The cluster's GPUs of the template's model.
     pool: Option<crate::upstream::gpu::GpuPool>,
+    /// Why Kubernetes refuses the predictor's pods.
+    pods_refused: Option<String>,
 }
 
 fn run(case: Case<'_>) -> Plan {
@@ -200,13 +202,14 @@ fn run(case: Case<'_>) -> Plan {
                 .and_then(|i| i.data["status"]["deploymentMode"].as_str().map(str::to_string)),
             unplaced,
             replica_runs: case.pods.iter().map(|p| observe::replica_run(p)).collect(),
+            pods_refused: case.pods_refused.clone(),
             ready_replicas: case.deployed.map_or_else(
                 || case.pods.iter().filter(|p| observe::pod_ready(p)).count(),
                 |(_, ready)| ready,
             ),
             desired_replicas: case.deployed.map(|(desired, _)| desired),
             gpu_pool: case.pool,
-            runtime_refused: case.refused,
+            runtime_blocked: case.refused.map(observe::RuntimeBlocked::Refused),
             routing: case.routing,
             route: case.route.map(|r| Arc::new(HttpRoute::new(with_labels(r.clone())))),
             route_accepted,
@@ -261,6 +264,7 @@ fn case(resolution: Resolution) -> Case<'static> {
         bounds: None,
         deployed: None,
         pool: Some(mi300x_nodes(4)),
+        pods_refused: None,
     }
 }
 
@@ -306,7 +310,7 @@ fn a_deleted_inference_service_of_a_running_service_is_made_again_said_so_and_no
         p.writes.restorations(),
         [(
             "InferenceService chat".to_string(),
-            "it was deleted outside the operator".to_string()
+            crate::controller::kit::writes::Repair::Deleted
         )]
     );
     assert_eq!(
@@ -341,7 +345,7 @@ fn a_service_with_some_replicas_ready_and_others_waiting_is_degraded_and_says_bo
     assert_eq!(runtime.reason, reasons::REPLICAS_WAITING);
     assert!(
         runtime.message.starts_with("serving with 2 of 4 replicas ready; ")
-            && runtime.message.contains("starts when GPUs are freed"),
+            && runtime.message.contains("starts when MI300X GPUs are freed"),
         "{}",
         runtime.message
     );
@@ -708,4 +712,22 @@ fn a_kserve_that_does_not_know_standard_mode_is_said_to_be_unsupported() {
     let mut c = case(resolved(ResourceState::Available));
     c.isvc = Some(&standard);
     assert_cond(&run(c), types::RUNTIME_READY, "True", reasons::RUNTIME_READY);
+}
+
+#[test]
+fn pods_kubernetes_refuses_are_a_failure_to_act_on_not_a_start() {
+    let i = isvc("False");
+    let mut c = case(resolved(ResourceState::Available));
+    c.isvc = Some(&i);
+    c.pods_refused = Some("pods \"chat-predictor-1\" is forbidden: no PriorityClass with name nope was found".into());
+    let p = run(c);
+    assert_eq!(p.status.head.status, Some(ServiceState::Failed));
+    assert_cond(&p, types::FAILURE, "True", reasons::PODS_REJECTED);
+    let m = &conditions::get(&p.status.head.conditions, types::RUNTIME_READY)
+        .unwrap()
+        .message;
+    assert!(
+        m.contains("no PriorityClass with name nope") && m.contains("spec.priorityClassName"),
+        "{m}"
+    );
 }

@@ -40,7 +40,7 @@ fn an_autoscaled_service_renders_its_bounds_and_reports_its_replicas() {
 #[rstest::rstest]
 #[case::scaling_up_while_kserve_says_ready((3, 2), "True", false, "is scaling from 2 to 3 ready replicas")]
 #[case::scaling_up_past_what_kserve_calls_available((4, 2), "False", false, "is scaling from 2 to 4 ready replicas")]
-#[case::the_next_replica_waits_for_gpus((3, 2), "True", true, "the next replica waits: no node can run a replica")]
+#[case::the_next_replica_waits_for_gpus((3, 2), "True", true, "the next replica waits: the scheduler placed no replica")]
 fn a_service_that_scales_keeps_running_and_says_so(
     #[case] deployed: (i32, usize),
     #[case] runtime: &str,

@@ -16,6 +16,7 @@ pub mod gofakes3;
 pub mod hub;
 pub mod identity;
 pub mod kubelet;
+pub mod monitoring;
 pub mod moto;
 pub mod operator;
 pub mod pod_container;

@@ -287,6 +287,8 @@ async fn a_service_on_the_real_node_answers_through_the_real_gateway_reading_its
     assert_eq!(status, 200, "{models}");
     assert_eq!(hub.bytes_sent(), model_bytes, "serving read the cache, not the Hub");
 
+    dashboards_have_data(&cp, dir.path(), &traefik.url(), &path).await;
+
     // The cold start, phase by phase, from what the real kubelet reported.
     let startup = svc.status.as_ref().unwrap().startup.clone().expect("a start record");
     let phases: Vec<(String, Option<String>)> = startup
@@ -335,6 +337,61 @@ async fn a_service_on_the_real_node_answers_through_the_real_gateway_reading_its
 
     faults(&mut cp, &client, dir.path(), &hub).await;
     cp.stop().await;
+}
+
+/// A real Prometheus scraping the operator's pods and the runtime's, as an admin's would: every panel of the
+/// shipped dashboards returns data (the service's for the cached service), and every alert rule evaluates.
+async fn dashboards_have_data(cp: &ControlPlane, dir: &Path, gateway: &str, path: &str) {
+    let prometheus = aim_tests::monitoring::Prometheus::start(dir).await;
+    let client = cp.client().await.unwrap();
+    wait::until_for(
+        "Prometheus scraping the operator and the runtime",
+        std::time::Duration::from_secs(60),
+        || async {
+            prometheus.discover(&client).await;
+            let up = prometheus.targets_up().await;
+            let operator = up.iter().any(|t| t.starts_with("aim-system/aim-operator-"));
+            let runtime = up.iter().any(|t| t.starts_with(&format!("{NS}/cached-predictor-")));
+            if operator && runtime {
+                Ok(())
+            } else {
+                Err(format!("{up:?}"))
+            }
+        },
+    )
+    .await;
+    // Requests while Prometheus watches, so the rates and histograms have samples either side.
+    for _ in 0..3 {
+        chat(gateway, path, MODEL).await;
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+    for dashboard in aim_tests::monitoring::dashboards() {
+        for (title, expr) in &dashboard.queries {
+            let query = expr.replace("$namespace", NS).replace("$service", "cached");
+            let series = wait::until_for(
+                &format!("{} / {title}: {query}", dashboard.uid),
+                std::time::Duration::from_secs(60),
+                || async {
+                    match prometheus.query(&query).await {
+                        Ok(series) if !series.is_empty() => Ok(series),
+                        Ok(_) => Err("no data".to_string()),
+                        Err(e) => Err(e),
+                    }
+                },
+            )
+            .await;
+            println!("{} / {title}: {} series", dashboard.uid, series.len());
+        }
+    }
+    wait::until("every alert rule evaluated", || async {
+        let rules = prometheus.rule_health().await;
+        if rules.len() == 10 && rules.iter().all(|(_, health)| health == "ok") {
+            Ok(())
+        } else {
+            Err(format!("{rules:?}"))
+        }
+    })
+    .await;
 }
 
 /// Faults on the real path: the serving pod killed, a download pod killed mid-file, the gateway restarted.

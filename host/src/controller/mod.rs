@@ -6,6 +6,7 @@
 //! controller from its queue until shutdown. At steady state the API server sees the watches and nothing else.
 
 pub mod cluster_config;
+pub mod fleet;
 pub mod image;
 pub mod kit;
 pub mod model_cache;
@@ -84,6 +85,7 @@ impl Operator {
             }
         }
         tracing::info!("index listed every kind; controllers start");
+        let fleet = tokio::spawn(scan_the_fleet(ctx.clone()));
         let (c, stop) = (ctx, shutdown);
         // Every controller, one line each: its name, its kind's store and queue, its reconcile.
         let controllers = vec![
@@ -151,9 +153,21 @@ impl Operator {
             )
             .boxed(),
         ];
+        let metrics = c.metrics.clone();
         futures::future::join_all(controllers).await;
         watches.iter().for_each(|w| w.abort());
         replugged.abort();
+        fleet.abort();
+        metrics.fleet.forget();
+    }
+}
+
+/// Recomputes the fleet's metrics from the index every [`fleet::SCAN_EVERY`] while the controllers run.
+async fn scan_the_fleet(ctx: Arc<Context>) {
+    let mut every = tokio::time::interval(fleet::SCAN_EVERY);
+    loop {
+        every.tick().await;
+        ctx.metrics.fleet.scan(&ctx.index, k8s_openapi::jiff::Timestamp::now());
     }
 }
 

@@ -183,6 +183,12 @@ impl WatchHealth {
         });
     }
 
+    /// How many watches are failing now.
+    pub fn failing(&self) -> usize {
+        let kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        kinds.values().filter(|k| k.failing_since.is_some()).count()
+    }
+
     /// True when every kind has been listed and no watch is failing.
     pub fn is_ready(&self) -> bool {
         let kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());

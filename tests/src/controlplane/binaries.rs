@@ -90,6 +90,12 @@ pub fn helm() -> Result<PathBuf, BuildError> {
     Ok(build("build-helm.sh")?.join("helm"))
 }
 
+/// The directory holding `prometheus` and `promtool`, from Debian's package (`fetch-prometheus.sh`), once per
+/// machine.
+pub fn prometheus() -> Result<PathBuf, BuildError> {
+    build("fetch-prometheus.sh")
+}
+
 /// `traefik`, built once per machine from its pinned Go module (`build-traefik.sh`): the real node's Gateway
 /// API implementation.
 pub fn traefik() -> Result<PathBuf, BuildError> {

@@ -145,6 +145,33 @@ async fn kubectl_create(cp: &ControlPlane, yaml: &str) -> anyhow::Result<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
+/// The series the operator's `/metrics` holds now, and how many of them are the fleet's metrics.
+async fn metric_series(port: u16) -> (usize, usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return (0, 0);
+    };
+    let _ = stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await;
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text).await;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let series: Vec<&str> = body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    let fleet = [
+        "aim_services",
+        "aim_model_caches",
+        "aim_download",
+        "aim_service_start_phase",
+        "aim_index_watches_failing",
+    ];
+    let ours = series.iter().filter(|l| fleet.iter().any(|f| l.starts_with(f))).count();
+    (series.len(), ours)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -296,6 +323,11 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
     figures.quiet_cpu = operator.cpu_seconds() - quiet_cpu_before;
     figures.peak_rss_mib = operator.peak_rss_mib();
     figures.index_bytes = index_bytes::measure(&client, 200).await;
+    let (series, fleet) = metric_series(port).await;
+    eprintln!(
+        "{}: /metrics holds {series} series, {fleet} of them the fleet's (aim_services…, aim_model_caches…, aim_download…, aim_service_start_phase…)",
+        figures.workload
+    );
     Ok(figures)
 }
 

@@ -28,9 +28,11 @@ struct WriteLabels {
     result: String,
 }
 
-/// The controllers' counters.
+/// The controllers' counters, and the fleet's state they keep ([`crate::controller::fleet`]).
 #[derive(Debug)]
 pub struct ReconcileMetrics {
+    /// Where the services and caches stand.
+    pub fleet: crate::controller::fleet::FleetMetrics,
     runs: Family<ControllerLabel, Counter>,
     errors: Family<ErrorLabels, Counter>,
     duration: Family<ControllerLabel, Histogram>,
@@ -40,6 +42,7 @@ pub struct ReconcileMetrics {
 impl Default for ReconcileMetrics {
     fn default() -> Self {
         ReconcileMetrics {
+            fleet: Default::default(),
             runs: Family::default(),
             errors: Family::default(),
             duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))),
@@ -64,9 +67,11 @@ impl ReconcileMetrics {
         );
         registry.register(
             "aim_api_writes",
-            "Writes to the API server by resource, verb and result (ok, conflict, error)",
+            "Writes to the API server by resource, verb and result (ok; conflict; invalid: the API server or a \
+             webhook refused the object; forbidden: RBAC refused the operator; error: anything else)",
             self.writes.clone(),
         );
+        self.fleet.register(registry);
     }
 
     pub(crate) fn reconciled(&self, controller: &str, took: Duration, error: Option<&Error>) {
@@ -90,6 +95,8 @@ impl ReconcileMetrics {
         let result = match error {
             None => "ok",
             Some(kube::Error::Api(s)) if s.code == 409 => "conflict",
+            Some(kube::Error::Api(s)) if s.code == 403 => "forbidden",
+            Some(kube::Error::Api(s)) if s.code == 422 || s.code == 400 => "invalid",
             Some(_) => "error",
         };
         self.writes

@@ -152,9 +152,17 @@ pub(crate) fn inference_service(inputs: &RuntimeInputs<'_>) -> Value {
     if !pull_secrets.is_empty() {
         predictor["imagePullSecrets"] = json!(pull_secrets);
     }
-    if !annotations.is_empty() {
-        predictor["annotations"] = json!(annotations);
+    // vLLM's metrics on the serving port, for Prometheus (the dashboards, and KEDA's request metrics): the
+    // service's own annotations of these keys win.
+    let mut pod_annotations = annotations.clone();
+    for (key, value) in [
+        ("prometheus.io/scrape", "true".to_string()),
+        ("prometheus.io/port", serving::PORT.to_string()),
+        ("prometheus.io/path", "/metrics".to_string()),
+    ] {
+        pod_annotations.entry(key.to_string()).or_insert(value);
     }
+    predictor["annotations"] = json!(pod_annotations);
     pod::settle(&mut predictor, &settings);
     let namespace = service.namespace().unwrap_or_default();
     let autoscaler = scaling::render(inputs.replicas, &mut predictor, &namespace, name);

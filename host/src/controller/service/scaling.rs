@@ -13,9 +13,6 @@ pub(crate) const AUTOSCALER_CLASS: &str = "serving.kserve.io/autoscalerClass";
 /// The CPU target when bounds are given without a metric: KServe's own default.
 pub(crate) const DEFAULT_CPU_TARGET: i32 = 80;
 
-/// The port vLLM serves its metrics on (with the API).
-const METRICS_PORT: &str = "8000";
-
 /// What decides a service's replica count.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Replicas {
@@ -159,19 +156,8 @@ pub(crate) fn render(replicas: &Replicas, predictor: &mut Value, namespace: &str
                 "target": { "type": "Utilization", "averageUtilization": metric.target },
             },
         }),
+        // The replicas' pods carry the scrape annotations whatever their metric ([`super::build`]).
         _ => {
-            let pod_annotations = predictor
-                .as_object_mut()
-                .and_then(|p| p.entry("annotations").or_insert_with(|| json!({})).as_object_mut());
-            if let Some(pod) = pod_annotations {
-                for (key, value) in [
-                    ("prometheus.io/scrape", "true"),
-                    ("prometheus.io/port", METRICS_PORT),
-                    ("prometheus.io/path", "/metrics"),
-                ] {
-                    pod.entry(key).or_insert_with(|| json!(value));
-                }
-            }
             json!({
                 "type": "External",
                 "external": {

@@ -73,7 +73,7 @@ fn cpu_scaling_renders_an_hpa_resource_metric() {
 }
 
 #[test]
-fn a_request_metric_renders_a_prometheus_query_over_the_services_pods_and_asks_to_be_scraped() {
+fn a_request_metric_renders_a_prometheus_query_over_the_services_pods() {
     let mut predictor = json!({ "annotations": { "prometheus.io/port": "9000" } });
     let replicas = decide(
         &spec(
@@ -87,7 +87,7 @@ fn a_request_metric_renders_a_prometheus_query_over_the_services_pods_and_asks_t
     assert_eq!(
         predictor,
         json!({
-            "annotations": { "prometheus.io/port": "9000", "prometheus.io/scrape": "true", "prometheus.io/path": "/metrics" },
+            "annotations": { "prometheus.io/port": "9000" },
             "minReplicas": 0, "maxReplicas": 3,
             "autoScaling": { "metrics": [{ "type": "External", "external": {
                 "metric": {
@@ -98,7 +98,7 @@ fn a_request_metric_renders_a_prometheus_query_over_the_services_pods_and_asks_t
                 "target": { "type": "Value", "value": "8" },
             } }] },
         }),
-        "the service's own scrape port stays"
+        "the scrape annotations are every predictor's (build), not the autoscaler's"
     );
     assert_eq!(class, "keda");
 }

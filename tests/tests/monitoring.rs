@@ -76,3 +76,36 @@ fn the_charts_copies_are_what_deploy_monitoring_ships_and_every_panel_has_a_quer
         }
     }
 }
+
+#[test]
+fn deploy_monitoring_renders_the_rules_and_a_labelled_config_map_per_dashboard() {
+    let kubectl = binaries::Binaries::ensure().expect("kubectl builds").kubectl;
+    let out = Command::new(kubectl)
+        .args(["kustomize", &repo("deploy/monitoring").display().to_string()])
+        .output()
+        .expect("run kubectl kustomize");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let docs: Vec<serde_json::Value> = text
+        .split("\n---\n")
+        .map(|d| serde_saphyr::from_str(d).expect("YAML"))
+        .collect();
+    let names: Vec<&str> = docs.iter().filter_map(|d| d["metadata"]["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "aim-dashboard-fleet",
+            "aim-dashboard-operator",
+            "aim-dashboard-service",
+            "aim-operator-alert-rules"
+        ]
+    );
+    for d in docs.iter().filter(|d| {
+        d["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("aim-dashboard-"))
+    }) {
+        assert_eq!(d["metadata"]["labels"]["grafana_dashboard"], "1", "{d}");
+        assert_eq!(d["metadata"]["namespace"], "aim-system");
+    }
+}

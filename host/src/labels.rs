@@ -28,6 +28,8 @@ pub const APPLIED_HASH: &str = "aim.silogen.ai/applied-hash";
 /// Annotation a user sets on an `AIMService` (to any new value) to have its template and path decided again
 /// by the policy plugins now in use.
 pub const REDECIDE: &str = "aim.silogen.ai/redecide";
+/// On a ReferenceGrant the operator made: the namespace whose routes it lets reach the HTTP add-on's interceptor.
+pub const GRANTS_NAMESPACE: &str = "aim.silogen.ai/grants-namespace";
 
 /// What made an object: the value of the [`COMPONENT`] label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,11 +54,14 @@ pub enum Component {
     Runtime,
     /// A service's HTTPRoute.
     Routing,
+    /// What wakes a service from zero through KEDA's HTTP add-on: its ScaledObject and InterceptorRoute, and
+    /// the ReferenceGrant of its namespace.
+    Wake,
 }
 
 impl Component {
     /// Every component.
-    pub const ALL: [Component; 10] = [
+    pub const ALL: [Component; 11] = [
         Component::Discovery,
         Component::Download,
         Component::SizeCheck,
@@ -67,6 +72,7 @@ impl Component {
         Component::DerivedTemplate,
         Component::Runtime,
         Component::Routing,
+        Component::Wake,
     ];
 
     /// The label value.
@@ -82,6 +88,7 @@ impl Component {
             Component::DerivedTemplate => "derived-template",
             Component::Runtime => "runtime",
             Component::Routing => "routing",
+            Component::Wake => "wake",
         }
     }
 

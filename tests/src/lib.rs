@@ -21,6 +21,7 @@ pub mod moto;
 pub mod operator;
 pub mod pod_container;
 pub mod python_plugin;
+pub mod real_world;
 pub mod replica;
 pub mod runtime_image;
 pub mod scenario;

@@ -169,6 +169,18 @@ scrape_configs:
         std::fs::rename(&partial, &self.targets).expect("publish targets");
     }
 
+    /// Keeps the targets current ([`Self::discover`] every 2 s, as Kubernetes discovery would) until the
+    /// returned task is aborted: replicas that come and go are scraped while they run.
+    pub fn discover_continuously(self: &std::sync::Arc<Self>, client: kube::Client) -> tokio::task::JoinHandle<()> {
+        let prometheus = self.clone();
+        tokio::spawn(async move {
+            loop {
+                prometheus.discover(&client).await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        })
+    }
+
     async fn get(&self, path: &str) -> Result<String, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let r = reqwest::get(format!("{}{path}", self.url))

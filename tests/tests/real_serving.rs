@@ -12,195 +12,46 @@
 
 use aim_operator::api::{AIMService, ServiceState};
 use aim_tests::controlplane::ControlPlane;
-use aim_tests::controlplane::nodes::GpuNodes;
-use aim_tests::controlplane::real_node::{NODE_NAME, host_ip};
-use aim_tests::hub::{HubServer, generated_model};
-use aim_tests::{runtime_image, wait};
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use aim_tests::controlplane::real_node::NODE_NAME;
+use aim_tests::hub::generated_model;
+use aim_tests::real_world::{RealWorld, chat, post};
+use aim_tests::wait;
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 const MODEL: &str = "real-org/tiny-llama";
 const CLASS: &str = "real-rwx";
 const NS: &str = "team-real";
 
-fn repo(path: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-        .display()
-        .to_string()
-}
-
-async fn apply(cp: &ControlPlane, dir: &Path, name: &str, yaml: &str) {
-    let file = dir.join(format!("{name}.yaml"));
-    std::fs::write(&file, yaml).unwrap();
-    cp.kubectl(&["apply", "--server-side", "-f", &file.display().to_string()])
-        .await
-        .unwrap_or_else(|e| panic!("applying {name}: {e}\n{yaml}"));
-}
-
-/// What an NFS-style provisioner does for a ReadWriteMany volume: a directory anyone in the pod may write to
-/// (the kubelet applies `fsGroup` to block and CSI volumes, not to kwok's hostPath ones). The volume of the
-/// cache of `source`.
-async fn prepare_volume(client: &kube::Client, source: &str) {
-    use aim_operator::testing::{model_cache_name, pvc_name};
-    let claim = pvc_name(&model_cache_name(source, &Default::default()));
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), NS);
-    let volume = wait::until_for("the cache's volume", std::time::Duration::from_secs(180), || async {
-        claims
-            .get_opt(&claim)
-            .await
-            .map_err(|e| e.to_string())?
-            .and_then(|c| c.spec?.volume_name)
-            .ok_or_else(|| format!("{claim} not bound yet"))
-    })
-    .await;
-    make_writable(client, &volume).await;
-}
-
-async fn running(client: &kube::Client, name: &str) -> AIMService {
-    let api: Api<AIMService> = Api::namespaced(client.clone(), NS);
-    wait::until_for(
-        &format!("service {name} to run"),
-        std::time::Duration::from_secs(300),
-        || async {
-            let s = api.get(name).await.map_err(|e| e.to_string())?;
-            let status = s.status.clone().unwrap_or_default();
-            match status.head.status {
-                Some(ServiceState::Running) if status.route_path.is_some() => Ok(s),
-                other => Err(format!(
-                    "{other:?}: {:?}",
-                    status
-                        .head
-                        .conditions
-                        .iter()
-                        .map(|c| (&c.type_, &c.reason, &c.message))
-                        .collect::<Vec<_>>()
-                )),
-            }
-        },
-    )
-    .await
-}
-
-/// The predictor pod of service `name` and the log of its serving container.
-async fn predictor(cp: &ControlPlane, client: &kube::Client, name: &str) -> (Pod, String) {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let pod = pods
-        .list(&ListParams::default().labels(&format!("serving.kserve.io/inferenceservice={name}")))
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .find(|p| p.metadata.deletion_timestamp.is_none())
-        .expect("a predictor pod");
-    let log = cp
-        .kubectl(&[
-            "logs",
-            "-n",
-            NS,
-            pod.metadata.name.as_deref().unwrap(),
-            "-c",
-            "kserve-container",
-        ])
-        .await
-        .unwrap();
-    (pod, log)
-}
-
-/// POSTs `body` to `url`; the status and the body's text.
-async fn post(url: &str, body: serde_json::Value) -> (u16, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let response = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
-}
-
-/// A chat completion through the gateway at `path`; the reply's text.
-async fn chat(gateway: &str, path: &str, model: &str) -> String {
-    let url = format!("{gateway}{path}/v1/chat/completions");
-    let (status, body) = post(
-        &url,
-        serde_json::json!({ "model": model, "messages": [{ "role": "user", "content": "Say hello" }], "max_tokens": 8 }),
-    )
-    .await;
-    assert_eq!(status, 200, "{url}: {body}");
-    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let text = reply["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(!text.is_empty(), "a completion: {body}");
-    text
-}
-
 #[tokio::test]
 async fn a_service_on_the_real_node_answers_through_the_real_gateway_reading_its_weights_from_the_cache() {
-    aim_tests::pod_container::require_image(&aim_tests::pod_container::operator_image()).await;
     let dir = tempfile::tempdir().unwrap();
-    let started = Instant::now();
-    let mut cp = ControlPlane::start_with_real_node(dir.path(), GpuNodes::none())
-        .await
-        .expect("a private control plane with a real node and Traefik");
-    println!("cluster with a real node up in {:.0?}", started.elapsed());
-    let client = cp.client().await.unwrap();
-    let node = cp.real_node().expect("the real node");
-    let traefik = cp.traefik().expect("Traefik runs where the real node does");
-    let image = runtime_image::model_image(MODEL, dir.path()).await.unwrap();
-    node.import(&image).await.unwrap();
-    node.advertise_gpus("74a1", "AMD_Instinct_MI300X_OAM", 8).await.unwrap();
-    let hub_files = generated_model(8);
+    let mut world = RealWorld::start(dir.path(), MODEL, &[NS]).await;
+    let client = world.client.clone();
+    let traefik_url = world.gateway.clone();
+    let (hub, hub_files, image) = (&world.hub, world.hub_files.clone(), world.image.clone());
     let model_bytes: u64 = hub_files.iter().map(|f| f.bytes.len() as u64).sum();
-    let hub = HubServer::start_on(host_ip().unwrap().into(), MODEL, hub_files.clone()).await;
 
-    // The operator as a cluster admin installs it; the catalog, the cluster config and the Gateway.
-    cp.kubectl(&["apply", "--server-side", "-k", &repo("deploy/base")])
-        .await
-        .unwrap();
+    // The catalog and the cluster config, as a cluster admin writes them.
     aim_tests::storage::ensure_class(&client, CLASS, true).await;
-    cp.kubectl(&["create", "namespace", "infra-gw"]).await.unwrap();
-    cp.kubectl(&["create", "namespace", NS]).await.unwrap();
-    apply(
-        &cp,
-        dir.path(),
-        "gateway",
-        &aim_tests::controlplane::traefik::gateway_yaml("infra-gw", "public-gw", traefik.port),
-    )
-    .await;
     let endpoint = &hub.endpoint;
-    apply(
-        &cp,
-        dir.path(),
-        "catalog",
-        &format!(
-            "apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  routing:\n    \
-             gateway: {{name: public-gw, namespace: infra-gw}}\n  cacheStorageClassName: {CLASS}\n---\n\
-             apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMImage\nmetadata:\n  name: tiny-llama\nspec:\n  modelId: {MODEL}\n  \
-             image: {image}\n---\n\
-             apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: tiny-mi300x\nspec:\n  \
-             modelId: {MODEL}\n  metric: latency\n  precision: fp16\n  gpuSelector: {{count: 1, model: MI300X}}\n  env:\n  \
-             - name: HF_ENDPOINT\n    value: {endpoint}\n"
-        ),
-    )
-    .await;
-    cp.kubectl(&[
-        "wait",
-        "--for=condition=Available",
-        "--timeout=180s",
-        "deployment/aim-operator",
-        "-n",
-        "aim-system",
-    ])
-    .await
-    .unwrap();
+    world
+        .apply(
+            dir.path(),
+            "catalog",
+            &format!(
+                "apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMClusterConfig\nmetadata:\n  name: default\nspec:\n  routing:\n    \
+                 gateway: {{name: public-gw, namespace: infra-gw}}\n  cacheStorageClassName: {CLASS}\n---\n\
+                 apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMImage\nmetadata:\n  name: tiny-llama\nspec:\n  modelId: {MODEL}\n  \
+                 image: {image}\n---\n\
+                 apiVersion: aim.silogen.ai/v1alpha1\nkind: AIMClusterServiceTemplate\nmetadata:\n  name: tiny-mi300x\nspec:\n  \
+                 modelId: {MODEL}\n  metric: latency\n  precision: fp16\n  gpuSelector: {{count: 1, model: MI300X}}\n  env:\n  \
+                 - name: HF_ENDPOINT\n    value: {endpoint}\n"
+            ),
+        )
+        .await;
 
     // Discovery: the image's dry run as a real pod, its log read by the operator.
     wait::until_for(
@@ -232,8 +83,8 @@ async fn a_service_on_the_real_node_answers_through_the_real_gateway_reading_its
 
     // A cached service: the download Job fills the volume, the predictor reads it where the runtime looks.
     let resources = "  resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 1Gi}}\n";
-    apply(
-        &cp,
+    world
+        .apply(
         dir.path(),
         "cached",
         &format!(
@@ -242,12 +93,12 @@ async fn a_service_on_the_real_node_answers_through_the_real_gateway_reading_its
         ),
     )
     .await;
-    prepare_volume(&client, &format!("hf://{MODEL}")).await;
+    world.prepare_volume(NS, &format!("hf://{MODEL}")).await;
     let started = Instant::now();
-    let svc = running(&client, "cached").await;
+    let svc = world.running(NS, "cached").await;
     println!("cached service Running {:.1?} after its volume", started.elapsed());
     let path = svc.status.as_ref().unwrap().route_path.clone().unwrap();
-    let (pod, log) = predictor(&cp, &client, "cached").await;
+    let (pod, log) = world.predictor(NS, "cached").await;
     assert_eq!(pod.spec.as_ref().unwrap().node_name.as_deref(), Some(NODE_NAME));
     assert!(
         log.contains(&format!("Found local model directory: /workspace/model-cache/{MODEL}")),
@@ -265,10 +116,10 @@ async fn a_service_on_the_real_node_answers_through_the_real_gateway_reading_its
     }
 
     // Through the gateway: a completion, and a streamed one.
-    let reply = chat(&traefik.url(), &path, MODEL).await;
+    let reply = chat(&traefik_url, &path, MODEL).await;
     println!("the cached service answered: {reply:?}");
     let (status, stream) = post(
-        &format!("{}{path}/v1/chat/completions", traefik.url()),
+        &format!("{}{path}/v1/chat/completions", traefik_url),
         serde_json::json!({ "model": MODEL, "messages": [{ "role": "user", "content": "Count to three" }],
             "max_tokens": 6, "stream": true }),
     )
@@ -279,7 +130,7 @@ async fn a_service_on_the_real_node_answers_through_the_real_gateway_reading_its
         "a stream of chunks: {stream}"
     );
     let (status, models) = post(
-        &format!("{}{path}/v1/completions", traefik.url()),
+        &format!("{}{path}/v1/completions", traefik_url),
         serde_json::json!({
         "model": MODEL, "prompt": "Once upon", "max_tokens": 4 }),
     )
@@ -287,7 +138,7 @@ async fn a_service_on_the_real_node_answers_through_the_real_gateway_reading_its
     assert_eq!(status, 200, "{models}");
     assert_eq!(hub.bytes_sent(), model_bytes, "serving read the cache, not the Hub");
 
-    dashboards_have_data(&cp, dir.path(), &traefik.url(), &path).await;
+    dashboards_have_data(&world.cp, dir.path(), &traefik_url, &path).await;
 
     // The cold start, phase by phase, from what the real kubelet reported.
     let startup = svc.status.as_ref().unwrap().startup.clone().expect("a start record");
@@ -311,8 +162,8 @@ async fn a_service_on_the_real_node_answers_through_the_real_gateway_reading_its
     println!("cached service's start: {phases:?}");
 
     // The same service without caching: the runtime downloads the model itself, into its download volume.
-    apply(
-        &cp,
+    world
+        .apply(
         dir.path(),
         "uncached",
         &format!(
@@ -321,9 +172,9 @@ async fn a_service_on_the_real_node_answers_through_the_real_gateway_reading_its
         ),
     )
     .await;
-    let svc = running(&client, "uncached").await;
+    let svc = world.running(NS, "uncached").await;
     let path = svc.status.as_ref().unwrap().route_path.clone().unwrap();
-    let (_, log) = predictor(&cp, &client, "uncached").await;
+    let (_, log) = world.predictor(NS, "uncached").await;
     assert!(
         log.contains("No local directory found") && log.contains("Loaded 1 weight files"),
         "{log}"
@@ -333,10 +184,10 @@ async fn a_service_on_the_real_node_answers_through_the_real_gateway_reading_its
         2 * model_bytes,
         "without a cache the runtime downloads the whole model at its start"
     );
-    chat(&traefik.url(), &path, MODEL).await;
+    chat(&traefik_url, &path, MODEL).await;
 
-    faults(&mut cp, &client, dir.path(), &hub).await;
-    cp.stop().await;
+    faults(&mut world, dir.path()).await;
+    world.cp.stop().await;
 }
 
 /// A real Prometheus scraping the operator's pods and the runtime's, as an admin's would: every panel of the
@@ -395,16 +246,19 @@ async fn dashboards_have_data(cp: &ControlPlane, dir: &Path, gateway: &str, path
 }
 
 /// Faults on the real path: the serving pod killed, a download pod killed mid-file, the gateway restarted.
-async fn faults(cp: &mut ControlPlane, client: &kube::Client, dir: &Path, hub: &HubServer) {
-    let traefik = cp.traefik().unwrap();
+async fn faults(world: &mut RealWorld, dir: &Path) {
+    let client = &world.client.clone();
+    let traefik = world.cp.traefik().unwrap();
     let api: Api<AIMService> = Api::namespaced(client.clone(), NS);
     let path = api.get("cached").await.unwrap().status.unwrap().route_path.unwrap();
 
     // The runtime's pod killed while serving: KServe's Deployment replaces it; the service says it lost its
     // replica, then serves again at the same path.
-    let (pod, _) = predictor(cp, client, "cached").await;
+    let (pod, _) = world.predictor(NS, "cached").await;
     let name = pod.metadata.name.clone().unwrap();
-    cp.kubectl(&["delete", "pod", "-n", NS, &name, "--grace-period=1", "--wait=false"])
+    world
+        .cp
+        .kubectl(&["delete", "pod", "-n", NS, &name, "--grace-period=1", "--wait=false"])
         .await
         .unwrap();
     wait::until_for(
@@ -424,13 +278,13 @@ async fn faults(cp: &mut ControlPlane, client: &kube::Client, dir: &Path, hub: &
         },
     )
     .await;
-    let back = running(client, "cached").await;
+    let back = world.running(NS, "cached").await;
     assert_eq!(
         back.status.unwrap().route_path.as_deref(),
         Some(path.as_str()),
         "the route keeps its path"
     );
-    let (replaced, _) = predictor(cp, client, "cached").await;
+    let (replaced, _) = world.predictor(NS, "cached").await;
     assert_ne!(
         replaced.metadata.name.as_deref(),
         Some(name.as_str()),
@@ -441,14 +295,15 @@ async fn faults(cp: &mut ControlPlane, client: &kube::Client, dir: &Path, hub: &
     // A download pod killed mid-file: the next attempt continues the file (a second cache of the same source,
     // with every file, so it downloads again; the Hub slowed so the kill lands mid-file).
     let weights = "model.safetensors";
+    let hub = &world.hub;
     let before = hub.bytes_sent_per_file().get(weights).copied().unwrap_or(0);
     hub.set(aim_tests::hub::Behaviour {
         rate: Some(1 << 20),
         ..Default::default()
     });
     let endpoint = &hub.endpoint;
-    apply(
-        cp,
+    world
+        .apply(
         dir,
         "resume",
         &format!(
@@ -458,7 +313,7 @@ async fn faults(cp: &mut ControlPlane, client: &kube::Client, dir: &Path, hub: &
         ),
     )
     .await;
-    prepare_claim(client, "resume-cache").await;
+    world.prepare_claim(NS, "resume-cache").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     let first = wait::until_for(
         "a download pod mid-file",
@@ -480,7 +335,9 @@ async fn faults(cp: &mut ControlPlane, client: &kube::Client, dir: &Path, hub: &
         },
     )
     .await;
-    cp.kubectl(&["delete", "pod", "-n", NS, &first, "--grace-period=0", "--force"])
+    world
+        .cp
+        .kubectl(&["delete", "pod", "-n", NS, &first, "--grace-period=0", "--force"])
         .await
         .unwrap();
     hub.set(aim_tests::hub::Behaviour::default());
@@ -497,8 +354,8 @@ async fn faults(cp: &mut ControlPlane, client: &kube::Client, dir: &Path, hub: &
     );
 
     // The gateway restarted: it reads the routes again and serves them.
-    cp.stop_component("traefik").await;
-    cp.start_component("traefik").await.unwrap();
+    world.cp.stop_component("traefik").await;
+    world.cp.start_component("traefik").await.unwrap();
     wait::until_for(
         "the gateway to serve again",
         std::time::Duration::from_secs(60),
@@ -515,7 +372,9 @@ async fn faults(cp: &mut ControlPlane, client: &kube::Client, dir: &Path, hub: &
     .await;
     chat(&traefik.url(), &path, MODEL).await;
     let route: serde_json::Value = serde_json::from_str(
-        &cp.kubectl(&["get", "httproute", "cached", "-n", NS, "-o", "json"])
+        &world
+            .cp
+            .kubectl(&["get", "httproute", "cached", "-n", NS, "-o", "json"])
             .await
             .unwrap(),
     )
@@ -532,27 +391,4 @@ async fn faults(cp: &mut ControlPlane, client: &kube::Client, dir: &Path, hub: &
         .find(|c| c["type"] == "Accepted")
         .unwrap();
     assert_eq!(accepted["status"], "True", "{route}");
-}
-
-/// [`prepare_volume`] for a claim named `claim`.
-async fn prepare_claim(client: &kube::Client, claim: &str) {
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), NS);
-    let volume = wait::until("the claim's volume", || async {
-        claims
-            .get_opt(claim)
-            .await
-            .map_err(|e| e.to_string())?
-            .and_then(|c| c.spec?.volume_name)
-            .ok_or_else(|| format!("{claim} not bound yet"))
-    })
-    .await;
-    make_writable(client, &volume).await;
-}
-
-async fn make_writable(client: &kube::Client, volume: &str) {
-    let pv = Api::<PersistentVolume>::all(client.clone()).get(volume).await.unwrap();
-    let path = pv.spec.unwrap().host_path.unwrap().path;
-    std::fs::create_dir_all(&path).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
 }

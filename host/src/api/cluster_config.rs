@@ -68,6 +68,66 @@ pub struct AutoScalingConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = super::scaling::MAX_QUERY_LENGTH))]
     pub prometheus: Option<String>,
+    /// Where a request to a service scaled to zero waits while a replica starts: KEDA's HTTP add-on (v0.15 or
+    /// later), installed in the cluster. Set (`wake: {}` takes the add-on chart's defaults), a service with
+    /// `minReplicas: 0` is routed through the add-on's interceptor, which holds each request until a replica
+    /// is ready, and KEDA wakes it as soon as a request arrives. Unset, such a service scales to zero on its
+    /// metric alone, and the requests that arrive while it is idle get the gateway's 503 until it is back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake: Option<WakeConfig>,
+}
+
+/// KEDA's HTTP add-on, as the operator routes waking requests through it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WakeConfig {
+    /// The interceptor's proxy Service (default: the chart's, `keda/keda-add-ons-http-interceptor-proxy`,
+    /// port 8080). Each namespace with a service that scales to zero gets a ReferenceGrant in its namespace, so
+    /// that the service's HTTPRoute may send requests to it.
+    #[serde(default)]
+    pub interceptor: InterceptorRef,
+    /// The add-on's external scaler, as KEDA's operator reaches it (`host:port`; default the chart's,
+    /// `keda-add-ons-http-external-scaler.keda:9090`).
+    #[serde(default = "default_scaler")]
+    #[schemars(length(min = 1, max = 253))]
+    pub scaler: String,
+}
+
+impl Default for WakeConfig {
+    fn default() -> Self {
+        WakeConfig {
+            interceptor: InterceptorRef::default(),
+            scaler: default_scaler(),
+        }
+    }
+}
+
+fn default_scaler() -> String {
+    "keda-add-ons-http-external-scaler.keda:9090".into()
+}
+
+/// A Service port: the HTTP add-on interceptor's proxy.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct InterceptorRef {
+    /// Namespace of the Service.
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    /// Name of the Service.
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+    /// Its port.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+}
+
+impl Default for InterceptorRef {
+    fn default() -> Self {
+        InterceptorRef {
+            namespace: "keda".into(),
+            name: "keda-add-ons-http-interceptor-proxy".into(),
+            port: 8080,
+        }
+    }
 }
 
 /// Routing through a Gateway API gateway.

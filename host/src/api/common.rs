@@ -266,6 +266,9 @@ pub enum ServiceState {
     Failed,
     /// Was running, now partly unavailable; see the conditions.
     Degraded,
+    /// Scaled to zero (`minReplicas: 0`): no replica runs, and the next request wakes one (`RuntimeReady` says
+    /// whether that request is held until it is ready, or answered 503 meanwhile).
+    Idle,
 }
 
 /// Conditions list with the standard list-map semantics (one entry per `type`), so server-side apply merges

@@ -19,7 +19,7 @@ pub mod template_cache;
 
 pub use cluster_config::{
     AIMClusterConfig, AIMClusterConfigSpec, AIMClusterConfigStatus, AutoScalingConfig, CLUSTER_CONFIG_NAME, GatewayRef,
-    PluginRefusal, PolicyPluginStatus, RoutingConfig,
+    InterceptorRef, PluginRefusal, PolicyPluginStatus, RoutingConfig, WakeConfig,
 };
 pub use common::*;
 pub use image::{AIMImage, AIMImageSpec, AIMImageStatus};

@@ -43,6 +43,10 @@ pub struct ScalingBounds {
 #[x_kube(validation = Rule::new("!(self.metric in ['cpu', 'memory']) || !has(self.prometheus)").message(
     "autoScaling.prometheus is for request metrics; cpu and memory come from the cluster's metrics server"
 ))]
+#[x_kube(validation = Rule::new("!(self.metric in ['cpu', 'memory']) || !has(self.scaleDownDelaySeconds)").message(
+    "autoScaling.scaleDownDelaySeconds is for request metrics (KEDA); for cpu and memory KServe's \
+     HorizontalPodAutoscaler keeps the cluster's scale-down window (Kubernetes' default: 5 minutes)"
+))]
 pub struct AutoScaling {
     /// What replicas follow, one of cpu, memory, runningRequests, waitingRequests, custom. `cpu` or `memory`:
     /// the average use, as a percentage of a replica's request, through a HorizontalPodAutoscaler;
@@ -66,6 +70,22 @@ pub struct AutoScaling {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = MAX_QUERY_LENGTH))]
     pub prometheus: Option<String>,
+    /// For request metrics: seconds the metric must stay below the target before a replica is removed
+    /// (default 300, Kubernetes' own). A longer delay keeps loaded GPUs through short lulls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub scale_down_delay_seconds: Option<i32>,
+    /// With `minReplicas: 0`: seconds without requests before the last replica goes (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 604800))]
+    pub idle_seconds: Option<i32>,
+    /// With `minReplicas: 0`, where the cluster holds waking requests (`AIMClusterConfig`
+    /// `spec.autoScaling.wake`): how long a request to an idle service waits for a replica to be ready before
+    /// it is answered `504 Gateway Timeout` (default: the service's startup budget, the time its replicas are
+    /// given to load the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub wake_timeout_seconds: Option<i32>,
 }
 
 // No `///` on this type: kube's schema rewriter hoists an enum's type description over the field's own, and
@@ -145,6 +165,9 @@ mod tests {
                 target: 80,
                 query: None,
                 prometheus: None,
+                scale_down_delay_seconds: None,
+                idle_seconds: None,
+                wake_timeout_seconds: None,
             }),
         };
         let service = ScalingBounds {
@@ -154,6 +177,9 @@ mod tests {
                 target: 4,
                 query: None,
                 prometheus: None,
+                scale_down_delay_seconds: None,
+                idle_seconds: None,
+                wake_timeout_seconds: None,
             }),
             ..Default::default()
         };

@@ -211,6 +211,11 @@ pub struct AIMServiceStatus {
     /// How many replicas run and may run (the `REPLICAS` column), once the InferenceService exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<ReplicaStatus>,
+    /// The service's last wake from zero (`minReplicas: 0`), phase by phase: from the replica being asked for
+    /// (a request arrived, or the metric rose) to it being ready; `timeToReady` is how long the request that
+    /// woke it waited, to within KEDA's reaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_wake: Option<StartupStatus>,
     /// The service's first start, phase by phase, from what the cluster reports (`-o wide`: the time to ready).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup: Option<StartupStatus>,
@@ -257,7 +262,7 @@ pub struct StartupStatus {
 #[serde(rename_all = "camelCase")]
 pub struct StartupPhase {
     /// `Resolved`, `CacheWarm`, `RuntimeCreated`, `PodsScheduled`, `ImagePulled`, `ContainersReady` or
-    /// `RouteAccepted`.
+    /// `RouteAccepted` (a wake: `PodsScheduled`, `ImagePulled`, `ContainersReady`).
     pub name: String,
     /// When it began.
     #[serde(default, skip_serializing_if = "Option::is_none")]

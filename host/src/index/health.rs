@@ -47,6 +47,8 @@ struct KindState {
     last_error: Option<String>,
     /// The last error was a failure to reach the API server (not an answer from it, such as 403).
     unreachable: bool,
+    /// An optional kind the API server does not serve (its add-on is not installed): listed, and empty.
+    absent: bool,
 }
 
 impl WatchHealth {
@@ -165,9 +167,35 @@ impl WatchHealth {
     /// The watch finished a full list.
     pub fn synced(&self, kind: &'static str) {
         self.update(kind, |k| {
+            if k.absent {
+                tracing::info!(kind, "the kind is served now: its add-on was installed");
+            }
             k.synced = true;
             k.failing_since = None;
+            k.absent = false;
         });
+    }
+
+    /// The API server does not serve `kind`, an optional one (its add-on is not installed): it counts as
+    /// listed and empty, not failing; its watch keeps retrying and lists it once it is installed.
+    pub fn absent(&self, kind: &'static str) {
+        self.update(kind, |k| {
+            if !k.absent {
+                tracing::info!(
+                    kind,
+                    "the API server does not serve this kind (its add-on is not installed); going on without it"
+                );
+            }
+            k.synced = true;
+            k.failing_since = None;
+            k.absent = true;
+        });
+    }
+
+    /// False while `kind` is an optional kind the API server does not serve.
+    pub fn serves(&self, kind: &str) -> bool {
+        let kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        kinds.get(kind).is_none_or(|k| !k.absent)
     }
 
     /// The watch failed; it retries with backoff. Logged once per outage, not once per retry. `unreachable`: the
@@ -248,6 +276,18 @@ mod tests {
         assert!(problems[0].starts_with("watch of secrets failing"), "{problems:?}");
         health.seen("secrets");
         assert!(health.is_ready());
+    }
+
+    #[test]
+    fn an_optional_kind_not_served_counts_as_listed_until_it_is_served() {
+        let health = WatchHealth::new(&["pods", "scaledobjects"]);
+        health.synced("pods");
+        health.absent("scaledobjects");
+        assert!(health.is_ready(), "{:?}", health.problems());
+        assert!(!health.serves("scaledobjects"));
+        assert!(health.serves("pods"));
+        health.synced("scaledobjects");
+        assert!(health.serves("scaledobjects"));
     }
 
     #[test]

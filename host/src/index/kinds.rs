@@ -5,6 +5,10 @@
 //! the controllers' routing matches on, so a new kind fails to compile until it is routed), its [`Stored`]
 //! impl (how the index finds its store by type) and its watch. Adding a kind is one row here plus its arm in
 //! `controller::wake`.
+//!
+//! A row ending in `optional` is a kind of an add-on the cluster may not have (KEDA, its HTTP add-on): while
+//! the API server does not serve it, its watch counts as listed and empty, so the operator runs without it, and
+//! [`super::Index::serves`] says so; the watch keeps retrying, and lists the kind once it is installed.
 
 use super::informer::Change;
 use super::slim;
@@ -13,7 +17,7 @@ use super::{Index, OnChange};
 use crate::api::{
     AIMClusterConfig, AIMClusterServiceTemplate, AIMImage, AIMService, AIMServiceTemplate, AIMTemplateCache, ModelCache,
 };
-use crate::upstream::{Gateway, HttpRoute, InferenceService};
+use crate::upstream::{Gateway, HttpRoute, InferenceService, InterceptorRoute, ReferenceGrant, ScaledObject};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, PersistentVolumeClaim, Pod};
@@ -36,7 +40,7 @@ pub trait Stored: Resource<DynamicType = ()> + Clone + PartialEq + Send + Sync +
 macro_rules! watched_kinds {
     ($(
         $(#[doc = $doc:literal])*
-        $field:ident: $ty:ty => $variant:ident, $name:literal, $select:expr, $slim:path;
+        $field:ident: $ty:ty => $variant:ident, $name:literal, $select:expr, $slim:path $(, $optional:ident)?;
     )*) => {
         /// The stores, one per watched kind; private to the index (read them through its queries).
         pub struct Stores {
@@ -52,6 +56,9 @@ macro_rules! watched_kinds {
 
         /// Every watched kind, by its watch's name.
         pub const KINDS: &[&str] = &[$($name),*];
+
+        /// The kinds of add-ons the cluster may not have (rows marked `optional`).
+        pub const OPTIONAL_KINDS: &[&str] = &[$($( { let _ = stringify!($optional); $name }, )?)*];
 
         /// A change of an object of one watched kind, once the index holds it.
         pub enum Changed<'a> {
@@ -170,6 +177,12 @@ watched_kinds! {
     deployments: Deployment => Deployments, "deployments", Select::Ours, slim::deployment;
     /// An HTTPRoute the operator made.
     routes: HttpRoute => Routes, "httproutes", Select::Ours, slim::common;
+    /// A ScaledObject the operator made (a service that wakes from zero through KEDA's HTTP add-on).
+    scaled_objects: ScaledObject => ScaledObjects, "scaledobjects", Select::Ours, slim::common, optional;
+    /// An InterceptorRoute the operator made (the same services: how the add-on's interceptor finds them).
+    interceptor_routes: InterceptorRoute => InterceptorRoutes, "interceptorroutes", Select::Ours, slim::common, optional;
+    /// A ReferenceGrant the operator made (it lets a namespace's routes send requests to the interceptor).
+    reference_grants: ReferenceGrant => ReferenceGrants, "referencegrants", Select::Ours, slim::common, optional;
     /// A Gateway (a cluster config names one).
     gateways: Gateway => Gateways, "gateways", Select::All, slim::common;
     /// A discovery or download Job the operator made.

@@ -31,7 +31,7 @@ pub mod watch;
 
 pub use health::WatchHealth;
 pub use informer::Change;
-pub use kinds::{AnyChange, AnyObject, Changed, KINDS, Stored, Writers};
+pub use kinds::{AnyChange, AnyObject, Changed, KINDS, OPTIONAL_KINDS, Stored, Writers};
 pub(crate) use template::Template;
 
 use crate::upstream::gpu;
@@ -121,6 +121,12 @@ impl Index {
             reads::record(|| K::any(obj.clone()));
         }
         found
+    }
+
+    /// False while the API server does not serve `K`, the kind of an add-on the cluster may not have (see
+    /// [`kinds`]): then nothing of it can be written.
+    pub fn serves<K: Stored>(&self) -> bool {
+        self.health.serves(K::KIND_NAME)
     }
 
     /// The store of kind `K` itself: for the controller runner, which looks its objects up by reference.

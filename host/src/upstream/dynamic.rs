@@ -229,8 +229,41 @@ impl DynamicKind for GatewayKind {
     const PLURAL: &'static str = "gateways";
 }
 
+/// `keda.sh/v1alpha1 ScaledObject`.
+pub struct ScaledObjectKind;
+impl DynamicKind for ScaledObjectKind {
+    const GROUP: &'static str = "keda.sh";
+    const VERSION: &'static str = "v1alpha1";
+    const KIND: &'static str = "ScaledObject";
+    const PLURAL: &'static str = "scaledobjects";
+}
+
+/// `http.keda.sh/v1beta1 InterceptorRoute` (KEDA's HTTP add-on, v0.14 and later).
+pub struct InterceptorRouteKind;
+impl DynamicKind for InterceptorRouteKind {
+    const GROUP: &'static str = "http.keda.sh";
+    const VERSION: &'static str = "v1beta1";
+    const KIND: &'static str = "InterceptorRoute";
+    const PLURAL: &'static str = "interceptorroutes";
+}
+
+/// `gateway.networking.k8s.io/v1beta1 ReferenceGrant`.
+pub struct ReferenceGrantKind;
+impl DynamicKind for ReferenceGrantKind {
+    const GROUP: &'static str = "gateway.networking.k8s.io";
+    const VERSION: &'static str = "v1beta1";
+    const KIND: &'static str = "ReferenceGrant";
+    const PLURAL: &'static str = "referencegrants";
+}
+
 /// A KServe InferenceService.
 pub type InferenceService = Dynamic<InferenceServiceKind>;
+/// A KEDA ScaledObject (the operator's own, for a service that wakes from zero).
+pub type ScaledObject = Dynamic<ScaledObjectKind>;
+/// An InterceptorRoute of KEDA's HTTP add-on.
+pub type InterceptorRoute = Dynamic<InterceptorRouteKind>;
+/// A Gateway API ReferenceGrant.
+pub type ReferenceGrant = Dynamic<ReferenceGrantKind>;
 /// A Gateway API HTTPRoute.
 pub type HttpRoute = Dynamic<HttpRouteKind>;
 /// A Gateway API Gateway.

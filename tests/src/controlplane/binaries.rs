@@ -107,3 +107,26 @@ pub fn traefik() -> Result<PathBuf, BuildError> {
 pub fn node() -> Result<PathBuf, BuildError> {
     build("build-node.sh")
 }
+
+/// `coredns`, built once per machine from its pinned module with the plugins a cluster DNS needs
+/// (`build-coredns.sh`): the real node's cluster DNS.
+pub fn coredns() -> Result<PathBuf, BuildError> {
+    Ok(build("build-coredns.sh")?.join("coredns"))
+}
+
+/// KEDA's operator and metrics adapter (`keda-operator`, `keda-adapter`), built once per machine from KEDA's
+/// pinned module (`build-keda.sh`): their directory.
+pub fn keda() -> Result<PathBuf, BuildError> {
+    build("build-keda.sh")
+}
+
+/// KEDA's HTTP add-on interceptor and scaler (`keda-http-interceptor`, `keda-http-scaler`), built once per
+/// machine from its pinned module (`build-http-add-on.sh`): their directory.
+pub fn http_add_on() -> Result<PathBuf, BuildError> {
+    build("build-http-add-on.sh")
+}
+
+/// `metrics-server`, built once per machine from its pinned module (`build-metrics-server.sh`).
+pub fn metrics_server() -> Result<PathBuf, BuildError> {
+    Ok(build("build-metrics-server.sh")?.join("metrics-server"))
+}

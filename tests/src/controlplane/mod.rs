@@ -17,6 +17,7 @@
 //! ServiceAccount (`system:serviceaccount:aim-system:aim-operator`) and nobody else, so tests and benchmarks
 //! count exactly what the operator asked of it.
 
+pub mod autoscaling;
 pub mod binaries;
 pub mod kserve;
 pub mod nodes;
@@ -145,13 +146,25 @@ pub struct ControlPlane {
     /// Started processes, in start order.
     processes: Vec<(&'static str, Child)>,
     /// How each was started, so a test can stop one and start it again.
-    commands: std::collections::HashMap<&'static str, (PathBuf, Vec<String>)>,
+    commands: std::collections::HashMap<&'static str, Launch>,
     /// The helper that accepts routes, where no real gateway runs (clusters without a real node).
     gateway: Option<crate::gateway::GatewayAcceptance>,
     /// The real Gateway API implementation, on a cluster with a real node.
     traefik: Option<traefik::Traefik>,
     /// The real node, when the cluster has one.
     real_node: Option<real_node::RealNode>,
+    /// The cluster's certificates.
+    pki: pki::PkiFiles,
+    /// The address pods reach the host at (a cluster with a real node).
+    node_ip: Option<std::net::Ipv4Addr>,
+}
+
+/// How a component was started: its binary, arguments and environment.
+#[derive(Debug, Clone)]
+struct Launch {
+    binary: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 /// Starts `command` as component `name`, its output appended to `<dir>/<name>.log` (a component started again
@@ -251,11 +264,13 @@ impl ControlPlane {
             .await
             .expect("build task panicked")?;
         let node_bin = if with_real_node {
-            Some(
-                tokio::task::spawn_blocking(binaries::node)
-                    .await
-                    .expect("build task panicked")?,
-            )
+            let node = tokio::task::spawn_blocking(binaries::node)
+                .await
+                .expect("build task panicked")?;
+            let coredns = tokio::task::spawn_blocking(binaries::coredns)
+                .await
+                .expect("build task panicked")?;
+            Some((node, coredns))
         } else {
             None
         };
@@ -287,6 +302,8 @@ impl ControlPlane {
             real_node: None,
             gateway: None,
             traefik: None,
+            pki: pki.clone(),
+            node_ip,
         };
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         cp.spawn(
@@ -344,6 +361,16 @@ impl ControlPlane {
                 "--service-cluster-ip-range=10.96.0.0/16",
                 "--allow-privileged=true",
                 "--enable-priority-and-fairness=false",
+                // The aggregation layer, for the metrics APIs an autoscaler reads (metrics-server's, KEDA's): the
+                // API server proxies to them as the front-proxy client, straight to their endpoints.
+                &format!("--requestheader-client-ca-file={}", pki.front_proxy_ca.display()),
+                &format!("--requestheader-allowed-names={}", pki::FRONT_PROXY_CLIENT),
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                &format!("--proxy-client-cert-file={}", pki.front_proxy_client_cert.display()),
+                &format!("--proxy-client-key-file={}", pki.front_proxy_client_key.display()),
+                "--enable-aggregator-routing=true",
                 &format!("--audit-policy-file={}", audit_policy.display()),
                 &format!("--audit-log-path={}", dir.join(AUDIT_LOG).display()),
                 "--audit-log-format=json",
@@ -379,6 +406,9 @@ impl ControlPlane {
             format!("--cluster-signing-key-file={}", pki.ca_key.display()),
             // A loaded two-core machine can delay kwok's lease renewals; a node is not lost that quickly.
             "--node-monitor-grace-period=2m".into(),
+            // A HorizontalPodAutoscaler waits this long of lower demand before it removes a replica (Kubernetes'
+            // default is 5 minutes; a cluster admin sets it here): the tests see a scale-down within a minute.
+            "--horizontal-pod-autoscaler-downscale-stabilization=30s".into(),
         ]);
         cp.spawn(
             "kube-controller-manager",
@@ -391,8 +421,10 @@ impl ControlPlane {
         cp.start_kwok(gpu_nodes).await?;
         cp.start_kserve(&pki).await?;
         match (node_ip, node_bin) {
-            (Some(ip), Some(bin)) => {
-                let node = real_node::RealNode::start(&cp.dir, &cp.binaries.kubectl, &cp.kubeconfig, ip, &bin).await?;
+            (Some(ip), Some((bin, coredns))) => {
+                let node =
+                    real_node::RealNode::start(&cp.dir, &cp.binaries.kubectl, &cp.kubeconfig, ip, &bin, &coredns)
+                        .await?;
                 cp.real_node = Some(node);
                 cp.start_traefik(&server, &pki.ca_cert).await?;
             }
@@ -594,18 +626,31 @@ impl ControlPlane {
     }
 
     fn spawn(&mut self, name: &'static str, binary: &Path, args: &[&str]) -> Result<(), ControlPlaneError> {
-        let child = self.launch(name, binary, args)?;
-        self.commands.insert(
-            name,
-            (binary.to_path_buf(), args.iter().map(|a| a.to_string()).collect()),
-        );
+        self.spawn_with_env(name, binary, args, &[])
+    }
+
+    /// [`Self::spawn`] with variables `env` set (the add-ons read their settings from the environment).
+    fn spawn_with_env(
+        &mut self,
+        name: &'static str,
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Result<(), ControlPlaneError> {
+        let launch = Launch {
+            binary: binary.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        };
+        let child = self.launch(name, &launch)?;
+        self.commands.insert(name, launch);
         self.processes.push((name, child));
         Ok(())
     }
 
-    fn launch(&self, name: &str, binary: &Path, args: &[&str]) -> Result<Child, ControlPlaneError> {
-        let mut command = Command::new(binary);
-        command.args(args);
+    fn launch(&self, name: &str, launch: &Launch) -> Result<Child, ControlPlaneError> {
+        let mut command = Command::new(&launch.binary);
+        command.args(&launch.args).envs(launch.env.iter().cloned());
         spawn_logged(&self.dir, name, command)
     }
 
@@ -628,13 +673,12 @@ impl ControlPlane {
     /// Starts component `name` again with the arguments it first had (the same data directory, ports and
     /// certificates), and waits for the API server to be ready.
     pub async fn start_component(&mut self, name: &str) -> Result<(), ControlPlaneError> {
-        let (binary, args) = self
+        let launch = self
             .commands
             .get(name)
             .cloned()
             .expect("a component this control plane started");
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let child = self.launch(name, &binary, &args)?;
+        let child = self.launch(name, &launch)?;
         if let Some(slot) = self.processes.iter_mut().find(|(n, _)| *n == name) {
             slot.1 = child;
         }

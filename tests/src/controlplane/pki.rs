@@ -1,5 +1,8 @@
 //! Certificates and keys for a loopback control plane: one CA, the API server's serving certificate, an admin
-//! client certificate (group `system:masters`) and the service-account signing key.
+//! client certificate (group `system:masters`) and the service-account signing key; a front-proxy CA and the
+//! client certificate the API server proxies to aggregated APIs with (metrics-server's, KEDA's); and one serving
+//! and client certificate for the cluster's add-ons that run as host processes (KEDA's operator and metrics
+//! adapter talk mutual TLS to each other with it, and the API server reaches the adapter by it).
 //!
 //! Everything is generated fresh for each control plane and lives only in its state directory.
 
@@ -28,7 +31,31 @@ pub struct PkiFiles {
     pub service_account_key: PathBuf,
     /// Its public key, which the API server verifies tokens with.
     pub service_account_public_key: PathBuf,
+    /// The CA of the front proxy: the API server trusts the user headers of a request to an aggregated API
+    /// only from a client it signed.
+    pub front_proxy_ca: PathBuf,
+    /// The API server's client certificate towards aggregated APIs (CN [`FRONT_PROXY_CLIENT`]).
+    pub front_proxy_client_cert: PathBuf,
+    /// Its key.
+    pub front_proxy_client_key: PathBuf,
+    /// A directory holding `ca.crt`, `tls.crt` and `tls.key`: the add-ons' certificate, signed by the CA, valid
+    /// for serving and as a client, for loopback, the node's address and the add-ons' Service names
+    /// ([`ADDON_NAMES`]).
+    pub addon_certs: PathBuf,
 }
+
+/// The front proxy's client name, which the API server's `--requestheader-allowed-names` admits.
+pub const FRONT_PROXY_CLIENT: &str = "front-proxy-client";
+
+/// The in-cluster names the add-ons' certificate is valid for (besides loopback and the node's address).
+pub const ADDON_NAMES: [&str; 6] = [
+    "keda-operator.keda.svc",
+    "keda-operator.keda.svc.cluster.local",
+    "keda-metrics-apiserver.keda.svc",
+    "keda-metrics-apiserver.keda.svc.cluster.local",
+    "metrics-server.kube-system.svc",
+    "metrics-server.kube-system.svc.cluster.local",
+];
 
 /// Errors while generating the PKI.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +136,41 @@ pub fn write_pki(dir: &Path, node_ip: Option<std::net::Ipv4Addr>) -> Result<PkiF
 
     let sa_key = KeyPair::generate().map_err(generate("service-account key"))?;
 
+    let proxy_ca_key = KeyPair::generate().map_err(generate("front-proxy CA key"))?;
+    let mut proxy_ca_params =
+        CertificateParams::new(Vec::<String>::new()).map_err(generate("front-proxy CA params"))?;
+    proxy_ca_params.distinguished_name = name("aim-local-front-proxy-ca", None);
+    proxy_ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    proxy_ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let proxy_ca_cert = proxy_ca_params
+        .self_signed(&proxy_ca_key)
+        .map_err(generate("front-proxy CA certificate"))?;
+    let proxy_ca = Issuer::new(proxy_ca_params, &proxy_ca_key);
+    let proxy_client_key = KeyPair::generate().map_err(generate("front-proxy client key"))?;
+    let mut proxy_client_params =
+        CertificateParams::new(Vec::<String>::new()).map_err(generate("front-proxy client params"))?;
+    proxy_client_params.distinguished_name = name(FRONT_PROXY_CLIENT, None);
+    proxy_client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let proxy_client_cert = proxy_client_params
+        .signed_by(&proxy_client_key, &proxy_ca)
+        .map_err(generate("front-proxy client certificate"))?;
+
+    let addon_key = KeyPair::generate().map_err(generate("add-on key"))?;
+    let mut addon_params = CertificateParams::new(
+        ["127.0.0.1", "localhost"]
+            .into_iter()
+            .chain(ADDON_NAMES)
+            .map(String::from)
+            .chain(node_ip.map(|ip| ip.to_string()))
+            .collect::<Vec<_>>(),
+    )
+    .map_err(generate("add-on params"))?;
+    addon_params.distinguished_name = name("aim-local-addons", None);
+    addon_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    let addon_cert = addon_params
+        .signed_by(&addon_key, &ca)
+        .map_err(generate("add-on certificate"))?;
+
     let files = PkiFiles {
         ca_cert: dir.join("ca.crt"),
         ca_key: dir.join("ca.key"),
@@ -118,7 +180,15 @@ pub fn write_pki(dir: &Path, node_ip: Option<std::net::Ipv4Addr>) -> Result<PkiF
         admin_key: dir.join("admin.key"),
         service_account_key: dir.join("service-account.key"),
         service_account_public_key: dir.join("service-account.pub"),
+        front_proxy_ca: dir.join("front-proxy-ca.crt"),
+        front_proxy_client_cert: dir.join("front-proxy-client.crt"),
+        front_proxy_client_key: dir.join("front-proxy-client.key"),
+        addon_certs: dir.join("addon-certs"),
     };
+    std::fs::create_dir_all(&files.addon_certs).map_err(|source| PkiError::Write {
+        path: files.addon_certs.clone(),
+        source,
+    })?;
     let write = |path: &PathBuf, pem: String| {
         std::fs::write(path, pem).map_err(|source| PkiError::Write {
             path: path.clone(),
@@ -133,5 +203,11 @@ pub fn write_pki(dir: &Path, node_ip: Option<std::net::Ipv4Addr>) -> Result<PkiF
     write(&files.admin_key, admin_key.serialize_pem())?;
     write(&files.service_account_key, sa_key.serialize_pem())?;
     write(&files.service_account_public_key, sa_key.public_key_pem())?;
+    write(&files.front_proxy_ca, proxy_ca_cert.pem())?;
+    write(&files.front_proxy_client_cert, proxy_client_cert.pem())?;
+    write(&files.front_proxy_client_key, proxy_client_key.serialize_pem())?;
+    write(&files.addon_certs.join("ca.crt"), ca_cert.pem())?;
+    write(&files.addon_certs.join("tls.crt"), addon_cert.pem())?;
+    write(&files.addon_certs.join("tls.key"), addon_key.serialize_pem())?;
     Ok(files)
 }

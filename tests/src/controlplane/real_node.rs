@@ -85,6 +85,9 @@ fn check_tools() -> Result<(), ControlPlaneError> {
 /// The running node: containerd, the kubelet and kube-proxy, stopped (and their pods, mounts, bridge and rules
 /// removed) by [`RealNode::stop`] or on drop.
 pub struct RealNode {
+    /// Held while the node runs: one real node per machine at a time (they share the bridge, the node's
+    /// address and its DNS port, and kube-proxy's rules).
+    _machine: std::fs::File,
     dir: PathBuf,
     processes: Vec<(&'static str, Child)>,
     kube_proxy: PathBuf,
@@ -138,11 +141,14 @@ impl RealNode {
         kubeconfig: &Path,
         node_ip: Ipv4Addr,
         bin: &Path,
+        coredns: &Path,
     ) -> Result<RealNode, ControlPlaneError> {
         check_tools()?;
+        let machine = machine_lock().await?;
         let dir = dir.join("node");
         std::fs::create_dir_all(&dir).map_err(io("creating the node's directory"))?;
         let mut node = RealNode {
+            _machine: machine,
             dir: dir.clone(),
             processes: Vec::new(),
             kube_proxy: bin.join("kube-proxy"),
@@ -171,6 +177,7 @@ impl RealNode {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         node.import_images(&socket).await?;
+        node.start_dns(coredns, node_ip).await?;
 
         let kubelet_config = dir.join("kubelet.yaml");
         let (kubelet_port, healthz_port) = (free_port()?, free_port()?);
@@ -257,6 +264,43 @@ impl RealNode {
         Ok(node)
     }
 
+    /// CoreDNS as the cluster's DNS, on the node's address (port 53), the `clusterDNS` the kubelet gives pods:
+    /// `<service>.<namespace>[.svc.cluster.local]` from the API server's Services, other names forwarded to the
+    /// host's resolver. Returns once it reports ready (its Kubernetes plugin has listed the Services).
+    async fn start_dns(&mut self, coredns: &Path, node_ip: Ipv4Addr) -> Result<(), ControlPlaneError> {
+        let ready_port = free_port()?;
+        let corefile = self.dir.join("Corefile");
+        std::fs::write(
+            &corefile,
+            format!(
+                ".:53 {{\n    bind {node_ip}\n    errors\n    ready 127.0.0.1:{ready_port}\n    \
+                 kubernetes cluster.local in-addr.arpa ip6.arpa {{\n        kubeconfig {kubeconfig}\n        \
+                 pods insecure\n        fallthrough in-addr.arpa ip6.arpa\n    }}\n    \
+                 forward . /etc/resolv.conf\n    cache 30\n}}\n",
+                kubeconfig = self.kubeconfig.display(),
+            ),
+        )
+        .map_err(io("writing the Corefile"))?;
+        let dns = spawn(
+            &self.dir,
+            "coredns",
+            coredns,
+            &["-conf".into(), corefile.display().to_string()],
+        )?;
+        self.processes.push(("coredns", dns));
+        let start = Instant::now();
+        while !super::http_ok(ready_port, "/ready").await {
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(ControlPlaneError::RealNode(format!(
+                    "CoreDNS did not become ready within 60 s; see {}",
+                    self.dir.join("coredns.log").display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+
     /// The pause image (built once per machine per source) and the operator image (from podman's store, as
     /// `scripts/image` left it), imported into containerd's `k8s.io` namespace.
     async fn import_images(&self, socket: &Path) -> Result<(), ControlPlaneError> {
@@ -267,50 +311,27 @@ impl RealNode {
             .take(6)
             .map(|b| format!("{b:02x}"))
             .collect::<String>();
-        let cache = super::cache_dir().join("node-images");
-        std::fs::create_dir_all(&cache).map_err(io("creating the node image cache"))?;
-        let pause_tar = cache.join(format!("pause-{digest}.tar"));
-        if !pause_tar.exists() {
-            let build = self.dir.join("pause-build");
-            std::fs::create_dir_all(&build).map_err(io("creating the pause build directory"))?;
-            run(
-                "gcc (pause)",
-                Command::new("gcc")
-                    .args(["-static", "-Os", "-s", "-o"])
-                    .arg(build.join("pause"))
-                    .arg(PAUSE_SOURCE),
-            )
-            .await?;
-            std::fs::write(
-                build.join("Containerfile"),
-                "FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT [\"/pause\"]\n",
-            )
-            .map_err(io("writing the pause Containerfile"))?;
-            run(
-                "buildah (pause)",
-                Command::new("buildah")
-                    .envs(
-                        crate::pod_container::podman()
-                            .as_std()
-                            .get_envs()
-                            .filter_map(|(k, v)| Some((k, v?))),
-                    )
-                    .args(["build", "--quiet", "--layers=false", "-t", PAUSE_IMAGE, "-f"])
-                    .arg(build.join("Containerfile"))
-                    .arg(&build),
-            )
-            .await?;
-            let partial = pause_tar.with_extension("partial");
-            run(
-                "podman save (pause)",
-                podman()
-                    .args(["save", "--format", "oci-archive", "-o"])
-                    .arg(&partial)
-                    .arg(PAUSE_IMAGE),
-            )
-            .await?;
-            std::fs::rename(&partial, &pause_tar).map_err(io("publishing the pause image"))?;
-        }
+        let build = self.dir.join("pause-build");
+        std::fs::create_dir_all(&build).map_err(io("creating the pause build directory"))?;
+        let binary = build.join("pause");
+        let pause_tar = scratch_image(
+            PAUSE_IMAGE,
+            &format!("pause-{digest}"),
+            &binary,
+            "65535:65535",
+            || async {
+                run(
+                    "gcc (pause)",
+                    Command::new("gcc")
+                        .args(["-static", "-Os", "-s", "-o"])
+                        .arg(&binary)
+                        .arg(PAUSE_SOURCE),
+                )
+                .await
+                .map(|_| ())
+            },
+        )
+        .await?;
         ctr_import(socket, &pause_tar).await?;
         // The operator's image, when it is built (the tests that run the operator as pods require it first; the
         // demo runs the operator in its own process).
@@ -374,6 +395,19 @@ impl RealNode {
         .map(|_| ())
     }
 
+    /// Imports the image `tag` of one static `binary` (its entrypoint, run as `user`), built once per machine and
+    /// cached as `cache_key` (name it after the binary's version), into the node's containerd.
+    pub async fn import_binary(
+        &self,
+        tag: &str,
+        cache_key: &str,
+        binary: &Path,
+        user: &str,
+    ) -> Result<(), ControlPlaneError> {
+        let tar = scratch_image(tag, cache_key, binary, user, || async { Ok(()) }).await?;
+        ctr_import(&self.dir.join("containerd.sock"), &tar).await
+    }
+
     /// Imports `image` from podman's store into the node's containerd, as a registry pull would have put it
     /// there (the node pulls nothing: `imagePullPolicy` of a tag other than `latest` is `IfNotPresent`).
     pub async fn import(&self, image: &str) -> Result<(), ControlPlaneError> {
@@ -403,6 +437,97 @@ impl RealNode {
             let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
         }
         teardown_leftovers(&self.dir, &self.kube_proxy);
+    }
+}
+
+/// The OCI archive of image `tag`, `FROM scratch` with `binary` as its entrypoint run as `user`, cached in the
+/// machine's node-image cache as `<cache_key>.tar`: when it is not there yet, `prepare` makes the binary and
+/// buildah builds the image.
+async fn scratch_image<F, Fut>(
+    tag: &str,
+    cache_key: &str,
+    binary: &Path,
+    user: &str,
+    prepare: F,
+) -> Result<PathBuf, ControlPlaneError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ControlPlaneError>>,
+{
+    let cache = super::cache_dir().join("node-images");
+    std::fs::create_dir_all(&cache).map_err(io("creating the node image cache"))?;
+    let tar = cache.join(format!("{cache_key}.tar"));
+    if tar.exists() {
+        return Ok(tar);
+    }
+    prepare().await?;
+    let build = BuildDir(cache.join(format!(".build-{cache_key}-{}", std::process::id())));
+    std::fs::create_dir_all(build.path()).map_err(io("creating an image build directory"))?;
+    let name = binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::fs::copy(binary, build.path().join(&name)).map_err(io(format!("copying {name} into its image")))?;
+    std::fs::write(
+        build.path().join("Containerfile"),
+        format!("FROM scratch\nCOPY {name} /{name}\nUSER {user}\nENTRYPOINT [\"/{name}\"]\n"),
+    )
+    .map_err(io("writing a Containerfile"))?;
+    run(
+        &format!("buildah ({tag})"),
+        Command::new("buildah")
+            .envs(
+                crate::pod_container::podman()
+                    .as_std()
+                    .get_envs()
+                    .filter_map(|(k, v)| Some((k, v?))),
+            )
+            .args(["build", "--quiet", "--layers=false", "-t", tag, "-f"])
+            .arg(build.path().join("Containerfile"))
+            .arg(build.path()),
+    )
+    .await?;
+    let partial = tar.with_extension("partial");
+    run(
+        &format!("podman save ({tag})"),
+        podman()
+            .args(["save", "--format", "oci-archive", "-o"])
+            .arg(&partial)
+            .arg(tag),
+    )
+    .await?;
+    std::fs::rename(&partial, &tar).map_err(io(format!("publishing the image {tag}")))?;
+    Ok(tar)
+}
+
+/// The machine's real-node lock, taken (waiting for another test's node to stop first).
+async fn machine_lock() -> Result<std::fs::File, ControlPlaneError> {
+    let path = super::cache_dir().join(".real-node.lock");
+    std::fs::create_dir_all(super::cache_dir()).map_err(io("creating the cache directory"))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io("opening the real-node lock"))?;
+    tokio::task::spawn_blocking(move || file.lock().map(|_| file))
+        .await
+        .expect("lock task panicked")
+        .map_err(io("taking the real-node lock"))
+}
+
+/// A scratch directory, removed when dropped.
+struct BuildDir(PathBuf);
+
+impl BuildDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for BuildDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -582,6 +707,9 @@ cgroupDriver: cgroupfs
 cgroupsPerQOS: false
 enforceNodeAllocatable: []
 failSwapOn: false
+# Pods resolve Services by name through CoreDNS on the node's address.
+clusterDNS: [{node_ip}]
+clusterDomain: cluster.local
 containerRuntimeEndpoint: unix://{socket}
 address: {node_ip}
 port: {port}

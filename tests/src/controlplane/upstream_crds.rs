@@ -145,3 +145,31 @@ pub fn kwok_stage_files(versions: &Versions) -> Result<Vec<PathBuf>, UpstreamCrd
     .map(|p| existing(&dir, &module, p))
     .collect()
 }
+
+/// KEDA's CRDs besides `ScaledObject` (which every cluster has: [`upstream_crd_files`]), all of which its
+/// operator watches, and the HTTP add-on's `InterceptorRoute` and `HTTPScaledObject`, for a cluster that runs
+/// them.
+pub fn keda_crd_files(versions: &Versions) -> Result<Vec<PathBuf>, UpstreamCrdError> {
+    let keda = module_dir("github.com/kedacore/keda/v2", &versions.keda)?;
+    let module = format!("github.com/kedacore/keda/v2@{}", versions.keda);
+    let mut files = [
+        "config/crd/bases/keda.sh_scaledobjects.yaml",
+        "config/crd/bases/keda.sh_scaledjobs.yaml",
+        "config/crd/bases/keda.sh_triggerauthentications.yaml",
+        "config/crd/bases/keda.sh_clustertriggerauthentications.yaml",
+        "config/crd/bases/eventing.keda.sh_cloudeventsources.yaml",
+        "config/crd/bases/eventing.keda.sh_clustercloudeventsources.yaml",
+    ]
+    .into_iter()
+    .map(|p| existing(&keda, &module, p))
+    .collect::<Result<Vec<_>, _>>()?;
+    let add_on = module_dir("github.com/kedacore/http-add-on", &versions.http_add_on)?;
+    let module = format!("github.com/kedacore/http-add-on@{}", versions.http_add_on);
+    for p in [
+        "config/crd/bases/http.keda.sh_interceptorroutes.yaml",
+        "config/crd/bases/http.keda.sh_httpscaledobjects.yaml",
+    ] {
+        files.push(existing(&add_on, &module, p)?);
+    }
+    Ok(files)
+}

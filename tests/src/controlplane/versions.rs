@@ -14,8 +14,11 @@ pub struct Versions {
     pub kwok: String,
     /// `sigs.k8s.io/gateway-api` tag; its Gateway, GatewayClass and HTTPRoute CRDs are installed.
     pub gateway_api: String,
-    /// `github.com/kedacore/keda/v2` tag; its ScaledObject CRD is installed (KEDA itself does not run).
+    /// `github.com/kedacore/keda/v2` tag: its ScaledObject CRD on every cluster; its operator and metrics
+    /// adapter, and the rest of its CRDs, where a test starts autoscaling.
     pub keda: String,
+    /// `github.com/kedacore/http-add-on` tag: the interceptor and scaler, with autoscaling.
+    pub http_add_on: String,
 }
 
 const VERSIONS_ENV: &str = include_str!("../../controlplane/versions.env");
@@ -42,6 +45,7 @@ impl Versions {
             kwok: get("KWOK_VERSION"),
             gateway_api: get("GATEWAY_API_VERSION"),
             keda: get("KEDA_VERSION"),
+            http_add_on: get("HTTP_ADD_ON_VERSION"),
         }
     }
 }
@@ -53,7 +57,15 @@ mod tests {
     #[test]
     fn every_pinned_version_is_an_exact_tag() {
         let v = Versions::pinned();
-        for tag in [&v.kubernetes, &v.etcd, &v.kserve, &v.gateway_api, &v.kwok, &v.keda] {
+        for tag in [
+            &v.kubernetes,
+            &v.etcd,
+            &v.kserve,
+            &v.gateway_api,
+            &v.kwok,
+            &v.keda,
+            &v.http_add_on,
+        ] {
             assert!(
                 tag.starts_with('v') && tag.split('.').count() == 3,
                 "not an exact tag: {tag}"

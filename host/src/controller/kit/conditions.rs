@@ -88,6 +88,9 @@ pub(crate) mod reasons {
     pub(crate) const REPLICAS_WAITING: &str = "ReplicasWaiting";
     pub(crate) const SCALING: &str = "Scaling";
     pub(crate) const SCALING_UNSUPPORTED: &str = "ScalingUnsupported";
+    pub(crate) const SCALED_TO_ZERO: &str = "ScaledToZero";
+    pub(crate) const WAKING: &str = "Waking";
+    pub(crate) const WAKE_UNAVAILABLE: &str = "WakeUnavailable";
     pub(crate) const ROUTING_DISABLED: &str = "RoutingDisabled";
     pub(crate) const CONFIGURING_ROUTE: &str = "ConfiguringRoute";
     pub(crate) const WAITING_FOR_RUNTIME: &str = "WaitingForRuntime";

@@ -21,6 +21,7 @@ pub(crate) mod routing;
 pub(crate) mod scaling;
 pub(crate) mod serving;
 pub(crate) mod startup;
+pub(crate) mod wake_path;
 
 use crate::api::AIMService;
 use crate::controller::kit::apply::Refusal;

@@ -9,7 +9,9 @@ use super::metadata::Propagation;
 use super::plan::loading::{Exit, ReplicaRun};
 use super::resolve::{self, Resolution};
 use super::routing::{self, Routing};
+use super::scaling::ClusterScaling;
 use super::startup::{PodTimes, StartFacts};
+use super::wake_path::{self, WakeChildren};
 use crate::api::{AIMService, AIMServiceTemplate, AIMTemplateCache, GatewayRef};
 use crate::controller::kit::Context;
 use crate::controller::kit::apply::owner_ref;
@@ -92,9 +94,12 @@ pub(crate) struct Observed {
     pub(crate) route_accepted: Option<Reported>,
     /// Which of the service's labels and annotations follow it onto its children (the cluster config's say).
     pub(crate) propagation: Propagation,
-    /// The Prometheus server request metrics are read from, unless the service names one (the cluster
-    /// config's).
-    pub(crate) prometheus: Option<String>,
+    /// What the cluster config says about autoscaling (the Prometheus server request metrics are read from,
+    /// unless the service names one; KEDA's HTTP add-on, if waking requests are held).
+    pub(crate) scaling: ClusterScaling,
+    /// The service's ScaledObject, InterceptorRoute and its namespace's ReferenceGrant, where it wakes through
+    /// KEDA's HTTP add-on; `None` when the cluster does not serve those kinds.
+    pub(crate) wake_children: Option<WakeChildren>,
     /// What the cluster reports about the service's start (pods only while the start is being recorded).
     pub(crate) start: StartFacts,
     /// The service as owner of its runtime and route.
@@ -177,7 +182,12 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         && deployed_ready
             .zip(desired_replicas)
             .is_none_or(|(ready, desired)| ready as i32 == desired);
-    let pods = match settled && !recording {
+    // A wake from zero is recorded like a start: the pods are read until it is over.
+    let waking = svc.status.as_ref().is_some_and(|s| {
+        s.head.status == Some(crate::api::ServiceState::Idle)
+            || s.last_wake.as_ref().is_some_and(|w| w.time_to_ready.is_none())
+    });
+    let pods = match settled && !recording && !waking {
         true => vec![],
         false => index.pods_of_inference_service(&namespace, &isvc_name),
     };
@@ -201,6 +211,13 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         (Routing::On { gateway, .. }, Some(r)) => accepted(&r.field_value("status"), gateway),
         _ => None,
     };
+    let auto_scaling = config.as_ref().and_then(|c| c.spec.auto_scaling.clone());
+    let wake_children = wake_path::observe(
+        index,
+        &namespace,
+        &isvc_name,
+        auto_scaling.as_ref().and_then(|a| a.wake.as_ref()),
+    );
     let start = StartFacts {
         created: svc.metadata.creation_timestamp.clone(),
         caching: svc.spec.cache_model,
@@ -238,9 +255,11 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         route_accepted,
         start,
         propagation: Propagation::from_config(config.as_ref().map(|c| &c.spec)),
-        prometheus: config
-            .as_ref()
-            .and_then(|c| c.spec.auto_scaling.as_ref()?.prometheus.clone()),
+        scaling: ClusterScaling {
+            prometheus: auto_scaling.as_ref().and_then(|a| a.prometheus.clone()),
+            wake: auto_scaling.as_ref().and_then(|a| a.wake.clone()),
+        },
+        wake_children,
         owner: owner_ref(svc, true)?,
         now: Timestamp::now(),
     })
@@ -303,6 +322,7 @@ pub(crate) fn pod_times(pods: &[Arc<Pod>]) -> PodTimes {
     };
     let latest = |f: &dyn Fn(&Pod) -> Option<Time>| counted.iter().filter_map(|p| f(p)).max_by_key(|t| t.0);
     PodTimes {
+        created: latest(&|p| p.metadata.creation_timestamp.clone()),
         scheduled: latest(&|p| turned_true(p, "PodScheduled")),
         started: latest(&started),
         ready: latest(&|p| turned_true(p, "Ready")),

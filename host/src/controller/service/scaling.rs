@@ -1,10 +1,13 @@
 //! How many replicas a service runs, decided (pure) from its spec over its template's, and rendered into the
 //! InferenceService's predictor: a fixed count (KServe's `none` autoscaler class: `minReplicas = maxReplicas`),
 //! a HorizontalPodAutoscaler on CPU or memory (`hpa`), or a KEDA ScaledObject on a request metric read from
-//! Prometheus (`keda`, the only class that can scale to zero). What cannot run is said with the fields to
-//! change, for a condition; the schema refuses what one object alone gets wrong.
+//! Prometheus (`keda`, the only class that can scale to zero). A service that scales to zero where the cluster
+//! holds waking requests (KEDA's HTTP add-on, `AIMClusterConfig` `spec.autoScaling.wake`) gets its own
+//! ScaledObject instead ([`super::wake_path`]), and KServe's `external` class, which leaves its replica count to
+//! it. What cannot run is said with the fields to change, for a condition; the schema refuses what one object
+//! alone gets wrong.
 
-use crate::api::{AIMServiceSpec, AutoScaling, ScalingBounds, ScalingMetric, TemplateProfile};
+use crate::api::{AIMServiceSpec, AutoScaling, ScalingBounds, ScalingMetric, TemplateProfile, WakeConfig};
 use serde_json::{Value, json};
 
 /// KServe's annotation naming the autoscaler class of an InferenceService.
@@ -25,7 +28,19 @@ pub(crate) enum Replicas {
         metric: AutoScaling,
         /// Where KEDA reads a request metric (set for request metrics only).
         prometheus: Option<String>,
+        /// Scaling to zero where the cluster holds waking requests: through KEDA's HTTP add-on.
+        wake: Option<WakeConfig>,
     },
+}
+
+/// What the cluster config says about autoscaling: where request metrics are read, and whether (and through
+/// what) waking requests are held.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ClusterScaling {
+    /// The default Prometheus server.
+    pub(crate) prometheus: Option<String>,
+    /// KEDA's HTTP add-on, when the admin set it.
+    pub(crate) wake: Option<WakeConfig>,
 }
 
 impl Replicas {
@@ -33,6 +48,7 @@ impl Replicas {
     pub(crate) fn class(&self) -> &'static str {
         match self {
             Replicas::Fixed(_) => "none",
+            Replicas::Auto { wake: Some(_), .. } => "external",
             Replicas::Auto { metric, .. } if metric.metric.is_request_metric() => "keda",
             Replicas::Auto { .. } => "hpa",
         }
@@ -47,13 +63,12 @@ impl Replicas {
     }
 }
 
-/// The replica policy of `spec` running `profile`; `prometheus` is the cluster config's default server. Fails
-/// with what to change when the combination cannot run (a metric or bound from the template meeting the
-/// service's).
+/// The replica policy of `spec` running `profile` in a cluster configured as `cluster`. Fails with what to
+/// change when the combination cannot run (a metric or bound from the template meeting the service's).
 pub(crate) fn decide(
     spec: &AIMServiceSpec,
     profile: &TemplateProfile,
-    prometheus: Option<&str>,
+    cluster: &ClusterScaling,
 ) -> Result<Replicas, String> {
     if let Some(n) = spec.replicas {
         return Ok(Replicas::Fixed(n));
@@ -77,6 +92,9 @@ pub(crate) fn decide(
         target: DEFAULT_CPU_TARGET,
         query: None,
         prometheus: None,
+        scale_down_delay_seconds: None,
+        idle_seconds: None,
+        wake_timeout_seconds: None,
     });
     let own_metric = spec.scaling.auto_scaling.is_some();
     if min == 0 && !metric.metric.is_request_metric() {
@@ -95,7 +113,7 @@ pub(crate) fn decide(
         ));
     }
     let prometheus = if metric.metric.is_request_metric() {
-        match metric.prometheus.clone().or_else(|| prometheus.map(str::to_string)) {
+        match metric.prometheus.clone().or_else(|| cluster.prometheus.clone()) {
             Some(address) => Some(address),
             None => {
                 return Err(format!(
@@ -114,7 +132,14 @@ pub(crate) fn decide(
         max,
         metric,
         prometheus,
+        wake: if min == 0 { cluster.wake.clone() } else { None },
     })
+}
+
+/// The HorizontalPodAutoscaler behaviour that removes a replica only after the metric stayed low for `delay`
+/// seconds.
+pub(crate) fn scale_down_behavior(delay: i32) -> Value {
+    json!({ "scaleDown": { "stabilizationWindowSeconds": delay } })
 }
 
 fn metric_name(metric: ScalingMetric) -> &'static str {
@@ -145,7 +170,14 @@ pub(crate) fn render(replicas: &Replicas, predictor: &mut Value, namespace: &str
     let (min, max) = replicas.bounds();
     predictor["minReplicas"] = json!(min);
     predictor["maxReplicas"] = json!(max);
-    let Replicas::Auto { metric, prometheus, .. } = replicas else {
+    let Replicas::Auto {
+        metric,
+        prometheus,
+        wake: None,
+        ..
+    } = replicas
+    else {
+        // A fixed count; or a service waking through the HTTP add-on, whose own ScaledObject scales it.
         return replicas.class();
     };
     let spec = match metric.metric {
@@ -172,6 +204,9 @@ pub(crate) fn render(replicas: &Replicas, predictor: &mut Value, namespace: &str
         }
     };
     predictor["autoScaling"] = json!({ "metrics": [spec] });
+    if let Some(delay) = metric.scale_down_delay_seconds {
+        predictor["autoScaling"]["behavior"] = scale_down_behavior(delay);
+    }
     replicas.class()
 }
 

@@ -9,6 +9,9 @@
 //! Phases: `Resolved`, `CacheWarm` (with `cacheModel`; bytes, rate and time left while downloading),
 //! `RuntimeCreated`, `PodsScheduled`, `ImagePulled`, `ContainersReady`, `RouteAccepted` (with routing). Once the
 //! service is first Running the record is complete, names its slowest phase, and never changes again.
+//!
+//! A service that scales to zero also keeps the record of its last wake ([`next_wake`]): from its replica
+//! being created (KEDA scaled it up) to it being ready, `PodsScheduled`, `ImagePulled`, `ContainersReady`.
 
 use crate::api::{AIMServiceStatus, ServiceState, StartupPhase, StartupStatus};
 use crate::controller::kit::conditions::{self, reasons, types};
@@ -34,6 +37,8 @@ pub(crate) struct StartFacts {
 /// When a service's replicas reached each step (the latest of them, so the phase ends when all have).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct PodTimes {
+    /// The pod was created (its replica asked for).
+    pub(crate) created: Option<Time>,
     /// `PodScheduled` turned true.
     pub(crate) scheduled: Option<Time>,
     /// The serving container started (its image pulled).
@@ -125,13 +130,7 @@ pub(crate) fn record(next: &AIMServiceStatus, facts: &StartFacts) -> StartupStat
     }
     let running = next.head.status == Some(ServiceState::Running);
     let ready = turned_true(next, types::READY, Some(reasons::READY)).filter(|_| running);
-    let slowest = ready.as_ref().and_then(|_| {
-        phases
-            .iter()
-            .filter_map(|p| Some((seconds(p.started.as_ref()?, p.finished.as_ref()?), p)))
-            .max_by_key(|(secs, _)| *secs)
-            .map(|(secs, p)| format!("{} {}", duration(secs), doing(&p.name)))
-    });
+    let slowest = ready.as_ref().and_then(|_| slowest(&phases));
     StartupStatus {
         time_to_ready: ready
             .as_ref()
@@ -155,6 +154,59 @@ pub(crate) fn next_record(
         return current.startup.clone();
     }
     Some(fresh())
+}
+
+/// The record of the service's last wake from zero as `next` has it: begun when the service leaves `Idle`,
+/// updated while it wakes (from its replicas' times in `facts`), complete once it is `Running` again, then kept
+/// until the next wake. A wake is what the scale from zero costs the request that caused it.
+pub(crate) fn next_wake(
+    current: &AIMServiceStatus,
+    next: &AIMServiceStatus,
+    facts: &StartFacts,
+) -> Option<StartupStatus> {
+    let open = current.last_wake.as_ref().is_some_and(|w| w.time_to_ready.is_none());
+    let idle = |s: &AIMServiceStatus| s.head.status == Some(ServiceState::Idle);
+    let woke = idle(current) && !idle(next);
+    if !(open || woke) || (open && idle(next)) {
+        return current.last_wake.clone();
+    }
+    let pods = &facts.pods;
+    let phases: Vec<StartupPhase> = [
+        phase("PodsScheduled", pods.created.as_ref(), pods.scheduled.as_ref(), None),
+        phase("ImagePulled", pods.scheduled.as_ref(), pods.started.as_ref(), None),
+        phase("ContainersReady", pods.started.as_ref(), pods.ready.as_ref(), None),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let running = next.head.status == Some(ServiceState::Running);
+    let ready = pods.ready.as_ref().filter(|_| running);
+    Some(StartupStatus {
+        time_to_ready: ready
+            .zip(pods.created.as_ref())
+            .map(|(ready, created)| duration(seconds(created, ready))),
+        slowest: ready.and_then(|_| slowest(&phases)),
+        phases,
+    })
+}
+
+/// The longest of `phases` that ended, in words.
+fn slowest(phases: &[StartupPhase]) -> Option<String> {
+    phases
+        .iter()
+        .filter_map(|p| Some((seconds(p.started.as_ref()?, p.finished.as_ref()?), p)))
+        .max_by_key(|(secs, _)| *secs)
+        .map(|(secs, p)| format!("{} {}", duration(secs), doing(&p.name)))
+}
+
+/// The `Ready` message of a service that woke from zero: how long the wake took and where the time went.
+pub(crate) fn wake_message(wake: Option<&StartupStatus>) -> Option<String> {
+    let w = wake?;
+    let took = w.time_to_ready.as_ref()?;
+    Some(match &w.slowest {
+        Some(slowest) => format!("serving; woke from zero in {took}; {slowest}"),
+        None => format!("serving; woke from zero in {took}"),
+    })
 }
 
 /// The `Ready` message of a service whose start is complete: how long it took and where the time went.

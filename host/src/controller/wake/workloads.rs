@@ -9,7 +9,7 @@ use crate::api::{AIMClusterConfig, AIMService, CLUSTER_CONFIG_NAME};
 use crate::controller::kit::conditions::{self, reasons, types};
 use crate::index::{Change, Index, Template};
 use crate::labels::Component;
-use crate::upstream::{Gateway, INFERENCE_SERVICE_LABEL};
+use crate::upstream::{Gateway, INFERENCE_SERVICE_LABEL, ReferenceGrant};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::reflector::ObjectRef;
@@ -60,6 +60,15 @@ pub(super) fn gateway(q: &Queues, index: &Index, change: &Change<Gateway>) {
         &q.configs,
         index.configs_naming_gateway(&ns_of(gw.as_ref()), &gw.name_any()),
     );
+}
+
+/// A namespace's ReferenceGrant to the HTTP add-on's interceptor (shared, so owned by none of its services):
+/// the services of that namespace learn when it changed or went.
+pub(super) fn reference_grant(q: &Queues, index: &Index, change: &Change<ReferenceGrant>) {
+    let Some(ns) = change.latest().labels().get(crate::labels::GRANTS_NAMESPACE).cloned() else {
+        return;
+    };
+    wake_all(&q.services, index.services_where(|s| ns_of(s) == ns));
 }
 
 /// The owner of a Job: its template (discovery) or model cache (download, size check).

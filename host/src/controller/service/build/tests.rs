@@ -253,6 +253,7 @@ fn an_autoscaled_inference_service_with_pod_settings_and_labels_as_written() {
         max: 4,
         metric: serde_json::from_value(json!({ "metric": "waitingRequests", "target": 2 })).unwrap(),
         prometheus: Some("http://prometheus.monitoring:9090".into()),
+        wake: None,
     };
     insta::assert_json_snapshot!(
         "inference_service_autoscaled",

@@ -145,6 +145,7 @@ mod tests {
             max,
             metric: serde_json::from_value(serde_json::json!({ "metric": "cpu", "target": 70 })).unwrap(),
             prometheus: None,
+            wake: None,
         };
         let m = unschedulable_message("chat", &template(8), 5, &auto(5, 5), Some(&pool(4)), "x");
         assert!(

@@ -12,6 +12,7 @@ use super::observe::Observed;
 use super::resolve::Resolution;
 use super::routing::Routing;
 use super::startup;
+use super::wake_path;
 use crate::api::{AIMService, AIMServiceStatus, ResolvedTemplate, ServiceState, TemplateScope};
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
 use crate::controller::kit::pipeline;
@@ -127,6 +128,7 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
         &mut next,
     );
     let runtime_failed = runtime.failure.is_some();
+    let through = runtime.through;
     failure = failure.or(runtime.failure);
     let runtime = runtime.cond;
 
@@ -166,7 +168,11 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
         } => {
             next.route_path = Some(path.clone());
             next.route_decided_by = Some(decided_by.clone());
-            let desired = build::http_route(svc, name, o.owner.clone(), gateway, path, decided_by, &o.propagation);
+            let mut desired = build::http_route(svc, name, o.owner.clone(), gateway, path, decided_by, &o.propagation);
+            if let Some(interceptor) = &through {
+                let namespace = svc.namespace().unwrap_or_default();
+                wake_path::through_interceptor(&mut desired, &namespace, &svc.name_any(), interceptor);
+            }
             writes.ensure_json(desired, o.route.as_deref(), Ownership::Owned);
             if o.route.is_none() && current.route_path.is_some() {
                 writes.restoring_deleted();
@@ -221,17 +227,21 @@ pub(crate) fn plan(svc: &AIMService, o: &Observed) -> Plan {
 /// news) kept as they are when nothing else changed: recording the start and the counts adds no write.
 fn settle(svc: &AIMService, current: &AIMServiceStatus, o: &Observed, mut next: AIMServiceStatus) -> AIMServiceStatus {
     next.startup = startup::next_record(current, || startup::record(&next, &o.start), svc.status.is_none());
-    if let Some(message) = startup::ready_message(next.startup.as_ref())
+    next.last_wake = startup::next_wake(current, &next, &o.start);
+    let message =
+        startup::wake_message(next.last_wake.as_ref()).or_else(|| startup::ready_message(next.startup.as_ref()));
+    if let Some(message) = message
         && let Some(ready) = next
             .head
             .conditions
             .iter_mut()
-            .find(|c| c.type_ == types::READY && c.status == "True")
+            .find(|c| c.type_ == types::READY && c.status == "True" && c.reason == reasons::READY)
     {
         ready.message = message;
     }
     let mut quiet = next.clone();
     quiet.startup = current.startup.clone();
+    quiet.last_wake = current.last_wake.clone();
     let running = |s: &AIMServiceStatus| s.head.status == Some(ServiceState::Running);
     if !(running(current) && running(&next)) {
         quiet.replicas = current.replicas.clone();
@@ -239,14 +249,16 @@ fn settle(svc: &AIMService, current: &AIMServiceStatus, o: &Observed, mut next: 
     if quiet == *current { quiet } else { next }
 }
 
-/// The plan of `writes` and `status`, retried after [`POLICY_RETRY`] when a plugin failed.
+/// The plan of `writes` and `status`, retried after [`POLICY_RETRY`] when a plugin failed, or when an add-on
+/// the service needs is not installed (installing one is no change the operator is told of).
 fn finish(writes: Writes, status: AIMServiceStatus) -> Plan {
-    let policy_failed = conditions::get(&status.head.conditions, types::FAILURE)
-        .is_some_and(|c| c.status == "True" && c.reason == reasons::POLICY_FAILED);
+    let retried = conditions::get(&status.head.conditions, types::FAILURE).is_some_and(|c| {
+        c.status == "True" && [reasons::POLICY_FAILED, reasons::WAKE_UNAVAILABLE].contains(&c.reason.as_str())
+    });
     Plan {
         writes,
         status,
-        requeue: policy_failed.then_some(POLICY_RETRY),
+        requeue: retried.then_some(POLICY_RETRY),
     }
 }
 
@@ -273,7 +285,15 @@ impl Ladder {
         let steps = [&self.resolved, &self.cache, &self.runtime, &self.routing];
         let ready = steps.iter().all(|s| s.ok);
         let blocker = steps.into_iter().find(|s| !s.ok).cloned();
+        let idle = self.runtime.ok && self.runtime.reason == reasons::SCALED_TO_ZERO;
         match &blocker {
+            None if idle => conditions::set(
+                c,
+                types::READY,
+                &Cond::yes(reasons::SCALED_TO_ZERO, self.runtime.message.clone()),
+                generation,
+                now,
+            ),
             None => conditions::set(c, types::READY, &Cond::yes(reasons::READY, "serving"), generation, now),
             Some(b) => conditions::set(c, types::READY, &Cond::no(b.reason, b.message.clone()), generation, now),
         }
@@ -291,7 +311,9 @@ impl Ladder {
         );
         let unschedulable = self.runtime.reason == reasons::UNSCHEDULABLE;
         let partly_serving = self.runtime.reason == reasons::REPLICAS_WAITING;
-        next.head.status = Some(if ready || (serving && self.failure.is_none()) {
+        next.head.status = Some(if idle && self.failure.is_none() {
+            ServiceState::Idle
+        } else if ready || (serving && self.failure.is_none()) {
             ServiceState::Running
         } else if serving || partly_serving {
             ServiceState::Degraded
@@ -315,6 +337,7 @@ mod hold;
 pub(crate) mod loading;
 mod messages;
 mod runtime;
+mod wake;
 
 #[cfg(test)]
 use hold::RESTORE_HOLD;

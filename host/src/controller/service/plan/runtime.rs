@@ -10,7 +10,8 @@
 use super::Observed;
 use super::loading;
 use super::messages::unschedulable_message;
-use crate::api::{AIMService, AIMServiceStatus, ReplicaStatus, ResourceState, ServiceState};
+use super::wake::{self, WakeStep};
+use crate::api::{AIMService, AIMServiceStatus, InterceptorRef, ReplicaStatus, ResourceState, ServiceState};
 use crate::controller::kit::conditions::{self, Cond, reasons, types};
 use crate::controller::kit::writes::{Ownership, Writes};
 use crate::controller::service::build::{self, RuntimeInputs};
@@ -26,6 +27,8 @@ pub(super) struct RuntimeStep {
     pub(super) cond: Cond,
     /// A failure a person must act on.
     pub(super) failure: Option<Cond>,
+    /// The interceptor the service's route goes through (it wakes from zero through KEDA's HTTP add-on).
+    pub(super) through: Option<InterceptorRef>,
 }
 
 /// The runtime of `svc` running `template` (`image`, `mounts`); `cache_blocks` while the cache is not warm.
@@ -44,7 +47,7 @@ pub(super) fn step(
 ) -> RuntimeStep {
     let name = &o.isvc_name;
     let template_ready = template.status.head.status == Some(ResourceState::Available);
-    let replicas = scaling::decide(&svc.spec, &template.profile, o.prometheus.as_deref());
+    let replicas = scaling::decide(&svc.spec, &template.profile, &o.scaling);
     next.replicas = match (&replicas, &o.isvc) {
         (Ok(r), Some(_)) => Some(replica_status(r, o)),
         _ => None,
@@ -75,10 +78,25 @@ pub(super) fn step(
             return RuntimeStep {
                 failure: Some(Cond::yes(reasons::SCALING_UNSUPPORTED, message.clone())),
                 cond: Cond::no(reasons::SCALING_UNSUPPORTED, message),
+                through: None,
             };
         }
     };
     let writable = template_ready && !cache_blocks && o.runtime_blocked.is_none();
+    let budget = budget(template, mounts);
+    let (through, wake_problem) = match wake::step(svc, o, &replicas, budget, writable, writes) {
+        WakeStep::Direct => (None, None),
+        WakeStep::Through(interceptor, problem) => (Some(interceptor), problem),
+        WakeStep::Unavailable(c) => {
+            // The InferenceService is not made (or changed) either: it would scale to zero with no way back.
+            next.inference_service = o.isvc.is_some().then(|| name.clone());
+            return RuntimeStep {
+                failure: Some(Cond::yes(c.reason, c.message.clone())),
+                cond: c,
+                through: None,
+            };
+        }
+    };
     if writable {
         let inputs = RuntimeInputs {
             service: svc,
@@ -114,6 +132,7 @@ pub(super) fn step(
         return RuntimeStep {
             failure: Some(Cond::yes(c.reason, c.message.clone())),
             cond: c,
+            through,
         };
     }
     if let Some(refused) = o.pods_refused.as_ref().filter(|_| o.isvc.is_some()) {
@@ -127,25 +146,46 @@ pub(super) fn step(
         return RuntimeStep {
             failure: Some(Cond::yes(c.reason, c.message.clone())),
             cond: c,
+            through,
         };
     }
     if let Some(unsupported) = unsupported_kserve(name, o.runtime_mode.as_deref()) {
         return RuntimeStep {
             failure: Some(Cond::yes(unsupported.reason, unsupported.message.clone())),
             cond: unsupported,
+            through,
+        };
+    }
+    if let Some(c) = wake_problem {
+        return RuntimeStep {
+            failure: Some(Cond::yes(c.reason, c.message.clone())),
+            cond: c,
+            through,
         };
     }
     let was_running = current.head.status == Some(ServiceState::Running);
-    let cond = condition(o, template, &replicas, was_running);
+    let was_idle = current.head.status == Some(ServiceState::Idle) || waking(current);
+    let held = wake::held_for(&replicas, budget);
+    let cond = condition(o, template, &replicas, was_running, was_idle, held.as_deref());
     // A replica not ready while nothing else is wrong: loading within its startup budget, or stuck.
-    let starting = [reasons::CREATING_RUNTIME, reasons::RUNTIME_NOT_READY].contains(&cond.reason);
-    if starting && let Some((cond, stuck)) = loading::condition(name, &o.replica_runs, budget(template, mounts)) {
+    let starting = [reasons::CREATING_RUNTIME, reasons::RUNTIME_NOT_READY, reasons::WAKING].contains(&cond.reason);
+    if starting && let Some((cond, stuck)) = loading::condition(name, &o.replica_runs, budget) {
         return RuntimeStep {
             failure: stuck.then(|| Cond::yes(cond.reason, cond.message.clone())),
             cond,
+            through,
         };
     }
-    no_failure(cond)
+    RuntimeStep {
+        cond,
+        failure: None,
+        through,
+    }
+}
+
+/// True while a wake from zero is under way: its record is open.
+fn waking(current: &AIMServiceStatus) -> bool {
+    current.last_wake.as_ref().is_some_and(|w| w.time_to_ready.is_none())
 }
 
 /// The deployment modes of a KServe that took the InferenceService as written: `Standard`, and its legacy name.
@@ -172,7 +212,11 @@ fn budget(template: &TemplateRecord, mounts: &[CacheMount]) -> std::time::Durati
 }
 
 fn no_failure(cond: Cond) -> RuntimeStep {
-    RuntimeStep { cond, failure: None }
+    RuntimeStep {
+        cond,
+        failure: None,
+        through: None,
+    }
 }
 
 /// The replicas wanted now: the Deployment's count (the autoscaler's choice), else the least `replicas` allows.
@@ -206,8 +250,16 @@ fn replica_status(replicas: &Replicas, o: &Observed) -> ReplicaStatus {
     }
 }
 
-/// `RuntimeReady` of a runtime the API server took; `was_running`: the service was Running before.
-fn condition(o: &Observed, template: &TemplateRecord, replicas: &Replicas, was_running: bool) -> Cond {
+/// `RuntimeReady` of a runtime the API server took; `was_running`: the service was Running before; `was_idle`:
+/// it was scaled to zero (or waking from it); `held`: how long a waking request is held, where it is.
+fn condition(
+    o: &Observed,
+    template: &TemplateRecord,
+    replicas: &Replicas,
+    was_running: bool,
+    was_idle: bool,
+    held: Option<&str>,
+) -> Cond {
     let name = &o.isvc_name;
     let (ready, wanted) = (ready(replicas, o), desired(replicas, o));
     let kserve_ready = o.runtime.as_ref().is_some_and(|r| r.is_true());
@@ -241,8 +293,28 @@ fn condition(o: &Observed, template: &TemplateRecord, replicas: &Replicas, was_r
     }
     match (&o.runtime, &o.unplaced) {
         (Some(r), _) if r.is_true() && wanted == 0 => Cond::yes(
-            reasons::RUNTIME_READY,
-            format!("InferenceService {name} is scaled to zero: the autoscaler starts a replica when its metric rises"),
+            reasons::SCALED_TO_ZERO,
+            match held {
+                Some(held) => format!(
+                    "InferenceService {name} is scaled to zero: the next request through its route wakes it, and \
+                     waits until a replica answers it (up to {held})"
+                ),
+                None => format!(
+                    "InferenceService {name} is scaled to zero: the autoscaler starts a replica when its metric \
+                     rises, and requests get the gateway's 503 until one is ready (AIMClusterConfig \
+                     spec.autoScaling.wake holds them instead)"
+                ),
+            },
+        ),
+        (_, None) if was_idle && ready < wanted.max(1) => Cond::no(
+            reasons::WAKING,
+            match held {
+                Some(held) => format!(
+                    "InferenceService {name} is waking from zero: {wanted} replica(s) starting; requests wait until \
+                     one answers (up to {held})"
+                ),
+                None => format!("InferenceService {name} is waking from zero: {wanted} replica(s) starting"),
+            },
         ),
         (Some(r), _) if r.is_true() => Cond::yes(reasons::RUNTIME_READY, format!("InferenceService {name} is ready")),
         (_, Some(scheduler)) if ready > 0 => Cond::no(

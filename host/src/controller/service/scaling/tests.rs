@@ -8,6 +8,13 @@ fn spec(yaml: Value) -> AIMServiceSpec {
     serde_json::from_value(base).unwrap()
 }
 
+fn cluster(prometheus: Option<&str>) -> ClusterScaling {
+    ClusterScaling {
+        prometheus: prometheus.map(str::to_string),
+        wake: None,
+    }
+}
+
 fn profile(scaling: Value) -> TemplateProfile {
     let mut p = fixtures::profile();
     p.scaling = serde_json::from_value(scaling).unwrap();
@@ -35,7 +42,7 @@ fn replicas_follow_the_service_over_its_template(
     } else {
         Some("http://prometheus:9090")
     };
-    let decided = decide(&spec(service), &profile(template), prometheus);
+    let decided = decide(&spec(service), &profile(template), &cluster(prometheus));
     match (decided, expected) {
         (Ok(r), Ok((min, max, class))) => assert_eq!((r.bounds().0, r.bounds().1, r.class()), (min, max, class)),
         (Err(why), Err(part)) => assert!(why.contains(part), "{why}"),
@@ -57,7 +64,7 @@ fn cpu_scaling_renders_an_hpa_resource_metric() {
     let replicas = decide(
         &spec(json!({ "minReplicas": 1, "maxReplicas": 4 })),
         &profile(json!({})),
-        None,
+        &ClusterScaling::default(),
     )
     .unwrap();
     let class = render(&replicas, &mut predictor, "team-a", "chat");
@@ -80,7 +87,7 @@ fn a_request_metric_renders_a_prometheus_query_over_the_services_pods() {
             json!({ "minReplicas": 0, "maxReplicas": 3, "autoScaling": { "metric": "runningRequests", "target": 8 } }),
         ),
         &profile(json!({})),
-        Some("http://prometheus.monitoring:9090"),
+        &cluster(Some("http://prometheus.monitoring:9090")),
     )
     .unwrap();
     let class = render(&replicas, &mut predictor, "team-a", "chat");
@@ -110,6 +117,9 @@ fn a_custom_query_is_used_as_written_and_the_services_server_wins() {
         target: 70,
         query: Some("avg(vllm:gpu_cache_usage_perc) * 100".into()),
         prometheus: Some("http://own:9090".into()),
+        scale_down_delay_seconds: None,
+        idle_seconds: None,
+        wake_timeout_seconds: None,
     };
     let s = AIMServiceSpec {
         scaling: ScalingBounds {
@@ -120,10 +130,59 @@ fn a_custom_query_is_used_as_written_and_the_services_server_wins() {
         ..spec(json!({}))
     };
     let Replicas::Auto { prometheus, metric, .. } =
-        decide(&s, &profile(json!({})), Some("http://cluster:9090")).unwrap()
+        decide(&s, &profile(json!({})), &cluster(Some("http://cluster:9090"))).unwrap()
     else {
         panic!("autoscaled")
     };
     assert_eq!(prometheus.as_deref(), Some("http://own:9090"));
     assert_eq!(query(&metric, "ns", "chat"), "avg(vllm:gpu_cache_usage_perc) * 100");
+}
+
+#[test]
+fn scale_to_zero_wakes_through_the_add_on_where_the_cluster_holds_requests() {
+    let zero = spec(
+        json!({ "minReplicas": 0, "maxReplicas": 3, "autoScaling": { "metric": "waitingRequests", "target": 4 } }),
+    );
+    let one = spec(
+        json!({ "minReplicas": 1, "maxReplicas": 3, "autoScaling": { "metric": "waitingRequests", "target": 4 } }),
+    );
+    let holding = ClusterScaling {
+        prometheus: Some("http://prometheus:9090".into()),
+        wake: Some(Default::default()),
+    };
+    let waking = decide(&zero, &profile(json!({})), &holding).unwrap();
+    assert_eq!(
+        waking.class(),
+        "external",
+        "its own ScaledObject scales it; KServe leaves the count alone"
+    );
+    let mut predictor = json!({});
+    assert_eq!(render(&waking, &mut predictor, "team-a", "chat"), "external");
+    assert_eq!(
+        predictor,
+        json!({ "minReplicas": 0, "maxReplicas": 3 }),
+        "no KServe autoscaler"
+    );
+    // A floor of one never sleeps: KServe's ScaledObject, as before.
+    assert_eq!(decide(&one, &profile(json!({})), &holding).unwrap().class(), "keda");
+    // Without the add-on, scale to zero is KServe's ScaledObject (the waking request meets the gateway's 503).
+    assert_eq!(
+        decide(&zero, &profile(json!({})), &cluster(Some("http://p:9090")))
+            .unwrap()
+            .class(),
+        "keda"
+    );
+}
+
+#[test]
+fn a_scale_down_delay_becomes_the_autoscalers_scale_down_window() {
+    let s = spec(json!({ "maxReplicas": 3,
+        "autoScaling": { "metric": "waitingRequests", "target": 4, "scaleDownDelaySeconds": 45 } }));
+    let replicas = decide(&s, &profile(json!({})), &cluster(Some("http://p:9090"))).unwrap();
+    let mut predictor = json!({});
+    render(&replicas, &mut predictor, "team-a", "chat");
+    assert_eq!(
+        predictor["autoScaling"]["behavior"],
+        json!({ "scaleDown": { "stabilizationWindowSeconds": 45 } })
+    );
 }

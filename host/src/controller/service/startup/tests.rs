@@ -34,6 +34,7 @@ fn facts() -> StartFacts {
         download: Some("1.0 GiB of 16.0 GiB (6%), 80.0 MiB/s, about 3m12s left".into()),
         runtime_created: Some(at(223)),
         pods: PodTimes {
+            created: Some(at(223)),
             scheduled: Some(at(225)),
             started: Some(at(240)),
             ready: Some(at(250)),

@@ -71,7 +71,7 @@ fn unreachable(error: &watcher::Error) -> bool {
 }
 
 /// True when `error` says the API server does not serve the kind at all (404: its CRD is not installed).
-fn not_served(error: &watcher::Error) -> bool {
+pub(super) fn not_served(error: &watcher::Error) -> bool {
     match error {
         watcher::Error::InitialListFailed(kube::Error::Api(s))
         | watcher::Error::WatchStartFailed(kube::Error::Api(s))

@@ -8,7 +8,8 @@
 //!
 //! A row ending in `optional` is a kind of an add-on the cluster may not have (KEDA, its HTTP add-on): while
 //! the API server does not serve it, its watch counts as listed and empty, so the operator runs without it, and
-//! [`super::Index::serves`] says so; the watch keeps retrying, and lists the kind once it is installed.
+//! [`super::Index::serves`] says so; its watch starts once its CustomResourceDefinition is established
+//! ([`super::served`]).
 
 use super::informer::Change;
 use super::slim;
@@ -59,6 +60,17 @@ macro_rules! watched_kinds {
 
         /// The kinds of add-ons the cluster may not have (rows marked `optional`).
         pub const OPTIONAL_KINDS: &[&str] = &[$($( { let _ = stringify!($optional); $name }, )?)*];
+
+        /// The CustomResourceDefinitions (`<plural>.<group>`) of the optional kinds: what the operator's
+        /// ClusterRole must let it watch.
+        #[cfg(test)]
+        pub(super) fn optional_definitions() -> Vec<String> {
+            use kube::Resource;
+            vec![$($( {
+                let _ = stringify!($optional);
+                format!("{}.{}", <$ty>::plural(&()), <$ty>::group(&()))
+            }, )?)*]
+        }
 
         /// A change of an object of one watched kind, once the index holds it.
         pub enum Changed<'a> {

@@ -25,6 +25,7 @@ pub mod readable;
 pub mod reads;
 pub mod relations;
 pub mod resumed;
+mod served;
 pub mod slim;
 pub mod template;
 pub mod watch;

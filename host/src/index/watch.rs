@@ -6,7 +6,9 @@
 use super::Index;
 use super::informer::{self, Change};
 use super::readable::{Readable, Unreadable};
+use super::served;
 use crate::labels;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 use kube::api::Api;
@@ -59,9 +61,15 @@ where
     K: Resource<DynamicType = ()> + Clone + PartialEq + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let api: Api<Readable<K>> = Api::all(client.clone());
-    let events = watcher::watcher(api, select.config()).default_backoff();
-    let index_for_change = index.clone();
+    let watch = move || watcher::watcher(api.clone(), select.config()).default_backoff().boxed();
     let health = index.health.clone();
+    let events = if super::kinds::OPTIONAL_KINDS.contains(&name) {
+        let definition = format!("{}.{}", K::plural(&()), K::group(&()));
+        served::once_served(client, health.clone(), name, definition, watch)
+    } else {
+        watch()
+    };
+    let index_for_change = index.clone();
     let kind = K::kind(&()).into_owned();
     let report = undecodable_reporter::<K>(name, recorder.clone());
     tokio::spawn(informer::run(

@@ -41,8 +41,10 @@ const DOWNLOAD_BYTES_PER_SECOND: u64 = 25 << 20;
 const UNKNOWN_MODEL_BYTES: u64 = 64 << 30;
 /// The longest startup budget given.
 const MAX_BUDGET: Duration = Duration::from_secs(4 * 3600);
-/// How often the startup probe asks.
-const STARTUP_PERIOD_SECONDS: u64 = 10;
+/// How often the startup probe asks. A replica is ready only once the probe has seen it answer, so the period
+/// is what a request waiting for it (a wake from zero, a scale-up) may lose on top of the load itself: short,
+/// and cheap (a refused connection while the engine loads, one GET once it serves).
+const STARTUP_PERIOD_SECONDS: u64 = 2;
 
 /// The model's total size, when every source's is known.
 pub(crate) fn model_bytes(sources: &[ModelSource]) -> Option<u64> {
@@ -232,7 +234,8 @@ mod tests {
             ("startupProbe", "readinessProbe", "livenessProbe")
         );
         assert_eq!(s["httpGet"]["path"], "/v1/models");
-        assert_eq!(s["failureThreshold"], 72);
+        assert_eq!(s["failureThreshold"], 360, "12 minutes of 2 s probes");
+        assert_eq!(s["periodSeconds"], 2);
         assert_eq!(r["httpGet"]["path"], "/v1/models");
         assert_eq!(l["httpGet"], json!({ "path": "/health", "port": 8000 }));
     }

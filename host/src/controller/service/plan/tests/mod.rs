@@ -156,6 +156,19 @@ struct Case<'a> {
     pool: Option<crate::upstream::gpu::GpuPool>,
     /// Why Kubernetes refuses the predictor's pods.
     pods_refused: Option<String>,
+    /// Scaling to zero (0 to 2 on waiting requests), and how the cluster holds the waking request.
+    wake: Option<Wake>,
+}
+
+/// How the cluster holds the request that wakes a service from zero.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Wake {
+    /// The cluster config names no add-on: the gateway answers 503 while the service is at zero.
+    NotConfigured,
+    /// The cluster config names KEDA's HTTP add-on, but the cluster does not serve its kinds.
+    NotServed,
+    /// The cluster config names the add-on and the cluster serves its kinds.
+    Served,
 }
 
 fn run(case: Case<'_>) -> Plan {
@@ -165,6 +178,12 @@ fn run(case: Case<'_>) -> Plan {
         s.spec.replicas = None;
         s.spec.scaling.min_replicas = Some(min);
         s.spec.scaling.max_replicas = Some(max);
+    }
+    if case.wake.is_some() {
+        s.spec.replicas = None;
+        s.spec.scaling = serde_json::from_value(json!({ "minReplicas": 0, "maxReplicas": 2,
+            "autoScaling": { "metric": "waitingRequests", "target": 2 } }))
+        .unwrap();
     }
     s.status = case.was.map(|state| AIMServiceStatus {
         head: crate::api::StatusHead::in_state(state),
@@ -214,8 +233,14 @@ fn run(case: Case<'_>) -> Plan {
             route: case.route.map(|r| Arc::new(HttpRoute::new(with_labels(r.clone())))),
             route_accepted,
             propagation: Default::default(),
-            scaling: Default::default(),
-            wake_children: None,
+            scaling: crate::controller::service::scaling::ClusterScaling {
+                prometheus: Some("http://prometheus:9090".into()),
+                wake: case
+                    .wake
+                    .filter(|w| *w != Wake::NotConfigured)
+                    .map(|_| Default::default()),
+            },
+            wake_children: case.wake.filter(|w| *w == Wake::Served).map(|_| Default::default()),
             start: Default::default(),
             owner: owner(),
             now: now(),
@@ -266,6 +291,7 @@ fn case(resolution: Resolution) -> Case<'static> {
         deployed: None,
         pool: Some(mi300x_nodes(4)),
         pods_refused: None,
+        wake: None,
     }
 }
 
@@ -632,6 +658,7 @@ fn the_state_ladder(
 }
 
 mod scaling;
+mod wake;
 
 /// A placed predictor pod whose serving container runs unready, `restarts` times restarted after runs of
 /// `last_ran` seconds that ended with `exit_code`.

@@ -361,6 +361,7 @@ async fn idle(world: &RealWorld, namespace: &str, name: &str, bounds: &str) -> D
         ready.message
     );
     assert!(world.predictors(namespace, name).await.is_empty(), "no replica runs");
+    println!("{namespace}/{name} idle: {}", ready.message);
     started.elapsed()
 }
 
@@ -446,6 +447,7 @@ async fn an_idle_service_wakes_on_a_request_through_the_gateway_and_answers_it()
             "{}",
             ready.message
         );
+        println!("{label}: Ready says {:?}", ready.message);
         let writes = audit::count_in(&log, from, audit::offset(&log), ns);
         println!(
             "{label}: status writes from running, through idle, to woken: {} ({:?})",

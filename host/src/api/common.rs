@@ -77,9 +77,13 @@ impl GpuSelector {
 
     /// The extended resource a GPU is requested as.
     pub fn resource(&self) -> &str {
-        self.resource_name.as_deref().unwrap_or(crate::upstream::gpu::RESOURCE)
+        self.resource_name.as_deref().unwrap_or(GPU_RESOURCE)
     }
 }
+
+/// The extended resource a GPU is requested as, unless a template names another (the device plugin's `mixed`
+/// naming of partitions, `amd.com/spx_nps1` and the like): AMD's device plugin's single naming.
+pub const GPU_RESOURCE: &str = "amd.com/gpu";
 
 /// The knobs that select a runtime profile. Shared by templates (their profile) and services (their overrides).
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, Default, PartialEq, Eq, Hash)]

@@ -70,16 +70,6 @@ fn unreachable(error: &watcher::Error) -> bool {
     }
 }
 
-/// True when `error` says the API server does not serve the kind at all (404: its CRD is not installed).
-pub(super) fn not_served(error: &watcher::Error) -> bool {
-    match error {
-        watcher::Error::InitialListFailed(kube::Error::Api(s))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.code == 404,
-        _ => false,
-    }
-}
-
 /// `namespace/name` (or `name`), the key undecodable objects are tracked by.
 fn key_of(meta: &ObjectMeta) -> String {
     match &meta.namespace {
@@ -138,10 +128,6 @@ pub(crate) async fn run<K, S>(
             Ok(event) => {
                 health.seen(kind);
                 event
-            }
-            Err(error) if not_served(&error) && super::kinds::OPTIONAL_KINDS.contains(&kind) => {
-                health.absent(kind);
-                continue;
             }
             Err(error) => {
                 health.failed(kind, &error, unreachable(&error));

@@ -157,7 +157,10 @@ macro_rules! watched_kinds {
             let recorder = crate::events::recorder(client.clone());
             vec![
                 $(
-                    watch::spawn::<$ty>(client, index, &recorder, $name, $select, $slim, writers.$field, {
+                    watch::spawn::<$ty>(
+                        client, index, &recorder, $name, $select, $slim,
+                        false $( || { let _ = stringify!($optional); true } )?,
+                        writers.$field, {
                         let on_change = on_change.clone();
                         move |index: &Index, change: &Change<$ty>| index.hand_on(Changed::$variant(change), &*on_change)
                     }),

@@ -5,13 +5,13 @@
 //! once that definition is established. Should the kind stop being served (the add-on was removed), the gate
 //! goes back to waiting for the definition.
 //!
-//! Contract with [`super::informer::run`]: the stream carries the kind's own watch events; while the kind is not
-//! served, [`WatchHealth::absent`] says so (the index counts the kind as listed and empty). Without the right to
+//! Contract with [`super::informer::run`]: the stream carries the kind's own watch events, never the error that
+//! the kind is not served; while it is not, [`WatchHealth::absent`] says so (the index counts the kind as
+//! listed and empty). Without the right to
 //! read the definition (a ClusterRole older than this operator), the kind's watch runs alone, as before: it
 //! lists on its backoff until the kind is served.
 
 use super::health::WatchHealth;
-use super::informer::not_served;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -52,10 +52,10 @@ pub(super) fn once_served<T: Send + 'static>(
                     "cannot watch the kind's CustomResourceDefinition (give the operator get, list and watch on \
                      it, as its ClusterRole does); listing the kind on a backoff instead"
                 );
-                forward(watch(), &tx, false).await;
+                forward(watch(), &tx, &health, kind, false).await;
                 return;
             }
-            match forward(watch(), &tx, true).await {
+            match forward(watch(), &tx, &health, kind, true).await {
                 Forwarded::ReceiverGone => return,
                 Forwarded::NotServed { was_served } => {
                     pause = if was_served {
@@ -79,22 +79,27 @@ enum Forwarded {
     NotServed { was_served: bool },
 }
 
-/// Hands `events` on to `tx` until the index is gone or, if `until_not_served`, the kind is not served (that
-/// error is handed on too, so the index knows).
+/// Hands `events` on to `tx` until the index is gone or, if `until_not_served`, the kind is not served. That the
+/// kind is not served is no failure of its watch: it goes to `health` as absent, not on to the index.
 async fn forward<T>(
     mut events: Events<T>,
     tx: &tokio::sync::mpsc::Sender<Result<watcher::Event<T>, watcher::Error>>,
+    health: &WatchHealth,
+    kind: &'static str,
     until_not_served: bool,
 ) -> Forwarded {
     let mut was_served = false;
     while let Some(event) = events.next().await {
-        let gone = matches!(&event, Err(error) if not_served(error));
+        if matches!(&event, Err(error) if not_served(error)) {
+            health.absent(kind);
+            if until_not_served {
+                return Forwarded::NotServed { was_served };
+            }
+            continue;
+        }
         was_served |= event.is_ok();
         if tx.send(event).await.is_err() {
             return Forwarded::ReceiverGone;
-        }
-        if gone && until_not_served {
-            return Forwarded::NotServed { was_served };
         }
     }
     Forwarded::ReceiverGone
@@ -130,6 +135,16 @@ fn is_established(crd: &CustomResourceDefinition) -> bool {
     conditions
         .iter()
         .any(|c| c.type_ == "Established" && c.status == "True")
+}
+
+/// True when `error` says the API server does not serve the kind at all (404: its CRD is not installed).
+fn not_served(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.code == 404,
+        _ => false,
+    }
 }
 
 fn forbidden(error: &watcher::Error) -> bool {

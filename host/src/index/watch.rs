@@ -45,7 +45,8 @@ impl Select {
 pub(crate) const UNDECODABLE: &str = "CannotRead";
 
 /// Starts the watch of `K`, which selects `select` and drops `slim` before storing; each change is stored in
-/// `writer`, then handed to `route`.
+/// `writer`, then handed to `route`. An `optional` kind's watch waits until the kind is served
+/// ([`served`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn spawn<K>(
     client: &kube::Client,
@@ -54,6 +55,7 @@ pub(super) fn spawn<K>(
     name: &'static str,
     select: Select,
     slim: fn(&mut K),
+    optional: bool,
     writer: Writer<K>,
     route: impl Fn(&Index, &Change<K>) + Send + 'static,
 ) -> tokio::task::JoinHandle<()>
@@ -63,7 +65,7 @@ where
     let api: Api<Readable<K>> = Api::all(client.clone());
     let watch = move || watcher::watcher(api.clone(), select.config()).default_backoff().boxed();
     let health = index.health.clone();
-    let events = if super::kinds::OPTIONAL_KINDS.contains(&name) {
+    let events = if optional {
         let definition = format!("{}.{}", K::plural(&()), K::group(&()));
         served::once_served(client, health.clone(), name, definition, watch)
     } else {

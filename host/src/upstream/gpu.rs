@@ -12,9 +12,8 @@ use k8s_openapi::api::core::v1::Node;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The extended resource a GPU is requested as, unless a template names another (the device plugin's `mixed`
-/// naming of partitions, `amd.com/spx_nps1` and the like).
-pub(crate) const RESOURCE: &str = "amd.com/gpu";
+/// The extended resource a GPU is requested as, unless a template names another (the API owns the default).
+pub(crate) use crate::api::GPU_RESOURCE as RESOURCE;
 /// The node label with the GPUs' PCI device ID, in hex without `0x` (single-kind nodes).
 pub(crate) const DEVICE_ID_LABEL: &str = "amd.com/gpu.device-id";
 /// The node label with the GPUs' product name, spaces as `_` (single-kind nodes whose product name is readable).

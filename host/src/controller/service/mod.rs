@@ -16,6 +16,7 @@ pub(crate) mod metadata;
 pub(crate) mod observe;
 pub(crate) mod plan;
 pub(crate) mod pod;
+pub(crate) mod reported;
 pub(crate) mod resolve;
 pub(crate) mod routing;
 pub(crate) mod scaling;

@@ -7,12 +7,13 @@ use super::build;
 use super::cache::{self, CacheState};
 use super::metadata::Propagation;
 use super::plan::loading::{Exit, ReplicaRun};
+use super::reported::{Reported, accepted, reported};
 use super::resolve::{self, Resolution};
 use super::routing::{self, Routing};
 use super::scaling::ClusterScaling;
 use super::startup::{PodTimes, StartFacts};
 use super::wake_path::{self, WakeChildren};
-use crate::api::{AIMService, AIMServiceTemplate, AIMTemplateCache, GatewayRef};
+use crate::api::{AIMService, AIMServiceTemplate, AIMTemplateCache};
 use crate::controller::kit::Context;
 use crate::controller::kit::apply::owner_ref;
 use crate::controller::kit::error::Error;
@@ -22,27 +23,8 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A condition another controller reports on a child (KServe's `Ready`, a gateway's `Accepted`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reported {
-    /// `True`, `False` or `Unknown`.
-    pub(crate) status: String,
-    pub(crate) reason: String,
-    pub(crate) message: String,
-    /// When it last changed, as the reporter says.
-    pub(crate) since: Option<Time>,
-}
-
-impl Reported {
-    /// True when the status is `True`.
-    pub(crate) fn is_true(&self) -> bool {
-        self.status == "True"
-    }
-}
 
 /// Why no InferenceService can be written for a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,34 +245,6 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         owner: owner_ref(svc, true)?,
         now: Timestamp::now(),
     })
-}
-
-/// The condition `type_` in the list at `pointer` of a child's status.
-pub(crate) fn reported(status: &Value, pointer: &str, type_: &str) -> Option<Reported> {
-    let c = status
-        .pointer(pointer)?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))?;
-    let field = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    Some(Reported {
-        status: field("status"),
-        reason: field("reason"),
-        message: field("message"),
-        since: field("lastTransitionTime").parse().ok().map(Time),
-    })
-}
-
-/// The route's `Accepted` condition from the parent entry of `gateway` in the route's status.
-pub(crate) fn accepted(status: &Value, gateway: &GatewayRef) -> Option<Reported> {
-    let parents = status.pointer("/parents")?.as_array()?;
-    let index = parents.iter().position(|p| {
-        p.pointer("/parentRef/name").and_then(Value::as_str) == Some(gateway.name.as_str())
-            && p.pointer("/parentRef/namespace")
-                .and_then(Value::as_str)
-                .is_none_or(|ns| ns == gateway.namespace)
-    })?;
-    reported(status, &format!("/parents/{index}/conditions"), "Accepted")
 }
 
 /// When the latest of `pods` was placed, started its serving container and was ready (the pods that are

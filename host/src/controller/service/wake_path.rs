@@ -60,7 +60,7 @@ impl WakeChildren {
     /// a query Prometheus refuses), if anything.
     pub(crate) fn keda_problem(&self) -> Option<String> {
         let status = self.scaled_object.as_deref()?.field_value("status");
-        let ready = super::observe::reported(&status, "/conditions", "Ready")?;
+        let ready = super::reported::reported(&status, "/conditions", "Ready")?;
         (ready.status == "False").then(|| format!("{}: {}", ready.reason, ready.message))
     }
 }

@@ -17,7 +17,8 @@ use crate::controller::kit::writes::{Ownership, Writes};
 use crate::controller::service::build::{self, RuntimeInputs};
 use crate::controller::service::cache::CacheMount;
 use crate::controller::service::candidates::TemplateRecord;
-use crate::controller::service::observe::{Reported, RuntimeBlocked};
+use crate::controller::service::observe::RuntimeBlocked;
+use crate::controller::service::reported::Reported;
 use crate::controller::service::scaling::{self, Replicas};
 use crate::controller::service::serving;
 

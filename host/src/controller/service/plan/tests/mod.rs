@@ -196,10 +196,12 @@ fn run(case: Case<'_>) -> Plan {
     // What the observe step reads off the children, as it does from the index's copies.
     let runtime = case
         .isvc
-        .and_then(|i| observe::reported(&i.data["status"], "/conditions", "Ready"));
+        .and_then(|i| crate::controller::service::reported::reported(&i.data["status"], "/conditions", "Ready"));
     let unplaced = observe::unschedulable(&case.pods);
     let route_accepted = match (&case.routing, case.route) {
-        (Routing::On { gateway, .. }, Some(r)) => observe::accepted(&r.data["status"], gateway),
+        (Routing::On { gateway, .. }, Some(r)) => {
+            crate::controller::service::reported::accepted(&r.data["status"], gateway)
+        }
         _ => None,
     };
     let with_labels = |mut o: DynamicObject| {

@@ -14,7 +14,7 @@ use aim_operator::policy::bindings::{
     Candidate, GpuPool, GpuSelector, MatchRequest, Metric, Precision, RuntimeParameters, Scope, TemplateState,
 };
 use aim_operator::policy::sandbox::new_engine;
-use aim_operator::policy::{PolicyEngine, PolicyEngineConfig, builtin};
+use aim_operator::policy::{Matcher, PolicyEngine, PolicyEngineConfig, builtin};
 use aim_plugin_matcher::policy as native;
 use std::time::{Duration, Instant};
 
@@ -58,14 +58,14 @@ fn main() {
             _ => 200,
         };
         // Same answer from both, or the comparison is meaningless.
-        let wasm_answer = policy.match_template_blocking(&request).expect("decides").value;
+        let wasm_answer = policy.decide_blocking::<Matcher>(&request).expect("decides").value;
         let native_answer = native::match_template(&native_request);
         assert_eq!(
             wasm_answer.reason, native_answer.reason,
             "the component and the native policy disagree"
         );
         let wasm = sample(iterations, || {
-            policy.match_template_blocking(&request).expect("decides");
+            policy.decide_blocking::<Matcher>(&request).expect("decides");
         });
         let native = sample(iterations * 2, || {
             std::hint::black_box(native::match_template(std::hint::black_box(&native_request)));
@@ -133,10 +133,10 @@ fn python(engine: &wasmtime::Engine, rust: &PolicyEngine) {
         let request = request(n);
         let iterations = if n == 1000 { 30 } else { 100 };
         let python = sample(iterations, || {
-            policy.match_template_blocking(&request).expect("decides");
+            policy.decide_blocking::<Matcher>(&request).expect("decides");
         });
         let wasm = sample(iterations, || {
-            rust.match_template_blocking(&request).expect("decides");
+            rust.decide_blocking::<Matcher>(&request).expect("decides");
         });
         println!(
             "{n:>10} {:>14} {:>14} {:>14} {:>7.2}x",

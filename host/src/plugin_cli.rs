@@ -6,7 +6,7 @@
 //! one per policy.
 
 use crate::policy::bindings::{MatchRequest, MergeRequest, RoutingConfig, ServiceIdentity};
-use crate::policy::{PolicyEngine, PolicyEngineConfig, PolicyKind, SandboxLimits};
+use crate::policy::{Matcher, Merger, PolicyEngine, PolicyEngineConfig, PolicyKind, Router, SandboxLimits};
 use std::path::Path;
 use std::time::Instant;
 
@@ -64,17 +64,18 @@ pub fn eval(kind: PolicyKind, file: &Path, input: &Path, limits: SandboxLimits) 
     let bad_input = |e: serde_json::Error| anyhow::anyhow!("{} is not a {kind} request: {e}", input.display());
     let answer = match kind {
         PolicyKind::Matcher => {
-            let decided =
-                engine.match_template_blocking(&serde_json::from_str::<MatchRequest>(&request).map_err(bad_input)?)?;
+            let decided = engine
+                .decide_blocking::<Matcher>(&serde_json::from_str::<MatchRequest>(&request).map_err(bad_input)?)?;
             serde_json::json!({ "plugin": decided.provenance, "result": decided.value })
         }
         PolicyKind::Merger => {
-            let decided = engine.merge_blocking(&serde_json::from_str::<MergeRequest>(&request).map_err(bad_input)?)?;
+            let decided = engine
+                .decide_blocking::<Merger>(&serde_json::from_str::<MergeRequest>(&request).map_err(bad_input)?)?;
             serde_json::json!({ "plugin": decided.provenance, "result": decided.value })
         }
         PolicyKind::Router => {
             let r: RouteRequest = serde_json::from_str(&request).map_err(bad_input)?;
-            let decided = engine.route_path_blocking(&r.service, &r.config)?;
+            let decided = engine.decide_blocking::<Router>(&(r.service, r.config))?;
             serde_json::json!({ "plugin": decided.provenance, "result": { "path": decided.value } })
         }
     };

@@ -2,8 +2,8 @@
 
 mod support;
 
-use aim_operator::policy::PolicyKind;
 use aim_operator::policy::bindings::{Decision, MergeRequest, Precision, Scope};
+use aim_operator::policy::{Matcher, Merger, PolicyKind, Router};
 use support::*;
 
 #[tokio::test]
@@ -16,7 +16,7 @@ async fn a_fresh_engine_runs_the_built_in_plugins_and_names_them_in_every_decisi
         assert_eq!(current.contract, "aim:policy@0.1.0");
     }
     let decided = engine
-        .match_template(request(MODEL, params(None, None, None), vec![]))
+        .decide::<Matcher>(request(MODEL, params(None, None, None), vec![]))
         .await
         .unwrap();
     assert_eq!(decided.provenance, engine.current(PolicyKind::Matcher).provenance);
@@ -31,7 +31,7 @@ async fn the_default_matcher_prefers_the_namespace_template_and_judges_every_can
         candidate("too-big", Scope::Namespace, Precision::Fp16, ("MI300X", 1), 400),
     ];
     let decided = engine
-        .match_template(request(MODEL, params(None, None, None), candidates))
+        .decide::<Matcher>(request(MODEL, params(None, None, None), candidates))
         .await
         .unwrap()
         .value;
@@ -53,7 +53,7 @@ async fn the_default_matcher_asks_to_derive_when_no_template_fits_the_overrides(
     let wanted = params(None, Some(Precision::Bf16), Some(("MI300X", 2)));
     let candidates = vec![candidate("fp8", Scope::Cluster, Precision::Fp8, ("MI300X", 1), 16)];
     let decided = engine
-        .match_template(request(MODEL, wanted.clone(), candidates))
+        .decide::<Matcher>(request(MODEL, wanted.clone(), candidates))
         .await
         .unwrap()
         .value;
@@ -69,8 +69,8 @@ async fn the_default_merger_lets_overrides_win_and_names_the_result_deterministi
         base: params(None, Some(Precision::Fp8), Some(("MI300X", 1))),
         overrides: params(None, Some(Precision::Bf16), None),
     };
-    let first = engine.merge(ask()).await.unwrap().value;
-    let second = engine.merge(ask()).await.unwrap().value;
+    let first = engine.decide::<Merger>(ask()).await.unwrap().value;
+    let second = engine.decide::<Merger>(ask()).await.unwrap().value;
     assert_eq!(first.merged, params(None, Some(Precision::Bf16), Some(("MI300X", 1))));
     assert_eq!(first.name_suffix, second.name_suffix);
     assert!(first.name_suffix.starts_with("ovr-bf16-"), "{}", first.name_suffix);
@@ -80,5 +80,8 @@ async fn the_default_merger_lets_overrides_win_and_names_the_result_deterministi
 async fn the_default_router_serves_each_service_under_its_namespace_and_uid() {
     let engine = engine();
     let (svc, config) = service("llama3-svc");
-    assert_eq!(engine.route_path(svc, config).await.unwrap().value, "/team-a/0b1c-42");
+    assert_eq!(
+        engine.decide::<Router>((svc, config)).await.unwrap().value,
+        "/team-a/0b1c-42"
+    );
 }

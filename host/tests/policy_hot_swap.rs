@@ -6,7 +6,7 @@ mod support;
 use aim_operator::policy::artifact_cache::digest;
 use aim_operator::policy::bindings::{Precision, Scope};
 use aim_operator::policy::watch::{PluginWatcher, watch};
-use aim_operator::policy::{PolicyEngine, PolicyKind, ReloadEvent, builtin};
+use aim_operator::policy::{Matcher, PolicyEngine, PolicyKind, ReloadEvent, builtin};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +39,7 @@ async fn next_event(events: &mut Receiver<ReloadEvent>) -> ReloadEvent {
 async fn decide(engine: &Arc<PolicyEngine>) -> (String, String) {
     let candidates = vec![candidate("only", Scope::Cluster, Precision::Fp8, ("MI300X", 1), 16)];
     let decided = engine
-        .match_template(request(MODEL, params(None, None, None), candidates))
+        .decide::<Matcher>(request(MODEL, params(None, None, None), candidates))
         .await
         .unwrap();
     (decided.provenance.plugin, decided.value.reason)

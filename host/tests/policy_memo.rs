@@ -3,7 +3,7 @@
 mod support;
 
 use aim_operator::policy::bindings::{Precision, Scope};
-use aim_operator::policy::{PolicyEngine, PolicyEngineConfig, PolicyKind, SandboxLimits, call, sandbox};
+use aim_operator::policy::{Matcher, PolicyEngine, PolicyEngineConfig, PolicyKind, SandboxLimits, call, sandbox};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
@@ -30,15 +30,15 @@ async fn a_decision_asked_again_is_answered_from_the_memo_without_running_the_pl
         params(None, None, None),
         vec![candidate("t", Scope::Cluster, Precision::Fp8, ("MI300X", 1), 16)],
     );
-    let first = engine.match_template(req.clone()).await.unwrap();
-    let second = engine.match_template(req.clone()).await.unwrap();
+    let first = engine.decide::<Matcher>(req.clone()).await.unwrap();
+    let second = engine.decide::<Matcher>(req.clone()).await.unwrap();
     assert_eq!(first, second, "the same answer, with the same plugin named");
     let (hits, misses, calls) = engine.metrics().counts(PolicyKind::Matcher);
     assert_eq!((hits, misses, calls), (1, 1, 1), "one plugin run for two decisions");
 
     // Another request is another decision.
     let other = request(MODEL, params(None, Some(Precision::Bf16), None), req.candidates.clone());
-    engine.match_template(other).await.unwrap();
+    engine.decide::<Matcher>(other).await.unwrap();
     assert_eq!(engine.metrics().counts(PolicyKind::Matcher).2, 2);
 }
 
@@ -47,13 +47,13 @@ async fn a_swap_empties_the_memo_and_the_new_plugin_decides() {
     let engine = engine();
     let req = ask("well-behaved", 0);
     assert_eq!(
-        engine.match_template(req.clone()).await.unwrap().provenance.plugin,
+        engine.decide::<Matcher>(req.clone()).await.unwrap().provenance.plugin,
         "builtin:matcher"
     );
     assert_eq!(engine.memo_sizes().0, 1);
     engine.install(engine.load(HOSTILE, "hostile.wasm", Some(PolicyKind::Matcher)).unwrap());
     assert_eq!(engine.memo_sizes().0, 0, "the swap forgot the old plugin's decisions");
-    let decided = engine.match_template(req).await.unwrap();
+    let decided = engine.decide::<Matcher>(req).await.unwrap();
     assert_eq!(decided.provenance.plugin, "hostile.wasm");
     assert_eq!(decided.value.reason, "well-behaved answer");
 }
@@ -63,7 +63,7 @@ async fn refusals_are_remembered_but_timeouts_are_tried_again() {
     let engine = engine();
     engine.install(engine.load(HOSTILE, "hostile.wasm", Some(PolicyKind::Matcher)).unwrap());
     for _ in 0..2 {
-        assert!(engine.match_template(ask("panic", 0)).await.is_err());
+        assert!(engine.decide::<Matcher>(ask("panic", 0)).await.is_err());
     }
     assert_eq!(
         engine.metrics().failures(PolicyKind::Matcher),
@@ -71,7 +71,7 @@ async fn refusals_are_remembered_but_timeouts_are_tried_again() {
         "a panic on this input is its answer"
     );
     for _ in 0..2 {
-        assert!(engine.match_template(ask("loop", 0)).await.is_err());
+        assert!(engine.decide::<Matcher>(ask("loop", 0)).await.is_err());
     }
     assert_eq!(
         engine.metrics().failures(PolicyKind::Matcher),
@@ -99,7 +99,7 @@ async fn the_instance_pool_holds_every_call_the_engine_lets_run_at_once() {
     let calls: Vec<_> = (0..CALLS)
         .map(|i| {
             let engine = engine.clone();
-            tokio::spawn(async move { engine.match_template(ask("loop", i)).await })
+            tokio::spawn(async move { engine.decide::<Matcher>(ask("loop", i)).await })
         })
         .collect();
     for call in calls {
@@ -122,7 +122,7 @@ async fn the_instance_pool_holds_every_call_the_engine_lets_run_at_once() {
     let threads: Vec<_> = (0..8)
         .map(|i| {
             let (small, plugin) = (small.clone(), plugin.clone());
-            std::thread::spawn(move || call::matcher(&small, &plugin, &limits, &ask("loop", i)))
+            std::thread::spawn(move || call::call::<Matcher>(&small, &plugin, &limits, &ask("loop", i)))
         })
         .collect();
     let refused = threads

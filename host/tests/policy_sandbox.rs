@@ -4,7 +4,7 @@
 mod support;
 
 use aim_operator::policy::bindings::{Decision, MatchRequest, Precision, Scope};
-use aim_operator::policy::{CallError, PolicyEngine, PolicyKind, SandboxLimits, limits::EPOCH_TICK};
+use aim_operator::policy::{CallError, Matcher, PolicyEngine, PolicyKind, Router, SandboxLimits, limits::EPOCH_TICK};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
@@ -35,11 +35,11 @@ fn ask(behaviour: &str) -> MatchRequest {
 /// Runs `behaviour`, expects an error, then checks the same engine still answers a normal request.
 async fn fails_then_recovers(engine: &Arc<PolicyEngine>, behaviour: &str) -> CallError {
     let err = engine
-        .match_template(ask(behaviour))
+        .decide::<Matcher>(ask(behaviour))
         .await
         .expect_err("the misbehaving call must fail");
     let next = engine
-        .match_template(ask("well-behaved"))
+        .decide::<Matcher>(ask("well-behaved"))
         .await
         .expect("the next call is served");
     assert_eq!(next.value.decision, Decision::UseCandidate(0));
@@ -51,7 +51,7 @@ async fn an_infinite_loop_is_stopped_at_the_deadline() {
     let engine = hostile_engine();
     let deadline = engine.limits().deadline;
     let start = Instant::now();
-    let err = engine.match_template(ask("loop")).await.unwrap_err();
+    let err = engine.decide::<Matcher>(ask("loop")).await.unwrap_err();
     let took = start.elapsed();
     println!("infinite loop stopped after {took:?} (deadline {deadline:?}, tick {EPOCH_TICK:?})");
     assert!(matches!(err, CallError::Timeout { budget_ms: 100, .. }), "{err}");
@@ -151,8 +151,8 @@ async fn a_log_flood_is_bounded_and_the_host_keeps_serving() {
 #[tokio::test]
 async fn a_plugin_sees_no_files_environment_clock_or_entropy() {
     let engine = hostile_engine();
-    let first = engine.match_template(ask("snoop")).await.unwrap().value.reason;
-    let second = engine.match_template(ask("snoop")).await.unwrap().value.reason;
+    let first = engine.decide::<Matcher>(ask("snoop")).await.unwrap().value.reason;
+    let second = engine.decide::<Matcher>(ask("snoop")).await.unwrap().value.reason;
     println!("what a plugin sees: {first}");
     assert!(first.contains("file=error:"), "read a file: {first}");
     assert!(first.contains("dir=error:"), "listed a directory: {first}");
@@ -175,18 +175,21 @@ async fn a_router_answer_that_is_not_a_clean_absolute_path_is_refused() {
         ("echo_", "whole gateway"),
     ] {
         let (svc, config) = service(name);
-        let err = engine.route_path(svc, config).await.unwrap_err();
+        let err = engine.decide::<Router>((svc, config)).await.unwrap_err();
         assert!(err.to_string().contains(why), "{name}: {err}");
     }
     let (svc, config) = service("refuse");
-    let err = engine.route_path(svc, config).await.unwrap_err();
+    let err = engine.decide::<Router>((svc, config)).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("could not decide: unsupported: this router refuses on purpose"),
         "{err}"
     );
     let (svc, config) = service("echo_fine_path");
-    assert_eq!(engine.route_path(svc, config).await.unwrap().value, "/fine/path");
+    assert_eq!(
+        engine.decide::<Router>((svc, config)).await.unwrap().value,
+        "/fine/path"
+    );
 }
 
 #[tokio::test]
@@ -204,7 +207,7 @@ async fn concurrent_hostile_calls_do_not_disturb_each_other() {
     ];
     let calls = behaviours.map(|b| {
         let engine = engine.clone();
-        tokio::spawn(async move { (b, engine.match_template(ask(b)).await.is_ok()) })
+        tokio::spawn(async move { (b, engine.decide::<Matcher>(ask(b)).await.is_ok()) })
     });
     for call in calls {
         let (behaviour, ok) = call.await.unwrap();

@@ -4,7 +4,7 @@
 //! decides services there (a test binary of its own: it swaps the operator's matcher).
 
 use aim_operator::policy::bindings::{Decision, MatchRequest};
-use aim_operator::policy::{PolicyEngine, PolicyEngineConfig, PolicyKind};
+use aim_operator::policy::{Matcher, PolicyEngine, PolicyEngineConfig, PolicyKind};
 use aim_tests::python_plugin::python_matcher;
 use aim_tests::replica::operator_binary;
 use aim_tests::scenario::*;
@@ -99,7 +99,7 @@ fn each_rule_of_the_python_matchers_readme_decides_as_written() {
             .load(&bytes, "matcher.wasm", Some(PolicyKind::Matcher))
             .expect("the Python matcher loads with the default limits"),
     );
-    let decide = |r: MatchRequest| engine.match_template_blocking(&r).expect("a decision").value;
+    let decide = |r: MatchRequest| engine.decide_blocking::<Matcher>(&r).expect("a decision").value;
 
     // Fewer GPUs first, even over a namespace template (the built-in matcher ranks scope first).
     let d = decide(request(

@@ -1,98 +1,37 @@
 //! One plugin call: a fresh store, instantiate from the cached `InstancePre`, call, classify any failure,
 //! check the answer. Synchronous; [`super::engine::PolicyEngine`] runs it on a blocking thread.
 
-use super::bindings::{
-    GuestError, MatchRequest, MatchResult, MergeRequest, MergeResult, RoutingConfig, ServiceIdentity,
-};
+use super::bindings::GuestError;
 use super::error::CallError;
-use super::kind::PolicyKind;
 use super::limits::SandboxLimits;
-use super::plugin::{LoadedPlugin, Pre};
+use super::plugin::LoadedPlugin;
+use super::policies::{Failed, Policy};
 use super::sandbox::new_store;
-use super::validate;
 use wasmtime::{Engine, Trap};
 
-/// Calls a matcher plugin and checks its answer.
-pub fn matcher(
+/// Calls `plugin` as policy `P` and checks its answer.
+pub fn call<P: Policy>(
     engine: &Engine,
     plugin: &LoadedPlugin,
     limits: &SandboxLimits,
-    request: &MatchRequest,
-) -> Result<MatchResult, CallError> {
-    let Pre::Matcher(pre) = &plugin.pre else {
-        return Err(wrong_kind(plugin, PolicyKind::Matcher));
-    };
+    request: &P::Request,
+) -> Result<P::Answer, CallError> {
     let mut store = new_store(engine, limits);
-    let answer = pre
-        .instantiate(&mut store)
-        .map_err(|e| instantiate_error(plugin, limits, e))
-        .and_then(|i| {
-            i.aim_policy_matcher()
-                .call_match_template(&mut store, request)
-                .map_err(|e| trap(plugin, limits, store.data().memory_denied(), e))
-        });
-    log_output(plugin, &store.data().log());
-    let result = guest_result(plugin, answer?)?;
-    let size = validate::match_result_size(&result);
-    if size > limits.output_bytes {
+    let Some(outcome) = P::run(&plugin.pre, &mut store, request) else {
         return Err(invalid(
             plugin,
-            format!("an answer of {size} bytes; the limit is {}", limits.output_bytes),
+            format!("it is a {} plugin, called as a {}", plugin.kind, P::KIND),
         ));
-    }
-    validate::match_result(request, &result).map_err(|problem| invalid(plugin, problem))?;
-    Ok(result)
-}
-
-/// Calls a merger plugin and checks its answer.
-pub fn merger(
-    engine: &Engine,
-    plugin: &LoadedPlugin,
-    limits: &SandboxLimits,
-    request: &MergeRequest,
-) -> Result<MergeResult, CallError> {
-    let Pre::Merger(pre) = &plugin.pre else {
-        return Err(wrong_kind(plugin, PolicyKind::Merger));
     };
-    let mut store = new_store(engine, limits);
-    let answer = pre
-        .instantiate(&mut store)
-        .map_err(|e| instantiate_error(plugin, limits, e))
-        .and_then(|i| {
-            i.aim_policy_merger()
-                .call_merge(&mut store, request)
-                .map_err(|e| trap(plugin, limits, store.data().memory_denied(), e))
-        });
     log_output(plugin, &store.data().log());
-    let result = guest_result(plugin, answer?)?;
-    validate::merge_result(&result).map_err(|problem| invalid(plugin, problem))?;
-    Ok(result)
-}
-
-/// Calls a router plugin and checks its answer.
-pub fn router(
-    engine: &Engine,
-    plugin: &LoadedPlugin,
-    limits: &SandboxLimits,
-    service: &ServiceIdentity,
-    config: &RoutingConfig,
-) -> Result<String, CallError> {
-    let Pre::Router(pre) = &plugin.pre else {
-        return Err(wrong_kind(plugin, PolicyKind::Router));
+    let answer = match outcome {
+        Ok(answer) => answer,
+        Err(Failed::Instantiate(e)) => return Err(instantiate_error(plugin, limits, e)),
+        Err(Failed::Call(e)) => return Err(trap(plugin, limits, store.data().memory_denied(), e)),
     };
-    let mut store = new_store(engine, limits);
-    let answer = pre
-        .instantiate(&mut store)
-        .map_err(|e| instantiate_error(plugin, limits, e))
-        .and_then(|i| {
-            i.aim_policy_router()
-                .call_route_path(&mut store, service, config)
-                .map_err(|e| trap(plugin, limits, store.data().memory_denied(), e))
-        });
-    log_output(plugin, &store.data().log());
-    let path = guest_result(plugin, answer?)?;
-    validate::route_path(&path).map_err(|problem| invalid(plugin, problem))?;
-    Ok(path)
+    let answer = guest_result(plugin, answer)?;
+    P::check(request, &answer, limits).map_err(|problem| invalid(plugin, problem))?;
+    Ok(answer)
 }
 
 fn guest_result<T>(plugin: &LoadedPlugin, answer: Result<T, GuestError>) -> Result<T, CallError> {
@@ -113,10 +52,6 @@ fn invalid(plugin: &LoadedPlugin, problem: String) -> CallError {
         plugin: plugin.provenance.clone(),
         problem,
     }
-}
-
-fn wrong_kind(plugin: &LoadedPlugin, wanted: PolicyKind) -> CallError {
-    invalid(plugin, format!("it is a {} plugin, called as a {wanted}", plugin.kind))
 }
 
 /// A failed instantiation. Instantiating runs the component's start code (for a Python plugin, CPython's), under

@@ -9,7 +9,6 @@
 //! stays. Every outcome is logged, counted and broadcast as a [`ReloadEvent`].
 
 use super::artifact_cache::ArtifactCache;
-use super::bindings::{MatchRequest, MatchResult, MergeRequest, MergeResult, RoutingConfig, ServiceIdentity};
 use super::builtin;
 use super::call;
 use super::error::{CallError, LoadError};
@@ -17,11 +16,11 @@ use super::kind::{PolicyKind, Provenance, ReloadEvent};
 use super::ledger::{Ledger, PluginState};
 use super::limits::SandboxLimits;
 use super::loader::Loader;
-use super::memo::{self, Memo};
+use super::memo;
 use super::metrics::PolicyMetrics;
 use super::plugin::LoadedPlugin;
+use super::policies::{Memos, Policy};
 use super::sandbox::new_engine;
-use std::fmt::Debug;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Semaphore, broadcast};
 
@@ -74,9 +73,7 @@ pub struct PolicyEngine {
     permits: Semaphore,
     pub(super) events: broadcast::Sender<ReloadEvent>,
     pub(super) metrics: PolicyMetrics,
-    matches: Memo<MatchResult>,
-    merges: Memo<MergeResult>,
-    routes: Memo<String>,
+    memos: Memos,
 }
 
 /// The engine could not start: the built-in plugins failed to load (a build defect, not an input problem).
@@ -126,9 +123,7 @@ impl PolicyEngine {
             permits: Semaphore::new(calls),
             events: broadcast::channel(64).0,
             metrics,
-            matches: Memo::default(),
-            merges: Memo::default(),
-            routes: Memo::default(),
+            memos: Memos::default(),
         }))
     }
 
@@ -150,11 +145,7 @@ impl PolicyEngine {
             &mut self.current.write().unwrap_or_else(|e| e.into_inner())[slot(kind)],
             Arc::new(plugin),
         );
-        match kind {
-            PolicyKind::Matcher => self.matches.clear(),
-            PolicyKind::Merger => self.merges.clear(),
-            PolicyKind::Router => self.routes.clear(),
-        }
+        self.memos.clear(kind);
         self.metrics.in_use(kind, Some(&before.provenance), &now);
         self.ledger.installed(kind);
     }
@@ -179,140 +170,58 @@ impl PolicyEngine {
         self.loader.limits()
     }
 
-    /// Chooses a template.
-    pub async fn match_template(self: &Arc<Self>, request: MatchRequest) -> Result<Decided<MatchResult>, CallError> {
-        self.decide(
-            PolicyKind::Matcher,
-            request,
-            |e| &e.matches,
-            |engine, plugin, request| call::matcher(engine.loader.engine(), plugin, engine.limits(), request),
-        )
-        .await
-    }
-
-    /// Merges overrides into a template.
-    pub async fn merge(self: &Arc<Self>, request: MergeRequest) -> Result<Decided<MergeResult>, CallError> {
-        self.decide(
-            PolicyKind::Merger,
-            request,
-            |e| &e.merges,
-            |engine, plugin, request| call::merger(engine.loader.engine(), plugin, engine.limits(), request),
-        )
-        .await
-    }
-
-    /// Chooses a service's path.
-    pub async fn route_path(
-        self: &Arc<Self>,
-        service: ServiceIdentity,
-        config: RoutingConfig,
-    ) -> Result<Decided<String>, CallError> {
-        self.decide(
-            PolicyKind::Router,
-            (service, config),
-            |e| &e.routes,
-            |engine, plugin, (service, config)| {
-                call::router(engine.loader.engine(), plugin, engine.limits(), service, config)
-            },
-        )
-        .await
-    }
-
-    /// [`Self::match_template`] on the calling thread, without the memo.
-    pub fn match_template_blocking(&self, request: &MatchRequest) -> Result<Decided<MatchResult>, CallError> {
-        self.run_blocking(PolicyKind::Matcher, request, |engine, plugin, request| {
-            call::matcher(engine.loader.engine(), plugin, engine.limits(), request)
-        })
-    }
-
-    /// [`Self::merge`] on the calling thread, without the memo.
-    pub fn merge_blocking(&self, request: &MergeRequest) -> Result<Decided<MergeResult>, CallError> {
-        self.run_blocking(PolicyKind::Merger, request, |engine, plugin, request| {
-            call::merger(engine.loader.engine(), plugin, engine.limits(), request)
-        })
-    }
-
-    /// [`Self::route_path`] on the calling thread, without the memo.
-    pub fn route_path_blocking(
-        &self,
-        service: &ServiceIdentity,
-        config: &RoutingConfig,
-    ) -> Result<Decided<String>, CallError> {
-        self.run_blocking(
-            PolicyKind::Router,
-            &(service.clone(), config.clone()),
-            |engine, plugin, (s, c)| call::router(engine.loader.engine(), plugin, engine.limits(), s, c),
-        )
-    }
-
     /// Decisions remembered per policy: (matcher, merger, router).
     pub fn memo_sizes(&self) -> (usize, usize, usize) {
-        (self.matches.len(), self.merges.len(), self.routes.len())
+        self.memos.sizes()
     }
 
-    /// Answers from the memo, or runs the plugin on a blocking thread (at most `max_concurrent_calls` at once)
-    /// and remembers the outcome.
-    async fn decide<R, T>(
-        self: &Arc<Self>,
-        kind: PolicyKind,
-        request: R,
-        memo: fn(&PolicyEngine) -> &Memo<T>,
-        run: fn(&PolicyEngine, &LoadedPlugin, &R) -> Result<T, CallError>,
-    ) -> Result<Decided<T>, CallError>
-    where
-        R: Debug + Send + Sync + 'static,
-        T: Clone + Send + 'static,
-    {
-        let plugin = self.current(kind);
+    /// Policy `P`'s decision on `request`: from the memo, or by running the current plugin on a blocking thread
+    /// (at most `max_concurrent_calls` at once), then remembered.
+    pub async fn decide<P: Policy>(self: &Arc<Self>, request: P::Request) -> Result<Decided<P::Answer>, CallError> {
+        let plugin = self.current(P::KIND);
         let key = memo::key(&plugin.provenance.digest, &request);
-        if let Some(outcome) = memo(self).get(&key) {
-            self.metrics.memo(kind, true);
+        if let Some(outcome) = P::memo(&self.memos).get(&key) {
+            self.metrics.memo(P::KIND, true);
             return outcome.map(|value| Decided {
                 value,
                 provenance: plugin.provenance.clone(),
             });
         }
-        self.metrics.memo(kind, false);
+        self.metrics.memo(P::KIND, false);
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
         let engine = self.clone();
         let for_call = plugin.clone();
-        let outcome = match tokio::task::spawn_blocking(move || {
-            let start = std::time::Instant::now();
-            let result = run(&engine, &for_call, &request);
-            engine.count(kind, &result, start);
-            result
-        })
-        .await
-        {
+        let outcome = match tokio::task::spawn_blocking(move || engine.run::<P>(&for_call, &request)).await {
             Ok(result) => result,
             // Only a bug in the host itself panics here; report it as that policy's failure rather than unwind.
             Err(join) => Err(CallError::Host {
-                kind,
+                kind: P::KIND,
                 plugin: plugin.provenance.clone(),
                 detail: join.to_string(),
             }),
         };
-        memo(self).put(key, &outcome);
+        P::memo(&self.memos).put(key, &outcome);
         outcome.map(|value| Decided {
             value,
             provenance: plugin.provenance.clone(),
         })
     }
 
-    fn run_blocking<R, T>(
-        &self,
-        kind: PolicyKind,
-        request: &R,
-        run: fn(&PolicyEngine, &LoadedPlugin, &R) -> Result<T, CallError>,
-    ) -> Result<Decided<T>, CallError> {
-        let plugin = self.current(kind);
-        let start = std::time::Instant::now();
-        let result = run(self, &plugin, request);
-        self.count(kind, &result, start);
-        result.map(|value| Decided {
+    /// [`Self::decide`] on the calling thread, without the memo (the CLI, benchmarks).
+    pub fn decide_blocking<P: Policy>(&self, request: &P::Request) -> Result<Decided<P::Answer>, CallError> {
+        let plugin = self.current(P::KIND);
+        self.run::<P>(&plugin, request).map(|value| Decided {
             value,
             provenance: plugin.provenance.clone(),
         })
+    }
+
+    /// One call of `plugin`, counted.
+    fn run<P: Policy>(&self, plugin: &LoadedPlugin, request: &P::Request) -> Result<P::Answer, CallError> {
+        let start = std::time::Instant::now();
+        let result = call::call::<P>(self.loader.engine(), plugin, self.limits(), request);
+        self.count(P::KIND, &result, start);
+        result
     }
 
     fn count<T>(&self, kind: PolicyKind, result: &Result<T, CallError>, start: std::time::Instant) {

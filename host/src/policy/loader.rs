@@ -6,15 +6,13 @@
 //! answer must pass the same checks as any decision.
 
 use super::artifact_cache::{ArtifactCache, digest};
-use super::bindings::{
-    CONTRACT_PACKAGE, CONTRACT_VERSION, Candidate, GpuSelector, MatchRequest, MergeRequest, Metric, Precision,
-    RoutingConfig, RuntimeParameters, Scope, ServiceIdentity, TemplateState, matcher, merger, router,
-};
+use super::bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION, matcher, merger, router};
 use super::call;
 use super::error::LoadError;
 use super::kind::{PolicyKind, Provenance};
 use super::limits::SandboxLimits;
 use super::plugin::{LoadedPlugin, Pre};
+use super::policies::{Matcher, Merger, Policy, Router};
 use super::sandbox::HostState;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
@@ -109,13 +107,14 @@ impl Loader {
     /// One decision on a golden input; the answer must pass the usual checks.
     fn smoke_test(&self, plugin: &LoadedPlugin) -> Result<(), super::error::CallError> {
         match plugin.kind {
-            PolicyKind::Matcher => call::matcher(&self.engine, plugin, &self.limits, &golden_match_request()).map(drop),
-            PolicyKind::Merger => call::merger(&self.engine, plugin, &self.limits, &golden_merge_request()).map(drop),
-            PolicyKind::Router => {
-                let (service, config) = golden_route_request();
-                call::router(&self.engine, plugin, &self.limits, &service, &config).map(drop)
-            }
+            PolicyKind::Matcher => self.smoke::<Matcher>(plugin),
+            PolicyKind::Merger => self.smoke::<Merger>(plugin),
+            PolicyKind::Router => self.smoke::<Router>(plugin),
         }
+    }
+
+    fn smoke<P: Policy>(&self, plugin: &LoadedPlugin) -> Result<(), super::error::CallError> {
+        call::call::<P>(&self.engine, plugin, &self.limits, &P::golden()).map(drop)
     }
 }
 
@@ -175,74 +174,6 @@ fn contract_of(exports: &[String], expected: Option<PolicyKind>) -> Result<(Poli
         });
     }
     Ok((*kind, format!("{CONTRACT_PACKAGE}@{version}")))
-}
-
-/// The smoke test's matcher input: one MI300X cluster template and one MI325X namespace template, both ready.
-pub fn golden_match_request() -> MatchRequest {
-    let template = |name: &str, scope, gpu: &str| Candidate {
-        name: name.into(),
-        scope,
-        parameters: RuntimeParameters {
-            metric: Some(Metric::Latency),
-            precision: Some(Precision::Fp8),
-            gpu: Some(GpuSelector {
-                model: gpu.into(),
-                count: 1,
-            }),
-        },
-        state: TemplateState::Available,
-        model_source_sizes: vec![Some(16 << 30)],
-    };
-    MatchRequest {
-        model_id: "meta/llama-3.1-8b-instruct".into(),
-        wanted: RuntimeParameters {
-            metric: None,
-            precision: None,
-            gpu: None,
-        },
-        candidates: vec![
-            template("llama-8b-mi300x", Scope::Cluster, "MI300X"),
-            template("llama-8b-mi325x", Scope::Namespace, "MI325X"),
-        ],
-        inventory: None,
-    }
-}
-
-/// The smoke test's merger input.
-pub fn golden_merge_request() -> MergeRequest {
-    MergeRequest {
-        base_name: "llama-8b-mi300x".into(),
-        model_id: "meta/llama-3.1-8b-instruct".into(),
-        base: RuntimeParameters {
-            metric: Some(Metric::Latency),
-            precision: Some(Precision::Fp8),
-            gpu: Some(GpuSelector {
-                model: "MI300X".into(),
-                count: 1,
-            }),
-        },
-        overrides: RuntimeParameters {
-            metric: None,
-            precision: Some(Precision::Bf16),
-            gpu: None,
-        },
-    }
-}
-
-/// The smoke test's router input.
-pub fn golden_route_request() -> (ServiceIdentity, RoutingConfig) {
-    (
-        ServiceIdentity {
-            namespace: "team-a".into(),
-            name: "llama3-svc".into(),
-            uid: "3f2b8a4e-1c9d-4e7a-b5f6-0a1b2c3d4e5f".into(),
-            model_id: "meta/llama-3.1-8b-instruct".into(),
-        },
-        RoutingConfig {
-            gateway_namespace: "infra-gw".into(),
-            gateway_name: "public-gw".into(),
-        },
-    )
 }
 
 #[cfg(test)]

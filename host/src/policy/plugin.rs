@@ -5,8 +5,9 @@ use super::bindings::{matcher, merger, router};
 use super::kind::{PolicyKind, Provenance};
 use super::sandbox::HostState;
 
-/// The type-checked, ready-to-instantiate form of a plugin.
-pub(crate) enum Pre {
+/// The type-checked, ready-to-instantiate form of a plugin (what [`super::Policy`] impls instantiate).
+#[doc(hidden)]
+pub enum Pre {
     Matcher(matcher::MatcherPolicyPre<HostState>),
     Merger(merger::MergerPolicyPre<HostState>),
     Router(router::RouterPolicyPre<HostState>),

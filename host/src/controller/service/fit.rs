@@ -13,6 +13,7 @@ use super::candidates::{TemplateRecord, inventory_to_wit, to_candidate};
 use crate::api::{ResourceState, TemplateScope};
 use crate::controller::kit::Context;
 use crate::controller::kit::reasons;
+use crate::policy::Matcher;
 use crate::policy::bindings::{MatchRequest, RuntimeParameters};
 
 /// Why the template cannot run: (condition reason, message).
@@ -40,7 +41,7 @@ pub(crate) async fn check(
     };
     let decided = ctx
         .policy
-        .match_template(request)
+        .decide::<Matcher>(request)
         .await
         .map_err(|e| (reasons::POLICY_FAILED, e.to_string()))?;
     match decided.value.verdicts.first() {

@@ -21,6 +21,7 @@ use crate::controller::kit::Context;
 use crate::controller::kit::reasons;
 use crate::labels;
 use crate::policy::bindings::{Decision, MatchRequest, MergeRequest};
+use crate::policy::{Matcher, Merger};
 use crate::upstream::gpu;
 use kube::ResourceExt;
 
@@ -214,7 +215,7 @@ async fn choose(ctx: &Context, service: &AIMService, image: &AIMImage, wanted: &
         candidates: templates.iter().map(to_candidate).collect(),
         inventory: matcher_inventory(ctx, &templates),
     };
-    let decided = match ctx.policy.match_template(request).await {
+    let decided = match ctx.policy.decide::<Matcher>(request).await {
         Ok(d) => d,
         Err(e) => return failed(reasons::POLICY_FAILED, e.to_string()),
     };
@@ -310,7 +311,7 @@ async fn derive(
         base: to_wit(&base.profile.parameters),
         overrides: to_wit(overrides),
     };
-    let merged = match ctx.policy.merge(request).await {
+    let merged = match ctx.policy.decide::<Merger>(request).await {
         Ok(m) => m,
         Err(e) => {
             return Resolution::Failed {

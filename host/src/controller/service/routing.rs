@@ -6,6 +6,7 @@
 use super::resolve::redecide_requested;
 use crate::api::{AIMService, GatewayRef};
 use crate::controller::kit::Context;
+use crate::policy::Router;
 use crate::policy::bindings::{RoutingConfig, ServiceIdentity};
 use kube::ResourceExt;
 
@@ -58,7 +59,7 @@ pub(crate) async fn decide(ctx: &Context, svc: &AIMService) -> Routing {
         gateway_namespace: gateway.namespace.clone(),
         gateway_name: gateway.name.clone(),
     };
-    match ctx.policy.route_path(identity, config).await {
+    match ctx.policy.decide::<Router>((identity, config)).await {
         Ok(decided) => Routing::On {
             gateway,
             path: decided.value,

@@ -239,14 +239,30 @@ pub async fn post(url: &str, body: serde_json::Value) -> (u16, String) {
     (status, response.text().await.unwrap())
 }
 
-/// A chat completion through the gateway at `path`; the reply's text.
+/// How long the gateway may still answer 503 for a service that reads Running: Traefik programs a new ready
+/// endpoint after its provider's throttle (2 s) once the EndpointSlice says ready, which no status the operator
+/// can read reports.
+const GATEWAY_CATCH_UP: Duration = Duration::from_secs(10);
+
+/// A chat completion through the gateway at `path`; the reply's text. A 503 from the gateway is asked again
+/// for up to [`GATEWAY_CATCH_UP`] (and said), anything else but 200 fails at once.
 pub async fn chat(gateway: &str, path: &str, model: &str) -> String {
     let url = format!("{gateway}{path}/v1/chat/completions");
-    let (status, body) = post(
-        &url,
-        serde_json::json!({ "model": model, "messages": [{ "role": "user", "content": "Say hello" }], "max_tokens": 8 }),
-    )
-    .await;
+    let ask = serde_json::json!({ "model": model, "messages": [{ "role": "user", "content": "Say hello" }], "max_tokens": 8 });
+    let started = Instant::now();
+    let (status, body) = loop {
+        let (status, body) = post(&url, ask.clone()).await;
+        if status != 503 || started.elapsed() > GATEWAY_CATCH_UP {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    if started.elapsed() > Duration::from_millis(200) {
+        println!(
+            "the gateway answered 503 for {:.1?} before serving {path}",
+            started.elapsed()
+        );
+    }
     assert_eq!(status, 200, "{url}: {body}");
     let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
     let text = reply["choices"][0]["message"]["content"]

@@ -52,7 +52,8 @@ impl Source {
             });
         }
         Err(format!(
-            "'{uri}' has an unsupported scheme: use hf://<org>/<model> or s3://<bucket>/<prefix>"
+            "'{uri}' has an unsupported scheme: use {}",
+            crate::api::source_schemes_in_words()
         ))
     }
 
@@ -136,6 +137,14 @@ mod tests {
         );
         assert!(Source::parse("s3:///x").unwrap_err().contains("no bucket"));
         assert!(Source::parse("gs://x/y").unwrap_err().contains("unsupported scheme"));
+    }
+
+    #[test]
+    fn every_scheme_the_api_accepts_is_downloaded() {
+        for scheme in crate::api::SOURCE_SCHEMES {
+            let source = Source::parse(scheme.example).unwrap_or_else(|e| panic!("{}: {e}", scheme.scheme));
+            assert!(source.to_string().starts_with(&format!("{}://", scheme.scheme)));
+        }
     }
 
     #[test]

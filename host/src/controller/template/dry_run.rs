@@ -5,7 +5,7 @@
 //! that says why; `size_gb: null` when the runtime could not ask the Hub. Pure: text in, the chosen profile and
 //! its model sources (or a message that says exactly what was wrong) out.
 
-use crate::api::{ModelSource, RuntimeProfile, SUPPORTED_SOURCE_SCHEMES};
+use crate::api::{ModelSource, RuntimeProfile, source_schemes_in_words, supported_source_scheme};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::Value;
 
@@ -135,11 +135,10 @@ fn model_source(profile: &str, i: usize, model: &Value) -> Result<ModelSource, S
         .get("source")
         .and_then(Value::as_str)
         .ok_or_else(|| format!("model {i} of profile '{profile}' has no 'source' string"))?;
-    let scheme = source.split_once("://").map(|(s, _)| s).unwrap_or_default();
-    if !SUPPORTED_SOURCE_SCHEMES.contains(&scheme) {
+    if !supported_source_scheme(source) {
         return Err(format!(
-            "model {i} of profile '{profile}' has source '{source}', whose scheme is not one of {}",
-            SUPPORTED_SOURCE_SCHEMES.map(|s| format!("{s}://")).join(", ")
+            "model {i} of profile '{profile}' has source '{source}', whose scheme is not {}",
+            source_schemes_in_words()
         ));
     }
     // `null` (the runtime could not ask the Hub) is no size: the cache asks the source itself.

@@ -149,7 +149,7 @@ fn says_what_is_wrong() {
         ),
         (
             "[{\"filename\": \"p.yaml\", \"models\": [{\"source\": \"ftp://x\"}]}]",
-            "scheme is not one of hf://, s3://",
+            "whose scheme is not hf:// (Hugging Face Hub, e.g. hf://meta-llama/Llama-3.1-8B-Instruct) or s3:// (S3-compatible storage",
         ),
         (
             "[{\"filename\": \"p.yaml\", \"models\": [{\"source\": \"hf://x\", \"size_gb\": -1}]}]",

@@ -47,6 +47,9 @@ pub struct BenchConfig {
     /// The operator alone: KServe and the scheduler are stopped once the cluster is up, and a run ends when
     /// every InferenceService and route exists (the chain past them cannot run 10,000 services on two cores).
     pub operator_only: bool,
+    /// After the quiet period, stop the operator and start this build (the same one, or another: an upgrade)
+    /// on the converged cluster, and count its requests over another quiet period.
+    pub restart_with: Option<PathBuf>,
 }
 
 /// The figures of one run.
@@ -86,6 +89,9 @@ pub struct Figures {
     pub operator_only: bool,
     /// The index's bytes per object, by kind.
     pub index_bytes: Vec<index_bytes::KindBytes>,
+    /// With [`BenchConfig::restart_with`]: the restarted operator's requests, from its start through a quiet
+    /// period after it is ready (its first lists and its first reconcile of every service).
+    pub restarted: Option<Requests>,
 }
 
 impl Figures {
@@ -328,6 +334,14 @@ async fn measure(config: &BenchConfig, cp: &ControlPlane, workload: Workload, n:
         "{}: /metrics holds {series} series, {fleet} of them the fleet's (aim_services…, aim_model_caches…, aim_download…, aim_service_start_phase…)",
         figures.workload
     );
+    if let Some(build) = &config.restart_with {
+        drop(operator);
+        let from = audit::offset(&log);
+        let _restarted = OperatorProcess::start(build, &identity, port, &cp.dir().join("operator-restarted.log"))?;
+        wait_ready(port, Duration::from_secs(60)).await;
+        tokio::time::sleep(config.quiet).await;
+        figures.restarted = Some(audit::count(&log, from, audit::offset(&log)));
+    }
     Ok(figures)
 }
 

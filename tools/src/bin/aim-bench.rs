@@ -48,6 +48,13 @@ struct Cli {
     /// cores).
     #[arg(long)]
     operator_only: bool,
+    /// After the quiet period, restart the operator on the converged cluster and count what the new process
+    /// asks and writes…
+    #[arg(long)]
+    restart: bool,
+    /// …running this build instead of `--operator` (an upgrade).
+    #[arg(long)]
+    restart_with: Option<PathBuf>,
     /// Where control planes and logs go.
     #[arg(long, default_value = "/tmp/aim-bench")]
     work_dir: PathBuf,
@@ -90,6 +97,11 @@ async fn main() -> anyhow::Result<()> {
         quiet: Duration::from_secs(cli.quiet),
         namespaces: cli.namespaces,
         operator_only: cli.operator_only,
+        restart_with: match (cli.restart_with, cli.restart) {
+            (Some(build), _) => Some(build.canonicalize().context("the restart build")?),
+            (None, true) => Some(cli.operator.canonicalize().context("the operator binary")?),
+            (None, false) => None,
+        },
     };
     if !cli.download_peers.is_empty() || !cli.download_peers_s3.is_empty() {
         let shapes = |list: &[String]| {
@@ -147,6 +159,16 @@ async fn main() -> anyhow::Result<()> {
                 figures.quiet.by_verb,
                 figures.quiet_cpu
             );
+            if let Some(restarted) = &figures.restarted {
+                eprintln!(
+                    "{} x{n}: after a restart on the converged cluster: {} reads, {} writes (by resource {:?}); verbs {:?}",
+                    workload.name(),
+                    restarted.reads(),
+                    restarted.writes(),
+                    restarted.writes_by_resource,
+                    restarted.by_verb
+                );
+            }
             let bytes: Vec<String> = figures
                 .index_bytes
                 .iter()

@@ -119,6 +119,34 @@ fn load(gateway: &str, path: &str, concurrency: usize, tokens: u32) -> (Arc<Atom
     (stop, answered)
 }
 
+/// Every `RuntimeReady` reason service `name` is written with from now on, in order (a watch sees each written
+/// status, however briefly it stood: a scale-up with a 2 s startup probe can be over before a poll looks).
+fn runtime_reasons(
+    world: &RealWorld,
+    namespace: &str,
+    name: &str,
+) -> (tokio::task::JoinHandle<()>, Arc<std::sync::Mutex<Vec<String>>>) {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let api: Api<AIMService> = Api::namespaced(world.client.clone(), namespace);
+    let trail = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let seen = trail.clone();
+    let task = tokio::spawn(async move {
+        let mut services = std::pin::pin!(watcher(api, config).default_backoff().applied_objects());
+        while let Some(Ok(svc)) = services.next().await {
+            let status = svc.status.unwrap_or_default();
+            if let Some(c) = status.head.conditions.iter().find(|c| c.type_ == "RuntimeReady") {
+                let mut seen = seen.lock().unwrap();
+                if seen.last() != Some(&c.reason) {
+                    seen.push(c.reason.clone());
+                }
+            }
+        }
+    });
+    (task, trail)
+}
+
 /// Waits until service `name`'s replica summary reads `summary` (`3/3 (1-3)`), recording every `RuntimeReady`
 /// reason it passed through; returns them.
 async fn summary(world: &RealWorld, namespace: &str, name: &str, summary: &str, limit: Duration) -> Vec<String> {
@@ -200,6 +228,7 @@ async fn replicas_follow_a_queue_a_custom_query_and_cpu_up_to_the_bound_and_back
     );
     let log = world.cp.audit_log();
     let from = audit::offset(&log);
+    let (watching, trail) = runtime_reasons(world, NS, "queue");
     // Twelve requests of 50 tokens (5 s each) at a time: at three replicas six are served and six wait.
     let (stop, answered) = load(&world.gateway, &path, 12, 50);
     let started = Instant::now();
@@ -231,8 +260,10 @@ async fn replicas_follow_a_queue_a_custom_query_and_cpu_up_to_the_bound_and_back
         }
     })
     .await;
-    let reasons = summary(world, NS, "queue", "3/3 (1-3)", Duration::from_secs(240)).await;
+    summary(world, NS, "queue", "3/3 (1-3)", Duration::from_secs(240)).await;
     let all = started.elapsed();
+    watching.abort();
+    let reasons = trail.lock().unwrap().clone();
     println!(
         "waitingRequests: queue crossed the target {crossed:.0?} after the load began; a second replica served \
          {:.0?} after that; 3/3 after {:.0?}; RuntimeReady went {reasons:?}",

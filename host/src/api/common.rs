@@ -153,53 +153,10 @@ pub const MAX_SOURCE_URI_LENGTH: u32 = 1024;
 /// Most model sources one template may list (the API server needs a bound to cost CEL rules on list items).
 pub const MAX_MODEL_SOURCES: u32 = 32;
 
-/// A scheme a model source URI may use.
-#[derive(Debug, Clone, Copy)]
-pub struct SourceScheme {
-    /// What comes before `://`.
-    pub scheme: &'static str,
-    /// What it reads, in words.
-    pub what: &'static str,
-    /// An example URI.
-    pub example: &'static str,
-}
-
-/// The schemes a model source may use, one row each: the CRD's rule and its message, discovery's check and the
-/// downloader's errors are made from this table, and a test holds the downloader to every row.
-pub const SOURCE_SCHEMES: [SourceScheme; 2] = [
-    SourceScheme {
-        scheme: "hf",
-        what: "Hugging Face Hub",
-        example: "hf://meta-llama/Llama-3.1-8B-Instruct",
-    },
-    SourceScheme {
-        scheme: "s3",
-        what: "S3-compatible storage",
-        example: "s3://bucket/path",
-    },
-];
-
-/// True when `uri` starts with a scheme of [`SOURCE_SCHEMES`].
-pub fn supported_source_scheme(uri: &str) -> bool {
-    let scheme = uri.split_once("://").map(|(s, _)| s).unwrap_or_default();
-    SOURCE_SCHEMES.iter().any(|s| s.scheme == scheme)
-}
-
-/// The schemes in words, for messages: `hf:// (Hugging Face Hub, e.g. hf://…) or s3:// (…)`.
-pub fn source_schemes_in_words() -> String {
-    let each: Vec<String> = SOURCE_SCHEMES
-        .iter()
-        .map(|s| format!("{}:// ({}, e.g. {})", s.scheme, s.what, s.example))
-        .collect();
-    match each.split_last() {
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-        None => String::new(),
-    }
-}
-
-/// CEL rule that keeps source URIs to [`SOURCE_SCHEMES`], with a path that is not empty and has no white space.
+/// CEL rule that keeps source URIs to the downloader's schemes ([`crate::download::source::SOURCE_SCHEMES`]),
+/// with a path that is not empty and has no white space.
 pub fn source_uri_rule() -> kube::core::Rule {
+    use crate::download::source::{SOURCE_SCHEMES, source_schemes_in_words};
     let schemes: Vec<&str> = SOURCE_SCHEMES.iter().map(|s| s.scheme).collect();
     let message = format!(
         "sourceUri must start with {}, followed by a path without spaces",

@@ -5,6 +5,52 @@
 use std::fmt;
 use std::path::PathBuf;
 
+/// A scheme a model source URI may use.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceScheme {
+    /// What comes before `://`.
+    pub scheme: &'static str,
+    /// What it reads, in words.
+    pub what: &'static str,
+    /// An example URI.
+    pub example: &'static str,
+}
+
+/// The schemes a model source may use, one row each: the downloader's errors, the CRD's rule and its message
+/// (`api::source_uri_rule`) and discovery's check are made from this table, and a test holds
+/// [`Source::parse`] to every row.
+pub const SOURCE_SCHEMES: [SourceScheme; 2] = [
+    SourceScheme {
+        scheme: "hf",
+        what: "Hugging Face Hub",
+        example: "hf://meta-llama/Llama-3.1-8B-Instruct",
+    },
+    SourceScheme {
+        scheme: "s3",
+        what: "S3-compatible storage",
+        example: "s3://bucket/path",
+    },
+];
+
+/// True when `uri` starts with a scheme of [`SOURCE_SCHEMES`].
+pub fn supported_source_scheme(uri: &str) -> bool {
+    let scheme = uri.split_once("://").map(|(s, _)| s).unwrap_or_default();
+    SOURCE_SCHEMES.iter().any(|s| s.scheme == scheme)
+}
+
+/// The schemes in words, for messages: `hf:// (Hugging Face Hub, e.g. hf://…) or s3:// (…)`.
+pub fn source_schemes_in_words() -> String {
+    let each: Vec<String> = SOURCE_SCHEMES
+        .iter()
+        .map(|s| format!("{}:// ({}, e.g. {})", s.scheme, s.what, s.example))
+        .collect();
+    match each.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 /// A parsed source URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Source {
@@ -53,7 +99,7 @@ impl Source {
         }
         Err(format!(
             "'{uri}' has an unsupported scheme: use {}",
-            crate::api::source_schemes_in_words()
+            source_schemes_in_words()
         ))
     }
 
@@ -141,7 +187,7 @@ mod tests {
 
     #[test]
     fn every_scheme_the_api_accepts_is_downloaded() {
-        for scheme in crate::api::SOURCE_SCHEMES {
+        for scheme in SOURCE_SCHEMES {
             let source = Source::parse(scheme.example).unwrap_or_else(|e| panic!("{}: {e}", scheme.scheme));
             assert!(source.to_string().starts_with(&format!("{}://", scheme.scheme)));
         }

@@ -5,7 +5,8 @@
 //! that says why; `size_gb: null` when the runtime could not ask the Hub. Pure: text in, the chosen profile and
 //! its model sources (or a message that says exactly what was wrong) out.
 
-use crate::api::{ModelSource, RuntimeProfile, source_schemes_in_words, supported_source_scheme};
+use crate::api::{ModelSource, RuntimeProfile};
+use crate::download::source::{source_schemes_in_words, supported_source_scheme};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::Value;
 

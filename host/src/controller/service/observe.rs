@@ -193,12 +193,12 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         (Routing::On { gateway, .. }, Some(r)) => accepted(&r.field_value("status"), gateway),
         _ => None,
     };
-    let auto_scaling = config.as_ref().and_then(|c| c.spec.auto_scaling.clone());
+    let auto_scaling = config.as_ref().and_then(|c| c.spec.auto_scaling.as_ref());
     let wake_children = wake_path::observe(
         index,
         &namespace,
         &isvc_name,
-        auto_scaling.as_ref().and_then(|a| a.wake.as_ref()),
+        auto_scaling.and_then(|a| a.wake.as_ref()),
     );
     let start = StartFacts {
         created: svc.metadata.creation_timestamp.clone(),
@@ -238,8 +238,8 @@ pub(crate) async fn observe(ctx: &Context, svc: &AIMService) -> Result<Observed,
         start,
         propagation: Propagation::from_config(config.as_ref().map(|c| &c.spec)),
         scaling: ClusterScaling {
-            prometheus: auto_scaling.as_ref().and_then(|a| a.prometheus.clone()),
-            wake: auto_scaling.as_ref().and_then(|a| a.wake.clone()),
+            prometheus: auto_scaling.and_then(|a| a.prometheus.clone()),
+            wake: auto_scaling.and_then(|a| a.wake.clone()),
         },
         wake_children,
         owner: owner_ref(svc, true)?,

@@ -5,7 +5,7 @@
 //! through, or why it cannot: the cluster config asks for the add-on and the cluster does not serve its kinds.
 
 use super::Observed;
-use crate::api::{AIMService, InterceptorRef};
+use crate::api::{AIMService, AutoScaling, InterceptorRef};
 use crate::controller::kit::conditions::{Cond, reasons};
 use crate::controller::kit::writes::{Ownership, Writes};
 use crate::controller::service::scaling::{self, Replicas};
@@ -70,11 +70,7 @@ pub(super) fn step(
         let server = prometheus.as_deref().unwrap_or_default();
         let so = wake_path::scaled_object(svc, isvc, o.owner.clone(), *max, metric, server, &query, wake);
         writes.ensure_json(so, children.scaled_object.as_deref(), Ownership::Owned);
-        let wait = metric
-            .wake_timeout_seconds
-            .map(|s| s.max(1) as u64)
-            .unwrap_or(budget.as_secs().max(1));
-        let ir = wake_path::interceptor_route(svc, isvc, o.owner.clone(), wait);
+        let ir = wake_path::interceptor_route(svc, isvc, o.owner.clone(), wait_seconds(metric, budget));
         writes.ensure_json(ir, children.interceptor_route.as_deref(), Ownership::Owned);
         let grant = wake_path::reference_grant(&namespace, &wake.interceptor);
         writes.ensure_json::<ReferenceGrant>(grant, children.grant.as_deref(), Ownership::Owned);
@@ -91,8 +87,15 @@ pub(super) fn step(
     WakeStep::Through(wake.interceptor.clone(), problem)
 }
 
-/// How long a waking request is held, in words, for the status: the service's `wakeTimeoutSeconds`, else its
-/// startup budget.
+/// How long a waking request is held, in seconds: the service's `wakeTimeoutSeconds`, else its startup budget.
+fn wait_seconds(metric: &AutoScaling, budget: Duration) -> u64 {
+    metric
+        .wake_timeout_seconds
+        .map_or(budget.as_secs(), |s| s.max(1) as u64)
+        .max(1)
+}
+
+/// [`wait_seconds`] in words, for the status; `None` where no waking request is held.
 pub(super) fn held_for(replicas: &Replicas, budget: Duration) -> Option<String> {
     let Replicas::Auto {
         metric, wake: Some(_), ..
@@ -100,9 +103,7 @@ pub(super) fn held_for(replicas: &Replicas, budget: Duration) -> Option<String> 
     else {
         return None;
     };
-    let secs = metric
-        .wake_timeout_seconds
-        .map(i64::from)
-        .unwrap_or(budget.as_secs() as i64);
-    Some(crate::controller::service::startup::duration(secs))
+    Some(crate::controller::service::startup::duration(
+        wait_seconds(metric, budget) as i64,
+    ))
 }
